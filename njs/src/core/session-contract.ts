@@ -1,0 +1,78 @@
+/**
+ * The one contract between the auth service (which signs session tokens) and the njs gate
+ * (which verifies them on every request). Both sides import this file; nothing here may use
+ * Node or njs APIs, and it must stay within the njs 0.7.9 syntax subset (see njs-notes).
+ */
+
+/** Default name of the session cookie. Operators may change it with SESSION_COOKIE_NAME. */
+export const DEFAULT_SESSION_COOKIE = 'gw_session';
+
+/** The only signing algorithm the gate accepts. */
+export const SESSION_ALG = 'HS256';
+
+/** Claims inside a session token. The gate requires exp, ip (unless IP binding is off) and sub. */
+export interface SessionClaims {
+  /** Stable user id (local users: the row uuid). */
+  sub: string;
+  username: string;
+  name?: string;
+  email?: string;
+  groups: string[];
+  /** Identity source that authenticated the user, e.g. "local". */
+  src: string;
+  /** The client address the session is bound to; must equal nginx's $remote_addr. */
+  ip: string;
+  /** Random session id, for log correlation and logout. */
+  sid: string;
+  iat: number;
+  exp: number;
+  nbf?: number;
+  [claim: string]: unknown;
+}
+
+/**
+ * Claims forwarded upstream as X-Payload-<claim> headers, in this order. Arrays are comma-joined.
+ * Each one has a matching `js_var $gate_h_<claim>` and `proxy_set_header X-Payload-<claim>` in
+ * nginx/snippets; adding a claim here means adding it there too (a test checks both lists).
+ */
+export const FORWARDED_CLAIMS = ['sub', 'username', 'name', 'email', 'groups', 'src', 'sid'];
+
+/** Claims that are never forwarded (binding and timing data). */
+export const INTERNAL_CLAIMS = ['ip', 'iat', 'exp', 'nbf'];
+
+/**
+ * Runtime configuration of the gate, written as JSON by the auth service / launcher and loaded
+ * into nginx once per config load with `js_preload_object gate_config from ...`.
+ */
+export interface GateConfig {
+  cookieName: string;
+  /** When false the `ip` claim is not compared with $remote_addr (PROXY_IP_BINDING=off). */
+  ipBinding: boolean;
+  /** Clock skew tolerated for exp/nbf, in seconds. */
+  leewaySeconds: number;
+  /** Path of the login page the gate redirects browsers to. */
+  loginPath: string;
+  /**
+   * Accepted keys, indexed by the exact base64url JWT header segment the auth service emits for
+   * that key ({"alg":"HS256","typ":"JWT","kid":...}). Any other header (alg none, RS256, extra
+   * fields) has no entry and is refused without being parsed. Values are the HMAC secrets.
+   */
+  keys: { [headerSegment: string]: string };
+}
+
+/** Why the gate refused a request. Kebab-case; appears in the access log as `reason`. */
+export type DenyReason =
+  | 'token-missing'
+  | 'token-duplicate'
+  | 'token-malformed'
+  | 'token-invalid'
+  | 'token-expired'
+  | 'token-not-yet-valid'
+  | 'ip-mismatch'
+  | 'user-unauthorized'
+  | 'gate-error';
+
+/** The JWT header the auth service signs with, for a given key id. Key order matters. */
+export function sessionJwtHeader(kid: string): { alg: string; typ: string; kid: string } {
+  return { alg: SESSION_ALG, typ: 'JWT', kid: kid };
+}
