@@ -1,0 +1,52 @@
+# Identity gateway. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
+
+.PHONY: help deps deps-test build typecheck up reload test test-unit test-njs test-integration test-e2e validate-compose bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install what is missing: npm packages; nginx, njs and headers-more (as root)
+	@bash scripts/install-deps.sh
+
+deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, docker-compose
+	@bash scripts/install-deps.sh --test
+
+build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runner
+	@node scripts/build-njs.mjs
+
+typecheck: ## Type-check the auth service, tests and the njs sources
+	@npx tsc -p tsconfig.json --noEmit
+	@npx tsc -p njs/tsconfig.json --noEmit
+
+up: deps build ## Start nginx:8080 + auth service + demo app + store in the foreground (Ctrl-C stops)
+	@npx tsx scripts/up.ts
+
+reload: ## Re-render nginx/ into data/nginx and reload the running `make up` nginx without dropping connections
+	@npx tsx scripts/reload.ts
+
+test: deps-test build typecheck test-unit test-njs test-integration test-e2e validate-compose ## Run every test: unit, njs CLI, integration, browser, compose
+	@echo "make test: all suites passed"
+
+test-unit: ## Unit tests (jest): njs core, auth service, storage
+	@$(JEST) --selectProjects unit
+
+test-njs: build ## The shipped njs bundle under the njs CLI
+	@njs njs/dist/gate-tests.js
+
+test-integration: ## Real nginx + auth service + PostgreSQL + echo upstream
+	@$(JEST) --selectProjects integration --runInBand
+
+test-e2e: ## Browser journeys in Debian's Chromium (playwright-core)
+	@$(JEST) --selectProjects e2e --runInBand
+
+validate-compose: ## Validate docker-compose.yml with docker-compose config
+	@bash scripts/validate-compose.sh
+
+bench: deps-test build ## Benchmark: plain proxy vs gate vs auth_request (prints ratios)
+	@npx tsx bench/run.ts
+
+clean: ## Remove build output (keeps data/)
+	@rm -rf njs/dist

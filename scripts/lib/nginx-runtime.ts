@@ -1,0 +1,172 @@
+/**
+ * Runs the repo's own nginx config from a private prefix: used by `make up`, the integration and
+ * browser tests, and the benchmark, so all of them exercise exactly the files operators mount.
+ *
+ * Prefix layout:
+ *   PREFIX/conf/                 rendered copy of nginx/ (*.template files substituted)
+ *   PREFIX/conf/njs/gate.js      the njs bundle (njs/dist/gate.js)
+ *   PREFIX/conf/runtime/gate-config.json   written by the auth service (GATE_CONFIG_FILE)
+ *   PREFIX/logs/, PREFIX/temp/
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+
+/** The only placeholders substituted in nginx/**\/*.template (nginx's own $variables are untouched). */
+export interface NginxTemplateVars {
+  PROXY_LISTEN: string;
+  APP_UPSTREAM: string;
+  AUTH_UPSTREAM: string;
+}
+
+const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = ['PROXY_LISTEN', 'APP_UPSTREAM', 'AUTH_UPSTREAM'];
+
+/** Substitutes ${PROXY_LISTEN}, ${APP_UPSTREAM} and ${AUTH_UPSTREAM}; leaves every other `$` alone. */
+export function renderTemplate(text: string, vars: NginxTemplateVars): string {
+  let out = text;
+  for (const name of TEMPLATE_VARS) {
+    out = out.split('${' + name + '}').join(vars[name]);
+  }
+  return out;
+}
+
+export interface PrepareOptions {
+  prefix: string;
+  vars: NginxTemplateVars;
+  /** Source config folder; defaults to the repo's nginx/. */
+  sourceDir?: string;
+  /** The njs bundle; defaults to njs/dist/gate.js (run `npm run build` first). */
+  njsBundle?: string;
+  /** Extra files to drop into conf/ (relative path → content), e.g. benchmark sites. */
+  extraFiles?: Record<string, string>;
+}
+
+/** Renders nginx/ into PREFIX/conf and returns the path the auth service must write the gate config to. */
+export function prepareNginxPrefix(opts: PrepareOptions): { prefix: string; gateConfigFile: string } {
+  const prefix = resolve(opts.prefix);
+  const conf = join(prefix, 'conf');
+  const sourceDir = opts.sourceDir ?? join(REPO_ROOT, 'nginx');
+  const bundle = opts.njsBundle ?? join(REPO_ROOT, 'njs', 'dist', 'gate.js');
+  if (!existsSync(bundle)) {
+    throw new Error(`njs bundle not found at ${bundle}: run \`npm run build\` first`);
+  }
+  rmSync(conf, { recursive: true, force: true });
+  for (const dir of [prefix, conf, join(prefix, 'logs'), join(prefix, 'temp'), join(conf, 'njs'), join(conf, 'runtime')]) {
+    mkdirSync(dir, { recursive: true });
+  }
+  cpSync(sourceDir, conf, { recursive: true });
+  renderTemplatesIn(conf, opts.vars);
+  cpSync(bundle, join(conf, 'njs', 'gate.js'));
+  for (const [rel, content] of Object.entries(opts.extraFiles ?? {})) {
+    writeFileSync(join(conf, rel), content);
+  }
+  // Workers run as an unprivileged user when the master is root: they must traverse the prefix to
+  // serve the error pages. Secrets (runtime/gate-config.json) stay 0600 and are read by the master.
+  for (const dir of [prefix, conf, join(conf, 'errors')]) chmodSync(dir, 0o755);
+  return { prefix, gateConfigFile: join(conf, 'runtime', 'gate-config.json') };
+}
+
+function renderTemplatesIn(dir: string, vars: NginxTemplateVars): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      renderTemplatesIn(path, vars);
+    } else if (name.endsWith('.template')) {
+      writeFileSync(path.slice(0, -'.template'.length), renderTemplate(readFileSync(path, 'utf8'), vars));
+      rmSync(path);
+    }
+  }
+}
+
+function nginxArgs(prefix: string): string[] {
+  return ['-p', prefix + '/', '-c', 'conf/nginx.conf', '-e', join(prefix, 'logs', 'error.log')];
+}
+
+/** `nginx -t` on the prefix; returns nginx's own message. */
+export function testNginxConfig(prefix: string): { ok: boolean; output: string } {
+  const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix), '-t', '-q'], { encoding: 'utf8' });
+  return { ok: res.status === 0, output: `${res.stdout}${res.stderr}`.trim() };
+}
+
+export interface RunningNginx {
+  prefix: string;
+  process: ChildProcess;
+  /** Graceful reload (`nginx -s reload`); resolves with nginx's verdict. */
+  reload(): { ok: boolean; output: string };
+  stop(): Promise<void>;
+  errorLog(): string;
+  accessLog(): string;
+}
+
+/** Starts nginx in the foreground (daemon off) and waits until it accepts connections on `port`. */
+export async function startNginx(prefix: string, port: number, timeoutMs = 10_000): Promise<RunningNginx> {
+  const check = testNginxConfig(prefix);
+  if (!check.ok) throw new Error(`nginx config test failed:\n${check.output}`);
+  const child = spawn(NGINX_BIN, [...nginxArgs(prefix), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  const readLog = (name: string) => {
+    const p = join(prefix, 'logs', name);
+    return existsSync(p) ? readFileSync(p, 'utf8') : '';
+  };
+  await waitForPort(port, timeoutMs, () => child.exitCode !== null, () => readLog('error.log'));
+  return {
+    prefix,
+    process: child,
+    reload() {
+      const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix), '-s', 'reload'], { encoding: 'utf8' });
+      const t = testNginxConfig(prefix);
+      return { ok: res.status === 0 && t.ok, output: `${res.stdout}${res.stderr}${t.output}`.trim() };
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGQUIT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+    errorLog: () => readLog('error.log'),
+    accessLog: () => readLog('access.log'),
+  };
+}
+
+export async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  hasDied: () => boolean = () => false,
+  diagnostics: () => string = () => '',
+): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => { s.destroy(); res(true); });
+      s.once('error', () => res(false));
+    });
+    if (ok) return;
+    if (hasDied() || Date.now() > deadline) {
+      throw new Error(`nothing listening on 127.0.0.1:${port}${hasDied() ? ' (process exited)' : ''}\n${diagnostics()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
