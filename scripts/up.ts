@@ -15,7 +15,7 @@ import { resolveStore } from '../auth-service/src/storage/embedded.js';
 import { createPool, runMigrations } from '../auth-service/src/storage/db.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
-import { createPasswordHasher, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
+import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
 import { freePort, prepareNginxPrefix, startNginx, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
@@ -67,7 +67,9 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
     const pool = createPool(store.url);
     try {
       await runMigrations(pool);
-      const hasher = createPasswordHasher(passwordPolicyFromEnv(env));
+      const policy = passwordPolicyFromEnv(env);
+      if (!policy.ok) throw new Error(policy.issues.map(formatEnvIssue).join('\n'));
+      const hasher = createPasswordHasher(policy.policy);
       const created = await seedDemoUsers(createUsersRepo(pool), hasher);
       if (created.length > 0) {
         console.log('\nCreated demo users. Their passwords are shown only this once:');

@@ -1,0 +1,299 @@
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isAppError } from '../errors.js';
+import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv, type PasswordPolicy } from '../passwords/index.js';
+import { createPool, runMigrations } from '../storage/db.js';
+import { resolveStore } from '../storage/embedded.js';
+import { createUsersRepo, type UserRecord, type UsersRepo } from '../storage/users-repo.js';
+
+/**
+ * The logic of `npm run users -- <command>` (the bin is users.ts): manage local users in DATABASE_URL,
+ * or in the embedded store under DATA_DIR (default ./data), going through the running gateway's
+ * embedded server if there is one.
+ *
+ * Exit codes: 0 done; 1 the command could not be carried out (unknown or duplicate user, bad value,
+ * empty password, store unavailable, bad configuration); 2 usage error (unknown command or option,
+ * missing or extra arguments).
+ */
+
+export interface UsersCliIo {
+  stdin: AsyncIterable<Buffer | string> & { isTTY?: boolean };
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Record<string, string | undefined>;
+}
+
+const USAGE = `Usage: npm run users -- <command> [arguments]
+
+Commands:
+  add <username> --password-stdin [--group G]... [--email E] [--name "Full Name"]
+                                     create a user; the password is read from stdin
+  passwd <username> --password-stdin set a new password, read from stdin
+  disable <username>                 block logins for the user
+  enable <username>                  allow logins again
+  groups <username> [G1 G2 ...]      replace the user's groups (none clears them)
+  list                               show all users
+  help                               show this text
+
+Usernames: 1-64 characters from A-Z a-z 0-9 . _ @ -, matched case-insensitively.
+Passwords: stdin is read to the end and one trailing newline is removed, e.g.
+  printf '%s' "$PW" | npm run users -- add kirk --password-stdin --group Federation
+
+Store: DATABASE_URL if set, else the embedded store in DATA_DIR (default ./data).
+Hashing: PASSWORD_HASH_ALGORITHM (pbkdf2-sha512 | argon2id), PASSWORD_PBKDF2_ITERATIONS.
+`;
+
+export const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
+const MAX_PASSWORD_BYTES = 1024;
+const MAX_GROUP_LENGTH = 64;
+const MAX_EMAIL_LENGTH = 254;
+const MAX_NAME_LENGTH = 200;
+// C0/C1 controls and DEL: they would corrupt the table output and, in groups, the forwarded headers.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A problem with how the command was called: exit 2. */
+class UsageError extends Error {}
+/** The command was understood but cannot be carried out: exit 1. */
+class CommandError extends Error {}
+
+type Options = ParseArgsConfig['options'];
+
+const COMMANDS: Record<string, { options: Options; positionals: { min: number; max: number; names: string } }> = {
+  add: {
+    options: {
+      'password-stdin': { type: 'boolean' },
+      group: { type: 'string', multiple: true },
+      email: { type: 'string' },
+      name: { type: 'string' },
+    },
+    positionals: { min: 1, max: 1, names: '<username>' },
+  },
+  passwd: { options: { 'password-stdin': { type: 'boolean' } }, positionals: { min: 1, max: 1, names: '<username>' } },
+  disable: { options: {}, positionals: { min: 1, max: 1, names: '<username>' } },
+  enable: { options: {}, positionals: { min: 1, max: 1, names: '<username>' } },
+  groups: { options: {}, positionals: { min: 1, max: Infinity, names: '<username> [groups...]' } },
+  list: { options: {}, positionals: { min: 0, max: 0, names: '' } },
+};
+
+interface Parsed {
+  command: string;
+  positionals: string[];
+  values: Record<string, string | boolean | string[] | undefined>;
+}
+
+function parseCommandLine(argv: string[]): Parsed | 'help' {
+  const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError('no command given (try "help")');
+  if (command === 'help' || command === '--help' || command === '-h') return 'help';
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option} for "${command}"`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`option ${option} needs a value`);
+    throw new UsageError((err as Error).message);
+  }
+  const { positionals } = parsed;
+  const values = parsed.values as Parsed['values'];
+  if (positionals.length < spec.positionals.min) throw new UsageError(`"${command}" needs ${spec.positionals.names}`);
+  if (positionals.length > spec.positionals.max) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals.max])} for "${command}"`);
+  }
+  if ('password-stdin' in spec.options! && values['password-stdin'] !== true) {
+    throw new UsageError(`"${command}" needs --password-stdin (the password is never taken from the command line)`);
+  }
+  return { command, positionals, values };
+}
+
+function checkUsername(username: string): string {
+  if (!USERNAME_PATTERN.test(username)) {
+    throw new CommandError(`invalid username ${JSON.stringify(username)}: use 1-64 characters from A-Z a-z 0-9 . _ @ -`);
+  }
+  return username;
+}
+
+function checkGroups(groups: string[]): string[] {
+  for (const group of groups) {
+    if (group.length === 0 || group.length > MAX_GROUP_LENGTH || group.trim() !== group || CONTROL_CHARS.test(group) || group.includes(',')) {
+      throw new CommandError(
+        `invalid group ${JSON.stringify(group)}: 1-${MAX_GROUP_LENGTH} characters, no commas (groups are comma-joined upstream), ` +
+          'no control characters, no leading or trailing spaces',
+      );
+    }
+  }
+  return [...new Set(groups)];
+}
+
+function checkOptionalText(value: unknown, what: string, max: number): string | null {
+  if (value === undefined) return null;
+  const text = String(value).trim();
+  if (text === '') return null;
+  if (text.length > max || CONTROL_CHARS.test(text)) throw new CommandError(`invalid ${what}: at most ${max} characters, no control characters`);
+  return text;
+}
+
+function checkEmail(value: unknown): string | null {
+  const email = checkOptionalText(value, 'email', MAX_EMAIL_LENGTH);
+  if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new CommandError(`invalid email ${JSON.stringify(email)}`);
+  return email;
+}
+
+/** Reads stdin to the end, strips one trailing "\n" or "\r\n", rejects empty or oversized input. */
+async function readPassword(io: UsersCliIo): Promise<string> {
+  if (io.stdin.isTTY) io.stderr.write('Type the password, then press Enter and Ctrl-D:\n');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of io.stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    size += buf.length;
+    if (size > MAX_PASSWORD_BYTES + 2) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
+    chunks.push(buf);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new CommandError('password on stdin is not valid UTF-8');
+  }
+  text = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (text === '') throw new CommandError('empty password on stdin');
+  if (Buffer.byteLength(text) > MAX_PASSWORD_BYTES) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
+  return text;
+}
+
+function formatTable(users: UserRecord[]): string {
+  const header = ['USERNAME', 'NAME', 'EMAIL', 'GROUPS', 'DISABLED'];
+  const rows = users.map((u) => [u.username, u.fullName ?? '-', u.email ?? '-', u.groups.length ? u.groups.join(', ') : '-', u.disabled ? 'yes' : 'no']);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+function noSuchUser(username: string): CommandError {
+  return new CommandError(`no user named ${JSON.stringify(username)}`);
+}
+
+/** Everything a command needs, validated before stdin is read or the store is opened. */
+interface Request {
+  command: string;
+  username: string;
+  groups: string[];
+  email: string | null;
+  fullName: string | null;
+}
+
+function validateRequest(parsed: Parsed): Request {
+  const [username = '', ...rest] = parsed.positionals;
+  if (parsed.command === 'add') checkUsername(username);
+  return {
+    command: parsed.command,
+    username,
+    groups: checkGroups(parsed.command === 'groups' ? rest : ((parsed.values.group as string[] | undefined) ?? [])),
+    email: checkEmail(parsed.values.email),
+    fullName: checkOptionalText(parsed.values.name, 'name', MAX_NAME_LENGTH),
+  };
+}
+
+function alreadyExists(username: string): CommandError {
+  return new CommandError(`user ${JSON.stringify(username)} already exists (usernames are case-insensitive)`);
+}
+
+async function execute(req: Request, repo: UsersRepo, policy: PasswordPolicy, password: string | null, io: UsersCliIo): Promise<void> {
+  const { username, groups } = req;
+  const hasher = createPasswordHasher(policy);
+  switch (req.command) {
+    case 'add': {
+      const existing = await repo.findByUsername(username);
+      if (existing) throw alreadyExists(existing.username);
+      try {
+        await repo.create({ username, passwordHash: await hasher.hash(password!), email: req.email, fullName: req.fullName, groups });
+      } catch (err) {
+        if (isAppError(err) && err.code === 'ERR_USER_EXISTS') throw alreadyExists(username);
+        throw err;
+      }
+      io.stdout.write(`Created user ${username}.\n`);
+      return;
+    }
+    case 'passwd':
+      if (!(await repo.setPasswordHash(username, await hasher.hash(password!)))) throw noSuchUser(username);
+      io.stdout.write(`Password changed for ${username}.\n`);
+      return;
+    case 'disable':
+    case 'enable':
+      if (!(await repo.setDisabled(username, req.command === 'disable'))) throw noSuchUser(username);
+      io.stdout.write(`${req.command === 'disable' ? 'Disabled' : 'Enabled'} ${username}.\n`);
+      return;
+    case 'groups':
+      if (!(await repo.setGroups(username, groups))) throw noSuchUser(username);
+      io.stdout.write(`Groups of ${username}: ${groups.length ? groups.join(', ') : '(none)'}\n`);
+      return;
+    case 'list': {
+      const users = await repo.list();
+      io.stdout.write(users.length ? formatTable(users) : 'No users.\n');
+      return;
+    }
+  }
+}
+
+/** For the operator at the terminal: which connection failed and how (never includes credentials). */
+function describeCause(cause: unknown): string {
+  const { code, message, errors } = (cause ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof message === 'string' && message !== '') return message;
+  if (Array.isArray(errors) && errors.length > 0) return describeCause(errors[0]);
+  return typeof code === 'string' ? code : 'unknown cause';
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Runs one CLI command and returns its exit code. Errors go to `stderr` as one line, never a stack. */
+export async function runUsersCli(argv: string[], io: UsersCliIo): Promise<number> {
+  let parsed: Parsed | 'help';
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (err) {
+    io.stderr.write(`error: ${oneLine((err as Error).message)}\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+
+  try {
+    const policy = passwordPolicyFromEnv(io.env);
+    if (!policy.ok) throw new CommandError(policy.issues.map(formatEnvIssue).join('; '));
+    const request = validateRequest(parsed);
+    const password = parsed.values['password-stdin'] === true ? await readPassword(io) : null;
+
+    const store = await resolveStore({ databaseUrl: io.env.DATABASE_URL, dataDir: io.env.DATA_DIR || './data' });
+    if (store.kind !== 'postgres') {
+      io.stderr.write(`note: using the embedded store in ${path.resolve(io.env.DATA_DIR || './data')} (set DATABASE_URL for PostgreSQL)\n`);
+    }
+    try {
+      const pool = createPool(store.url, { max: 2, applicationName: 'identity-gateway-users-cli', logger: { warn: () => undefined } });
+      try {
+        await runMigrations(pool);
+        await execute(request, createUsersRepo(pool), policy.policy, password, io);
+      } finally {
+        await pool.end();
+      }
+    } finally {
+      await store.stop();
+    }
+    return 0;
+  } catch (err) {
+    let message: string;
+    if (err instanceof CommandError) message = err.message;
+    else if (isAppError(err)) message = err.code === 'ERR_STORE_UNAVAILABLE' ? `${err.safeMessage} (${describeCause(err.cause)})` : err.safeMessage;
+    else if (err instanceof Error) message = err.message;
+    else message = String(err);
+    io.stderr.write(`error: ${oneLine(message)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,10 @@
+export {
+  createPasswordHasher,
+  DEFAULT_PASSWORD_POLICY,
+  PASSWORD_ALGORITHMS,
+  type Argon2Cost,
+  type PasswordAlgorithm,
+  type PasswordHasher,
+  type PasswordPolicy,
+} from './password-hasher.js';
+export { formatEnvIssue, passwordPolicyFromEnv, type EnvIssue, type PasswordPolicyResult } from './policy-from-env.js';

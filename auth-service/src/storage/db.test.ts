@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createFreshDatabase, type FreshDatabase } from '../../../tests/support/fresh-database.js';
+import { createPool, isConnectionError, runMigrations, toStoreError } from './db.js';
+
+let database: FreshDatabase;
+let tempDir: string;
+const pools: pg.Pool[] = [];
+
+function pool(opts: Parameters<typeof createPool>[1] = {}): pg.Pool {
+  const created = createPool(database.url, { max: 2, ...opts });
+  pools.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  database = await createFreshDatabase();
+  tempDir = await mkdtemp(path.join(os.tmpdir(), 'gw-migrations-'));
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await database?.drop();
+  await rm(tempDir, { recursive: true, force: true });
+});
+
+describe('runMigrations', () => {
+  it('applies the repository migrations once and records them', async () => {
+    const p = pool();
+    expect(await runMigrations(p)).toEqual(['001_users']);
+    expect(await runMigrations(p)).toEqual([]);
+    const recorded = await p.query('SELECT version FROM schema_migrations ORDER BY version');
+    expect(recorded.rows).toEqual([{ version: '001_users' }]);
+  });
+
+  it('enforces case-insensitive uniqueness in the schema itself', async () => {
+    const p = pool();
+    await p.query("INSERT INTO users (username, password_hash) VALUES ('Scotty', 'h')");
+    await expect(p.query("INSERT INTO users (username, password_hash) VALUES ('SCOTTY', 'h')")).rejects.toMatchObject({ code: '23505' });
+  });
+
+  it('applies each file exactly once when two processes migrate at the same time', async () => {
+    const dir = path.join(tempDir, 'concurrent');
+    await mkdir(dir);
+    // A migration that fails if it runs twice (plain CREATE TABLE) and takes a moment.
+    await writeFile(path.join(dir, '001_a.sql'), 'CREATE TABLE race_a (id int); SELECT pg_sleep(0.2);');
+    await writeFile(path.join(dir, '002_b.sql'), 'CREATE TABLE race_b (id int);');
+    const fresh = await createFreshDatabase();
+    const [p1, p2] = [createPool(fresh.url, { max: 1 }), createPool(fresh.url, { max: 1 })];
+    try {
+      const [a, b] = await Promise.all([runMigrations(p1, dir), runMigrations(p2, dir)]);
+      expect([...a, ...b].sort()).toEqual(['001_a', '002_b']);
+    } finally {
+      await Promise.all([p1.end(), p2.end()]);
+      await fresh.drop();
+    }
+  });
+
+  it('applies files in numeric order, not text order', async () => {
+    const dir = path.join(tempDir, 'ordered');
+    await mkdir(dir);
+    await writeFile(path.join(dir, '10_second.sql'), 'ALTER TABLE ordered ADD COLUMN b int;');
+    await writeFile(path.join(dir, '9_first.sql'), 'CREATE TABLE ordered (a int);');
+    expect(await runMigrations(pool(), dir)).toEqual(['9_first', '10_second']);
+  });
+
+  it('rolls back a failing file, names it, and leaves it unrecorded', async () => {
+    const dir = path.join(tempDir, 'failing');
+    await mkdir(dir);
+    await writeFile(path.join(dir, '001_half.sql'), 'CREATE TABLE half_done (id int); SELECT no_such_function();');
+    const p = pool();
+    await expect(runMigrations(p, dir)).rejects.toThrow(/migration 001_half\.sql failed/);
+    expect((await p.query("SELECT to_regclass('half_done') AS t")).rows[0].t).toBeNull();
+    expect((await p.query("SELECT count(*)::int AS n FROM schema_migrations WHERE version = '001_half'")).rows[0].n).toBe(0);
+  });
+
+  it.each([
+    ['a file without a number', 'users.sql'],
+    ['a duplicated number', '001_users.sql'],
+  ])('refuses a migrations folder with %s', async (_name, file) => {
+    const dir = await mkdtemp(path.join(tempDir, 'bad-'));
+    await writeFile(path.join(dir, '001_one.sql'), 'SELECT 1;');
+    await writeFile(path.join(dir, file), 'SELECT 1;');
+    await expect(runMigrations(pool(), dir)).rejects.toThrow(/Migration file name|share number/);
+  });
+});
+
+describe('createPool', () => {
+  it('cancels a statement that runs past the timeout and reports the store as unavailable', async () => {
+    const p = pool({ queryTimeoutMillis: 300 });
+    const err = await p.query('SELECT pg_sleep(3)').catch((e: unknown) => e);
+    expect(isConnectionError(err)).toBe(true);
+    expect(toStoreError(err)).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503 });
+  });
+
+  it('survives the server killing an idle connection, logs it, and reconnects', async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const p = pool({ applicationName: 'gw-kill-test', logger: { warn: (obj) => warnings.push(obj) } });
+    await p.query('SELECT 1');
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gw-kill-test'");
+    } finally {
+      await admin.end();
+    }
+    for (let i = 0; i < 50 && warnings.length === 0; i += 1) await new Promise((r) => setTimeout(r, 20));
+    expect(warnings[0]).toMatchObject({ event: 'db_pool_error', code: '57P01' });
+    expect((await p.query('SELECT 2 AS two')).rows[0].two).toBe(2);
+  });
+
+  it('fails fast when nothing answers the connect', async () => {
+    const started = Date.now();
+    const dead = createPool('postgres://postgres@127.0.0.1:1/postgres', { max: 1 });
+    pools.push(dead);
+    const err = await dead.query('SELECT 1').catch((e: unknown) => e);
+    expect(isConnectionError(err)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+});
+
+describe('isConnectionError', () => {
+  it.each([
+    ['connection refused', { code: 'ECONNREFUSED' }, true],
+    ['connection reset', { code: 'ECONNRESET' }, true],
+    ['SQLSTATE class 08 (connection exception)', { code: '08006' }, true],
+    ['admin shutdown', { code: '57P01' }, true],
+    ['crash shutdown', { code: '57P02' }, true],
+    ['cannot connect now', { code: '57P03' }, true],
+    ['pg connect timeout', new Error('timeout exceeded when trying to connect'), true],
+    ['pg query timeout', new Error('Query read timeout'), true],
+    ['connection terminated', new Error('Connection terminated unexpectedly'), true],
+    ['happy-eyeballs AggregateError', new AggregateError([{ code: 'ECONNREFUSED' }]), true],
+    ['unique violation', { code: '23505' }, false],
+    ['syntax error', { code: '42601' }, false],
+    ['undefined table', { code: '42P01' }, false],
+    ['a plain bug', new TypeError('x is undefined'), false],
+    ['not an object', 'ECONNREFUSED', false],
+  ])('%s → %s', (_name, err, expected) => {
+    expect(isConnectionError(err)).toBe(expected);
+  });
+});

@@ -1,0 +1,169 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { AppError } from '../errors.js';
+
+/** The part of a pino logger the storage layer uses. */
+export interface StorageLogger {
+  warn(obj: Record<string, unknown>, msg?: string): void;
+}
+
+export interface PoolOptions {
+  /** Pool size. With the embedded store, the pools of all processes together must stay below its connection limit. */
+  max?: number;
+  connectionTimeoutMillis?: number;
+  /** Applied both server-side (statement_timeout) and client-side (query_timeout). */
+  queryTimeoutMillis?: number;
+  applicationName?: string;
+  logger?: StorageLogger;
+}
+
+/** `<repo>/db/migrations`, found relative to this file. */
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../db/migrations/', import.meta.url));
+
+const STORE_UNAVAILABLE_MESSAGE = 'The user store is unavailable. Try again shortly.';
+
+const stderrLogger: StorageLogger = {
+  warn(obj, msg) {
+    process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), ...obj, msg })}\n`);
+  },
+};
+
+/**
+ * A pg pool with short timeouts, so a dead or hung database turns into a quick 503 rather than hanging
+ * requests. Errors on idle clients (database restarted, network cut) are logged and swallowed: pg emits
+ * them on the pool, and an unhandled 'error' event would crash the process. The pool never uses named
+ * prepared statements (the embedded store shares one session across connections, where they collide).
+ */
+export function createPool(databaseUrl: string, opts: PoolOptions = {}): pg.Pool {
+  const queryTimeout = opts.queryTimeoutMillis ?? 5000;
+  const logger = opts.logger ?? stderrLogger;
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 2000,
+    idleTimeoutMillis: 10_000,
+    statement_timeout: queryTimeout,
+    query_timeout: queryTimeout + 500,
+    application_name: opts.applicationName ?? 'identity-gateway',
+  });
+  pool.on('error', (err: Error & { code?: string }) => {
+    logger.warn({ event: 'db_pool_error', code: err.code, err: err.message }, 'idle database connection failed');
+  });
+  return pool;
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down, recovery)
+  '57014', // query_canceled: our statement_timeout fired
+  '53300', // too_many_connections
+]);
+
+const CONNECTION_ERROR_MESSAGES = [
+  /timeout exceeded when trying to connect/i,
+  /connection terminated/i,
+  /query read timeout/i,
+  /connection timeout/i,
+  /client has encountered a connection error/i,
+  /cannot use a pool after calling end/i,
+];
+
+/**
+ * True for errors that mean "the database cannot be reached right now" rather than "this query is
+ * wrong": socket errors, pg connect/query timeouts, SQLSTATE class 08 and 57P01..03. Node's happy-eyeballs
+ * connect reports an AggregateError; its inner errors are checked.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message, errors } = err as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof code === 'string' && (CONNECTION_ERROR_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  if (typeof message === 'string' && CONNECTION_ERROR_MESSAGES.some((re) => re.test(message))) return true;
+  if (Array.isArray(errors)) return errors.some(isConnectionError);
+  return false;
+}
+
+/** Rethrows connection-class errors as AppError('ERR_STORE_UNAVAILABLE', 503); others unchanged. */
+export function toStoreError(err: unknown): unknown {
+  if (isConnectionError(err)) return new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
+  return err;
+}
+
+const MIGRATION_FILE = /^(\d+)_[A-Za-z0-9_-]+\.sql$/;
+/** Any constant works; it only has to be the same in every process that migrates this database. */
+const MIGRATION_LOCK_KEY = 7_283_401_551;
+
+async function listMigrations(dir: string): Promise<Array<{ version: string; file: string }>> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql'));
+  const seen = new Map<number, string>();
+  const migrations = files.map((file) => {
+    const match = MIGRATION_FILE.exec(file);
+    if (!match) throw new Error(`Migration file name must look like 001_name.sql: ${file}`);
+    const number = Number(match[1]);
+    const clash = seen.get(number);
+    if (clash !== undefined) throw new Error(`Two migrations share number ${number}: ${clash} and ${file}`);
+    seen.set(number, file);
+    return { number, version: file.replace(/\.sql$/, ''), file };
+  });
+  migrations.sort((a, b) => a.number - b.number);
+  return migrations.map(({ version, file }) => ({ version, file }));
+}
+
+/**
+ * Applies the `NNN_name.sql` files in `migrationsDir` that are not yet recorded in `schema_migrations`,
+ * in numeric order, each in its own short transaction. Each transaction first takes a transaction-scoped
+ * advisory lock, so two processes starting together on the same database apply every file exactly once.
+ * Files are plain SQL run as one simple-protocol query (no parameters; nothing that cannot run inside a
+ * transaction, such as CREATE INDEX CONCURRENTLY). Returns the versions it applied.
+ *
+ * Not checked: that files already applied are unchanged (forward-only: add a new file instead).
+ */
+export async function runMigrations(pool: pg.Pool, migrationsDir: string = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  const migrations = await listMigrations(migrationsDir);
+  const applied: string[] = [];
+  try {
+    for (const migration of migrations) {
+      const sql = await readFile(path.join(migrationsDir, migration.file), 'utf8');
+      const client = await pool.connect();
+      let ok = false;
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+        );
+        const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [migration.version]);
+        if (done.rowCount === 0) {
+          await client.query(sql);
+          await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [migration.version]);
+          applied.push(migration.version);
+        }
+        await client.query('COMMIT');
+        ok = true;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (!isConnectionError(err) && err instanceof Error) {
+          err.message = `migration ${migration.file} failed: ${err.message}`;
+        }
+        throw err;
+      } finally {
+        // A client whose transaction failed is discarded rather than returned to the pool.
+        client.release(!ok);
+      }
+    }
+  } catch (err) {
+    throw toStoreError(err);
+  }
+  return applied;
+}
