@@ -1,0 +1,34 @@
+/** Raw HTTP for tests and the benchmark: no redirects followed, headers sent exactly as given. */
+import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** An HTTP/1.1 request with headers sent exactly as given (repeated names allowed via the array form). */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: OutgoingHttpHeaders | [string, string][] = {},
+  body?: string,
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const flat: string[] = [];
+    if (Array.isArray(headers)) for (const [k, v] of headers) flat.push(k, v);
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method, path, headers: Array.isArray(headers) ? flat : headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}

@@ -1,0 +1,247 @@
+/**
+ * Starts the real parts for an integration test: the repo's nginx config in a temporary prefix on
+ * free ports, the real auth service (in-process, real HTTP), an echo upstream, and a fresh store
+ * (a new database on the real PostgreSQL, or an embedded PGlite store in a temp dir).
+ */
+import { test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { startAuthService } from '../../auth-service/src/main.js';
+import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from '../../auth-service/src/passwords/index.js';
+import { createPool, runMigrations } from '../../auth-service/src/storage/db.js';
+import { startEmbeddedPostgres } from '../../auth-service/src/storage/embedded.js';
+import { createUsersRepo, type UsersRepo } from '../../auth-service/src/storage/users-repo.js';
+import { freePort, prepareNginxPrefix, startNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
+import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
+import { rawRequest, type HttpResult } from './http.js';
+
+export { rawRequest, type HttpResult };
+import { createFreshDatabase } from './fresh-database.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+
+export type StoreKind = 'postgres' | 'embedded';
+
+export interface StackOptions {
+  store?: StoreKind;
+  /** Extra environment for the auth service (e.g. PROXY_IP_BINDING=off). */
+  env?: Record<string, string>;
+  /** Route the service's database connections through a relay the test can cut. */
+  cuttableStore?: boolean;
+}
+
+
+export interface Stack {
+  proxyPort: number;
+  baseUrl: string;
+  secret: string;
+  previousSecret: string;
+  cookieName: string;
+  upstream: EchoUpstream;
+  nginx: RunningNginx;
+  repo: UsersRepo;
+  dbRelay: TcpProxy | null;
+  createUser(username: string, password: string, opts?: { groups?: string[]; email?: string; fullName?: string }): Promise<void>;
+  /** Raw HTTP request through nginx (no redirects followed, headers sent exactly as given). */
+  request(method: string, path: string, headers?: OutgoingHttpHeaders | [string, string][], body?: string): Promise<HttpResult>;
+  /** GET /login and return the CSRF cookie + form token. */
+  loginForm(rd?: string): Promise<{ csrfCookie: string; fields: Record<string, string>; page: HttpResult }>;
+  /** Full form login; returns the POST response and the session cookie pair (name=value) if set. */
+  login(username: string, password: string, rd?: string): Promise<{ res: HttpResult; session: string | null }>;
+  authLogs(): string;
+  diagnostics(): string;
+  stop(): Promise<void>;
+}
+
+export const strongSecret = (): string => randomBytes(48).toString('base64url');
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch {
+        /* keep cleaning */
+      }
+    }
+  };
+  try {
+    const tmp = mkdtempSync(join(tmpdir(), 'gw-it-'));
+    cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+
+    let databaseUrl: string;
+    if ((opts.store ?? 'postgres') === 'embedded') {
+      const emb = await startEmbeddedPostgres({ dataDir: join(tmp, 'data'), port: 0 });
+      cleanups.push(() => emb.stop());
+      databaseUrl = emb.url;
+    } else {
+      const db = await createFreshDatabase();
+      cleanups.push(() => db.drop());
+      databaseUrl = db.url;
+    }
+    const pool = createPool(databaseUrl);
+    cleanups.push(() => pool.end());
+    await runMigrations(pool);
+    const repo = createUsersRepo(pool);
+    const hasher = createPasswordHasher(DEFAULT_PASSWORD_POLICY);
+
+    let dbRelay: TcpProxy | null = null;
+    let serviceDbUrl = databaseUrl;
+    if (opts.cuttableStore) {
+      const u = new URL(databaseUrl);
+      dbRelay = await startTcpProxy(u.hostname, Number(u.port || 5432));
+      cleanups.push(() => dbRelay?.close());
+      u.port = String(dbRelay.port);
+      serviceDbUrl = u.toString();
+    }
+
+    const upstream = await startEchoUpstream();
+    cleanups.push(() => upstream.close());
+
+    const proxyPort = await freePort();
+    const authPort = await freePort();
+    const { prefix, gateConfigFile } = prepareNginxPrefix({
+      prefix: join(tmp, 'nginx'),
+      vars: { PROXY_LISTEN: `127.0.0.1:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${upstream.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
+    });
+
+    const secret = strongSecret();
+    const previousSecret = strongSecret();
+    const logStream = new PassThrough();
+    let logs = '';
+    logStream.on('data', (chunk: Buffer) => {
+      logs += chunk.toString('utf8');
+    });
+    const auth = await startAuthService(
+      {
+        DATABASE_URL: serviceDbUrl,
+        JWT_SECRET: secret,
+        JWT_PREVIOUS_SECRETS: previousSecret,
+        AUTH_HOST: '127.0.0.1',
+        AUTH_PORT: String(authPort),
+        AUTH_COOKIE_SECURE: 'false',
+        GATE_CONFIG_FILE: gateConfigFile,
+        LOG_LEVEL: 'info',
+        ...opts.env,
+      },
+      { logStream },
+    );
+    cleanups.push(() => auth.close());
+
+    const nginx = await startNginx(prefix, proxyPort);
+    cleanups.push(() => nginx.stop());
+
+    const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string) =>
+      rawRequest(proxyPort, method, path, headers, body);
+
+    const stack: Stack = {
+      proxyPort,
+      baseUrl: `http://127.0.0.1:${proxyPort}`,
+      secret,
+      previousSecret,
+      cookieName: opts.env?.SESSION_COOKIE_NAME ?? 'gw_session',
+      upstream,
+      nginx,
+      repo,
+      dbRelay,
+      async createUser(username, password, o = {}) {
+        await repo.create({
+          username,
+          passwordHash: await hasher.hash(password),
+          groups: o.groups ?? [],
+          email: o.email ?? null,
+          fullName: o.fullName ?? null,
+        });
+      },
+      request,
+      async loginForm(rd) {
+        const page = await request('GET', '/login' + (rd === undefined ? '' : '?rd=' + encodeURIComponent(rd)), { accept: 'text/html' });
+        const csrfCookie = setCookies(page)
+          .map((c) => c.split(';')[0])
+          .find((c) => c.startsWith('gw_csrf='));
+        if (!csrfCookie) throw new Error(`no CSRF cookie on the login form (status ${page.status})`);
+        return { csrfCookie, fields: hiddenFields(page.body), page };
+      },
+      async login(username, password, rd) {
+        const form = await stack.loginForm(rd);
+        const body = new URLSearchParams({ ...form.fields, username, password }).toString();
+        const res = await request(
+          'POST',
+          '/login',
+          {
+            accept: 'text/html',
+            'content-type': 'application/x-www-form-urlencoded',
+            cookie: form.csrfCookie,
+            origin: `http://127.0.0.1:${proxyPort}`,
+            'content-length': String(Buffer.byteLength(body)),
+          },
+          body,
+        );
+        const session = setCookies(res)
+          .map((c) => c.split(';')[0])
+          .find((c) => c.startsWith(stack.cookieName + '=') && c.length > stack.cookieName.length + 1);
+        return { res, session: session ?? null };
+      },
+      authLogs: () => logs,
+      diagnostics: () =>
+        `--- nginx error.log ---\n${nginx.errorLog()}\n--- nginx access.log ---\n${nginx.accessLog()}\n--- auth service ---\n${logs}`,
+      stop: cleanup,
+    };
+    return stack;
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+export function setCookies(res: HttpResult): string[] {
+  const v = res.headers['set-cookie'];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** The name/value of every hidden input in a page (the login form's rd and CSRF token). */
+export function hiddenFields(html: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /<input[^>]*type="hidden"[^>]*>/g;
+  for (const tag of html.match(re) ?? []) {
+    const name = /name="([^"]*)"/.exec(tag)?.[1];
+    const value = /value="([^"]*)"/.exec(tag)?.[1] ?? '';
+    if (name) out[name] = decodeEntities(value);
+  }
+  return out;
+}
+
+function decodeEntities(s: string): string {
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#x27;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
+/**
+ * `test` that appends the nginx and auth service logs to the failure message, so a red run shows
+ * what the real parts did.
+ */
+export function stackTest(getStack: () => Stack) {
+  return (name: string, fn: () => Promise<void>, timeout?: number): void => {
+    test(
+      name,
+      async () => {
+        try {
+          await fn();
+        } catch (err) {
+          if (err instanceof Error) err.message += '\n' + getStack().diagnostics();
+          throw err;
+        }
+      },
+      timeout,
+    );
+  };
+}
