@@ -8,7 +8,7 @@ const common = {
 };
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/njs/src/**/*.test.ts', '<rootDir>/auth-service/src/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/njs/src/**/*.test.ts', '<rootDir>/auth-service/src/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts', '<rootDir>/examples/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'], testTimeout: 60000 },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'], testTimeout: 120000 },
   ],

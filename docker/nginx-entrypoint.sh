@@ -1,0 +1,130 @@
+#!/bin/sh
+# Entrypoint of the gateway's nginx container.
+#
+#   (no argument)  render the config into the runtime prefix, wait for the gate config, test, run nginx
+#   reload         re-render (after editing ./nginx, or after the auth service rewrote the gate config),
+#                  test, and reload the running nginx:  docker-compose exec nginx gateway-nginx reload
+#
+# Runtime layout (the prefix is rebuilt on every start, so ./nginx stays the only source of truth):
+#   $PREFIX/conf/                        copy of $SOURCE (./nginx, mounted read-only); every
+#                                        *.template rendered (sites/x.conf.template -> sites/x.conf)
+#                                        and the template removed
+#   $PREFIX/conf/njs/gate.js             gate bundle baked into the image
+#   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
+#   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
+#   $PREFIX/logs/nginx.pid, $PREFIX/temp/
+set -eu
+
+SOURCE=${GATEWAY_NGINX_SOURCE:-/etc/gateway/nginx}
+PREFIX=${GATEWAY_NGINX_PREFIX:-/var/lib/gateway/nginx}
+BUNDLE=${GATEWAY_NJS_BUNDLE:-/opt/gateway/njs/gate.js}
+GATE_CONFIG_FILE=${GATE_CONFIG_FILE:-/run/gate/gate-config.json}
+WAIT_SECONDS=${GATE_CONFIG_WAIT_SECONDS:-60}
+
+# Only these are substituted, so nginx's own $variables in the templates stay untouched.
+TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM}'
+
+log() {
+    msg=$(printf '%s' "$2" | sed 's/\\/\\\\/g; s/"/\\"/g')
+    printf '{"level":"%s","msg":"%s","component":"nginx-entrypoint"}\n' "$1" "$msg" >&2
+}
+
+die() {
+    log error "$1"
+    exit 1
+}
+
+# The values end up inside nginx directives: refuse anything that could end one or open a block.
+require_directive_value() {
+    name=$1
+    eval "value=\${$name:-}"
+    [ -n "$value" ] || die "$name is required (e.g. PROXY_LISTEN=8080, APP_UPSTREAM=demo-app:5000, AUTH_UPSTREAM=auth:3001)"
+    case $value in
+        *[\;\{\}\$\"\'\\\#]* | *"
+"*)
+            die "$name must be a plain nginx value (no ; { } \$ quotes # or newlines)" ;;
+    esac
+}
+
+# render_conf DEST: build a complete conf/ directory at DEST.
+render_conf() {
+    dest=$1
+    [ -f "$SOURCE/nginx.conf" ] || die "$SOURCE/nginx.conf not found: mount ./nginx at $SOURCE"
+    [ -f "$BUNDLE" ] || die "gate bundle $BUNDLE missing from the image"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    cp -R "$SOURCE/." "$dest/"
+    find "$dest" -type f -name '*.template' | while IFS= read -r template; do
+        envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
+        rm -f "$template"
+    done
+    mkdir -p "$dest/njs" "$dest/runtime"
+    cp "$BUNDLE" "$dest/njs/gate.js"
+    # Workers (user nobody) serve errors/ from here, whatever the modes on the host.
+    chmod -R a+rX "$dest"
+    ln -sfn "$GATE_CONFIG_FILE" "$dest/runtime/gate-config.json"
+}
+
+# njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
+# file is checked with the njs CLI (same engine) first. A half-written file gets retried until the deadline.
+gate_config_error() {
+    if output=$(njs -q -c "$PARSE_GATE_CONFIG" "$GATE_CONFIG_FILE" 2>&1); then
+        return 0
+    fi
+    printf '%s\n' "$output" | grep -m 1 'Error' || echo 'not readable by the njs CLI'
+}
+PARSE_GATE_CONFIG="var c = JSON.parse(require('fs').readFileSync(process.argv[process.argv.length - 1]));
+if (typeof c !== 'object' || c === null || Array.isArray(c)) { throw new TypeError('not a JSON object'); }"
+
+wait_for_gate_config() {
+    waited=0
+    while :; do
+        if [ -s "$GATE_CONFIG_FILE" ]; then
+            problem=$(gate_config_error)
+            [ -n "$problem" ] || return 0
+        else
+            problem='missing or empty (the auth service writes it at start-up)'
+        fi
+        [ "$waited" -lt "$WAIT_SECONDS" ] || die "gate config $GATE_CONFIG_FILE unusable after ${WAIT_SECONDS}s: $problem"
+        [ "$waited" -gt 0 ] || log info "waiting for gate config $GATE_CONFIG_FILE"
+        sleep 1
+        waited=$((waited + 1))
+    done
+}
+
+# test_conf CONF_DIR_NAME: nginx -t against $PREFIX/CONF_DIR_NAME/nginx.conf.
+test_conf() {
+    nginx -q -t -p "$PREFIX/" -c "$1/nginx.conf" -e stderr -g 'daemon off;' ||
+        die "nginx -t rejected the configuration in $SOURCE (see the error above)"
+}
+
+require_directive_value PROXY_LISTEN
+require_directive_value APP_UPSTREAM
+require_directive_value AUTH_UPSTREAM
+
+case ${1:-run} in
+    run)
+        mkdir -p "$PREFIX/logs" "$PREFIX/temp"
+        ln -sf /dev/stdout "$PREFIX/logs/access.log"
+        ln -sf /dev/stderr "$PREFIX/logs/error.log"
+        render_conf "$PREFIX/conf"
+        wait_for_gate_config
+        test_conf conf
+        log info "starting nginx (listen $PROXY_LISTEN, app $APP_UPSTREAM, auth $AUTH_UPSTREAM)"
+        exec nginx -p "$PREFIX/" -c conf/nginx.conf -e stderr -g 'daemon off;'
+        ;;
+    reload)
+        # Render and test next to the live config; swap only when nginx accepts it.
+        render_conf "$PREFIX/conf.next"
+        wait_for_gate_config
+        test_conf conf.next
+        rm -rf "$PREFIX/conf.previous"
+        mv "$PREFIX/conf" "$PREFIX/conf.previous"
+        mv "$PREFIX/conf.next" "$PREFIX/conf"
+        nginx -p "$PREFIX/" -c conf/nginx.conf -e stderr -s reload
+        log info "nginx reloaded"
+        ;;
+    *)
+        die "unknown command '$1' (expected: run, reload)"
+        ;;
+esac
