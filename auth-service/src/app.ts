@@ -1,0 +1,171 @@
+/**
+ * The Express application: middleware, routes and the single error handler. It never listens;
+ * main.ts/server.ts do, and tests drive it in-process.
+ */
+import crypto from 'node:crypto';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { createLocalAuthenticator } from './authenticators/local.js';
+import type { PasswordAuthenticator } from './authenticators/types.js';
+import type { AuthConfig } from './config.js';
+import { AppError, isAppError } from './errors.js';
+import { errorSummary } from './logger.js';
+import type { PasswordHasher } from './passwords/index.js';
+import { createHealthRouter } from './routes/health.js';
+import { localsOf, loginHref } from './routes/context.js';
+import { BAD_REQUEST_MESSAGE, createLoginRouter } from './routes/login.js';
+import { createLogoutRouter } from './routes/logout.js';
+import { createCsrfProtection } from './security/csrf.js';
+import { securityHeaders } from './security/headers.js';
+import { createLoginRateLimiter } from './security/login-rate-limiter.js';
+import { createLoginService } from './services/login.js';
+import type { UsersRepo } from './storage/users-repo.js';
+import { renderMessagePage } from './views/message-page.js';
+
+export interface AppDeps {
+  config: AuthConfig;
+  usersRepo: UsersRepo;
+  hasher: PasswordHasher;
+  logger: Logger;
+  /** Milliseconds since the epoch; tests pass a frozen clock. */
+  now: () => number;
+  /** Identity sources, asked in order. Default: local users only. */
+  authenticators?: PasswordAuthenticator[];
+  /** False while start-up migrations have not succeeded yet. Default: always ready. */
+  storeReady?: () => boolean;
+  /** A trivial query for /healthz. Default: none (readiness only). */
+  pingStore?: () => Promise<void>;
+}
+
+/** nginx's `$request_id` is 32 hex characters; accept similar ids, replace anything else. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestContext(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    localsOf(res).requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // Path only: the query string may carry a return URL with someone else's parameters.
+      // Healthchecks poll every few seconds; keep them out of the info log.
+      const level = req.path === '/healthz' && res.statusCode === 200 ? 'debug' : 'info';
+      logger[level]({
+        event: 'request',
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        duration_ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+        request_id: requestId,
+      });
+    });
+    next();
+  };
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Request not understood',
+  403: 'Request refused',
+  404: 'Page not found',
+  413: 'Request too large',
+  415: 'Request not understood',
+  429: 'Too many attempts',
+  503: 'Sign-in unavailable',
+};
+
+/**
+ * body-parser's errors (http-errors) carry a 4xx `status` and `expose: true`, and usually a `type`
+ * (`entity.too.large`, …); a broken gzip body has only the status. They are the client's fault.
+ */
+function isBodyParserError(err: unknown): err is { status: number; type?: string } {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { status?: unknown; type?: unknown; expose?: unknown };
+  return typeof e.status === 'number' && e.status >= 400 && e.status < 500 && (typeof e.type === 'string' || e.expose === true);
+}
+
+function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    const { requestId, returnPath } = localsOf(res);
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    let appError: AppError;
+    if (isAppError(err)) {
+      appError = err;
+    } else if (isBodyParserError(err)) {
+      logger.info({ event: 'bad_request', path: req.path, reason: err.type ?? `status-${err.status}`, request_id: requestId });
+      appError = new AppError('ERR_BAD_REQUEST', err.status, BAD_REQUEST_MESSAGE);
+    } else {
+      logger.error({ event: 'internal_error', path: req.path, request_id: requestId, err: errorSummary(err), stack: err instanceof Error ? err.stack : undefined });
+      appError = new AppError('ERR_INTERNAL', 500, 'Something went wrong on our side. If it keeps happening, quote the request id below.');
+    }
+    if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appError.retryAfterSeconds));
+    const retryable = appError.code === 'ERR_RATE_LIMITED' || appError.code === 'ERR_STORE_UNAVAILABLE';
+    const link = { href: loginHref(returnPath), text: retryable ? 'Back to sign-in' : 'Start again' };
+    res
+      .status(appError.status)
+      .type('html')
+      .send(
+        renderMessagePage({
+          brandName,
+          title: TITLES[appError.status] ?? 'Something went wrong',
+          message: appError.safeMessage,
+          link,
+          requestId,
+        }),
+      );
+  };
+}
+
+/**
+ * Builds the auth service's Express app.
+ *
+ * Guaranteed: security headers (no-store, no framing, strict CSP, nosniff, same-origin referrer)
+ * on every response; no response ever contains a stack trace or error detail; unknown routes get
+ * a 404 page; `req.ip` follows AUTH_TRUST_PROXY.
+ * Not done here: listening, migrations, writing the gate config (see server.ts).
+ */
+export function createApp(deps: AppDeps): Express {
+  const { config, logger } = deps;
+  const storeReady = deps.storeReady ?? (() => true);
+  const authenticators = deps.authenticators ?? [createLocalAuthenticator({ usersRepo: deps.usersRepo, hasher: deps.hasher, logger })];
+  const loginService = createLoginService({
+    authenticators,
+    rateLimiter: createLoginRateLimiter(config.rateLimits),
+    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds },
+    logger,
+    now: deps.now,
+    storeReady,
+  });
+
+  const app = express();
+  // Express prints stack traces from its fallback handler outside production; ours never does.
+  app.set('env', 'production');
+  app.set('trust proxy', config.trustProxy);
+  app.set('x-powered-by', false);
+  app.set('etag', false);
+
+  app.use(requestContext(logger));
+  app.use(securityHeaders());
+  app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
+  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger }));
+  app.use(createLogoutRouter({ config, logger }));
+  app.use((_req, res) => {
+    res
+      .status(404)
+      .type('html')
+      .send(
+        renderMessagePage({
+          brandName: config.brandName,
+          title: TITLES[404]!,
+          message: 'There is nothing at this address.',
+          link: { href: '/login', text: 'Go to sign-in' },
+          requestId: localsOf(res).requestId,
+        }),
+      );
+  });
+  app.use(errorHandler(config.brandName, logger));
+  return app;
+}

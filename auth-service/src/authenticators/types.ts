@@ -1,0 +1,44 @@
+/**
+ * The interface every identity source implements. Issue 3 has one (local PostgreSQL users);
+ * Tableau, OIDC and custom sources come later and plug in here without touching the login flow.
+ */
+
+/** Who signed in, as the session token will carry it. */
+export interface Identity {
+  /** Stable id within the source (local users: the row uuid). */
+  sub: string;
+  username: string;
+  name?: string;
+  email?: string;
+  groups: string[];
+  /** Identity source id, e.g. "local"; becomes the `src` claim. */
+  src: string;
+  /** Further claims to sign into the token. Reserved claim names are ignored. */
+  extraClaims?: Record<string, unknown>;
+}
+
+/**
+ * Result of one attempt. `not-found`, `invalid` and `disabled` are all shown to the user as the same
+ * generic failure; they differ only in the logs. Infrastructure failures are thrown (AppError), not
+ * returned.
+ */
+export type AuthOutcome =
+  | { kind: 'success'; identity: Identity }
+  | { kind: 'not-found' }
+  | { kind: 'invalid' }
+  | { kind: 'disabled' };
+
+export interface AuthContext {
+  requestId: string;
+}
+
+/** A source that checks a username and password. */
+export interface PasswordAuthenticator {
+  /** Identity source id, e.g. "local". */
+  id: string;
+  /**
+   * Must take about the same time for an unknown user as for a wrong password, and must not throw
+   * for a wrong password. Throws AppError('ERR_STORE_UNAVAILABLE') when its store is unreachable.
+   */
+  authenticate(input: { username: string; password: string }, ctx: AuthContext): Promise<AuthOutcome>;
+}

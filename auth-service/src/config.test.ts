@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { loadConfig, type Env } from './config.js';
+
+const SECRET = randomBytes(48).toString('base64url');
+const OTHER = randomBytes(48).toString('base64url');
+const DB = 'postgres://gw:dbpass@db.internal:5432/gateway';
+const base: Env = { DATABASE_URL: DB, JWT_SECRET: SECRET };
+
+const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function errorsOf(env: Env): string[] {
+  const result = loadConfig(env);
+  if (result.ok) throw new Error('expected config errors');
+  return result.errors;
+}
+
+function configOf(env: Env) {
+  const result = loadConfig(env);
+  if (!result.ok) throw new Error(result.errors.join('\n'));
+  return result.config;
+}
+
+describe('loadConfig defaults', () => {
+  test('fills every optional variable with its documented default', () => {
+    expect(configOf(base)).toEqual({
+      host: '127.0.0.1',
+      port: 3001,
+      databaseUrl: DB,
+      jwt: { secret: SECRET, previousSecrets: [] },
+      session: { ttlSeconds: 28800, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: true },
+      passwordPolicy: { algorithm: 'pbkdf2-sha512', pbkdf2Iterations: 210000, argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 } },
+      rateLimits: {
+        ip: { points: 20, durationSeconds: 300 },
+        user: { points: 10, durationSeconds: 300 },
+        userIp: { points: 5, durationSeconds: 300 },
+      },
+      trustProxy: ['loopback'],
+      logLevel: 'info',
+      brandName: 'Identity Gateway',
+      gateConfigFile: null,
+    });
+  });
+
+  test('treats empty and blank values as unset', () => {
+    expect(configOf({ ...base, AUTH_PORT: '', SESSION_COOKIE_NAME: '  ', GATE_CONFIG_FILE: '' })).toMatchObject({
+      port: 3001,
+      session: { cookieName: 'gw_session' },
+      gateConfigFile: null,
+    });
+  });
+
+  test('reads every variable', () => {
+    const config = configOf({
+      ...base,
+      AUTH_HOST: '0.0.0.0',
+      AUTH_PORT: '0',
+      JWT_PREVIOUS_SECRETS: `${OTHER}, ${SECRET}`,
+      SESSION_TTL_SECONDS: '3600',
+      SESSION_LEEWAY_SECONDS: '0',
+      SESSION_COOKIE_NAME: '__Host-gw',
+      AUTH_COOKIE_SECURE: 'false',
+      PROXY_IP_BINDING: 'off',
+      PASSWORD_HASH_ALGORITHM: 'argon2id',
+      PASSWORD_PBKDF2_ITERATIONS: '600000',
+      LOGIN_RATE_LIMIT_IP: '100/60',
+      LOGIN_RATE_LIMIT_USER: '3/900',
+      LOGIN_RATE_LIMIT_USER_IP: '2/120',
+      AUTH_TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::/8',
+      LOG_LEVEL: 'debug',
+      BRAND_NAME: 'Acme SSO',
+      GATE_CONFIG_FILE: '/run/gw/gate.json',
+    });
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 0,
+      // The active secret is not repeated among the previous ones.
+      jwt: { secret: SECRET, previousSecrets: [OTHER] },
+      session: { ttlSeconds: 3600, leewaySeconds: 0, cookieName: '__Host-gw', cookieSecure: false, ipBinding: false },
+      passwordPolicy: { algorithm: 'argon2id', pbkdf2Iterations: 600000 },
+      rateLimits: { ip: { points: 100, durationSeconds: 60 }, user: { points: 3, durationSeconds: 900 }, userIp: { points: 2, durationSeconds: 120 } },
+      trustProxy: ['loopback', '10.0.0.0/8', 'fd00::/8'],
+      logLevel: 'debug',
+      brandName: 'Acme SSO',
+      gateConfigFile: '/run/gw/gate.json',
+    });
+  });
+
+  test.each([
+    ['false', false],
+    ['1', 1],
+    ['127.0.0.1', ['127.0.0.1']],
+    ['uniquelocal,linklocal', ['uniquelocal', 'linklocal']],
+  ])('reads AUTH_TRUST_PROXY=%s', (value, expected) => {
+    expect(configOf({ ...base, AUTH_TRUST_PROXY: value }).trustProxy).toEqual(expected);
+  });
+});
+
+describe('JWT_SECRET_FILE', () => {
+  test('reads the secret from the file and drops the trailing newline', () => {
+    const file = join(dir, 'secret');
+    writeFileSync(file, `${SECRET}\n`);
+    expect(configOf({ DATABASE_URL: DB, JWT_SECRET_FILE: file }).jwt.secret).toBe(SECRET);
+  });
+
+  test('reports an unreadable file with its path and the error code', () => {
+    expect(errorsOf({ DATABASE_URL: DB, JWT_SECRET_FILE: join(dir, 'missing') })).toEqual([
+      `JWT_SECRET_FILE: must name a readable file (received ${JSON.stringify(join(dir, 'missing'))}: ENOENT)`,
+    ]);
+  });
+
+  test('refuses a weak secret in the file without showing it', () => {
+    const file = join(dir, 'weak');
+    writeFileSync(file, 'hunter2\n');
+    const [error] = errorsOf({ DATABASE_URL: DB, JWT_SECRET_FILE: file });
+    expect(error).toMatch(/^JWT_SECRET_FILE: the file's contents must be at least 32 bytes of random data \(received 7 bytes, value masked\)/);
+    expect(error).not.toContain('hunter2');
+  });
+
+  test('refuses JWT_SECRET and JWT_SECRET_FILE together', () => {
+    const file = join(dir, 'secret2');
+    writeFileSync(file, SECRET);
+    expect(errorsOf({ ...base, JWT_SECRET_FILE: file })).toEqual([
+      'JWT_SECRET: set exactly one of JWT_SECRET and JWT_SECRET_FILE (both are set; values masked)',
+    ]);
+  });
+});
+
+describe('loadConfig errors', () => {
+  test('reports every problem at once, each with the variable, the rule and the value received', () => {
+    const errors = errorsOf({
+      DATABASE_URL: 'mysql://root:hunter2@db/x',
+      JWT_SECRET: 'short-secret',
+      AUTH_PORT: '70000',
+      AUTH_COOKIE_SECURE: 'yes',
+      PROXY_IP_BINDING: 'true',
+      SESSION_TTL_SECONDS: '10',
+      SESSION_LEEWAY_SECONDS: '-1',
+      SESSION_COOKIE_NAME: 'bad name;',
+      LOGIN_RATE_LIMIT_IP: '20 per 5 minutes',
+      LOGIN_RATE_LIMIT_USER: '10/86400',
+      AUTH_TRUST_PROXY: 'true',
+      LOG_LEVEL: 'verbose',
+      PASSWORD_HASH_ALGORITHM: 'md5',
+      PASSWORD_PBKDF2_ITERATIONS: '1000',
+    });
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        'AUTH_PORT: must be an integer from 0 to 65535 (received "70000")',
+        'DATABASE_URL: must be a postgres:// or postgresql:// URL with a host (received "mysql://root:***@db/x")',
+        'SESSION_TTL_SECONDS: must be an integer from 60 to 604800 (received "10")',
+        'SESSION_LEEWAY_SECONDS: must be an integer from 0 to 300 (received "-1")',
+        'SESSION_COOKIE_NAME: must be 1-64 cookie-name characters (letters, digits and !#$%&\'*+-.^_`|~) (received "bad name;")',
+        'AUTH_COOKIE_SECURE: must be one of true, false (received "yes")',
+        'PROXY_IP_BINDING: must be one of on, off (received "true")',
+        'LOGIN_RATE_LIMIT_IP: must be "attempts/seconds" with attempts from 1 to 100000 and seconds from 1 to 86400, e.g. "10/300" (received "20 per 5 minutes")',
+        'LOGIN_RATE_LIMIT_USER: must be "attempts/seconds" with attempts from 1 to 100000 and seconds from 1 to 3600, e.g. "10/300" (received "10/86400")',
+        expect.stringMatching(/^AUTH_TRUST_PROXY: must be "false", a hop count .* \(received "true"\)$/),
+        'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (received "verbose")',
+        expect.stringMatching(/^JWT_SECRET: must be at least 32 bytes of random data \(received 12 bytes, value masked\)/),
+        'PASSWORD_HASH_ALGORITHM: must be one of pbkdf2-sha512, argon2id (received "md5")',
+        'PASSWORD_PBKDF2_ITERATIONS: must be an integer from 100000 to 2147483647 (received "1000")',
+      ]),
+    );
+    expect(errors).toHaveLength(14);
+    expect(errors.join('\n')).not.toContain('short-secret');
+    expect(errors.join('\n')).not.toContain('hunter2');
+  });
+
+  test('names the missing required variables', () => {
+    expect(errorsOf({})).toEqual([
+      'DATABASE_URL: is required (a postgres:// connection URL) (received nothing)',
+      'JWT_SECRET: is required, or JWT_SECRET_FILE naming a file that holds it (received nothing)',
+    ]);
+  });
+
+  test.each([
+    ['shorter than 32 bytes', 'Zx9kQ2mV7pL4', /must be at least 32 bytes of random data \(received 12 bytes, value masked\)/],
+    ['a single repeated character', 'a'.repeat(64), /must not be a single repeated character/],
+    ['a short pattern repeated', 'abc123'.repeat(8), /must not be a repeated pattern .*repeating every 6 characters/],
+    ['a random chunk pasted twice', 'k3J9xQ2mV7pL4wZ8rT6yN1b'.repeat(2), /must not be a repeated pattern/],
+    ['the placeholder changeme', 'changeme-changeme-changeme-changeme!', /looks like a placeholder, it contains "changeme"/],
+    ['a sentence with "secret" in it', 'this is my very own jwt secret for prod', /looks like a placeholder, it contains "secret"/],
+    ['32 hex digits (only 16 random bytes)', '3f9a0c7be21d4856af03b9c7e1d25a48', /looks like hex and must then have at least 64 hex digits/],
+    ['two letters alternating irregularly', 'xyyxxyxyxyyyxxyxyxyyxyxyyxxyyxyxxy', /must carry at least 128 bits of entropy/],
+  ])('refuses a JWT_SECRET that is %s, masking it', (_name, secret, message) => {
+    const [error] = errorsOf({ DATABASE_URL: DB, JWT_SECRET: secret });
+    expect(error).toMatch(/^JWT_SECRET: /);
+    expect(error).toMatch(message);
+    expect(error).toContain('value masked');
+    expect(error).not.toContain(secret);
+  });
+
+  test('validates each previous secret and says which entry is wrong', () => {
+    expect(errorsOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER},,tooshort` })).toEqual([
+      'JWT_PREVIOUS_SECRETS: entry 2 of 3 is empty; separate secrets with single commas (value masked)',
+      expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 3 of 3 must be at least 32 bytes of random data \(received 8 bytes, value masked\)/),
+    ]);
+  });
+
+  test.each([
+    ['AUTH_COOKIE_SECURE', '1'],
+    ['AUTH_COOKIE_SECURE', 'TRUE'],
+    ['PROXY_IP_BINDING', 'yes'],
+    ['AUTH_PORT', '3001abc'],
+    ['AUTH_PORT', '30.5'],
+    ['SESSION_COOKIE_NAME', 'gw_csrf'],
+    ['AUTH_TRUST_PROXY', '10.0.0.0/33'],
+    ['AUTH_TRUST_PROXY', 'loopback,everyone'],
+    ['BRAND_NAME', 'Acme\u0007'],
+    ['AUTH_HOST', 'http://localhost'],
+  ])('refuses %s=%j instead of defaulting it', (variable, value) => {
+    const errors = errorsOf({ ...base, [variable]: value });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^${variable}: .*\\(received ${JSON.stringify(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
+  });
+});

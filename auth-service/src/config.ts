@@ -1,0 +1,293 @@
+/**
+ * Loads and validates the auth service's whole environment once, at start-up. Every problem is
+ * collected (not just the first), each naming the variable, the rule and the value received, with
+ * secrets masked. Unset and empty mean "use the default"; any other value must be valid: a typo
+ * such as `AUTH_COOKIE_SECURE=yes` is an error, never silently read as a default.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { z } from 'zod';
+import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
+import { describeWeakSecret } from './security/secret-strength.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** `points` attempts per `durationSeconds`. */
+export interface RateLimitRule {
+  points: number;
+  durationSeconds: number;
+}
+
+/** What Express's `trust proxy` setting receives: false, a hop count, or addresses/ranges/names. */
+export type TrustProxySetting = false | number | string[];
+
+export interface AuthConfig {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  jwt: {
+    /** Signs new sessions. */
+    secret: string;
+    /** Still accepted by the gate (rotation); never used to sign. Excludes `secret`, no duplicates. */
+    previousSecrets: string[];
+  };
+  session: {
+    ttlSeconds: number;
+    leewaySeconds: number;
+    cookieName: string;
+    cookieSecure: boolean;
+    ipBinding: boolean;
+  };
+  passwordPolicy: PasswordPolicy;
+  rateLimits: { ip: RateLimitRule; user: RateLimitRule; userIp: RateLimitRule };
+  trustProxy: TrustProxySetting;
+  logLevel: LogLevel;
+  brandName: string;
+  /** Where to write the gate's JSON config at start-up, or null to skip. */
+  gateConfigFile: string | null;
+}
+
+export type ConfigResult = { ok: true; config: AuthConfig } | { ok: false; errors: string[] };
+
+/** The CSRF cookie's fixed name; the session cookie may not take it. */
+export const CSRF_COOKIE_NAME = 'gw_csrf';
+
+/** Variables whose values never appear in messages. */
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'JWT_PREVIOUS_SECRETS']);
+
+/** RFC 6265 cookie-name (an RFC 7230 token). */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function integerInRange(min: number, max: number) {
+  return z
+    .string()
+    .refine((s) => /^[0-9]+$/.test(s) && Number(s) >= min && Number(s) <= max, { error: `must be an integer from ${min} to ${max}` })
+    .transform(Number);
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return z.enum(values as [T, ...T[]], { error: `must be one of ${values.join(', ')}` });
+}
+
+function booleanWord(truthy: string, falsy: string) {
+  return oneOf([truthy, falsy]).transform((s) => s === truthy);
+}
+
+function rateLimit(maxDurationSeconds: number) {
+  const rule = `must be "attempts/seconds" with attempts from 1 to 100000 and seconds from 1 to ${maxDurationSeconds}, e.g. "10/300"`;
+  return z
+    .string()
+    .refine(
+      (s) => {
+        const m = /^([0-9]+)\/([0-9]+)$/.exec(s);
+        if (!m) return false;
+        const points = Number(m[1]);
+        const duration = Number(m[2]);
+        return points >= 1 && points <= 100_000 && duration >= 1 && duration <= maxDurationSeconds;
+      },
+      { error: rule },
+    )
+    .transform((s): RateLimitRule => {
+      const [points, durationSeconds] = s.split('/').map(Number) as [number, number];
+      return { points, durationSeconds };
+    });
+}
+
+function isTrustProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_NAMES.has(entry)) return true;
+  const slash = entry.indexOf('/');
+  const address = slash < 0 ? entry : entry.slice(0, slash);
+  const family = net.isIP(address);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const prefix = entry.slice(slash + 1);
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const trustProxy = z
+  .string()
+  .refine(
+    (s) => s === 'false' || /^[0-9]{1,2}$/.test(s) || s.split(',').every((e) => isTrustProxyEntry(e.trim())),
+    {
+      error:
+        'must be "false", a hop count (0-99), or a comma-separated list of loopback, linklocal, uniquelocal, IP addresses and CIDR ranges ' +
+        '("true" is refused: it would let any client forge X-Forwarded-For and so the ip claim)',
+    },
+  )
+  .transform((s): TrustProxySetting => {
+    if (s === 'false') return false;
+    if (/^[0-9]{1,2}$/.test(s)) return Number(s);
+    return s.split(',').map((e) => e.trim());
+  });
+
+const databaseUrl = z.string({ error: 'is required (a postgres:// connection URL)' }).refine(
+  (s) => {
+    try {
+      const url = new URL(s);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be a postgres:// or postgresql:// URL with a host' },
+);
+
+const schema = z.object({
+  AUTH_HOST: z
+    .string()
+    .refine((s) => net.isIP(s) !== 0 || /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(s), {
+      error: 'must be an IP address or a host name',
+    })
+    .default('127.0.0.1'),
+  AUTH_PORT: integerInRange(0, 65535).default(3001),
+  DATABASE_URL: databaseUrl,
+  SESSION_TTL_SECONDS: integerInRange(60, 604_800).default(28_800),
+  SESSION_LEEWAY_SECONDS: integerInRange(0, 300).default(30),
+  SESSION_COOKIE_NAME: z
+    .string()
+    .refine((s) => COOKIE_NAME.test(s), { error: 'must be 1-64 cookie-name characters (letters, digits and !#$%&\'*+-.^_`|~)' })
+    .refine((s) => s !== CSRF_COOKIE_NAME, { error: `must not be ${CSRF_COOKIE_NAME}, the CSRF cookie's name` })
+    .default(DEFAULT_SESSION_COOKIE),
+  AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
+  PROXY_IP_BINDING: booleanWord('on', 'off').default(true),
+  LOGIN_RATE_LIMIT_IP: rateLimit(86_400).default({ points: 20, durationSeconds: 300 }),
+  // Per-username windows are capped: a blocked username is a locked-out user, so an attacker who
+  // spends a few guesses must only be able to lock the real user out briefly.
+  LOGIN_RATE_LIMIT_USER: rateLimit(3_600).default({ points: 10, durationSeconds: 300 }),
+  LOGIN_RATE_LIMIT_USER_IP: rateLimit(3_600).default({ points: 5, durationSeconds: 300 }),
+  AUTH_TRUST_PROXY: trustProxy.default(['loopback']),
+  LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+  BRAND_NAME: z
+    .string()
+    .refine((s) => s.length <= 80 && !/[\u0000-\u001f\u007f]/.test(s), { error: 'must be at most 80 characters, without control characters' })
+    .default('Identity Gateway'),
+  GATE_CONFIG_FILE: z
+    .string()
+    .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
+    .optional(),
+});
+
+/** `postgres://user:***@host/db`: the password part of a URL, if any, is replaced. */
+function maskDatabaseUrl(value: string): string {
+  return value.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+function describeReceived(variable: string, value: string | undefined): string {
+  if (value === undefined) return 'received nothing';
+  if (SECRET_VARIABLES.has(variable)) return 'value masked';
+  if (variable === 'DATABASE_URL') return `received ${JSON.stringify(maskDatabaseUrl(value))}`;
+  return `received ${JSON.stringify(value)}`;
+}
+
+/** Unset, empty and all-blank values count as unset; others are trimmed (secrets excepted). */
+function readVariable(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return SECRET_VARIABLES.has(name) ? raw : raw.trim();
+}
+
+function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecrets: string[] } | null {
+  const inline = readVariable(env, 'JWT_SECRET');
+  const file = readVariable(env, 'JWT_SECRET_FILE');
+  let secret: string | undefined;
+  if (inline !== undefined && file !== undefined) {
+    errors.push(`JWT_SECRET: set exactly one of JWT_SECRET and JWT_SECRET_FILE (both are set; values masked)`);
+  } else if (inline === undefined && file === undefined) {
+    errors.push('JWT_SECRET: is required, or JWT_SECRET_FILE naming a file that holds it (received nothing)');
+  } else if (inline !== undefined) {
+    const weak = describeWeakSecret(inline);
+    if (weak) errors.push(`JWT_SECRET: ${weak}`);
+    else secret = inline;
+  } else {
+    let contents: string | undefined;
+    try {
+      // Editors and `echo` add a final newline that is not part of the secret.
+      contents = readFileSync(file!, 'utf8').replace(/[\r\n]+$/, '');
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      errors.push(`JWT_SECRET_FILE: must name a readable file (received ${JSON.stringify(file)}: ${typeof code === 'string' ? code : 'unreadable'})`);
+    }
+    if (contents !== undefined) {
+      const weak = describeWeakSecret(contents);
+      if (weak) errors.push(`JWT_SECRET_FILE: the file's contents ${weak}`);
+      else secret = contents;
+    }
+  }
+
+  const previousSecrets: string[] = [];
+  const previousRaw = readVariable(env, 'JWT_PREVIOUS_SECRETS');
+  if (previousRaw !== undefined) {
+    const entries = previousRaw.split(',').map((e) => e.trim());
+    entries.forEach((entry, i) => {
+      const position = `entry ${i + 1} of ${entries.length}`;
+      if (entry === '') {
+        errors.push(`JWT_PREVIOUS_SECRETS: ${position} is empty; separate secrets with single commas (value masked)`);
+        return;
+      }
+      const weak = describeWeakSecret(entry);
+      if (weak) errors.push(`JWT_PREVIOUS_SECRETS: ${position} ${weak}`);
+      else if (entry !== secret && !previousSecrets.includes(entry)) previousSecrets.push(entry);
+    });
+  }
+  return secret === undefined ? null : { secret, previousSecrets };
+}
+
+/**
+ * Validates `env` (normally `process.env`) and returns the typed config or every problem found.
+ *
+ * Guaranteed: no secret or database password appears in an error; JWT_SECRET_FILE is read once,
+ * here, with trailing CR/LF removed; previous secrets never include the active one.
+ * Not checked: that DATABASE_URL is reachable, that GATE_CONFIG_FILE's directory exists or is
+ * writable, that AUTH_HOST resolves (all fail later, at start-up, with their own message).
+ */
+export function loadConfig(env: Env): ConfigResult {
+  const errors: string[] = [];
+
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) input[key] = readVariable(env, key);
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0] ?? '');
+      errors.push(`${variable}: ${issue.message} (${describeReceived(variable, input[variable])})`);
+    }
+  }
+
+  const secrets = loadSecrets(env, errors);
+
+  const policy = passwordPolicyFromEnv(env);
+  if (!policy.ok) {
+    for (const issue of policy.issues) errors.push(`${issue.variable}: ${issue.rule} (received ${JSON.stringify(issue.received)})`);
+  }
+
+  if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok) {
+    return { ok: false, errors };
+  }
+  const v = parsed.data;
+  return {
+    ok: true,
+    config: {
+      host: v.AUTH_HOST,
+      port: v.AUTH_PORT,
+      databaseUrl: v.DATABASE_URL,
+      jwt: secrets,
+      session: {
+        ttlSeconds: v.SESSION_TTL_SECONDS,
+        leewaySeconds: v.SESSION_LEEWAY_SECONDS,
+        cookieName: v.SESSION_COOKIE_NAME,
+        cookieSecure: v.AUTH_COOKIE_SECURE,
+        ipBinding: v.PROXY_IP_BINDING,
+      },
+      passwordPolicy: policy.policy,
+      rateLimits: { ip: v.LOGIN_RATE_LIMIT_IP, user: v.LOGIN_RATE_LIMIT_USER, userIp: v.LOGIN_RATE_LIMIT_USER_IP },
+      trustProxy: v.AUTH_TRUST_PROXY,
+      logLevel: v.LOG_LEVEL,
+      brandName: v.BRAND_NAME,
+      gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+    },
+  };
+}

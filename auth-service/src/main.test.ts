@@ -1,0 +1,142 @@
+import crypto from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { createFreshDatabase, type FreshDatabase } from '../../tests/support/fresh-database.js';
+import { startTcpProxy, type TcpProxy } from '../../tests/support/tcp-proxy.js';
+import { FIXED_NOW_MS, hiddenFields, rawRequest, setCookies } from './app.testkit.js';
+import { isAppError } from './errors.js';
+import { startAuthService, type RunningAuthService } from './main.js';
+import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from './passwords/index.js';
+import { createPool } from './storage/db.js';
+import { createUsersRepo } from './storage/users-repo.js';
+import { headerSegmentFor } from './services/gate-config.js';
+
+const secret = crypto.randomBytes(48).toString('base64url');
+const previous = crypto.randomBytes(48).toString('base64url');
+const dir = mkdtempSync(join(tmpdir(), 'gw-main-'));
+let db: FreshDatabase;
+let running: RunningAuthService | undefined;
+
+beforeAll(async () => {
+  db = await createFreshDatabase();
+});
+
+afterEach(async () => {
+  await running?.close();
+  running = undefined;
+});
+
+afterAll(async () => {
+  await db?.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function collectLogs(): { stream: PassThrough; lines: () => Array<Record<string, unknown>> } {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
+  return {
+    stream,
+    lines: () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+async function createUser(url: string, username: string, password: string): Promise<void> {
+  const pool = createPool(url, { max: 1 });
+  try {
+    const hasher = createPasswordHasher(DEFAULT_PASSWORD_POLICY);
+    await createUsersRepo(pool).create({ username, passwordHash: await hasher.hash(password) });
+  } finally {
+    await pool.end();
+  }
+}
+
+async function login(port: number, username: string, password: string) {
+  const form = await rawRequest(port, 'GET', '/login');
+  const csrfCookie = setCookies(form)[0]!.split(';')[0]!;
+  const body = new URLSearchParams({ ...hiddenFields(form.body), username, password }).toString();
+  return rawRequest(port, 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie, host: `127.0.0.1:${port}` }, body);
+}
+
+describe('startAuthService', () => {
+  test('refuses to start with every configuration problem listed, secrets masked', async () => {
+    const attempt = startAuthService({ DATABASE_URL: 'nope', JWT_SECRET: 'changeme', AUTH_COOKIE_SECURE: 'yes' });
+    await expect(attempt).rejects.toThrow(/Invalid configuration/);
+    const err = await attempt.catch((e: unknown) => e);
+    expect(isAppError(err) && err.code).toBe('ERR_CONFIG');
+    const errors = (err as { cause: string[] }).cause;
+    expect(errors).toHaveLength(3);
+    expect(errors.map((e) => e.split(':')[0]).sort()).toEqual(['AUTH_COOKIE_SECURE', 'DATABASE_URL', 'JWT_SECRET']);
+    expect((err as Error).message).not.toContain('changeme');
+  });
+
+  test('migrates, writes the gate config (0600) with both keys, listens and signs users in', async () => {
+    const gateFile = join(dir, 'gate.json');
+    const logs = collectLogs();
+    running = await startAuthService(
+      { DATABASE_URL: db.url, JWT_SECRET: secret, JWT_PREVIOUS_SECRETS: previous, AUTH_PORT: '0', GATE_CONFIG_FILE: gateFile, SESSION_COOKIE_NAME: 'corp_sso' },
+      { logStream: logs.stream, now: () => FIXED_NOW_MS },
+    );
+    expect(running.isStoreReady()).toBe(true);
+    expect(running.port).toBeGreaterThan(0);
+    expect(statSync(gateFile).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(gateFile, 'utf8'))).toEqual({
+      keys: { [headerSegmentFor(secret)]: secret, [headerSegmentFor(previous)]: previous },
+      cookieName: 'corp_sso',
+      ipBinding: true,
+      leewaySeconds: 30,
+      loginPath: '/login',
+    });
+
+    expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'ready' });
+    await createUser(db.url, 'ivy', 'ivys password');
+    const res = await login(running.port, 'ivy', 'ivys password');
+    expect(res.status).toBe(302);
+    expect(setCookies(res)[0]).toMatch(/^corp_sso=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=28800; Secure$/);
+
+    const events = logs.lines().map((l) => l.event);
+    expect(events).toEqual(expect.arrayContaining(['store_ready', 'gate_config_written', 'listening', 'auth_success']));
+    expect(JSON.stringify(logs.lines())).not.toContain(secret);
+  });
+
+  test('keeps listening when the database is down at start-up, answers 503, and recovers when it comes back', async () => {
+    const target = new URL(db.url);
+    const relay: TcpProxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    try {
+      await relay.cut();
+      target.port = String(relay.port);
+      const logs = collectLogs();
+      running = await startAuthService({ DATABASE_URL: target.toString(), JWT_SECRET: secret, AUTH_PORT: '0' }, { logStream: logs.stream });
+      expect(running.isStoreReady()).toBe(false);
+      expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'unavailable' });
+      expect((await login(running.port, 'ivy', 'ivys password')).status).toBe(503);
+      expect(logs.lines()).toContainEqual(expect.objectContaining({ event: 'store_unavailable', attempt: 1 }));
+
+      await relay.restore();
+      await running.storeReady;
+      expect(running.isStoreReady()).toBe(true);
+      expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'ready' });
+      await createUser(db.url, 'jack', 'jacks password');
+      expect((await login(running.port, 'jack', 'jacks password')).status).toBe(302);
+    } finally {
+      await running?.close();
+      running = undefined;
+      await relay.close();
+    }
+  });
+
+  test('close() stops listening and can be called twice', async () => {
+    running = await startAuthService({ DATABASE_URL: db.url, JWT_SECRET: secret, AUTH_PORT: '0' }, { logStream: new PassThrough() });
+    const { port } = running;
+    await Promise.all([running.close(), running.close()]);
+    running = undefined;
+    await expect(rawRequest(port, 'GET', '/healthz')).rejects.toThrow(/ECONNREFUSED/);
+  });
+});

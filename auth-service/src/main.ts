@@ -1,0 +1,193 @@
+/**
+ * Wires the auth service together and listens. `startAuthService` is what the launcher
+ * (scripts/up.ts) and the integration tests call in-process; running this file directly
+ * (`tsx auth-service/src/main.ts`) starts it from process.env and stops it on SIGTERM/SIGINT.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DestinationStream, Logger } from 'pino';
+import { createApp } from './app.js';
+import { loadConfig, type Env } from './config.js';
+import { AppError, isAppError } from './errors.js';
+import { createLogger, errorSummary } from './logger.js';
+import { createPasswordHasher } from './passwords/index.js';
+import { writeGateConfig, buildGateConfig } from './services/gate-config.js';
+import { createPool, isConnectionError, runMigrations } from './storage/db.js';
+import { createUsersRepo } from './storage/users-repo.js';
+
+export interface StartOptions {
+  /** Where the JSON log lines go (default: stdout). */
+  logStream?: DestinationStream;
+  /** Milliseconds since the epoch (default: Date.now). */
+  now?: () => number;
+}
+
+export interface RunningAuthService {
+  host: string;
+  port: number;
+  /** True once migrations have succeeded; until then sign-in answers 503. */
+  isStoreReady(): boolean;
+  /** Resolves when the store is ready (immediately if it already is). */
+  storeReady: Promise<void>;
+  logger: Logger;
+  /** Stops accepting connections, lets in-flight requests finish (5 s at most), closes the pool. */
+  close(): Promise<void>;
+}
+
+/** Waits before the next migration attempt while the database is down: 0.5 s doubling to 30 s. */
+const MIGRATION_RETRY_FIRST_MS = 500;
+const MIGRATION_RETRY_MAX_MS = 30_000;
+const SHUTDOWN_GRACE_MS = 5_000;
+
+/**
+ * Loads the config from `env`, connects, migrates, writes the gate config (GATE_CONFIG_FILE) and
+ * listens on AUTH_HOST:AUTH_PORT (port 0 picks a free one; see `port`).
+ *
+ * Throws AppError('ERR_CONFIG') listing every configuration problem (its message has one per line,
+ * `cause` is the string array), or the listen/write error. A database that is down does NOT make
+ * it throw: it listens anyway, answers sign-ins with 503 and retries the migrations with backoff.
+ */
+export async function startAuthService(env: Env, opts: StartOptions = {}): Promise<RunningAuthService> {
+  const loaded = loadConfig(env);
+  if (!loaded.ok) {
+    throw new AppError('ERR_CONFIG', 500, `Invalid configuration:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}`, {
+      cause: loaded.errors,
+    });
+  }
+  const config = loaded.config;
+  const logger = createLogger({ level: config.logLevel, destination: opts.logStream });
+  if (!config.session.cookieSecure) {
+    logger.warn({ event: 'insecure_cookies' }, 'AUTH_COOKIE_SECURE=false: session cookies will also be sent over plain HTTP');
+  }
+  if (!config.session.ipBinding) {
+    logger.warn({ event: 'ip_binding_off' }, 'PROXY_IP_BINDING=off: a stolen session cookie works from any address');
+  }
+
+  const hasher = createPasswordHasher(config.passwordPolicy);
+  // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
+  await hasher.verifyDummy('warm-up');
+
+  const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth' });
+  const usersRepo = createUsersRepo(pool);
+
+  let ready = false;
+  let closing = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let markReady: () => void = () => undefined;
+  const storeReady = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  async function migrate(attempt: number): Promise<void> {
+    try {
+      const applied = await runMigrations(pool);
+      ready = true;
+      markReady();
+      logger.info({ event: 'store_ready', applied }, 'user store ready');
+    } catch (err) {
+      if (closing) return;
+      const delay = Math.min(MIGRATION_RETRY_FIRST_MS * 2 ** attempt, MIGRATION_RETRY_MAX_MS);
+      const unavailable = isConnectionError(err) || (isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE');
+      logger[unavailable ? 'warn' : 'error'](
+        { event: 'store_unavailable', attempt: attempt + 1, retry_in_ms: delay, err: errorSummary(err) },
+        'migrations failed; sign-in answers 503 until they succeed',
+      );
+      retryTimer = setTimeout(() => void migrate(attempt + 1), delay);
+      retryTimer.unref();
+    }
+  }
+  await migrate(0);
+
+  try {
+    if (config.gateConfigFile !== null) {
+      await writeGateConfig(config.gateConfigFile, buildGateConfig(config));
+      logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
+    }
+
+    const app = createApp({
+      config,
+      usersRepo,
+      hasher,
+      logger,
+      now: opts.now ?? Date.now,
+      storeReady: () => ready,
+      pingStore: async () => {
+        await pool.query('SELECT 1');
+      },
+    });
+    const server = createServer(app);
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    logger.info({ event: 'listening', host: config.host, port }, `auth service listening on ${config.host}:${port}`);
+
+    let closed: Promise<void> | undefined;
+    return {
+      host: config.host,
+      port,
+      isStoreReady: () => ready,
+      storeReady,
+      logger,
+      close() {
+        closed ??= (async () => {
+          closing = true;
+          clearTimeout(retryTimer);
+          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+          const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+          force.unref();
+          await stopped;
+          clearTimeout(force);
+          await pool.end();
+          logger.info({ event: 'stopped' }, 'auth service stopped');
+        })();
+        return closed;
+      },
+    };
+  } catch (err) {
+    closing = true;
+    clearTimeout(retryTimer);
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  let service: RunningAuthService;
+  try {
+    service = await startAuthService(process.env);
+  } catch (err) {
+    if (isAppError(err) && err.code === 'ERR_CONFIG') {
+      process.stderr.write(`${err.safeMessage}\n`);
+    } else {
+      process.stderr.write(`auth service failed to start: ${errorSummary(err).message ?? 'unknown error'}\n`);
+    }
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal means "now".
+      process.exit(1);
+    }
+    stopping = true;
+    service.logger.info({ event: 'shutdown', signal }, 'shutting down');
+    service.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) void main();

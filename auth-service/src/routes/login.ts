@@ -1,0 +1,125 @@
+import express, { type Request, type Response, Router } from 'express';
+import type { Logger } from 'pino';
+import { readCookie } from '../../../njs/src/core/cookie.js';
+import { safeReturnPath } from '../../../njs/src/core/return-url.js';
+import { CSRF_COOKIE_NAME, type AuthConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { normaliseClientIp } from '../security/client-ip.js';
+import { serializeCookie } from '../security/cookies.js';
+import type { CsrfProtection } from '../security/csrf.js';
+import { checkLoginOrigin, expectedOrigin } from '../security/request-origin.js';
+import type { LoginService } from '../services/login.js';
+import { renderLoginPage } from '../views/login-page.js';
+import { localsOf } from './context.js';
+
+export const GENERIC_FAILURE_MESSAGE = 'Invalid username or password.';
+export const INVALID_INPUT_MESSAGE = 'Enter your username (up to 64 characters) and your password.';
+export const BAD_REQUEST_MESSAGE = 'The request could not be read. Please start again.';
+export const CSRF_FAILURE_MESSAGE = 'This sign-in form has expired or was sent from another site. Please start again.';
+
+const MAX_USERNAME_LENGTH = 64;
+const MAX_PASSWORD_LENGTH = 1024;
+
+export interface LoginRouteDeps {
+  config: AuthConfig;
+  csrf: CsrfProtection;
+  loginService: LoginService;
+  logger: Logger;
+}
+
+function field(body: unknown, name: string): unknown {
+  if (typeof body !== 'object' || body === null || !Object.prototype.hasOwnProperty.call(body, name)) return undefined;
+  return (body as Record<string, unknown>)[name];
+}
+
+function isLengthBetween(value: unknown, min: number, max: number): value is string {
+  return typeof value === 'string' && value.length >= min && value.length <= max;
+}
+
+/** GET/POST /login. Thin: parse, call the login service, render. */
+export function createLoginRouter(deps: LoginRouteDeps): Router {
+  const { config, csrf, loginService, logger } = deps;
+  const router = Router();
+  // Two short fields and two hidden ones; anything bigger is not our form.
+  const parseForm = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
+
+  /** The CSRF cookie value of this request, if well-formed; duplicates count as missing. */
+  function csrfCookieOf(req: Request): string | undefined {
+    const cookie = readCookie(req.headers.cookie, CSRF_COOKIE_NAME);
+    return cookie.status === 'ok' && csrf.isCookieValue(cookie.value) ? cookie.value : undefined;
+  }
+
+  function renderForm(res: Response, status: number, opts: { cookieValue: string; returnPath: string; error?: string; username?: string }): void {
+    res
+      .status(status)
+      .type('html')
+      .send(
+        renderLoginPage({
+          brandName: config.brandName,
+          returnPath: opts.returnPath,
+          csrfToken: csrf.tokenFor(opts.cookieValue),
+          error: opts.error,
+          username: opts.username,
+        }),
+      );
+  }
+
+  router.get('/login', (req, res) => {
+    const returnPath = safeReturnPath(req.query.rd);
+    let cookieValue = csrfCookieOf(req);
+    if (cookieValue === undefined) {
+      cookieValue = csrf.newCookieValue();
+      res.append('Set-Cookie', serializeCookie(CSRF_COOKIE_NAME, cookieValue, { sameSite: 'Strict', secure: config.session.cookieSecure }));
+    }
+    renderForm(res, 200, { cookieValue, returnPath });
+  });
+
+  router.post('/login', parseForm, async (req, res) => {
+    const locals = localsOf(res);
+    // Only a urlencoded body is parsed; anything else (JSON, multipart, none) is not our form.
+    if (req.body === undefined) {
+      throw new AppError('ERR_BAD_REQUEST', 400, BAD_REQUEST_MESSAGE);
+    }
+    const returnPath = safeReturnPath(field(req.body, 'rd'));
+    locals.returnPath = returnPath;
+
+    const origin = checkLoginOrigin(req.headers, expectedOrigin(req.protocol, req.headers));
+    const cookieValue = csrfCookieOf(req);
+    if (!origin.ok || cookieValue === undefined || !csrf.verify(cookieValue, field(req.body, 'csrf'))) {
+      const reason = !origin.ok ? origin.reason : cookieValue === undefined ? 'csrf-cookie-missing' : 'csrf-token-invalid';
+      logger.warn({ event: 'csrf_rejected', path: '/login', reason, request_id: locals.requestId });
+      throw new AppError('ERR_CSRF', 403, CSRF_FAILURE_MESSAGE);
+    }
+
+    const username = field(req.body, 'username');
+    const password = field(req.body, 'password');
+    if (!isLengthBetween(username, 1, MAX_USERNAME_LENGTH) || !isLengthBetween(password, 1, MAX_PASSWORD_LENGTH)) {
+      renderForm(res, 400, {
+        cookieValue,
+        returnPath,
+        error: INVALID_INPUT_MESSAGE,
+        username: isLengthBetween(username, 1, MAX_USERNAME_LENGTH) ? username : undefined,
+      });
+      return;
+    }
+
+    const result = await loginService.attempt({ username, password, ip: normaliseClientIp(req.ip), requestId: locals.requestId });
+    if (result.kind === 'failure') {
+      renderForm(res, 401, { cookieValue, returnPath, error: GENERIC_FAILURE_MESSAGE, username });
+      return;
+    }
+    res.append(
+      'Set-Cookie',
+      serializeCookie(config.session.cookieName, result.token, {
+        sameSite: 'Lax',
+        maxAge: config.session.ttlSeconds,
+        secure: config.session.cookieSecure,
+      }),
+    );
+    // Relative and already validated: no Host header or absolute URL is involved.
+    res.status(302).setHeader('Location', returnPath);
+    res.end();
+  });
+
+  return router;
+}

@@ -1,0 +1,72 @@
+import crypto from 'node:crypto';
+import { Router } from 'express';
+import jwt from 'jsonwebtoken';
+import type { Logger } from 'pino';
+import { readCookie } from '../../../njs/src/core/cookie.js';
+import type { AuthConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { serializeCookie } from '../security/cookies.js';
+import { checkLogoutOrigin, expectedOrigin } from '../security/request-origin.js';
+import { renderLogoutPage } from '../views/logout-page.js';
+import { localsOf } from './context.js';
+
+export const LOGOUT_REFUSED_MESSAGE = 'Sign-out was refused because the request came from another site.';
+
+export interface LogoutRouteDeps {
+  config: AuthConfig;
+  logger: Logger;
+}
+
+/** user and sid of the session being ended, for the log only; expired tokens are fine here. */
+function describeSession(token: string | undefined, secrets: string[]): { user?: string; sid?: string } {
+  if (token === undefined) return {};
+  for (const secret of secrets) {
+    try {
+      const claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), {
+        algorithms: ['HS256'],
+        ignoreExpiration: true,
+      });
+      if (typeof claims === 'object' && claims !== null) {
+        return { user: typeof claims.username === 'string' ? claims.username : undefined, sid: typeof claims.sid === 'string' ? claims.sid : undefined };
+      }
+    } catch {
+      // Not signed with this key (or not a token at all): try the next, then log without a user.
+    }
+  }
+  return {};
+}
+
+/**
+ * POST /logout clears the session cookie and sends the browser to /login. No CSRF token: the
+ * protected app's plain form posts here, so the request's origin is checked instead. The token
+ * itself stays valid until it expires (stateless sessions; see the README).
+ */
+export function createLogoutRouter(deps: LogoutRouteDeps): Router {
+  const { config, logger } = deps;
+  const router = Router();
+  const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
+
+  router.get('/logout', (_req, res) => {
+    res.status(200).type('html').send(renderLogoutPage({ brandName: config.brandName }));
+  });
+
+  router.post('/logout', (req, res) => {
+    const { requestId } = localsOf(res);
+    const origin = checkLogoutOrigin(req.headers, expectedOrigin(req.protocol, req.headers));
+    if (!origin.ok) {
+      logger.warn({ event: 'csrf_rejected', path: '/logout', reason: origin.reason, request_id: requestId });
+      throw new AppError('ERR_CSRF', 403, LOGOUT_REFUSED_MESSAGE);
+    }
+    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+    const session = describeSession(cookie.status === 'ok' ? cookie.value : undefined, secrets);
+    logger.info({ event: 'logout', user: session.user, sid: session.sid, request_id: requestId });
+    res.append(
+      'Set-Cookie',
+      serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }),
+    );
+    res.status(303).setHeader('Location', '/login');
+    res.end();
+  });
+
+  return router;
+}

@@ -1,0 +1,55 @@
+import crypto from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { testConfig } from '../app.testkit.js';
+import { buildGateConfig, headerSegmentFor, writeGateConfig } from './gate-config.js';
+
+const active = crypto.randomBytes(48).toString('base64url');
+const previous1 = crypto.randomBytes(48).toString('base64url');
+const previous2 = crypto.randomBytes(48).toString('base64url');
+const dir = mkdtempSync(join(tmpdir(), 'gw-gate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('buildGateConfig', () => {
+  test('indexes the active and every previous secret by the header segment it signs with', () => {
+    const config = testConfig({ JWT_SECRET: active, JWT_PREVIOUS_SECRETS: `${previous1},${previous2}` });
+    expect(buildGateConfig(config)).toEqual({
+      keys: { [headerSegmentFor(active)]: active, [headerSegmentFor(previous1)]: previous1, [headerSegmentFor(previous2)]: previous2 },
+      cookieName: 'gw_session',
+      ipBinding: true,
+      leewaySeconds: 30,
+      loginPath: '/login',
+    });
+  });
+
+  test('carries the cookie name, IP binding and leeway from the environment', () => {
+    const config = testConfig({ JWT_SECRET: active, SESSION_COOKIE_NAME: 'corp_sso', PROXY_IP_BINDING: 'off', SESSION_LEEWAY_SECONDS: '5' });
+    expect(buildGateConfig(config)).toMatchObject({ cookieName: 'corp_sso', ipBinding: false, leewaySeconds: 5, keys: { [headerSegmentFor(active)]: active } });
+  });
+});
+
+describe('writeGateConfig', () => {
+  test('writes the JSON readable by its owner only and leaves no temporary file behind', async () => {
+    const file = join(dir, 'gate.json');
+    const gate = buildGateConfig(testConfig({ JWT_SECRET: active }));
+    await writeGateConfig(file, gate);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(gate);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual(['gate.json']);
+  });
+
+  test('replaces an existing file atomically (rename), also one that had looser permissions', async () => {
+    const file = join(dir, 'replace.json');
+    writeFileSync(file, '{"old":true}', { mode: 0o644 });
+    const gate = buildGateConfig(testConfig({ JWT_SECRET: previous1 }));
+    await writeGateConfig(file, gate);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(gate);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  test('fails without leaving a partial file when the directory does not exist', async () => {
+    await expect(writeGateConfig(join(dir, 'missing', 'gate.json'), buildGateConfig(testConfig({ JWT_SECRET: active })))).rejects.toThrow(/ENOENT/);
+  });
+});

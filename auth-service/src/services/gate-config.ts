@@ -1,0 +1,57 @@
+/**
+ * The gate's runtime config (GateConfig in the shared contract), derived from the auth service's
+ * own config so that the two can never disagree about keys, cookie name or IP binding. nginx
+ * loads the file once per config load with `js_preload_object`.
+ */
+import crypto from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { GateConfig } from '../../../njs/src/core/session-contract.js';
+import type { AuthConfig } from '../config.js';
+import { headerSegmentFor } from './session-token.js';
+
+export { deriveKeyId, headerSegmentFor } from './session-token.js';
+
+export const LOGIN_PATH = '/login';
+
+/**
+ * Keys are indexed by the exact JWT header segment each secret signs with: the active secret and
+ * every previous one (so sessions signed before a rotation stay valid until they expire).
+ */
+export function buildGateConfig(config: Pick<AuthConfig, 'jwt' | 'session'>): GateConfig {
+  const keys: GateConfig['keys'] = {};
+  for (const secret of [config.jwt.secret, ...config.jwt.previousSecrets]) {
+    keys[headerSegmentFor(secret)] = secret;
+  }
+  return {
+    keys,
+    cookieName: config.session.cookieName,
+    ipBinding: config.session.ipBinding,
+    leewaySeconds: config.session.leewaySeconds,
+    loginPath: LOGIN_PATH,
+  };
+}
+
+/**
+ * Writes `gateConfig` as JSON to `filePath` atomically: a new temporary file in the same directory
+ * (mode 0600, it holds the secrets), flushed to disk, then renamed over the target. A reader (an
+ * nginx reload) sees either the old file or the complete new one, never a partial write.
+ * Not done: creating the directory; changing ownership (nginx's master reads it as root).
+ */
+export async function writeGateConfig(filePath: string, gateConfig: GateConfig): Promise<void> {
+  const dir = path.dirname(filePath);
+  const tmp = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'wx', 0o600);
+  try {
+    try {
+      await handle.writeFile(`${JSON.stringify(gateConfig, null, 2)}\n`, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, filePath);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

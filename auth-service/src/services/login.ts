@@ -1,0 +1,115 @@
+/**
+ * The sign-in flow behind POST /login: rate limits, authentication, session issuing and the auth
+ * event log lines. The route around it only parses the form and renders.
+ */
+import type { Logger } from 'pino';
+import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
+import type { PasswordAuthenticator } from '../authenticators/types.js';
+import { AppError, isAppError } from '../errors.js';
+import { errorSummary } from '../logger.js';
+import type { LoginRateLimiter } from '../security/login-rate-limiter.js';
+import { issueSessionToken } from './session-token.js';
+
+export const STORE_UNAVAILABLE_MESSAGE = 'Sign-in is temporarily unavailable. Please try again in a few minutes.';
+
+export type FailureReason = 'not-found' | 'invalid' | 'disabled';
+
+export type LoginResult = { kind: 'success'; token: string; claims: SessionClaims } | { kind: 'failure'; reason: FailureReason };
+
+export interface LoginAttempt {
+  username: string;
+  password: string;
+  /** Normalised client address; becomes the `ip` claim. */
+  ip: string;
+  requestId: string;
+}
+
+export interface LoginServiceDeps {
+  authenticators: PasswordAuthenticator[];
+  rateLimiter: LoginRateLimiter;
+  session: { secret: string; ttlSeconds: number };
+  logger: Logger;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  /** False while the store is not migrated yet: sign-in answers 503 without touching it. */
+  storeReady: () => boolean;
+}
+
+export interface LoginService {
+  /**
+   * Returns success with a signed token, or a failure whose reason is for the log only (the user
+   * sees one generic message for all of them).
+   * Throws AppError: ERR_RATE_LIMITED (429, with retryAfterSeconds) before any password work,
+   * ERR_STORE_UNAVAILABLE (503) when the user store cannot be reached. Other errors propagate.
+   */
+  attempt(input: LoginAttempt): Promise<LoginResult>;
+}
+
+/** "Try again in 1 minute." / "Try again in 4 minutes." (rounded up, never 0). */
+export function rateLimitMessage(retryAfterSeconds: number): string {
+  const minutes = Math.max(1, Math.ceil(retryAfterSeconds / 60));
+  return `Too many sign-in attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+}
+
+export function createLoginService(deps: LoginServiceDeps): LoginService {
+  const { authenticators, rateLimiter, logger } = deps;
+  if (authenticators.length === 0) throw new Error('createLoginService needs at least one authenticator');
+  const sourceIds = authenticators.map((a) => a.id).join(',');
+
+  return {
+    async attempt({ username, password, ip, requestId }) {
+      const decision = await rateLimiter.admit(username, ip);
+      if (!decision.allowed) {
+        logger.warn({ event: 'auth_failure', user: username, src: sourceIds, reason: `rate-limited-${decision.scope}`, request_id: requestId });
+        throw new AppError('ERR_RATE_LIMITED', 429, rateLimitMessage(decision.retryAfterSeconds), {
+          retryAfterSeconds: decision.retryAfterSeconds,
+        });
+      }
+      if (!deps.storeReady()) {
+        logger.error({ event: 'auth_error', user: username, src: sourceIds, reason: 'store-not-ready', request_id: requestId });
+        throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE);
+      }
+
+      // Sources are asked in order; the first that knows the user decides.
+      let reason: FailureReason = 'not-found';
+      let src = authenticators[authenticators.length - 1]!.id;
+      for (const authenticator of authenticators) {
+        let outcome;
+        try {
+          outcome = await authenticator.authenticate({ username, password }, { requestId });
+        } catch (err) {
+          const unavailable = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
+          logger.error({
+            event: 'auth_error',
+            user: username,
+            src: authenticator.id,
+            reason: unavailable ? 'store-unavailable' : 'authenticator-error',
+            request_id: requestId,
+            err: errorSummary(err),
+          });
+          if (unavailable) throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
+          throw err;
+        }
+        if (outcome.kind === 'success') {
+          const { token, claims } = issueSessionToken({
+            identity: outcome.identity,
+            ip,
+            secret: deps.session.secret,
+            ttlSeconds: deps.session.ttlSeconds,
+            now: deps.now(),
+          });
+          await rateLimiter.recordSuccess(username, ip);
+          logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, request_id: requestId });
+          return { kind: 'success', token, claims };
+        }
+        src = authenticator.id;
+        reason = outcome.kind;
+        if (outcome.kind !== 'not-found') break;
+      }
+
+      await rateLimiter.recordFailure(username, ip);
+      logger.warn({ event: 'auth_failure', user: username, src, reason, request_id: requestId });
+      return { kind: 'failure', reason };
+    },
+  };
+}

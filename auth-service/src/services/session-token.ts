@@ -1,0 +1,78 @@
+/**
+ * Issues the session token the njs gate verifies on every request. The gate never parses the JWT
+ * header: it looks the header segment up, as a string, in GateConfig.keys. So the header emitted
+ * here must be byte for byte `sessionJwtHeader(kid)` from the shared contract, and the gate config
+ * must be built from the same `headerSegmentFor` (see gate-config.ts).
+ */
+import crypto from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { SESSION_ALG, sessionJwtHeader, type SessionClaims } from '../../../njs/src/core/session-contract.js';
+import type { Identity } from '../authenticators/types.js';
+
+/** Claims an authenticator's `extraClaims` may not override. */
+const RESERVED_CLAIMS = new Set(['sub', 'username', 'name', 'email', 'groups', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
+
+/**
+ * Key id of a secret: the first 12 characters of base64url(sha256('gw-kid:' + secret)). It names
+ * the key in the JWT header so the gate can hold several (rotation) without trying each; it does
+ * not reveal the secret (a one-way hash of a 32+ byte random value).
+ */
+export function deriveKeyId(secret: string): string {
+  return crypto.createHash('sha256').update('gw-kid:' + secret, 'utf8').digest('base64url').slice(0, 12);
+}
+
+/** The exact base64url header segment of every token signed with `secret`. */
+export function headerSegmentFor(secret: string): string {
+  return Buffer.from(JSON.stringify(sessionJwtHeader(deriveKeyId(secret))), 'utf8').toString('base64url');
+}
+
+export interface IssueSessionInput {
+  identity: Identity;
+  /** The client address as nginx saw it ($remote_addr), already normalised. */
+  ip: string;
+  /** Active signing secret (the HMAC key is its UTF-8 bytes, as in njs). */
+  secret: string;
+  ttlSeconds: number;
+  /** Milliseconds since the epoch. */
+  now: number;
+}
+
+export interface IssuedSession {
+  token: string;
+  claims: SessionClaims;
+}
+
+/**
+ * Builds the claims for `identity` and signs them with HS256.
+ *
+ * Guaranteed: the header is `sessionJwtHeader(deriveKeyId(secret))` (alg, typ, kid in that order);
+ * `iat` is `floor(now / 1000)` and `exp` is `iat + ttlSeconds`; `sid` is 16 random bytes in
+ * base64url; `name`/`email` are present only when the identity has them; `extraClaims` never
+ * replace a reserved claim.
+ * Not checked: the size of the resulting cookie (browsers drop cookies over ~4 KiB; many groups or
+ * large extra claims can get there).
+ */
+export function issueSessionToken(input: IssueSessionInput): IssuedSession {
+  const { identity } = input;
+  const iat = Math.floor(input.now / 1000);
+  const claims: SessionClaims = {
+    sub: identity.sub,
+    username: identity.username,
+    groups: [...identity.groups],
+    src: identity.src,
+    ip: input.ip,
+    sid: crypto.randomBytes(16).toString('base64url'),
+    iat,
+    exp: iat + input.ttlSeconds,
+  };
+  if (identity.name) claims.name = identity.name;
+  if (identity.email) claims.email = identity.email;
+  for (const [claim, value] of Object.entries(identity.extraClaims ?? {})) {
+    if (!RESERVED_CLAIMS.has(claim) && value !== undefined) claims[claim] = value;
+  }
+  // A KeyObject, not a string: jsonwebtoken then skips its public-key sniffing (see njs-notes), and
+  // the key bytes are exactly the secret's UTF-8 bytes, as the gate's HMAC uses them.
+  const key = crypto.createSecretKey(Buffer.from(input.secret, 'utf8'));
+  const token = jwt.sign(claims, key, { algorithm: SESSION_ALG as jwt.Algorithm, keyid: deriveKeyId(input.secret) });
+  return { token, claims };
+}

@@ -1,0 +1,34 @@
+import { escapeHtml, renderDocument } from './html.js';
+
+export interface LoginPageInput {
+  brandName: string;
+  /** Already validated with safeReturnPath. */
+  returnPath: string;
+  csrfToken: string;
+  /** Shown in a role="alert" box above the form. */
+  error?: string;
+  /** Re-filled after a failed attempt (never the password). */
+  username?: string;
+}
+
+/** The sign-in form. Works without JavaScript; every field has a visible label. */
+export function renderLoginPage(input: LoginPageInput): string {
+  const username = input.username ?? '';
+  const error = input.error ? `<p class="alert" role="alert" id="login-error">${escapeHtml(input.error)}</p>\n` : '';
+  const describedBy = input.error ? ' aria-describedby="login-error"' : '';
+  // Focus goes where the user has to type next: the username, or the password after a failure.
+  const focusUser = username === '' ? ' autofocus' : '';
+  const focusPassword = username === '' ? '' : ' autofocus';
+  const body = `<h1>Sign in</h1>
+<p class="brand">${escapeHtml(input.brandName)}</p>
+${error}<form method="post" action="/login">
+<input type="hidden" name="rd" value="${escapeHtml(input.returnPath)}">
+<input type="hidden" name="csrf" value="${escapeHtml(input.csrfToken)}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="${escapeHtml(username)}" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="64" required${describedBy}${focusUser}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" maxlength="1024" required${describedBy}${focusPassword}>
+<button type="submit">Sign in</button>
+</form>`;
+  return renderDocument({ title: 'Sign in', brandName: input.brandName, body });
+}

@@ -1,0 +1,11 @@
+import { renderDocument, escapeHtml } from './html.js';
+
+/** GET /logout: a one-button form, so a typed or bookmarked /logout still works without a GET side effect. */
+export function renderLogoutPage(input: { brandName: string }): string {
+  const body = `<h1>Sign out</h1>
+<p class="brand">${escapeHtml(input.brandName)}</p>
+<form method="post" action="/logout">
+<button type="submit">Sign out</button>
+</form>`;
+  return renderDocument({ title: 'Sign out', brandName: input.brandName, body });
+}
