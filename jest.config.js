@@ -7,9 +7,11 @@ const common = {
   testEnvironment: 'node',
 };
 export default {
+  // Integration and browser tests start real servers; per-project timeouts are not supported by jest.
+  testTimeout: 30000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/njs/src/**/*.test.ts', '<rootDir>/auth-service/src/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts', '<rootDir>/examples/**/*.test.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'], testTimeout: 60000 },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'], testTimeout: 120000 },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
   ],
 };

@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     rmSync(join(prefix, 'conf', 'sites', 'gateway.conf'));
     await writeGateConfig(
       gateConfigFile,
-      buildGateConfig({ jwt: { secret, previousSecrets: [] }, session: { cookieName: 'gw_session', ipBinding: true, leewaySeconds: 30 } } as Parameters<typeof buildGateConfig>[0]),
+      buildGateConfig({ jwt: { secret, previousSecrets: [] }, session: { cookieName: 'gw_session', ipBinding: true, leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false } } as Parameters<typeof buildGateConfig>[0]),
     );
     const nginx = await startNginx(prefix, ports.gate);
     stopNginx = () => nginx.stop();

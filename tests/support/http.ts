@@ -17,7 +17,11 @@ export function rawRequest(
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const flat: string[] = [];
-    if (Array.isArray(headers)) for (const [k, v] of headers) flat.push(k, v);
+    if (Array.isArray(headers)) {
+      // The raw form sends exactly these lines; HTTP/1.1 needs a Host, so add one unless given.
+      if (!headers.some(([k]) => k.toLowerCase() === 'host')) flat.push('Host', `127.0.0.1:${port}`);
+      for (const [k, v] of headers) flat.push(k, v);
+    }
     const req = httpRequest(
       { host: '127.0.0.1', port, method, path, headers: Array.isArray(headers) ? flat : headers, agent: false },
       (res) => {

@@ -19,7 +19,9 @@ describe('checkLoginOrigin', () => {
     ['same-site sibling is not refused by Fetch Metadata alone (the CSRF token still applies)', { 'sec-fetch-site': 'same-site' }, true],
     ['another origin', { origin: 'https://evil.example' }, false],
     ['our host over plain http', { origin: 'http://gw.example.test' }, false],
-    ['Origin: null', { origin: 'null' }, false],
+    ['Origin: null (sandboxed frame) without Fetch Metadata', { origin: 'null' }, false],
+    ['Origin: null from a sandboxed cross-site frame', { origin: 'null', 'sec-fetch-site': 'cross-site' }, false],
+    ['Origin: null from our own no-referrer page, vouched same-origin by the browser', { origin: 'null', 'sec-fetch-site': 'same-origin' }, true],
     ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site' }, false],
     ['two Origin values', { origin: ['https://gw.example.test', 'https://evil.example'] }, false],
   ])('%s', (_name, headers, ok) => {
@@ -35,7 +37,9 @@ describe('checkLogoutOrigin', () => {
     ['Sec-Fetch-Site: same-site', { 'sec-fetch-site': 'same-site' }, false],
     ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site' }, false],
     ['another origin', { origin: 'https://evil.example' }, false],
-    ['Origin: null', { origin: 'null' }, false],
+    ['Origin: null (sandboxed frame) without Fetch Metadata', { origin: 'null' }, false],
+    ['Origin: null from a sandboxed cross-site frame', { origin: 'null', 'sec-fetch-site': 'cross-site' }, false],
+    ['Origin: null from the app\'s own no-referrer page, vouched same-origin by the browser', { origin: 'null', 'sec-fetch-site': 'same-origin' }, true],
   ])('%s', (_name, headers, ok) => {
     expect(checkLogoutOrigin(headers as never, ours).ok).toBe(ok);
   });

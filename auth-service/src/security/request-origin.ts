@@ -28,7 +28,10 @@ export function expectedOrigin(protocol: string, headers: IncomingHttpHeaders): 
 function originMatches(headers: IncomingHttpHeaders, expected: string | undefined): boolean {
   const origin = single(headers.origin);
   if (origin === undefined) return true;
-  // `Origin: null` (sandboxed frames, some cross-origin redirects) never matches.
+  // `Origin: null` is what a page with `Referrer-Policy: no-referrer` sends for its own same-origin
+  // form posts; it is also what sandboxed frames send. Accept it only when the browser itself vouches
+  // that the request is same-origin (Sec-Fetch-Site cannot be set by page script).
+  if (origin === 'null') return single(headers['sec-fetch-site']) === 'same-origin';
   return expected !== undefined && origin.toLowerCase() === expected;
 }
 
