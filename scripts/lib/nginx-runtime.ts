@@ -9,7 +9,7 @@
  *   PREFIX/logs/, PREFIX/temp/
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,29 +45,58 @@ export interface PrepareOptions {
   extraFiles?: Record<string, string>;
 }
 
-/** Renders nginx/ into PREFIX/conf and returns the path the auth service must write the gate config to. */
-export function prepareNginxPrefix(opts: PrepareOptions): { prefix: string; gateConfigFile: string } {
+/**
+ * Renders nginx/ into PREFIX/conf.next: templates substituted, the njs bundle copied in, and the
+ * current conf/runtime/ (the gate config the auth service wrote) carried over. Nothing live changes.
+ */
+export function stageNginxConf(opts: PrepareOptions): string {
   const prefix = resolve(opts.prefix);
   const conf = join(prefix, 'conf');
+  const next = join(prefix, 'conf.next');
   const sourceDir = opts.sourceDir ?? join(REPO_ROOT, 'nginx');
   const bundle = opts.njsBundle ?? join(REPO_ROOT, 'njs', 'dist', 'gate.js');
   if (!existsSync(bundle)) {
     throw new Error(`njs bundle not found at ${bundle}: run \`npm run build\` first`);
   }
-  rmSync(conf, { recursive: true, force: true });
-  for (const dir of [prefix, conf, join(prefix, 'logs'), join(prefix, 'temp'), join(conf, 'njs'), join(conf, 'runtime')]) {
-    mkdirSync(dir, { recursive: true });
-  }
-  cpSync(sourceDir, conf, { recursive: true });
-  renderTemplatesIn(conf, opts.vars);
-  cpSync(bundle, join(conf, 'njs', 'gate.js'));
+  rmSync(next, { recursive: true, force: true });
+  for (const dir of [prefix, join(prefix, 'logs'), join(prefix, 'temp')]) mkdirSync(dir, { recursive: true });
+  cpSync(sourceDir, next, { recursive: true });
+  mkdirSync(join(next, 'njs'), { recursive: true });
+  mkdirSync(join(next, 'runtime'), { recursive: true });
+  renderTemplatesIn(next, opts.vars);
+  cpSync(bundle, join(next, 'njs', 'gate.js'));
+  if (existsSync(join(conf, 'runtime'))) cpSync(join(conf, 'runtime'), join(next, 'runtime'), { recursive: true });
   for (const [rel, content] of Object.entries(opts.extraFiles ?? {})) {
-    writeFileSync(join(conf, rel), content);
+    writeFileSync(join(next, rel), content);
   }
+  writeFileSync(join(prefix, 'template-vars.json'), JSON.stringify(opts.vars, null, 2) + '\n');
   // Workers run as an unprivileged user when the master is root: they must traverse the prefix to
   // serve the error pages. Secrets (runtime/gate-config.json) stay 0600 and are read by the master.
-  for (const dir of [prefix, conf, join(conf, 'errors')]) chmodSync(dir, 0o755);
-  return { prefix, gateConfigFile: join(conf, 'runtime', 'gate-config.json') };
+  for (const dir of [prefix, next, join(next, 'errors')]) chmodSync(dir, 0o755);
+  return next;
+}
+
+/** Makes PREFIX/conf.next the live conf/ (the old one is removed). */
+export function activateStagedConf(prefix: string): void {
+  const conf = join(prefix, 'conf');
+  const prev = join(prefix, 'conf.prev');
+  rmSync(prev, { recursive: true, force: true });
+  if (existsSync(conf)) renameSync(conf, prev);
+  renameSync(join(prefix, 'conf.next'), conf);
+  rmSync(prev, { recursive: true, force: true });
+}
+
+/** Renders nginx/ into PREFIX/conf and returns the path the auth service must write the gate config to. */
+export function prepareNginxPrefix(opts: PrepareOptions): { prefix: string; gateConfigFile: string } {
+  const prefix = resolve(opts.prefix);
+  stageNginxConf(opts);
+  activateStagedConf(prefix);
+  return { prefix, gateConfigFile: join(prefix, 'conf', 'runtime', 'gate-config.json') };
+}
+
+/** The template values the prefix was last rendered with (for `make reload`). */
+export function readTemplateVars(prefix: string): NginxTemplateVars {
+  return JSON.parse(readFileSync(join(prefix, 'template-vars.json'), 'utf8')) as NginxTemplateVars;
 }
 
 function renderTemplatesIn(dir: string, vars: NginxTemplateVars): void {
@@ -82,21 +111,21 @@ function renderTemplatesIn(dir: string, vars: NginxTemplateVars): void {
   }
 }
 
-function nginxArgs(prefix: string): string[] {
-  return ['-p', prefix + '/', '-c', 'conf/nginx.conf', '-e', join(prefix, 'logs', 'error.log')];
+function nginxArgs(prefix: string, confDir = 'conf'): string[] {
+  return ['-p', prefix + '/', '-c', `${confDir}/nginx.conf`, '-e', join(prefix, 'logs', 'error.log')];
 }
 
-/** `nginx -t` on the prefix; returns nginx's own message. */
-export function testNginxConfig(prefix: string): { ok: boolean; output: string } {
-  const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix), '-t', '-q'], { encoding: 'utf8' });
+/** `nginx -t` on the prefix (or on its staged conf.next); returns nginx's own message. */
+export function testNginxConfig(prefix: string, confDir: 'conf' | 'conf.next' = 'conf'): { ok: boolean; output: string } {
+  const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix, confDir), '-t', '-q'], { encoding: 'utf8' });
   return { ok: res.status === 0, output: `${res.stdout}${res.stderr}`.trim() };
 }
 
 export interface RunningNginx {
   prefix: string;
   process: ChildProcess;
-  /** Graceful reload (`nginx -s reload`); resolves with nginx's verdict. */
-  reload(): { ok: boolean; output: string };
+  /** Re-render nginx/ and reload gracefully; an invalid config is refused and the old one keeps serving. */
+  reload(opts?: Partial<PrepareOptions>): { ok: boolean; output: string };
   stop(): Promise<void>;
   errorLog(): string;
   accessLog(): string;
@@ -116,11 +145,7 @@ export async function startNginx(prefix: string, port: number, timeoutMs = 10_00
   return {
     prefix,
     process: child,
-    reload() {
-      const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix), '-s', 'reload'], { encoding: 'utf8' });
-      const t = testNginxConfig(prefix);
-      return { ok: res.status === 0 && t.ok, output: `${res.stdout}${res.stderr}${t.output}`.trim() };
-    },
+    reload: (opts = {}) => reloadNginx({ prefix, vars: readTemplateVars(prefix), ...opts }),
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGQUIT');
@@ -169,4 +194,22 @@ export async function freePort(): Promise<number> {
       srv.close(() => res(port));
     });
   });
+}
+
+/**
+ * Re-renders the config, tests it, and only then swaps it in and signals a graceful reload
+ * (`nginx -s reload`: old workers finish their connections). A config that fails `nginx -t`, such as
+ * a broken gate config or njs bundle, is refused with nginx's message; the running one keeps serving.
+ */
+export function reloadNginx(opts: PrepareOptions): { ok: boolean; output: string } {
+  const prefix = resolve(opts.prefix);
+  stageNginxConf(opts);
+  const staged = testNginxConfig(prefix, 'conf.next');
+  if (!staged.ok) {
+    rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
+    return { ok: false, output: `new config refused, the running one keeps serving:\n${staged.output}` };
+  }
+  activateStagedConf(prefix);
+  const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix), '-s', 'reload'], { encoding: 'utf8' });
+  return { ok: res.status === 0, output: `${res.stdout}${res.stderr}`.trim() || 'reloaded' };
 }

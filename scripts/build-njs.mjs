@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Builds the njs gate: njs/src/index.ts -> njs/dist/gate.js (what nginx's js_import loads), and the
+// njs CLI test runner njs/test/run-in-njs.ts -> njs/dist/gate-tests.js, which imports the shipped
+// ./gate.js rather than a copy. Then proves that njs 0.7.9 really loads the bundle: esbuild's
+// output is ES2017, but njs accepts only a subset of it (see /work/shared/njs-notes.md).
+//
+// It also bundles njs/test/bench-in-njs.ts -> njs/dist/gate-bench.js (`njs njs/dist/gate-bench.js`).
+//
+// Usage: node scripts/build-njs.mjs   (prints one line per artifact with its size)
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'njs', 'dist');
+const gateOut = join(dist, 'gate.js');
+const testsOut = join(dist, 'gate-tests.js');
+const benchOut = join(dist, 'gate-bench.js');
+
+const common = {
+  bundle: true,
+  format: 'esm',
+  target: 'es2017',
+  platform: 'neutral',
+  // Whitespace only. Every byte is parsed again on every request (njs clones the VM per request),
+  // so the bundle stays small; identifiers and syntax are left alone so that njs error messages and
+  // line numbers stay readable and esbuild cannot introduce syntax njs rejects.
+  minifyWhitespace: true,
+  legalComments: 'none',
+  charset: 'utf8',
+  logLevel: 'warning',
+};
+
+function fail(message) {
+  console.error('build-njs: ' + message);
+  process.exit(1);
+}
+
+/** njs rejects `export { x as default }` ("Non-default export is not supported"). */
+function rewriteDefaultExport(file) {
+  const source = readFileSync(file, 'utf8');
+  const pattern = /export\s*\{\s*([A-Za-z_$][\w$]*)\s+as\s+default\s*\}\s*;?/g;
+  const matches = source.match(pattern) || [];
+  if (matches.length !== 1 || /\bexport\s*\{/.test(source.replace(pattern, ''))) {
+    fail(relative(root, file) + ': expected exactly one `export { x as default }` and no other exports');
+  }
+  writeFileSync(file, source.replace(pattern, 'export default $1;'));
+}
+
+function runNjs(args) {
+  try {
+    return execFileSync('njs', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    if (e.code === 'ENOENT') fail('the njs CLI is not installed (Debian: apt-get install njs); cannot prove the bundle loads');
+    fail('njs rejected ' + args.join(' ') + ':\n' + String(e.stdout || '') + String(e.stderr || e.message));
+  }
+}
+
+/** Loads the bundle in the njs CLI the way nginx would and checks that it exports check(). */
+function verifyGateLoads() {
+  const dir = mkdtempSync(join(tmpdir(), 'njs-load-'));
+  try {
+    const probe = join(dir, 'probe.js');
+    writeFileSync(
+      probe,
+      "import gate from 'gate.js';\n" +
+        "if (typeof gate !== 'object' || typeof gate.check !== 'function') throw new Error('gate.js must export default { check }');\n" +
+        "console.log('njs-load-ok');\n",
+    );
+    const out = runNjs(['-p', dist, probe]);
+    if (out.indexOf('njs-load-ok') < 0) fail('njs did not load ' + relative(root, gateOut) + ':\n' + out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function report(file) {
+  console.log(relative(root, file) + ' ' + statSync(file).size + ' bytes');
+}
+
+await build({
+  ...common,
+  entryPoints: [join(root, 'njs', 'src', 'index.ts')],
+  outfile: gateOut,
+  external: ['crypto'],
+});
+rewriteDefaultExport(gateOut);
+verifyGateLoads();
+report(gateOut);
+
+// The runner and the benchmark must exercise the shipped bundle, not a second copy of the gate.
+for (const [entry, outfile] of [
+  ['run-in-njs.ts', testsOut],
+  ['bench-in-njs.ts', benchOut],
+]) {
+  await build({
+    ...common,
+    entryPoints: [join(root, 'njs', 'test', entry)],
+    outfile,
+    external: ['crypto', './gate.js'],
+    loader: { '.txt': 'text' },
+  });
+  if (!/from\s*"\.\/gate\.js"/.test(readFileSync(outfile, 'utf8'))) fail(relative(root, outfile) + ' does not import ./gate.js');
+  report(outfile);
+}
