@@ -34,7 +34,9 @@ const common = {
   logLevel: 'warning',
 };
 
-function fail(message) {
+/** Prints the reason and exits non-zero, deleting `badArtifact` so nothing can ship it. */
+function fail(message, badArtifact) {
+  if (badArtifact) rmSync(badArtifact, { force: true });
   console.error('build-njs: ' + message);
   process.exit(1);
 }
@@ -45,17 +47,17 @@ function rewriteDefaultExport(file) {
   const pattern = /export\s*\{\s*([A-Za-z_$][\w$]*)\s+as\s+default\s*\}\s*;?/g;
   const matches = source.match(pattern) || [];
   if (matches.length !== 1 || /\bexport\s*\{/.test(source.replace(pattern, ''))) {
-    fail(relative(root, file) + ': expected exactly one `export { x as default }` and no other exports');
+    fail(relative(root, file) + ': expected exactly one `export { x as default }` and no other exports', file);
   }
   writeFileSync(file, source.replace(pattern, 'export default $1;'));
 }
 
-function runNjs(args) {
+function runNjs(args, artifact) {
   try {
     return execFileSync('njs', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    if (e.code === 'ENOENT') fail('the njs CLI is not installed (Debian: apt-get install njs); cannot prove the bundle loads');
-    fail('njs rejected ' + args.join(' ') + ':\n' + String(e.stdout || '') + String(e.stderr || e.message));
+    if (e.code === 'ENOENT') fail('the njs CLI is not installed (Debian: apt-get install njs); cannot prove the bundle loads', artifact);
+    fail('njs rejected ' + relative(root, artifact) + ':\n' + String(e.stdout || '') + String(e.stderr || e.message), artifact);
   }
 }
 
@@ -70,8 +72,8 @@ function verifyGateLoads() {
         "if (typeof gate !== 'object' || typeof gate.check !== 'function') throw new Error('gate.js must export default { check }');\n" +
         "console.log('njs-load-ok');\n",
     );
-    const out = runNjs(['-p', dist, probe]);
-    if (out.indexOf('njs-load-ok') < 0) fail('njs did not load ' + relative(root, gateOut) + ':\n' + out);
+    const out = runNjs(['-p', dist, probe], gateOut);
+    if (out.indexOf('njs-load-ok') < 0) fail('njs did not load ' + relative(root, gateOut) + ':\n' + out, gateOut);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

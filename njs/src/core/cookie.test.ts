@@ -1,0 +1,101 @@
+import { describe, expect, it } from '@jest/globals';
+import { COOKIE_NAME, readCookieCases, removeCookieCases } from '../../test/cases/cookie-cases.js';
+import { readCookie, removeCookie } from './cookie.js';
+import type { CookieHeaders, CookieResult } from './cookie.js';
+
+describe('readCookie', () => {
+  it.each(readCookieCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    expect(readCookie(c.headers, COOKIE_NAME)).toEqual(c.expect);
+  });
+});
+
+describe('removeCookie', () => {
+  it.each(removeCookieCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    expect(removeCookie(c.headers, COOKIE_NAME)).toBe(c.expect);
+  });
+});
+
+// The gate scans with indexOf for speed; this is the obvious split-on-';' reading of the same rules,
+// used as an oracle on generated headers.
+function trimOws(s: string): string {
+  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+function pairsOf(headers: CookieHeaders): string[] {
+  const list = headers === undefined ? [] : typeof headers === 'string' ? [headers] : headers;
+  const pairs: string[] = [];
+  for (const header of list) pairs.push(...header.split(';'));
+  return pairs.map(trimOws);
+}
+function nameOf(pair: string): string | undefined {
+  const eq = pair.indexOf('=');
+  return eq < 0 ? undefined : trimOws(pair.slice(0, eq));
+}
+function referenceRead(headers: CookieHeaders, name: string): CookieResult {
+  const values = pairsOf(headers)
+    .filter((p) => nameOf(p) === name)
+    .map((p) => trimOws(p.slice(p.indexOf('=') + 1)));
+  if (values.length > 1) return { status: 'duplicate' };
+  if (values.length === 0 || values[0] === '') return { status: 'missing' };
+  return { status: 'ok', value: values[0] };
+}
+function normalise(headers: CookieHeaders): string {
+  return pairsOf(headers)
+    .filter((p) => p !== '')
+    .join('; ');
+}
+function referenceRemove(headers: CookieHeaders, name: string): string {
+  return pairsOf(headers)
+    .filter((p) => p !== '' && nameOf(p) !== name)
+    .join('; ');
+}
+
+/** Deterministic generator (mulberry32), so a failure is reproducible from the printed header. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function generateHeaders(count: number): CookieHeaders[] {
+  const random = prng(20240601);
+  const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
+  const names = ['gw_session', 'gw_session', 'xgw_session', 'GW_SESSION', 'gw_session_old', 'a', '', 'gw', 'session'];
+  const values = ['TOKEN', '', '"q"', 'x=y', 'gw_session=z', 'a b', ' gw_session'];
+  const ows = ['', ' ', '\t', ' \t'];
+  const separators = [';', '; ', ' ;\t', ';;', '; ;'];
+  const out: CookieHeaders[] = [];
+  for (let n = 0; n < count; n++) {
+    const header = () => {
+      let s = '';
+      const pairs = 1 + Math.floor(random() * 4);
+      for (let i = 0; i < pairs; i++) {
+        if (i > 0) s += pick(separators);
+        s += pick(ows) + pick(names) + pick(ows);
+        if (random() < 0.9) s += '=' + pick(ows) + pick(values) + pick(ows);
+      }
+      return s;
+    };
+    out.push(random() < 0.2 ? [header(), header()] : header());
+  }
+  return out;
+}
+
+describe('cookie scanning agrees with a split-on-semicolon reference', () => {
+  const generated = generateHeaders(3000);
+  it('readCookie', () => {
+    for (const headers of generated) {
+      expect({ headers, result: readCookie(headers, COOKIE_NAME) }).toEqual({ headers, result: referenceRead(headers, COOKIE_NAME) });
+    }
+  });
+  it('removeCookie (up to separator formatting)', () => {
+    for (const headers of generated) {
+      const kept = removeCookie(headers, COOKIE_NAME);
+      expect({ headers, kept: normalise(kept) }).toEqual({ headers, kept: referenceRemove(headers, COOKIE_NAME) });
+      expect(readCookie(kept, COOKIE_NAME)).toEqual({ status: 'missing' });
+    }
+  });
+});

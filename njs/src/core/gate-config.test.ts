@@ -1,0 +1,21 @@
+import { describe, expect, it } from '@jest/globals';
+import { makeConfig } from '../../test/cases/fixtures.js';
+import { gateConfigProblem } from './gate-config.js';
+
+describe('gateConfigProblem', () => {
+  const cases: Array<[string, unknown, string | null]> = [
+    ['accepts a complete config', makeConfig(), null],
+    ['accepts ipBinding off', makeConfig({ ipBinding: false }), null],
+    ['refuses a missing config (js_preload_object not loaded)', undefined, 'gate_config is not an object'],
+    ['refuses null', null, 'gate_config is not an object'],
+    ['refuses an empty cookie name', makeConfig({ cookieName: '' }), 'cookieName must be a non-empty string'],
+    ['refuses ipBinding as the string "false" (would be truthy)', { ...makeConfig(), ipBinding: 'false' }, 'ipBinding must be a boolean'],
+    ['refuses a negative leeway', makeConfig({ leewaySeconds: -1 }), 'leewaySeconds must be a number >= 0'],
+    ['refuses a leeway given as a string', { ...makeConfig(), leewaySeconds: '30' }, 'leewaySeconds must be a number >= 0'],
+    ['refuses an absolute login URL', makeConfig({ loginPath: 'https://evil.test/login' }), "loginPath must start with '/'"],
+    ['refuses keys as an array', { ...makeConfig(), keys: ['secret'] }, 'keys must be an object'],
+  ];
+  it.each(cases)('%s', (_name, value, expected) => {
+    expect(gateConfigProblem(value)).toBe(expected);
+  });
+});

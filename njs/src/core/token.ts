@@ -1,0 +1,115 @@
+/**
+ * Session token (compact JWS, HS256) verification for the gate. Pure: crypto, base64url decoding
+ * and the clock are passed in, so Node's jest and the njs CLI run the same code.
+ */
+import { hasCanonicalSha256Shape, isStrictBase64url } from './base64url.js';
+import type { DenyReason, GateConfig, SessionClaims } from './session-contract.js';
+
+export interface VerifyInput {
+  /** Accepted keys by exact header segment (see GateConfig.keys). */
+  keys: GateConfig['keys'];
+  /** Current time, seconds since the epoch. */
+  now: number;
+  leewaySeconds: number;
+  /** nginx's $remote_addr. */
+  remoteAddr: string;
+  ipBinding: boolean;
+  /** base64url (unpadded) HMAC-SHA256 of `data` keyed with `secret`. */
+  hmac: (secret: string, data: string) => string;
+  /** sha256 hex of `s`; used to compare MACs without an early-exit string compare on secret data. */
+  digest: (s: string) => string;
+  /** base64url -> UTF-8 string. Only called after the MAC matched. */
+  decode: (b64url: string) => string;
+}
+
+export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; reason: DenyReason };
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function deny(reason: DenyReason): VerifyResult {
+  return { ok: false, reason: reason };
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && isFinite(v);
+}
+
+function isNonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+
+function isStringArray(v: unknown): v is string[] {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'string') return false;
+  }
+  return true;
+}
+
+/**
+ * Verifies a session token and returns its claims.
+ *
+ * Order, cheapest and least trusting first:
+ * 1. exactly three '.'-separated segments, else `token-invalid`;
+ * 2. the header segment must be an own key of `keys`, compared as a string. The header is never
+ *    decoded or parsed, so `alg: none`, RS256, a different `kid`, reordered or extra fields all
+ *    miss and give `token-invalid` (the algorithm-confusion class of JWT bugs cannot happen);
+ * 3. signature: 43 characters whose last one has zero unused bits (the canonical length and end
+ *    of a 32-byte MAC); payload: strict base64url. Else `token-invalid`;
+ * 4. HMAC-SHA256 over `header.payload`, compared as sha256(expected) === sha256(given), else
+ *    `token-invalid`. This compares the *encoded* strings, so the given signature must equal the
+ *    canonical base64url spelling character for character (no skipped characters, no padding,
+ *    no flipped unused bits), which is why step 3 does not run a regex over the signature;
+ * 5. only then the payload is decoded and JSON-parsed; it must be a JSON object, else
+ *    `token-malformed`;
+ * 6. `exp` a finite number (else `token-malformed`), `now > exp + leeway` gives `token-expired`;
+ *    `nbf`, if present, a finite number (else `token-malformed`), `now + leeway < nbf` gives
+ *    `token-not-yet-valid`;
+ * 7. `sub` and `username` non-empty strings, `groups` absent or an array of strings, else
+ *    `token-malformed`;
+ * 8. with `ipBinding`, `ip` must be a string equal to `remoteAddr`, else `ip-mismatch`.
+ *
+ * Not checked: `iat`, `src`, `sid`, `name`, `email` (types are only enforced where listed above);
+ * revocation (a signed, unexpired token stays valid until `exp`); token length (nginx's header
+ * buffer bounds it).
+ */
+export function verifySessionToken(token: string, input: VerifyInput): VerifyResult {
+  const parts = token.split('.');
+  if (parts.length !== 3) return deny('token-invalid');
+  const header = parts[0];
+  const payload = parts[1];
+  const signature = parts[2];
+
+  if (!hasOwn.call(input.keys, header)) return deny('token-invalid');
+  const secret = input.keys[header];
+  if (!isNonEmptyString(secret)) return deny('token-invalid');
+  if (!hasCanonicalSha256Shape(signature) || !isStrictBase64url(payload)) return deny('token-invalid');
+
+  const expected = input.hmac(secret, header + '.' + payload);
+  if (input.digest(expected) !== input.digest(signature)) return deny('token-invalid');
+
+  let claims: unknown;
+  try {
+    claims = JSON.parse(input.decode(payload));
+  } catch (e) {
+    return deny('token-malformed');
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return deny('token-malformed');
+  const c = claims as { [claim: string]: unknown };
+
+  const exp = c.exp;
+  if (!isFiniteNumber(exp)) return deny('token-malformed');
+  if (input.now > exp + input.leewaySeconds) return deny('token-expired');
+  if (hasOwn.call(c, 'nbf')) {
+    const nbf = c.nbf;
+    if (!isFiniteNumber(nbf)) return deny('token-malformed');
+    if (input.now + input.leewaySeconds < nbf) return deny('token-not-yet-valid');
+  }
+
+  if (!isNonEmptyString(c.sub) || !isNonEmptyString(c.username)) return deny('token-malformed');
+  if (hasOwn.call(c, 'groups') && !isStringArray(c.groups)) return deny('token-malformed');
+
+  if (input.ipBinding && (typeof c.ip !== 'string' || c.ip !== input.remoteAddr)) return deny('ip-mismatch');
+
+  return { ok: true, claims: c as SessionClaims };
+}

@@ -1,0 +1,3 @@
+import { check } from './adapter.js';
+
+export default { check };

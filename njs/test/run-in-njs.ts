@@ -1,0 +1,314 @@
+/**
+ * Runs the shared test tables inside the njs 0.7.9 CLI against the SHIPPED bundle:
+ *   npm run test:njs   (= node scripts/build-njs.mjs && njs njs/dist/gate-tests.js)
+ *
+ * Token, cookie and decision cases go through gate.check(fakeRequest) exactly as nginx calls it
+ * (js_set), checking the returned action and every js_var the gate writes. Tokens are signed
+ * with njs's own crypto. The return-URL cases use core/return-url.ts bundled into this runner,
+ * since the shipped gate does not expose safeReturnPath.
+ *
+ * Last stdout line: "N passed, N failed". Any failure ends in an uncaught exception, which makes
+ * the njs CLI exit non-zero. njs 0.7.9 subset only (this file is bundled for njs).
+ */
+import gate from './gate.js';
+import openRedirectList from './fixtures/oauth2-proxy-openredirects.txt';
+import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/cookie-cases.js';
+import { decisionCases } from './cases/decision-cases.js';
+import type { DecisionExpectation } from './cases/decision-cases.js';
+import { CLIENT_IP, NOW, makeConfig, signToken, validClaims, withClaims } from './cases/fixtures.js';
+import { loginLocationCases, openRedirectCases, returnPathCases } from './cases/return-url-cases.js';
+import type { ReturnPathCase } from './cases/return-url-cases.js';
+import { tokenCases } from './cases/token-cases.js';
+import { readCookie } from '../src/core/cookie.js';
+import type { CookieHeaders } from '../src/core/cookie.js';
+import { loginRedirectLocation, safeReturnPath } from '../src/core/return-url.js';
+import { FORWARDED_CLAIMS } from '../src/core/session-contract.js';
+
+interface FakeRequest {
+  headersIn: { [name: string]: string | undefined };
+  variables: { [name: string]: string | undefined };
+  remoteAddress: string;
+  warnings: string[];
+  errors: string[];
+  infos: string[];
+  warn(message: string): void;
+  error(message: string): void;
+  log(message: string): void;
+}
+
+interface RequestSpec {
+  cookie: CookieHeaders;
+  accept?: string;
+  requestUri?: string;
+  remoteAddr?: string;
+}
+
+const FORGED_REASONS = ['token-invalid', 'token-malformed', 'token-duplicate'];
+const REQUEST_ID = '0123456789abcdef0123456789abcdef';
+
+let passed = 0;
+let failed = 0;
+
+function check(name: string, problems: string[]): void {
+  if (problems.length === 0) {
+    passed++;
+    return;
+  }
+  failed++;
+  console.log('FAIL ' + name + '\n  ' + problems.join('\n  '));
+}
+
+function setConfig(config: unknown): void {
+  (globalThis as unknown as { gate_config: unknown }).gate_config = config;
+}
+
+/**
+ * A request as njs presents it to js_set. Several Cookie headers reach the handler as one string
+ * joined with ';' (measured with nginx 1.22 + njs 0.7.9: r.headersIn.Cookie), so arrays are
+ * joined the same way here.
+ */
+function fakeRequest(spec: RequestSpec): FakeRequest {
+  const cookie = spec.cookie;
+  const r: FakeRequest = {
+    headersIn: {
+      Cookie: Array.isArray(cookie) ? cookie.join(';') : cookie,
+      Accept: spec.accept,
+    },
+    variables: { request_uri: spec.requestUri || '/', request_id: REQUEST_ID },
+    remoteAddress: spec.remoteAddr || CLIENT_IP,
+    warnings: [],
+    errors: [],
+    infos: [],
+    warn: function (m: string) {
+      r.warnings.push(m);
+    },
+    error: function (m: string) {
+      r.errors.push(m);
+    },
+    log: function (m: string) {
+      r.infos.push(m);
+    },
+  };
+  return r;
+}
+
+function eq(problems: string[], what: string, actual: unknown, expected: unknown): void {
+  if (actual !== expected) problems.push(what + ': expected ' + JSON.stringify(expected) + ', got ' + JSON.stringify(actual));
+}
+
+function v(r: FakeRequest, name: string): string {
+  const value = r.variables[name];
+  return value === undefined ? '' : value;
+}
+
+/** Runs gate.check and compares the action, every js_var and the log lines with `expect`. */
+function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, secretsNotLogged: string[]): void {
+  const r = fakeRequest(spec);
+  const problems: string[] = [];
+  const action = gate.check(r);
+  eq(problems, 'action', action, expect.action);
+  eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.action === 'allow' ? '' : expect.reason);
+  eq(problems, '$gate_location', v(r, 'gate_location'), expect.action === 'login' ? expect.location : '');
+  if (expect.action === 'allow') {
+    eq(problems, '$gate_cookie', v(r, 'gate_cookie'), expect.upstreamCookie);
+    const headers = expect.headers || {};
+    eq(problems, '$gate_user', v(r, 'gate_user'), headers.username || '');
+    for (let i = 0; i < FORWARDED_CLAIMS.length; i++) {
+      const claim = FORWARDED_CLAIMS[i];
+      eq(problems, '$gate_h_' + claim, v(r, 'gate_h_' + claim), headers[claim] || '');
+    }
+  } else {
+    // Nothing about the identity may leak into variables on a refusal.
+    eq(problems, '$gate_user', v(r, 'gate_user'), '');
+    eq(problems, '$gate_cookie', v(r, 'gate_cookie'), '');
+    for (let i = 0; i < FORWARDED_CLAIMS.length; i++) {
+      eq(problems, '$gate_h_' + FORWARDED_CLAIMS[i], v(r, 'gate_h_' + FORWARDED_CLAIMS[i]), '');
+    }
+  }
+  const forged = expect.reason !== undefined && FORGED_REASONS.indexOf(expect.reason) >= 0;
+  eq(problems, 'warn lines', r.warnings.length, forged ? 1 : 0);
+  eq(problems, 'error lines', r.errors.length, 0);
+  if (forged && r.warnings.length === 1) {
+    const line = r.warnings[0];
+    if (line.indexOf('reason=' + expect.reason) < 0) problems.push('warn line lacks the reason: ' + line);
+    if (line.indexOf('request_id=' + REQUEST_ID) < 0) problems.push('warn line lacks the request id: ' + line);
+  }
+  const logged = r.warnings.concat(r.errors, r.infos).join('\n');
+  for (let i = 0; i < secretsNotLogged.length; i++) {
+    if (secretsNotLogged[i] !== '' && logged.indexOf(secretsNotLogged[i]) >= 0) problems.push('a token or cookie was logged');
+  }
+  check('gate: ' + name, problems);
+}
+
+function substituteToken(headers: CookieHeaders, token: string): CookieHeaders {
+  if (headers === undefined) return undefined;
+  if (typeof headers === 'string') return headers.split(TOKEN).join(token);
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i++) out.push(headers[i].split(TOKEN).join(token));
+  return out;
+}
+
+function containsToken(headers: CookieHeaders): boolean {
+  if (headers === undefined) return false;
+  return (typeof headers === 'string' ? headers : headers.join(';')).indexOf(TOKEN) >= 0;
+}
+
+function runTokenCases(): void {
+  const cases = tokenCases(NOW);
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    setConfig(makeConfig({ ipBinding: c.ipBinding === undefined ? true : c.ipBinding }));
+    const r = fakeRequest({ cookie: COOKIE_NAME + '=' + c.token, accept: 'application/json', remoteAddr: c.remoteAddr });
+    // The decision cases check every variable; here the action, reason, user and log lines.
+    const problems: string[] = [];
+    eq(problems, 'action', gate.check(r), c.expect === 'ok' ? 'allow' : 'deny');
+    eq(problems, '$gate_reason', v(r, 'gate_reason'), c.expect === 'ok' ? '' : c.expect);
+    if (c.expect === 'ok') eq(problems, '$gate_user', v(r, 'gate_user'), 'alice');
+    const forged = c.expect !== 'ok' && FORGED_REASONS.indexOf(c.expect) >= 0;
+    eq(problems, 'warn lines', r.warnings.length, forged ? 1 : 0);
+    eq(problems, 'error lines', r.errors.length, 0);
+    if (r.warnings.concat(r.errors).join('\n').indexOf(c.token) >= 0 && c.token !== '') problems.push('the token was logged');
+    check('token: ' + c.name, problems);
+  }
+}
+
+function runCookieCases(): void {
+  setConfig(makeConfig());
+  const token = signToken(validClaims(NOW));
+  for (let i = 0; i < readCookieCases.length; i++) {
+    const c = readCookieCases[i];
+    const cookie = substituteToken(c.headers, token);
+    let expect: DecisionExpectation;
+    if (c.expect.status === 'missing') expect = { action: 'deny', reason: 'token-missing' };
+    else if (c.expect.status === 'duplicate') expect = { action: 'deny', reason: 'token-duplicate' };
+    else if (c.expect.value === TOKEN) expect = { action: 'allow' };
+    else expect = { action: 'deny', reason: 'token-invalid' };
+    const r = fakeRequest({ cookie: cookie, accept: 'application/json' });
+    const problems: string[] = [];
+    eq(problems, 'action', gate.check(r), expect.action);
+    eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.reason || '');
+    check('cookie: ' + c.name, problems);
+  }
+  for (let i = 0; i < removeCookieCases.length; i++) {
+    const c = removeCookieCases[i];
+    // Only cases where the session is valid reach the allow path (one session cookie).
+    if (!containsToken(c.headers) || readCookie(substituteToken(c.headers, 'x'), COOKIE_NAME).status !== 'ok') continue;
+    const r = fakeRequest({ cookie: substituteToken(c.headers, token), accept: 'application/json' });
+    const problems: string[] = [];
+    eq(problems, 'action', gate.check(r), 'allow');
+    eq(problems, '$gate_cookie', v(r, 'gate_cookie'), c.expectJoined === undefined ? c.expect : c.expectJoined);
+    check('upstream cookie: ' + c.name, problems);
+  }
+}
+
+function runDecisionCases(): void {
+  setConfig(makeConfig());
+  const cases = decisionCases(NOW);
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const secrets = typeof c.cookie === 'string' ? [c.cookie] : [];
+    runGate(c.name, { cookie: c.cookie, accept: c.accept, requestUri: c.requestUri, remoteAddr: c.remoteAddr }, c.expect, secrets);
+  }
+}
+
+/** Behaviour only the adapter has: config loading, fail-closed errors, the real clock. */
+function runAdapterCases(realNowMs: number): void {
+  const token = signToken(validClaims(NOW));
+  const cookie = COOKIE_NAME + '=' + token;
+
+  setConfig(undefined);
+  runFailClosed('denies with gate-error when gate_config was not preloaded', fakeRequest({ cookie: cookie, accept: 'text/html' }), token);
+
+  const broken = makeConfig() as unknown as { [field: string]: unknown };
+  broken.ipBinding = 'false';
+  setConfig(broken);
+  runFailClosed('denies with gate-error when gate_config is malformed (ipBinding "false")', fakeRequest({ cookie: cookie }), token);
+
+  setConfig(makeConfig());
+  const throwing = fakeRequest({ cookie: cookie });
+  Object.defineProperty(throwing, 'headersIn', {
+    get: function () {
+      throw new Error('headers unavailable near ' + token);
+    },
+  });
+  runFailClosed('denies with gate-error when reading the request throws, without logging the token', throwing, token);
+
+  setConfig(makeConfig({ cookieName: '__Host-gw' }));
+  runGate(
+    'uses the configured cookie name and forwards a cookie named like the default one',
+    { cookie: 'gw_session=x; __Host-gw=' + token, accept: 'application/json' },
+    {
+      action: 'allow',
+      headers: {
+        sub: validClaims(NOW).sub,
+        username: 'alice',
+        name: 'Alice Example',
+        email: 'alice@example.test',
+        groups: 'staff,federation',
+        src: 'local',
+        sid: validClaims(NOW).sid,
+      },
+      upstreamCookie: 'gw_session=x',
+    },
+    [token],
+  );
+
+  // The real clock, unfrozen: Math.floor(Date.now() / 1000) inside the adapter.
+  Date.now = realDateNow;
+  const realNow = Math.floor(realNowMs / 1000);
+  setConfig(makeConfig());
+  const live = fakeRequest({ cookie: COOKIE_NAME + '=' + signToken(validClaims(realNow)) });
+  const stale = fakeRequest({ cookie: COOKIE_NAME + '=' + signToken(withClaims(validClaims(realNow), { exp: realNow - 3600 })) });
+  const problems: string[] = [];
+  eq(problems, 'live action', gate.check(live), 'allow');
+  eq(problems, 'stale action', gate.check(stale), 'deny');
+  eq(problems, 'stale reason', v(stale, 'gate_reason'), 'token-expired');
+  eq(problems, 'expired is quiet', stale.warnings.length + stale.errors.length, 0);
+  check('gate: reads the real clock (Date.now) when not frozen', problems);
+}
+
+function runFailClosed(name: string, r: FakeRequest, token: string): void {
+  const problems: string[] = [];
+  eq(problems, 'action', gate.check(r), 'deny');
+  eq(problems, '$gate_reason', v(r, 'gate_reason'), 'gate-error');
+  eq(problems, '$gate_user', v(r, 'gate_user'), '');
+  eq(problems, 'error lines', r.errors.length, 1);
+  if (r.errors.length === 1 && r.errors[0].indexOf('request_id=' + REQUEST_ID) < 0) problems.push('error line lacks the request id: ' + r.errors[0]);
+  if (r.errors.join('\n').indexOf(token) >= 0) problems.push('the token was logged');
+  check('gate: ' + name, problems);
+}
+
+function runReturnPathCases(cases: ReturnPathCase[]): void {
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const problems: string[] = [];
+    eq(problems, 'safeReturnPath', safeReturnPath(c.rd), c.expect);
+    check('return-url: ' + c.name, problems);
+  }
+}
+
+function runLoginLocationCases(): void {
+  for (let i = 0; i < loginLocationCases.length; i++) {
+    const c = loginLocationCases[i];
+    const problems: string[] = [];
+    eq(problems, 'loginRedirectLocation', loginRedirectLocation(c.loginPath, c.requestUri), c.expect);
+    check('login location: ' + c.name, problems);
+  }
+}
+
+const realDateNow = Date.now;
+const startedMs = realDateNow();
+// Freeze the adapter's clock (it reads Date.now) at the tables' NOW, mid-second.
+Date.now = function () {
+  return NOW * 1000 + 500;
+};
+runTokenCases();
+runCookieCases();
+runDecisionCases();
+runAdapterCases(startedMs);
+runReturnPathCases(returnPathCases);
+runReturnPathCases(openRedirectCases(openRedirectList));
+runLoginLocationCases();
+
+console.log(passed + ' passed, ' + failed + ' failed');
+if (failed > 0 || passed === 0) throw new Error('njs gate tests failed');
