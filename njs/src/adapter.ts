@@ -40,7 +40,7 @@ function describeError(e: unknown): string {
 
 /**
  * `js_set $gate gate.check;` — returns 'allow', 'login' or 'deny', and writes
- * `$gate_reason` (deny reason; empty on allow), `$gate_user` (username on allow),
+ * `$gate_reason` (deny reason, or 'session-valid' on allow), `$gate_user` (username on allow),
  * `$gate_location` (login URL on login), `$gate_cookie` (upstream Cookie header on allow) and
  * `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token.
  *
@@ -76,6 +76,7 @@ export function check(r: NginxHTTPRequest): GateAction {
         if (value !== undefined) v['gate_h_' + name] = value;
       }
       v.gate_user = headers.username;
+      v.gate_reason = 'session-valid';
       v.gate_cookie = decision.upstreamCookie;
       return 'allow';
     }

@@ -107,7 +107,7 @@ function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, s
   const problems: string[] = [];
   const action = gate.check(r);
   eq(problems, 'action', action, expect.action);
-  eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.action === 'allow' ? '' : expect.reason);
+  eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.action === 'allow' ? 'session-valid' : expect.reason);
   eq(problems, '$gate_location', v(r, 'gate_location'), expect.action === 'login' ? expect.location : '');
   if (expect.action === 'allow') {
     eq(problems, '$gate_cookie', v(r, 'gate_cookie'), expect.upstreamCookie);
@@ -162,7 +162,7 @@ function runTokenCases(): void {
     // The decision cases check every variable; here the action, reason, user and log lines.
     const problems: string[] = [];
     eq(problems, 'action', gate.check(r), c.expect === 'ok' ? 'allow' : 'deny');
-    eq(problems, '$gate_reason', v(r, 'gate_reason'), c.expect === 'ok' ? '' : c.expect);
+    eq(problems, '$gate_reason', v(r, 'gate_reason'), c.expect === 'ok' ? 'session-valid' : c.expect);
     if (c.expect === 'ok') eq(problems, '$gate_user', v(r, 'gate_user'), 'alice');
     const forged = c.expect !== 'ok' && FORGED_REASONS.indexOf(c.expect) >= 0;
     eq(problems, 'warn lines', r.warnings.length, forged ? 1 : 0);
@@ -186,7 +186,7 @@ function runCookieCases(): void {
     const r = fakeRequest({ cookie: cookie, accept: 'application/json' });
     const problems: string[] = [];
     eq(problems, 'action', gate.check(r), expect.action);
-    eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.reason || '');
+    eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.reason || 'session-valid');
     check('cookie: ' + c.name, problems);
   }
   for (let i = 0; i < removeCookieCases.length; i++) {
