@@ -12,7 +12,12 @@
  * njs 0.7.9 subset only: no destructuring, spread, for-of, default parameters, Map/Set.
  */
 
-export type CookieResult = { status: 'missing' } | { status: 'duplicate' } | { status: 'ok'; value: string };
+/**
+ * `rest` (status ok only) is the Cookie header to send upstream: every other pair, as
+ * removeCookie would return it. It comes from the same scan, so the allow path never parses the
+ * header twice.
+ */
+export type CookieResult = { status: 'missing' } | { status: 'duplicate' } | { status: 'ok'; value: string; rest: string };
 
 /** One or several Cookie header values, as nginx/njs or Node hand them over. */
 export type CookieHeaders = string | string[] | undefined;
@@ -77,6 +82,8 @@ function pairEnd(header: string, index: number): number {
 export function readCookie(cookieHeaders: CookieHeaders, name: string): CookieResult {
   const headers = toList(cookieHeaders);
   let value: string | undefined;
+  let foundIn = -1;
+  let foundEq = -1;
   for (let h = 0; h < headers.length; h++) {
     const header = headers[h];
     if (typeof header !== 'string') continue;
@@ -85,11 +92,21 @@ export function readCookie(cookieHeaders: CookieHeaders, name: string): CookieRe
       if (value !== undefined) return { status: 'duplicate' };
       const end = pairEnd(header, eq);
       value = trimOws(header.slice(eq + 1, end));
+      foundIn = h;
+      foundEq = eq;
       eq = findPairEquals(header, name, end);
     }
   }
   if (value === undefined || value === '') return { status: 'missing' };
-  return { status: 'ok', value: value };
+  // Exactly one pair carries the name: the upstream header is every header, that pair cut out.
+  let rest = '';
+  for (let h = 0; h < headers.length; h++) {
+    const header = headers[h];
+    if (typeof header !== 'string') continue;
+    const kept = trimOws(h === foundIn ? cutPair(header, foundEq) : header);
+    if (kept !== '') rest = rest === '' ? kept : rest + '; ' + kept;
+  }
+  return { status: 'ok', value: value, rest: rest };
 }
 
 /** `header` without the pair whose '=' is at `eq`, and without one ';' next to it. */

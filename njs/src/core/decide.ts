@@ -2,7 +2,7 @@
  * The gate's decision for one request, from plain data. The adapter feeds it nginx values and njs
  * crypto; tests feed it fixed values and Node crypto.
  */
-import { readCookie, removeCookie } from './cookie.js';
+import { readCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { FORWARDED_CLAIMS } from './session-contract.js';
@@ -137,7 +137,7 @@ export function decideRequest(input: DecideInput): Decision {
         action: 'allow',
         claims: verified.claims,
         headers: forwardedHeaders(verified.claims),
-        upstreamCookie: removeCookie(input.cookieHeaders, config.cookieName),
+        upstreamCookie: cookie.rest,
       };
     }
     reason = verified.reason;
