@@ -19,8 +19,9 @@ function hmacSha256(secret: string, data: string): string {
   return crypto.createHmac('sha256', secret).update(data).digest('base64url');
 }
 
-function sha256Hex(s: string): string {
-  return crypto.createHash('sha256').update(s).digest('hex');
+function sha256Digest(s: string): string {
+  // base64url rather than hex: a shorter string to build, measurably cheaper in njs.
+  return crypto.createHash('sha256').update(s).digest('base64url');
 }
 
 function decodeBase64url(s: string): string {
@@ -64,7 +65,7 @@ export function check(r: NginxHTTPRequest): GateAction {
       now: Math.floor(Date.now() / 1000),
       config: config,
       hmac: hmacSha256,
-      digest: sha256Hex,
+      digest: sha256Digest,
       decode: decodeBase64url,
     });
 

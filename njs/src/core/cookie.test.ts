@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { COOKIE_NAME, readCookieCases, removeCookieCases } from '../../test/cases/cookie-cases.js';
 import { readCookie, removeCookie } from './cookie.js';
-import type { CookieHeaders, CookieResult } from './cookie.js';
+import type { CookieHeaders } from './cookie.js';
+import type { ExpectedCookie } from '../../test/cases/cookie-cases.js';
 
 describe('readCookie', () => {
   it.each(readCookieCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
@@ -33,7 +34,7 @@ function nameOf(pair: string): string | undefined {
   const eq = pair.indexOf('=');
   return eq < 0 ? undefined : trimOws(pair.slice(0, eq));
 }
-function referenceRead(headers: CookieHeaders, name: string): CookieResult {
+function referenceRead(headers: CookieHeaders, name: string): ExpectedCookie {
   const values = pairsOf(headers)
     .filter((p) => nameOf(p) === name)
     .map((p) => trimOws(p.slice(p.indexOf('=') + 1)));

@@ -22,7 +22,12 @@ export interface VerifyInput {
   decode: (b64url: string) => string;
 }
 
-export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; reason: DenyReason };
+/**
+ * `escaped` is true when the payload's JSON text holds a backslash or DEL, the only ways a claim
+ * value can contain a control character (njs's JSON.parse refuses raw control characters), so
+ * callers can skip sanitising honest claims.
+ */
+export type VerifyResult = { ok: true; claims: SessionClaims; escaped: boolean } | { ok: false; reason: DenyReason };
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -89,8 +94,10 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   if (input.digest(expected) !== input.digest(signature)) return deny('token-invalid');
 
   let claims: unknown;
+  let text: string;
   try {
-    claims = JSON.parse(input.decode(payload));
+    text = input.decode(payload);
+    claims = JSON.parse(text);
   } catch (e) {
     return deny('token-malformed');
   }
@@ -111,5 +118,5 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
 
   if (input.ipBinding && (typeof c.ip !== 'string' || c.ip !== input.remoteAddr)) return deny('ip-mismatch');
 
-  return { ok: true, claims: c as SessionClaims };
+  return { ok: true, claims: c as SessionClaims, escaped: text.indexOf('\\') >= 0 || text.indexOf('\x7f') >= 0 };
 }

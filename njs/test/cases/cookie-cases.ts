@@ -2,7 +2,10 @@
  * Cookie header cases, shared by jest (readCookie/removeCookie) and the njs runner (through the
  * shipped gate.check, with TOKEN replaced by a valid session token). njs 0.7.9 subset.
  */
-import type { CookieHeaders, CookieResult } from '../../src/core/cookie.js';
+import type { CookieHeaders } from '../../src/core/cookie.js';
+
+/** What readCookie must find (its `rest` is checked against removeCookie separately). */
+export type ExpectedCookie = { status: 'missing' } | { status: 'duplicate' } | { status: 'ok'; value: string };
 
 /** Placeholder for the session token; the njs runner substitutes a real one. */
 export const TOKEN = 'TOKEN';
@@ -11,7 +14,7 @@ export const COOKIE_NAME = 'gw_session';
 export interface ReadCookieCase {
   name: string;
   headers: CookieHeaders;
-  expect: CookieResult;
+  expect: ExpectedCookie;
 }
 
 export interface RemoveCookieCase {

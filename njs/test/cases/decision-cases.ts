@@ -50,7 +50,16 @@ export function decisionCases(now: number): DecisionCase[] {
       username: 'alice\ttab',
     }),
   );
+  // DEL is the one control character JSON leaves unescaped: no backslash in the payload text.
+  const onlyDel = signToken(withClaims(claims, { name: 'Alice\u007fExample' }));
   return [
+    {
+      name: 'removes DEL even when the payload has no escape sequence',
+      cookie: 'gw_session=' + onlyDel,
+      accept: 'application/json',
+      requestUri: '/',
+      expect: { action: 'allow', headers: Object.assign({}, allHeaders, { name: 'AliceExample' }), upstreamCookie: '' },
+    },
     {
       name: 'allows a valid session and forwards every claim header',
       cookie: 'gw_session=' + token,
