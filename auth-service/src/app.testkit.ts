@@ -3,10 +3,13 @@
  * requests (exact headers, no cookie jar, no redirects followed) and captured JSON log lines.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type OutgoingHttpHeaders, type Server } from 'node:http';
+import { createServer, type OutgoingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { createFreshDatabase, type FreshDatabase } from '../../tests/support/fresh-database.js';
+import { hiddenFields, rawRequest, setCookies, type HttpResult } from '../../tests/support/http.js';
+
+export { hiddenFields, rawRequest, setCookies, type HttpResult };
 import { createApp, type AppDeps } from './app.js';
 import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY, type PasswordHasher, type PasswordPolicy } from './passwords/index.js';
@@ -38,11 +41,6 @@ export function testConfig(overrides: Env = {}): AuthConfig {
   return loaded.config;
 }
 
-export interface HttpResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
 export type LogLine = Record<string, unknown> & { event?: string };
 
@@ -177,38 +175,6 @@ export function postForm(app: TestApp, fields: Record<string, string>, headers: 
     },
     body,
   );
-}
-
-export function rawRequest(port: number, method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: string | Buffer): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const finalHeaders: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(headers)) if (value !== undefined) finalHeaders[name] = value;
-    if (body !== undefined && finalHeaders['content-length'] === undefined) finalHeaders['content-length'] = Buffer.byteLength(body);
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: finalHeaders, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-export function setCookies(res: HttpResult): string[] {
-  const v = res.headers['set-cookie'];
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-export function hiddenFields(html: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const tag of html.match(/<input[^>]*type="hidden"[^>]*>/g) ?? []) {
-    const name = /name="([^"]*)"/.exec(tag)?.[1];
-    const value = /value="([^"]*)"/.exec(tag)?.[1] ?? '';
-    if (name) out[name] = value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  }
-  return out;
 }
 
 /** Decodes a JWT segment without verifying anything (tests only). */

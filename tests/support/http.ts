@@ -13,17 +13,22 @@ export function rawRequest(
   method: string,
   path: string,
   headers: OutgoingHttpHeaders | [string, string][] = {},
-  body?: string,
+  body?: string | Buffer,
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const flat: string[] = [];
+    const named: OutgoingHttpHeaders = {};
+    if (!Array.isArray(headers)) {
+      for (const [name, value] of Object.entries(headers)) if (value !== undefined) named[name.toLowerCase()] = value;
+      if (body !== undefined && named['content-length'] === undefined) named['content-length'] = Buffer.byteLength(body);
+    }
     if (Array.isArray(headers)) {
       // The raw form sends exactly these lines; HTTP/1.1 needs a Host, so add one unless given.
       if (!headers.some(([k]) => k.toLowerCase() === 'host')) flat.push('Host', `127.0.0.1:${port}`);
       for (const [k, v] of headers) flat.push(k, v);
     }
     const req = httpRequest(
-      { host: '127.0.0.1', port, method, path, headers: Array.isArray(headers) ? flat : headers, agent: false },
+      { host: '127.0.0.1', port, method, path, headers: Array.isArray(headers) ? flat : named, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -35,4 +40,30 @@ export function rawRequest(
     if (body !== undefined) req.write(body);
     req.end();
   });
+}
+
+export function setCookies(res: HttpResult): string[] {
+  const v = res.headers['set-cookie'];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** The name/value of every hidden input in a page (the login form's rd and CSRF token). */
+export function hiddenFields(html: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const tag of html.match(/<input[^>]*type="hidden"[^>]*>/g) ?? []) {
+    const name = /name="([^"]*)"/.exec(tag)?.[1];
+    const value = /value="([^"]*)"/.exec(tag)?.[1] ?? '';
+    if (name) out[name] = decodeEntities(value);
+  }
+  return out;
+}
+
+function decodeEntities(s: string): string {
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#x27;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }

@@ -17,9 +17,9 @@ import { startEmbeddedPostgres } from '../../auth-service/src/storage/embedded.j
 import { createUsersRepo, type UsersRepo } from '../../auth-service/src/storage/users-repo.js';
 import { freePort, prepareNginxPrefix, startNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
-import { rawRequest, type HttpResult } from './http.js';
+import { hiddenFields, rawRequest, setCookies, type HttpResult } from './http.js';
 
-export { rawRequest, type HttpResult };
+export { hiddenFields, rawRequest, setCookies, type HttpResult };
 import { createFreshDatabase } from './fresh-database.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
@@ -196,33 +196,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await cleanup();
     throw err;
   }
-}
-
-export function setCookies(res: HttpResult): string[] {
-  const v = res.headers['set-cookie'];
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-/** The name/value of every hidden input in a page (the login form's rd and CSRF token). */
-export function hiddenFields(html: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /<input[^>]*type="hidden"[^>]*>/g;
-  for (const tag of html.match(re) ?? []) {
-    const name = /name="([^"]*)"/.exec(tag)?.[1];
-    const value = /value="([^"]*)"/.exec(tag)?.[1] ?? '';
-    if (name) out[name] = decodeEntities(value);
-  }
-  return out;
-}
-
-function decodeEntities(s: string): string {
-  return s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&#x27;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
 }
 
 /**
