@@ -10,7 +10,7 @@ import { SESSION_ALG, sessionJwtHeader, type SessionClaims } from '../../../njs/
 import type { Identity } from '../authenticators/types.js';
 
 /** Claims an authenticator's `extraClaims` may not override. */
-const RESERVED_CLAIMS = new Set(['sub', 'username', 'name', 'email', 'groups', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['sub', 'username', 'name', 'email', 'groups', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
 
 /**
  * Key id of a secret: the first 12 characters of base64url(sha256('gw-kid:' + secret)). It names
