@@ -102,7 +102,7 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
       appError = new AppError('ERR_INTERNAL', 500, 'Something went wrong on our side. If it keeps happening, quote the request id below.');
     }
     if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appError.retryAfterSeconds));
-    const retryable = appError.code === 'ERR_RATE_LIMITED' || appError.code === 'ERR_STORE_UNAVAILABLE';
+    const retryable = appError.code === 'ERR_RATE_LIMITED' || appError.code === 'ERR_STORE_UNAVAILABLE' || appError.code === 'ERR_IDP_UNAVAILABLE';
     const link = { href: loginHref(returnPath), text: retryable ? 'Back to sign-in' : 'Start again' };
     res
       .status(appError.status)

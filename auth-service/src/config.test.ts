@@ -43,6 +43,9 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       brandName: 'Identity Gateway',
       gateConfigFile: null,
+      allowInsecureHttpIdp: false,
+      tableau: null,
+      customModule: null,
     });
   });
 
@@ -217,5 +220,73 @@ describe('loadConfig errors', () => {
     const errors = errorsOf({ ...base, [variable]: value });
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(new RegExp(`^${variable}: .*\\(received ${JSON.stringify(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
+  });
+});
+
+describe('Tableau and custom sources', () => {
+  const moduleFile = join(dir, 'my-source.mjs');
+  writeFileSync(moduleFile, 'export default {};\n');
+
+  test('reads the Tableau variables and drops a trailing slash from the URL', () => {
+    expect(
+      configOf({ ...base, TABLEAU_URL: 'https://tableau.example.com/', TABLEAU_SITE: 'finance', TABLEAU_API_VERSION: '3.19', TABLEAU_TIMEOUT_MS: '1500' }).tableau,
+    ).toEqual({ url: 'https://tableau.example.com', site: 'finance', apiVersion: '3.19', timeoutMs: 1500 });
+  });
+
+  test('defaults to the Default site, a detected API version and a 5 s timeout', () => {
+    expect(configOf({ ...base, TABLEAU_URL: 'https://tableau.example.com', TABLEAU_SITE: '' }).tableau).toEqual({
+      url: 'https://tableau.example.com',
+      site: '',
+      apiVersion: null,
+      timeoutMs: 5000,
+    });
+  });
+
+  test('refuses plain http for Tableau (passwords travel to it) unless ALLOW_INSECURE_HTTP_IDP=true', () => {
+    expect(errorsOf({ ...base, TABLEAU_URL: 'http://tableau.internal' })).toEqual([
+      expect.stringMatching(/^TABLEAU_URL: must use https .*ALLOW_INSECURE_HTTP_IDP=true.*\(received "http:\/\/tableau.internal"\)$/),
+    ]);
+    const config = configOf({ ...base, TABLEAU_URL: 'http://tableau.internal', ALLOW_INSECURE_HTTP_IDP: 'true' });
+    expect(config.allowInsecureHttpIdp).toBe(true);
+    expect(config.tableau?.url).toBe('http://tableau.internal');
+  });
+
+  test('reads AUTH_CUSTOM_MODULE when it names an existing file', () => {
+    expect(configOf({ ...base, AUTH_CUSTOM_MODULE: moduleFile }).customModule).toBe(moduleFile);
+  });
+
+  test.each([
+    ['TABLEAU_URL', 'tableau.example.com', /must be an http\(s\) URL/],
+    ['TABLEAU_URL', 'https://admin:pw@tableau.example.com', /without credentials/],
+    ['TABLEAU_URL', 'ftp://tableau.example.com', /must be an http\(s\) URL/],
+    ['TABLEAU_SITE', 'my site', /site content URL/],
+    ['TABLEAU_API_VERSION', '3', /REST API version like 3.19/],
+    ['TABLEAU_API_VERSION', '3.6', /at least 3.7/],
+    ['TABLEAU_TIMEOUT_MS', '50', /from 100 to 60000/],
+    ['TABLEAU_TIMEOUT_MS', '60001', /from 100 to 60000/],
+    ['ALLOW_INSECURE_HTTP_IDP', 'yes', /must be one of true, false/],
+  ])('refuses %s=%j', (variable, value, rule) => {
+    const env: Env = { ...base, TABLEAU_URL: 'https://tableau.example.com', [variable]: value };
+    const errors = errorsOf(env);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^${variable}: `));
+    expect(errors[0]).toMatch(rule);
+    expect(errors[0]).toContain(`(received ${JSON.stringify(value)})`);
+  });
+
+  test.each([
+    ['a relative path', 'modules/my-source.mjs', /must be an absolute file path/],
+    ['a missing file', '/nonexistent/my-source.mjs', /must name an existing file/],
+    ['a directory', tmpdir(), /must name an existing file/],
+  ])('refuses AUTH_CUSTOM_MODULE naming %s', (_case, value, rule) => {
+    const errors = errorsOf({ ...base, AUTH_CUSTOM_MODULE: value });
+    expect(errors).toEqual([expect.stringMatching(rule)]);
+  });
+
+  test('reports Tableau settings given without TABLEAU_URL, all at once', () => {
+    expect(errorsOf({ ...base, TABLEAU_SITE: 'finance', TABLEAU_TIMEOUT_MS: '1000' })).toEqual([
+      'TABLEAU_SITE: only applies with TABLEAU_URL, which is not set (received "finance")',
+      'TABLEAU_TIMEOUT_MS: only applies with TABLEAU_URL, which is not set (received "1000")',
+    ]);
   });
 });

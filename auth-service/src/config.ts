@@ -4,7 +4,8 @@
  * secrets masked. Unset and empty mean "use the default"; any other value must be valid: a typo
  * such as `AUTH_COOKIE_SECURE=yes` is an error, never silently read as a default.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
@@ -47,6 +48,22 @@ export interface AuthConfig {
   brandName: string;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
+  /** Plain-http identity providers allowed (tests only; ALLOW_INSECURE_HTTP_IDP=true). */
+  allowInsecureHttpIdp: boolean;
+  /** Tableau Server / Tableau Cloud as a second source after local users, or null when off. */
+  tableau: TableauConfig | null;
+  /** Absolute path of an operator's authenticator module (AUTH_CUSTOM_MODULE), or null. */
+  customModule: string | null;
+}
+
+export interface TableauConfig {
+  /** Server root without a trailing slash, e.g. https://tableau.example.com. */
+  url: string;
+  /** Site content URL; '' is the Default site. */
+  site: string;
+  /** e.g. '3.19'; null means "read it from serverinfo". */
+  apiVersion: string | null;
+  timeoutMs: number;
 }
 
 export type ConfigResult = { ok: true; config: AuthConfig } | { ok: false; errors: string[] };
@@ -136,6 +153,21 @@ const databaseUrl = z.string({ error: 'is required (a postgres:// connection URL
   { error: 'must be a postgres:// or postgresql:// URL with a host' },
 );
 
+/** Oldest REST API with "Get Groups for a User" (Tableau 2020.1). */
+const MIN_TABLEAU_API = [3, 7] as const;
+
+const tableauUrl = z.string().refine(
+  (s) => {
+    try {
+      const url = new URL(s);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '' && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an http(s) URL of the server root, without credentials, query or fragment, e.g. https://tableau.example.com' },
+);
+
 const schema = z.object({
   AUTH_HOST: z
     .string()
@@ -169,7 +201,44 @@ const schema = z.object({
     .string()
     .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
     .optional(),
+  ALLOW_INSECURE_HTTP_IDP: booleanWord('true', 'false').default(false),
+  TABLEAU_URL: tableauUrl.optional(),
+  // Content URLs are what Tableau shows in /#/site/<contentUrl>/: letters, digits, - and _.
+  TABLEAU_SITE: z
+    .string()
+    .refine((s) => /^[A-Za-z0-9_-]{1,255}$/.test(s), { error: 'must be a site content URL (letters, digits, - and _), or empty for the Default site' })
+    .optional(),
+  TABLEAU_API_VERSION: z
+    .string()
+    .refine(
+      (s) => {
+        const m = /^([0-9]{1,2})\.([0-9]{1,3})$/.exec(s);
+        if (!m) return false;
+        const [major, minor] = [Number(m[1]), Number(m[2])];
+        return major > MIN_TABLEAU_API[0] || (major === MIN_TABLEAU_API[0] && minor >= MIN_TABLEAU_API[1]);
+      },
+      { error: `must be a REST API version like 3.19, at least ${MIN_TABLEAU_API.join('.')} (or unset to detect it)` },
+    )
+    .optional(),
+  TABLEAU_TIMEOUT_MS: integerInRange(100, 60_000).default(5000),
+  AUTH_CUSTOM_MODULE: z
+    .string()
+    .refine((s) => path.isAbsolute(s) && !s.includes('\u0000'), { error: 'must be an absolute file path', abort: true })
+    .refine(
+      (s) => {
+        try {
+          return statSync(s).isFile();
+        } catch {
+          return false;
+        }
+      },
+      { error: 'must name an existing file' },
+    )
+    .optional(),
 });
+
+/** TABLEAU_* settings that mean nothing without TABLEAU_URL; setting them alone is a mistake. */
+const TABLEAU_DEPENDENT = ['TABLEAU_SITE', 'TABLEAU_API_VERSION', 'TABLEAU_TIMEOUT_MS'] as const;
 
 /** `postgres://user:***@host/db`: the password part of a URL, if any, is replaced. */
 function maskDatabaseUrl(value: string): string {
@@ -257,6 +326,17 @@ export function loadConfig(env: Env): ConfigResult {
     }
   }
 
+  const tableauUrlValue = input.TABLEAU_URL;
+  if (tableauUrlValue === undefined) {
+    for (const name of TABLEAU_DEPENDENT) {
+      if (input[name] !== undefined) errors.push(`${name}: only applies with TABLEAU_URL, which is not set (received ${JSON.stringify(input[name])})`);
+    }
+  } else if (parsed.success && tableauUrlValue.toLowerCase().startsWith('http:') && !parsed.data.ALLOW_INSECURE_HTTP_IDP) {
+    errors.push(
+      `TABLEAU_URL: must use https (users' passwords are sent to it); plain http needs ALLOW_INSECURE_HTTP_IDP=true, for tests only (received ${JSON.stringify(tableauUrlValue)})`,
+    );
+  }
+
   const secrets = loadSecrets(env, errors);
 
   const policy = passwordPolicyFromEnv(env);
@@ -288,6 +368,12 @@ export function loadConfig(env: Env): ConfigResult {
       logLevel: v.LOG_LEVEL,
       brandName: v.BRAND_NAME,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+      allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
+      tableau:
+        v.TABLEAU_URL === undefined
+          ? null
+          : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS },
+      customModule: v.AUTH_CUSTOM_MODULE ?? null,
     },
   };
 }

@@ -9,6 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
 import { createApp } from './app.js';
+import { loadCustomAuthenticator } from './authenticators/custom.js';
+import { createLocalAuthenticator } from './authenticators/local.js';
+import { createTableauAuthenticator } from './authenticators/tableau.js';
+import type { PasswordAuthenticator } from './authenticators/types.js';
 import { loadConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
@@ -69,8 +73,30 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
   await hasher.verifyDummy('warm-up');
 
+  if (config.allowInsecureHttpIdp) {
+    logger.warn({ event: 'insecure_idp_allowed' }, 'ALLOW_INSECURE_HTTP_IDP=true: identity providers may be reached over plain HTTP (tests only)');
+  }
+
   const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth' });
   const usersRepo = createUsersRepo(pool);
+
+  // Sources are asked in order; the first that knows the user decides. Local users come first, so a
+  // local account's wrong password never reaches Tableau or the custom module.
+  const authenticators: PasswordAuthenticator[] = [createLocalAuthenticator({ usersRepo, hasher, logger })];
+  if (config.tableau !== null) {
+    const { url, site, apiVersion, timeoutMs } = config.tableau;
+    authenticators.push(createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger }));
+    logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
+  }
+  if (config.customModule !== null) {
+    try {
+      authenticators.push(await loadCustomAuthenticator(config.customModule));
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    logger.info({ event: 'source_enabled', src: authenticators.at(-1)!.id, module: config.customModule }, 'custom sign-in module loaded');
+  }
 
   let ready = false;
   let closing = false;
@@ -112,6 +138,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       hasher,
       logger,
       now: opts.now ?? Date.now,
+      authenticators,
       storeReady: () => ready,
       pingStore: async () => {
         await pool.query('SELECT 1');

@@ -40,7 +40,8 @@ export interface LoginService {
    * Returns success with a signed token, or a failure whose reason is for the log only (the user
    * sees one generic message for all of them).
    * Throws AppError: ERR_RATE_LIMITED (429, with retryAfterSeconds) before any password work,
-   * ERR_STORE_UNAVAILABLE (503) when the user store cannot be reached. Other errors propagate.
+   * ERR_STORE_UNAVAILABLE (503) when the user store cannot be reached; any other AppError with
+   * status 503 (e.g. ERR_IDP_UNAVAILABLE) is rethrown unchanged. Other errors propagate.
    */
   attempt(input: LoginAttempt): Promise<LoginResult>;
 }
@@ -78,16 +79,18 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
         try {
           outcome = await authenticator.authenticate({ username, password }, { requestId });
         } catch (err) {
-          const unavailable = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
+          const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
+          // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
+          const sourceDown = !storeDown && isAppError(err) && err.status === 503;
           logger.error({
             event: 'auth_error',
             user: username,
             src: authenticator.id,
-            reason: unavailable ? 'store-unavailable' : 'authenticator-error',
+            reason: storeDown ? 'store-unavailable' : sourceDown ? 'source-unavailable' : 'authenticator-error',
             request_id: requestId,
             err: errorSummary(err),
           });
-          if (unavailable) throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
+          if (storeDown) throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
           throw err;
         }
         if (outcome.kind === 'success') {

@@ -35,7 +35,7 @@ export interface SessionClaims {
  * Each one has a matching `js_var $gate_h_<claim>` and `proxy_set_header X-Payload-<claim>` in
  * nginx/snippets; adding a claim here means adding it there too (a test checks both lists).
  */
-export const FORWARDED_CLAIMS = ['sub', 'username', 'name', 'email', 'groups', 'src', 'sid'];
+export const FORWARDED_CLAIMS = ['sub', 'username', 'name', 'email', 'groups', 'src', 'sid', 'tableau_site_id', 'tableau_user_id', 'tableau_site_role'];
 
 /** Claims that are never forwarded (binding and timing data). */
 export const INTERNAL_CLAIMS = ['ip', 'iat', 'exp', 'nbf'];

@@ -1,0 +1,305 @@
+/**
+ * A small stand-in for Tableau Server / Tableau Cloud's REST API, for tests. It speaks the documented
+ * request and response shapes (XML by default, JSON when the client sends `Accept: application/json`)
+ * and error format (`<error code="401001"><summary/><detail/></error>`, or `{"error":{...}}`) for the
+ * few calls the gateway makes: serverinfo, auth/signin, auth/signout, Query User On Site and Get
+ * Groups for a User (paginated). It listens on 127.0.0.1 on a free port.
+ *
+ * Not modelled: personal access tokens, JWT sign-in, impersonation, site switching, any permission
+ * rule (every signed-in user may query itself), token expiry by time (use the 'expired-token' fault).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface TableauFakeUser {
+  name: string;
+  password: string;
+  fullName?: string;
+  email?: string;
+  /** e.g. Creator, Explorer, Viewer, SiteAdministratorCreator, Unlicensed. */
+  siteRole: string;
+  groups: string[];
+}
+
+export interface TableauFakeOptions {
+  users: TableauFakeUser[];
+  /** The one site the fake hosts. Default: the Default site (contentUrl ''). */
+  site?: { contentUrl: string; id: string };
+  /** What serverinfo reports. Default '3.19'. */
+  restApiVersion?: string;
+}
+
+/**
+ * none: normal; slow: never answers in time (30 s); down: drops every connection without an answer;
+ * 500: every call fails with an internal server error; expired-token: every authenticated call
+ * answers 401002 as if the token had expired.
+ */
+export type TableauFault = 'none' | 'slow' | 'down' | '500' | 'expired-token';
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query. */
+  url: string;
+  /** The API version from the path (`/api/3.19/...`), or null. */
+  apiVersion: string | null;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface TableauFake {
+  url: string;
+  port: number;
+  requests: RecordedRequest[];
+  /** The sign-in requests that reached the fake (whatever their outcome). */
+  signIns(): RecordedRequest[];
+  setFault(fault: TableauFault): void;
+  /** Tokens issued and not signed out yet. */
+  liveTokens(): number;
+  close(): Promise<void>;
+}
+
+interface FakeUserRecord extends TableauFakeUser {
+  id: string;
+}
+
+interface Session {
+  userId: string;
+  siteId: string;
+}
+
+const SLOW_MS = 30_000;
+
+function xmlEscape(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+function xmlUnescape(value: string): string {
+  return value
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
+}
+
+function xmlAttribute(element: string, name: string): string | undefined {
+  const m = new RegExp(`\\s${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(element);
+  if (!m) return undefined;
+  return xmlUnescape(m[1] ?? m[2] ?? '');
+}
+
+/** Reads `<credentials name password><site contentUrl/></credentials>` from a tsRequest. */
+function parseXmlSignIn(body: string): { name?: string; password?: string; contentUrl?: string } {
+  const credentials = /<credentials\b[^>]*>/.exec(body)?.[0] ?? '';
+  const site = /<site\b[^>]*>/.exec(body)?.[0] ?? '';
+  return { name: xmlAttribute(credentials, 'name'), password: xmlAttribute(credentials, 'password'), contentUrl: xmlAttribute(site, 'contentUrl') };
+}
+
+function parseJsonSignIn(body: string): { name?: string; password?: string; contentUrl?: string } {
+  try {
+    const c = (JSON.parse(body) as { credentials?: { name?: unknown; password?: unknown; site?: { contentUrl?: unknown } } }).credentials;
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    return { name: str(c?.name), password: str(c?.password), contentUrl: str(c?.site?.contentUrl) };
+  } catch {
+    return {};
+  }
+}
+
+/** A tiny XML writer for { element: { attr: value, child: {...} | [...] } } shaped data. */
+function toXml(name: string, value: Record<string, unknown>): string {
+  let attributes = '';
+  let children = '';
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) children += v.map((item) => toXml(key, item as Record<string, unknown>)).join('');
+    else if (typeof v === 'object' && v !== null) children += toXml(key, v as Record<string, unknown>);
+    else attributes += ` ${key}="${xmlEscape(String(v))}"`;
+  }
+  return children === '' ? `<${name}${attributes}/>` : `<${name}${attributes}>${children}</${name}>`;
+}
+
+export async function startTableauFake(opts: TableauFakeOptions): Promise<TableauFake> {
+  const site = opts.site ?? { contentUrl: '', id: randomUUID() };
+  const restApiVersion = opts.restApiVersion ?? '3.19';
+  const users: FakeUserRecord[] = opts.users.map((u) => ({ ...u, id: randomUUID() }));
+  const sessions = new Map<string, Session>();
+  const requests: RecordedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let fault: TableauFault = 'none';
+
+  function send(req: IncomingMessage, res: ServerResponse, status: number, root: string, payload: Record<string, unknown>): void {
+    const json = String(req.headers.accept ?? '').includes('application/json');
+    if (json) {
+      res.writeHead(status, { 'content-type': 'application/json;charset=UTF-8' });
+      res.end(JSON.stringify(payload));
+      return;
+    }
+    res.writeHead(status, { 'content-type': 'application/xml;charset=UTF-8' });
+    const inner = Object.entries(payload)
+      .map(([k, v]) => toXml(k, v as Record<string, unknown>))
+      .join('');
+    res.end(`<?xml version='1.0' encoding='UTF-8'?><${root} xmlns="http://tableau.com/api">${inner}</${root}>`);
+  }
+
+  function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: string, summary: string, detail: string): void {
+    const json = String(req.headers.accept ?? '').includes('application/json');
+    if (json) {
+      res.writeHead(status, { 'content-type': 'application/json;charset=UTF-8' });
+      res.end(JSON.stringify({ error: { summary, detail, code } }));
+      return;
+    }
+    res.writeHead(status, { 'content-type': 'application/xml;charset=UTF-8' });
+    res.end(
+      `<?xml version='1.0' encoding='UTF-8'?><tsResponse xmlns="http://tableau.com/api"><error code="${code}">` +
+        `<summary>${xmlEscape(summary)}</summary><detail>${xmlEscape(detail)}</detail></error></tsResponse>`,
+    );
+  }
+
+  function session(req: IncomingMessage, res: ServerResponse, siteId: string): Session | null {
+    const token = req.headers['x-tableau-auth'];
+    if (typeof token !== 'string' || token === '') {
+      sendError(req, res, 401, '401000', 'Unauthorized Access', 'No authentication credentials were provided');
+      return null;
+    }
+    const s = sessions.get(token);
+    if (fault === 'expired-token' || s === undefined) {
+      sendError(req, res, 401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided');
+      return null;
+    }
+    if (s.siteId !== siteId) {
+      sendError(req, res, 403, '403000', 'Forbidden', 'The token does not belong to this site');
+      return null;
+    }
+    return s;
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const m = /^\/api\/([0-9]+\.[0-9]+)(\/.*)$/.exec(url.pathname);
+    requests.push({ method: req.method ?? '', url: req.url ?? '', apiVersion: m?.[1] ?? null, headers: { ...req.headers } });
+
+    if (fault === 'down') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault === 'slow') {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        sendError(req, res, 504, '504000', 'Too slow', 'The fake was told to be slow');
+      }, SLOW_MS);
+      timers.add(timer);
+      return;
+    }
+    if (fault === '500') {
+      sendError(req, res, 500, '500000', 'Internal Server Error', 'The fake was told to fail');
+      return;
+    }
+    if (!m) {
+      sendError(req, res, 404, '404000', 'Resource Not Found', 'Unknown path');
+      return;
+    }
+    const route = m[2]!;
+
+    if (req.method === 'GET' && route === '/serverinfo') {
+      send(req, res, 200, 'tsResponse', { serverInfo: { productVersion: { value: '2023.3.0', build: '20233.23.1017.0948' }, restApiVersion } });
+      return;
+    }
+
+    if (req.method === 'POST' && route === '/auth/signin') {
+      const type = String(req.headers['content-type'] ?? '');
+      const creds = type.includes('json') ? parseJsonSignIn(body) : parseXmlSignIn(body);
+      if (creds.name === undefined || creds.password === undefined) {
+        sendError(req, res, 400, '400000', 'Bad Request', 'The request body is missing credentials');
+        return;
+      }
+      const user = users.find((u) => u.name === creds.name);
+      // Tableau answers a wrong password, an unknown user and an unknown site the same way.
+      if ((creds.contentUrl ?? '') !== site.contentUrl || user === undefined || user.password !== creds.password) {
+        sendError(req, res, 401, '401001', 'Signin Error', 'Error signing in to Tableau Server');
+        return;
+      }
+      const token = randomUUID().replace(/-/g, '') + '|' + randomUUID().replace(/-/g, '');
+      sessions.set(token, { userId: user.id, siteId: site.id });
+      send(req, res, 200, 'tsResponse', {
+        credentials: { token, site: { id: site.id, contentUrl: site.contentUrl }, user: { id: user.id } },
+      });
+      return;
+    }
+
+    if (req.method === 'POST' && route === '/auth/signout') {
+      const token = req.headers['x-tableau-auth'];
+      if (typeof token === 'string') sessions.delete(token);
+      res.writeHead(204).end();
+      return;
+    }
+
+    const userRoute = /^\/sites\/([^/]+)\/users\/([^/]+)(\/groups)?$/.exec(route);
+    if (req.method === 'GET' && userRoute) {
+      const [, siteId, userId, groups] = userRoute as unknown as [string, string, string, string | undefined];
+      if (siteId !== site.id) {
+        sendError(req, res, 404, '404000', 'Site not found', `The site ${siteId} could not be found`);
+        return;
+      }
+      if (session(req, res, siteId) === null) return;
+      const user = users.find((u) => u.id === userId);
+      if (user === undefined) {
+        sendError(req, res, 404, '404002', 'Resource Not Found', `User ${userId} could not be found`);
+        return;
+      }
+      if (groups === undefined) {
+        send(req, res, 200, 'tsResponse', {
+          user: { id: user.id, name: user.name, siteRole: user.siteRole, fullName: user.fullName, email: user.email, authSetting: 'ServerDefault' },
+        });
+        return;
+      }
+      const pageSize = Number(url.searchParams.get('pageSize') ?? '100');
+      const pageNumber = Number(url.searchParams.get('pageNumber') ?? '1');
+      if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000 || !Number.isInteger(pageNumber) || pageNumber < 1) {
+        sendError(req, res, 400, '400006', 'Bad Request', 'Invalid page size or page number');
+        return;
+      }
+      const page = user.groups.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
+      // Tableau's JSON carries pagination numbers as strings.
+      send(req, res, 200, 'tsResponse', {
+        pagination: { pageNumber: String(pageNumber), pageSize: String(pageSize), totalAvailable: String(user.groups.length) },
+        groups: { group: page.map((name) => ({ id: `group-${name}`, name, domain: { name: 'local' } })) },
+      });
+      return;
+    }
+
+    sendError(req, res, 404, '404000', 'Resource Not Found', 'Unknown path');
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    signIns: () => requests.filter((r) => r.method === 'POST' && r.url.endsWith('/auth/signin')),
+    setFault(f) {
+      fault = f;
+    },
+    liveTokens: () => sessions.size,
+    close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
