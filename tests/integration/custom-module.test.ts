@@ -1,0 +1,67 @@
+/**
+ * The custom authentication module end to end: AUTH_CUSTOM_MODULE loads the shipped example, a user
+ * known only to it signs in through the real nginx gate, and the upstream sees the identity with
+ * src "custom:<id>". Local users still come first.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect } from '@jest/globals';
+import { REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
+import { stackTest, startStack, type Stack } from '../support/stack.js';
+
+const modulePath = join(REPO_ROOT, 'examples', 'custom-auth', 'static-users.mjs');
+
+describe('custom authentication module', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-custom-'));
+    const { hashPassword } = (await import(modulePath)) as { hashPassword: (pw: string) => string };
+    const usersFile = join(dir, 'users.json');
+    writeFileSync(
+      usersFile,
+      JSON.stringify([
+        { username: 'ada', passwordHash: hashPassword('analytical engine 1843'), name: 'Ada Lovelace', email: 'ada@example.test', groups: ['Engines'] },
+        { username: 'kirk', passwordHash: hashPassword('custom kirk password'), groups: ['Impostors'] },
+      ]),
+    );
+    process.env.CUSTOM_AUTH_USERS_FILE = usersFile;
+    stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath } });
+    await stack.createUser('kirk', 'local kirk password', { groups: ['Federation'] });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    delete process.env.CUSTOM_AUTH_USERS_FILE;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a user known only to the module signs in and the upstream sees src custom:<id>', async () => {
+    const { res, session } = await stack.login('ada', 'analytical engine 1843', '/reports');
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe('/reports');
+    stack.upstream.reset();
+    const page = await stack.request('GET', '/reports', { accept: 'text/html', cookie: String(session) });
+    expect(page.status).toBe(200);
+    const h = stack.upstream.seen[0].headers;
+    expect(h['x-payload-username']).toBe('ada');
+    expect(h['x-payload-groups']).toBe('Engines');
+    expect(h['x-payload-src']).toMatch(/^custom:[a-z0-9-]+$/);
+  });
+
+  test('a wrong password from the module is a generic 401', async () => {
+    const { res, session } = await stack.login('ada', 'wrong', '/');
+    expect(res.status).toBe(401);
+    expect(res.body).toContain('Invalid username or password.');
+    expect(session).toBeNull();
+  });
+
+  test('a local user shadows the module: the module password for that name does not work', async () => {
+    const custom = await stack.login('kirk', 'custom kirk password', '/');
+    expect(custom.res.status).toBe(401);
+    const local = await stack.login('kirk', 'local kirk password', '/');
+    expect(local.res.status).toBe(302);
+  });
+});
