@@ -25,7 +25,7 @@ FROM debian:bookworm-slim
 # (njs 0.7.9 refuses an unparsable js_preload_object file without saying why).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      nginx libnginx-mod-http-js libnginx-mod-http-headers-more-filter gettext-base njs \
+      nginx libnginx-mod-http-js libnginx-mod-http-headers-more-filter gettext-base ca-certificates njs \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/gateway/nginx /var/lib/gateway/nginx /run/gate /opt/gateway/njs

@@ -173,7 +173,8 @@ check_postgres_login() {
     exit 1
 }
 
-packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter)
+# ca-certificates: nginx loads the CA bundle at config time to verify Tableau (snippets/tableau-api.conf).
+packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter ca-certificates)
 if [ "$with_test" -eq 1 ]; then
     packages+=(chromium wrk docker-compose)
     pg_answers || packages+=(postgresql)

@@ -14,11 +14,14 @@ import type { PasswordHasher } from './passwords/index.js';
 import { createHealthRouter } from './routes/health.js';
 import { localsOf, loginHref } from './routes/context.js';
 import { BAD_REQUEST_MESSAGE, createLoginRouter } from './routes/login.js';
+import { createAboutRouter } from './routes/about.js';
 import { createLogoutRouter } from './routes/logout.js';
+import { createOidcRouter } from './routes/oidc.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
 import { createLoginRateLimiter } from './security/login-rate-limiter.js';
 import { createLoginService } from './services/login.js';
+import type { OidcService } from './services/oidc.js';
 import type { UsersRepo } from './storage/users-repo.js';
 import { renderMessagePage } from './views/message-page.js';
 
@@ -35,6 +38,8 @@ export interface AppDeps {
   storeReady?: () => boolean;
   /** A trivial query for /healthz. Default: none (readiness only). */
   pingStore?: () => Promise<void>;
+  /** Azure AD / OIDC sign-in (config.oidc), or null/absent when off. */
+  oidc?: OidcService | null;
 }
 
 /** nginx's `$request_id` is 32 hex characters; accept similar ids, replace anything else. */
@@ -66,6 +71,7 @@ function requestContext(logger: Logger): RequestHandler {
 
 const TITLES: Record<number, string> = {
   400: 'Request not understood',
+  401: 'Sign-in failed',
   403: 'Request refused',
   404: 'Page not found',
   413: 'Request too large',
@@ -103,7 +109,7 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
     }
     if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appError.retryAfterSeconds));
     const retryable = appError.code === 'ERR_RATE_LIMITED' || appError.code === 'ERR_STORE_UNAVAILABLE' || appError.code === 'ERR_IDP_UNAVAILABLE';
-    const link = { href: loginHref(returnPath), text: retryable ? 'Back to sign-in' : 'Start again' };
+    const link = { href: loginHref(returnPath), text: retryable || appError.code === 'ERR_INVALID_CREDENTIALS' ? 'Back to sign-in' : 'Start again' };
     res
       .status(appError.status)
       .type('html')
@@ -150,8 +156,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(logger));
   app.use(securityHeaders());
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
-  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger }));
-  app.use(createLogoutRouter({ config, logger }));
+  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger }));
+  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
+  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null }));
+  app.use(createAboutRouter({ config, logger, now: deps.now }));
   app.use((_req, res) => {
     res
       .status(404)

@@ -46,6 +46,9 @@ describe('loadConfig defaults', () => {
       allowInsecureHttpIdp: false,
       tableau: null,
       customModule: null,
+      oidc: null,
+      loginMethods: { password: true, oidc: false },
+      publicBaseUrl: null,
     });
   });
 

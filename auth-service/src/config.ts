@@ -12,6 +12,7 @@ import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
+import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -54,6 +55,12 @@ export interface AuthConfig {
   tableau: TableauConfig | null;
   /** Absolute path of an operator's authenticator module (AUTH_CUSTOM_MODULE), or null. */
   customModule: string | null;
+  /** Azure AD / generic OIDC sign-in, or null when off (see services/oidc-config.ts). */
+  oidc: OidcConfig | null;
+  /** Which sign-in methods the login page offers (LOGIN_METHODS). */
+  loginMethods: LoginMethods;
+  /** External origin of the gateway (PUBLIC_BASE_URL), or null when unset. */
+  publicBaseUrl: string | null;
 }
 
 export interface TableauConfig {
@@ -338,6 +345,7 @@ export function loadConfig(env: Env): ConfigResult {
   }
 
   const secrets = loadSecrets(env, errors);
+  const oidcSettings = loadOidcConfig(env, errors, parsed.success ? parsed.data.ALLOW_INSECURE_HTTP_IDP : false);
 
   const policy = passwordPolicyFromEnv(env);
   if (!policy.ok) {
@@ -374,6 +382,7 @@ export function loadConfig(env: Env): ConfigResult {
           ? null
           : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS },
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
+      ...oidcSettings,
     },
   };
 }

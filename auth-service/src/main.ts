@@ -17,7 +17,9 @@ import { loadConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
 import { createPasswordHasher } from './passwords/index.js';
+import { createOidcService } from './services/oidc.js';
 import { writeGateConfig, buildGateConfig } from './services/gate-config.js';
+import { sealTableauCredentials } from './services/tableau-token.js';
 import { createPool, isConnectionError, runMigrations } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
 
@@ -85,7 +87,9 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const authenticators: PasswordAuthenticator[] = [createLocalAuthenticator({ usersRepo, hasher, logger })];
   if (config.tableau !== null) {
     const { url, site, apiVersion, timeoutMs } = config.tableau;
-    authenticators.push(createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger }));
+    // The Tableau session is kept, sealed into the session token, for the /api/ pass-through.
+    const sealCredentials = (creds: Parameters<typeof sealTableauCredentials>[0]) => sealTableauCredentials(creds, config.jwt.secret);
+    authenticators.push(createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: opts.now }));
     logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
   }
   if (config.customModule !== null) {
@@ -96,6 +100,20 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       throw err;
     }
     logger.info({ event: 'source_enabled', src: authenticators.at(-1)!.id, module: config.customModule }, 'custom sign-in module loaded');
+  }
+
+  const oidc =
+    config.oidc === null
+      ? null
+      : createOidcService({
+          config: config.oidc,
+          allowInsecureHttp: config.allowInsecureHttpIdp,
+          session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds },
+          logger,
+          now: opts.now ?? Date.now,
+        });
+  if (config.oidc !== null) {
+    logger.info({ event: 'source_enabled', src: config.oidc.flavour, issuer: config.oidc.issuer, redirect_uri: config.oidc.redirectUri }, 'OIDC sign-in enabled');
   }
 
   let ready = false;
@@ -139,6 +157,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       logger,
       now: opts.now ?? Date.now,
       authenticators,
+      oidc,
       storeReady: () => ready,
       pingStore: async () => {
         await pool.query('SELECT 1');

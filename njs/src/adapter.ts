@@ -4,10 +4,13 @@
  * with the js_var variables listed in nginx/gate.conf. The decision itself is core/decide.ts.
  */
 import crypto from 'crypto';
+import { readCookie } from './core/cookie.js';
 import { decideRequest } from './core/decide.js';
 import { gateConfigProblem } from './core/gate-config.js';
-import { FORWARDED_CLAIMS } from './core/session-contract.js';
+import { FORWARDED_CLAIMS, TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
 import type { DenyReason, GateConfig } from './core/session-contract.js';
+import { TABLEAU_IV_BYTES, isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './core/tableau-api.js';
+import { verifySessionToken } from './core/token.js';
 
 /** Loaded once per config load by `js_preload_object gate_config from ...;`. */
 declare const gate_config: unknown;
@@ -101,5 +104,115 @@ export function check(r: NginxHTTPRequest): GateAction {
     }
     r.error('gate: gate-error request_id=' + requestId + ' error=' + describeError(e));
     return 'deny';
+  }
+}
+
+/** Answers a JSON error from a js_content handler (no error_page applies to it). */
+function answerJson(r: NginxHTTPRequest, status: number, body: { [field: string]: string }): void {
+  r.headersOut['Content-Type'] = 'application/json';
+  r.headersOut['Cache-Control'] = 'no-store';
+  r.return(status, JSON.stringify(body) + '\n');
+}
+
+function unauthenticated(r: NginxHTTPRequest, reason: string): void {
+  r.variables.gate_reason = reason;
+  answerJson(r, 401, { error: 'unauthenticated', reason: reason, login: '/login' });
+}
+
+/**
+ * `location /api/ { js_content gate.tableauApi; }` (nginx/snippets/tableau-api.conf) — the
+ * Tableau REST API pass-through. It runs only for /api/ requests, never on the gate's allow path.
+ *
+ * Verifies the session cookie with the same core code as `check`, then opens the session's
+ * sealed Tableau credentials (`tta`, AES-256-GCM with the gate config's key for the token's
+ * header segment) and internally redirects to `/_gate/tableau-api` with `$gate_tableau_token`,
+ * `$gate_tableau_url` (Tableau origin + the raw request URI) and `$gate_tableau_host` set.
+ *
+ * Without Tableau in the gate config, redirects to the named location `@protected_app` (the site's
+ * usual protected proxy), so /api/ stays the app's. Otherwise answers itself, as JSON: 401 `unauthenticated` for no or an
+ * invalid session (any reason the gate knows), a session without `tta` (`tableau-session-missing`),
+ * one that does not decrypt (`tableau-session-invalid`, logged as a warning) or whose token expired
+ * (`tableau-session-expired`); 500 `gate-error` on any exception. Never logs the token.
+ * Not checked: whether Tableau still accepts the token (Tableau answers 401 itself).
+ */
+export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
+  try {
+    const problem = gateConfigProblem(typeof gate_config === 'undefined' ? undefined : gate_config);
+    if (problem !== null) throw new Error('invalid gate_config: ' + problem);
+    const config = gate_config as GateConfig;
+    const tableau = config.tableau;
+    if (tableau === undefined || tableau === null) {
+      // Tableau is off: /api/ is the protected app's like any other path (the site defines it).
+      r.internalRedirect('@protected_app');
+      return;
+    }
+    const v = r.variables;
+    const cookie = readCookie(r.headersIn.Cookie, config.cookieName);
+    if (cookie.status !== 'ok') {
+      unauthenticated(r, cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing');
+      return;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const verified = verifySessionToken(cookie.value, {
+      keys: config.keys,
+      now: now,
+      leewaySeconds: config.leewaySeconds,
+      remoteAddr: r.remoteAddress,
+      ipBinding: config.ipBinding,
+      hmac: hmacSha256,
+      digest: sha256Digest,
+      decode: decodeBase64url,
+    });
+    if (!verified.ok) {
+      if (isForgery(verified.reason)) r.warn('gate: rejected session token reason=' + verified.reason + ' request_id=' + v.request_id);
+      unauthenticated(r, verified.reason);
+      return;
+    }
+    v.gate_user = verified.claims.username;
+    const sealed = verified.claims[TABLEAU_TOKEN_CLAIM];
+    const key = tableauKeyFor(tableau, cookie.value);
+    if (!isSealedShape(sealed) || key === null) {
+      unauthenticated(r, 'tableau-session-missing');
+      return;
+    }
+    const raw = Buffer.from(sealed, 'base64url');
+    // The WebCrypto global; the module-level `crypto` here is njs's node-like module.
+    const subtle = (globalThis as unknown as { crypto: Crypto }).crypto.subtle;
+    // njs-types 0.7.x leaves AES-GCM out of its unions, though njs 0.7.9 implements it (njs-notes).
+    const aes = await subtle.importKey('raw', Buffer.from(key, 'base64url'), 'AES-GCM' as unknown as ImportAlgorithm, false, ['decrypt']);
+    let plain: ArrayBuffer;
+    try {
+      const gcm: AesGcmParams = { name: 'AES-GCM', iv: raw.slice(0, TABLEAU_IV_BYTES) };
+      plain = await subtle.decrypt(gcm as unknown as CipherAlgorithm, aes, raw.slice(TABLEAU_IV_BYTES));
+    } catch (e) {
+      r.warn('gate: tableau credentials did not decrypt request_id=' + v.request_id);
+      unauthenticated(r, 'tableau-session-invalid');
+      return;
+    }
+    const creds = readTableauCredentials(Buffer.from(plain).toString(), now);
+    if (creds === null) {
+      unauthenticated(r, 'tableau-session-expired');
+      return;
+    }
+    const url = tableauUpstreamUrl(tableau.origin, v.request_uri || '');
+    if (url === null) {
+      answerJson(r, 404, { error: 'not-found' });
+      return;
+    }
+    v.gate_reason = 'session-valid';
+    v.gate_tableau_token = creds.token;
+    v.gate_tableau_url = url;
+    v.gate_tableau_host = tableau.host;
+    r.internalRedirect('/_gate/tableau-api');
+  } catch (e) {
+    let requestId = '';
+    try {
+      r.variables.gate_reason = 'gate-error';
+      requestId = String(r.variables.request_id);
+    } catch (e2) {
+      // Nothing more can be done; the request is refused below either way.
+    }
+    r.error('gate: gate-error request_id=' + requestId + ' error=' + describeError(e));
+    answerJson(r, 500, { error: 'gate-error' });
   }
 }

@@ -1,3 +1,3 @@
-import { check } from './adapter.js';
+import { check, tableauApi } from './adapter.js';
 
-export default { check };
+export default { check, tableauApi };

@@ -5,5 +5,6 @@
  */
 declare const gate: {
   check(r: unknown): 'allow' | 'login' | 'deny';
+  tableauApi(r: unknown): Promise<void>;
 };
 export default gate;

@@ -15,7 +15,7 @@ import openRedirectList from './fixtures/oauth2-proxy-openredirects.txt';
 import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/cookie-cases.js';
 import { decisionCases } from './cases/decision-cases.js';
 import type { DecisionExpectation } from './cases/decision-cases.js';
-import { CLIENT_IP, NOW, makeConfig, signToken, validClaims, withClaims } from './cases/fixtures.js';
+import { CLIENT_IP, CURRENT_KEY, NOW, headerSegment, makeConfig, signToken, validClaims, withClaims } from './cases/fixtures.js';
 import { loginLocationCases, openRedirectCases, returnPathCases } from './cases/return-url-cases.js';
 import type { ReturnPathCase } from './cases/return-url-cases.js';
 import { tokenCases } from './cases/token-cases.js';
@@ -310,5 +310,105 @@ runReturnPathCases(returnPathCases);
 runReturnPathCases(openRedirectCases(openRedirectList));
 runLoginLocationCases();
 
-console.log(passed + ' passed, ' + failed + ' failed');
-if (failed > 0 || passed === 0) throw new Error('njs gate tests failed');
+/** A js_content request for gate.tableauApi: records the answer or the internal redirect. */
+interface ContentRequest extends FakeRequest {
+  headersOut: { [name: string]: string };
+  answered: { status: number; body: string } | null;
+  redirectedTo: string | null;
+  return(status: number, body: string): void;
+  internalRedirect(uri: string): void;
+}
+
+function contentRequest(cookie: string | undefined, requestUri: string): ContentRequest {
+  const base = fakeRequest({ cookie: cookie, accept: 'application/json', requestUri: requestUri });
+  const r = base as ContentRequest;
+  r.headersOut = {};
+  r.answered = null;
+  r.redirectedTo = null;
+  r.return = function (status: number, body: string) {
+    r.answered = { status: status, body: body };
+  };
+  r.internalRedirect = function (uri: string) {
+    r.redirectedTo = uri;
+  };
+  return r;
+}
+
+interface Subtle {
+  importKey(format: string, key: unknown, alg: string, extractable: boolean, usage: string[]): Promise<unknown>;
+  encrypt(alg: { name: string; iv: unknown }, key: unknown, data: string): Promise<ArrayBuffer>;
+}
+
+/** Seals `json` the way the auth service does: base64url(iv | ciphertext | tag), AES-256-GCM. */
+function seal(keyBytes: Buffer, json: string): Promise<string> {
+  const subtle = (globalThis as unknown as { crypto: { subtle: Subtle } }).crypto.subtle;
+  const iv = Buffer.from('0123456789ab');
+  return subtle.importKey('raw', keyBytes, 'AES-GCM', false, ['encrypt']).then(function (key) {
+    return subtle.encrypt({ name: 'AES-GCM', iv: iv }, key, json).then(function (ct) {
+      return Buffer.concat([iv, Buffer.from(ct)]).toString('base64url');
+    });
+  });
+}
+
+/** gate.tableauApi in the njs engine itself: real AES-GCM via crypto.subtle, sealed here too. */
+async function runTableauApiCases(): Promise<void> {
+  // runAdapterCases unfroze the clock; the sessions below are valid at NOW.
+  Date.now = function () {
+    return NOW * 1000 + 500;
+  };
+  const keyBytes = Buffer.from('k'.repeat(32));
+  const tableauKeys: { [segment: string]: string } = {};
+  tableauKeys[headerSegment(CURRENT_KEY.kid)] = keyBytes.toString('base64url');
+  const withTableau = makeConfig({ tableau: { origin: 'https://tableau.example.test', host: 'tableau.example.test', keys: tableauKeys } });
+  const creds = JSON.stringify({ t: 'tableau-token-1', s: 'site-1', u: 'user-1', v: '3.19', x: NOW + 600 });
+  const sealed = await seal(keyBytes, creds);
+  const expired = await seal(keyBytes, JSON.stringify({ t: 'tableau-token-1', s: 'site-1', u: 'user-1', v: '3.19', x: NOW - 1 }));
+  const otherKey = await seal(Buffer.from('z'.repeat(32)), creds);
+  const session = function (tta: string | undefined): string {
+    const claims = tta === undefined ? validClaims(NOW) : withClaims(validClaims(NOW), { tta: tta });
+    return COOKIE_NAME + '=' + signToken(claims);
+  };
+  const uri = '/api/3.19/sites/site-1/workbooks?pageSize=5';
+  // status 0: redirected to Tableau's proxy; -1: handed to @protected_app; else answered with it.
+  const cases: { name: string; config: unknown; cookie: string | undefined; status: number; reason: string; warns: number }[] = [
+    { name: 'redirects a Tableau session to the internal proxy with its token', config: withTableau, cookie: session(sealed), status: 0, reason: 'session-valid', warns: 0 },
+    { name: 'hands /api/ to the protected app when Tableau is not configured', config: makeConfig(), cookie: session(sealed), status: -1, reason: '', warns: 0 },
+    { name: 'answers 401 without a session cookie', config: withTableau, cookie: undefined, status: 401, reason: 'token-missing', warns: 0 },
+    { name: 'answers 401 for a session without tta', config: withTableau, cookie: session(undefined), status: 401, reason: 'tableau-session-missing', warns: 0 },
+    { name: 'answers 401 and warns when tta was sealed with another key', config: withTableau, cookie: session(otherKey), status: 401, reason: 'tableau-session-invalid', warns: 1 },
+    { name: 'answers 401 for expired Tableau credentials', config: withTableau, cookie: session(expired), status: 401, reason: 'tableau-session-expired', warns: 0 },
+  ];
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    setConfig(c.config);
+    const r = contentRequest(c.cookie, uri);
+    await gate.tableauApi(r);
+    const problems: string[] = [];
+    eq(problems, '$gate_reason', v(r, 'gate_reason'), c.reason);
+    eq(problems, 'warn lines', r.warnings.length, c.warns);
+    eq(problems, 'error lines', r.errors.length, 0);
+    if (c.status === -1) {
+      eq(problems, 'redirect', r.redirectedTo, '@protected_app');
+      eq(problems, 'answered', r.answered, null);
+      eq(problems, '$gate_tableau_token', v(r, 'gate_tableau_token'), '');
+    } else if (c.status === 0) {
+      eq(problems, 'redirect', r.redirectedTo, '/_gate/tableau-api');
+      eq(problems, 'answered', r.answered, null);
+      eq(problems, '$gate_tableau_token', v(r, 'gate_tableau_token'), 'tableau-token-1');
+      eq(problems, '$gate_tableau_url', v(r, 'gate_tableau_url'), 'https://tableau.example.test' + uri);
+      eq(problems, '$gate_tableau_host', v(r, 'gate_tableau_host'), 'tableau.example.test');
+    } else {
+      eq(problems, 'redirect', r.redirectedTo, null);
+      eq(problems, 'status', r.answered === null ? 0 : r.answered.status, c.status);
+      eq(problems, '$gate_tableau_token', v(r, 'gate_tableau_token'), '');
+      eq(problems, 'content type', r.headersOut['Content-Type'], 'application/json');
+    }
+    if (r.warnings.concat(r.errors).join('\n').indexOf('tableau-token-1') >= 0) problems.push('the Tableau token was logged');
+    check('tableau api: ' + c.name, problems);
+  }
+}
+
+runTableauApiCases().then(function () {
+  console.log(passed + ' passed, ' + failed + ' failed');
+  if (failed > 0 || passed === 0) throw new Error('njs gate tests failed');
+});

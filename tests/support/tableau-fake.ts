@@ -3,7 +3,8 @@
  * request and response shapes (XML by default, JSON when the client sends `Accept: application/json`)
  * and error format (`<error code="401001"><summary/><detail/></error>`, or `{"error":{...}}`) for the
  * few calls the gateway makes: serverinfo, auth/signin, auth/signout, Query User On Site and Get
- * Groups for a User (paginated). It listens on 127.0.0.1 on a free port.
+ * Groups for a User (paginated), plus Query Workbooks for Site (an empty list that names the token
+ * it was called with, for the /api/ pass-through tests). It listens on 127.0.0.1 on a free port.
  *
  * Not modelled: personal access tokens, JWT sign-in, impersonation, site switching, any permission
  * rule (every signed-in user may query itself), token expiry by time (use the 'expired-token' fault).
@@ -55,6 +56,12 @@ export interface TableauFake {
   setFault(fault: TableauFault): void;
   /** Tokens issued and not signed out yet. */
   liveTokens(): number;
+  /** Every token the fake issued, oldest first. */
+  issuedTokens(): string[];
+  /** The X-Tableau-Auth of every sign-out request received. */
+  signedOutTokens(): string[];
+  /** Ends every live session, as a Tableau session timeout would: later calls answer 401002. */
+  expireAllTokens(): void;
   close(): Promise<void>;
 }
 
@@ -123,6 +130,8 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const restApiVersion = opts.restApiVersion ?? '3.19';
   const users: FakeUserRecord[] = opts.users.map((u) => ({ ...u, id: randomUUID() }));
   const sessions = new Map<string, Session>();
+  const issued: string[] = [];
+  const signedOut: string[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
@@ -221,6 +230,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       }
       const token = randomUUID().replace(/-/g, '') + '|' + randomUUID().replace(/-/g, '');
       sessions.set(token, { userId: user.id, siteId: site.id });
+      issued.push(token);
       send(req, res, 200, 'tsResponse', {
         credentials: { token, site: { id: site.id, contentUrl: site.contentUrl }, user: { id: user.id } },
       });
@@ -229,8 +239,24 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
 
     if (req.method === 'POST' && route === '/auth/signout') {
       const token = req.headers['x-tableau-auth'];
-      if (typeof token === 'string') sessions.delete(token);
+      if (typeof token === 'string') {
+        sessions.delete(token);
+        signedOut.push(token);
+      }
       res.writeHead(204).end();
+      return;
+    }
+
+    const workbooksRoute = /^\/sites\/([^/]+)\/workbooks$/.exec(route);
+    if (req.method === 'GET' && workbooksRoute) {
+      const s = session(req, res, workbooksRoute[1]!);
+      if (s === null) return;
+      // Not Tableau's shape beyond `workbooks`: `calledWith` lets tests see whose token arrived.
+      send(req, res, 200, 'tsResponse', {
+        pagination: { pageNumber: '1', pageSize: '100', totalAvailable: '0' },
+        workbooks: {},
+        calledWith: { token: String(req.headers['x-tableau-auth']), userId: s.userId, query: url.search },
+      });
       return;
     }
 
@@ -295,6 +321,11 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       fault = f;
     },
     liveTokens: () => sessions.size,
+    issuedTokens: () => [...issued],
+    signedOutTokens: () => [...signedOut],
+    expireAllTokens() {
+      sessions.clear();
+    },
     close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();

@@ -77,6 +77,27 @@ describe('Tableau sign-in', () => {
     expect(groupPages.map((r) => new URL(r.url, 'http://x').searchParams.get('pageNumber'))).toEqual(['1', '2', '3']);
   });
 
+  test('with sealCredentials, keeps the Tableau session and seals its token into the tta claim instead of signing out', async () => {
+    const sealed: unknown[] = [];
+    const outcome = await authenticator({
+      now: () => 1_800_000_000_000,
+      sealCredentials: (creds) => {
+        sealed.push(creds);
+        return 'sealed-value';
+      },
+    }).authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx);
+    expect(outcome.kind).toBe('success');
+    if (outcome.kind !== 'success') return;
+    expect(outcome.identity.extraClaims?.tta).toBe('sealed-value');
+    expect(sealed).toEqual([
+      { token: fake.issuedTokens().at(-1), siteId: SITE.id, userId: outcome.identity.extraClaims?.tableau_user_id, apiVersion: '3.19', expiresAt: 1_800_000_000 + 240 * 60 },
+    ]);
+    expect(fake.requests.some((r) => r.url.endsWith('/auth/signout'))).toBe(false);
+    expect(fake.liveTokens()).toBe(1);
+    // The session would be signed out at logout; end it here so later tests start clean.
+    fake.expireAllTokens();
+  });
+
   test('keys sub by the ids, never by the (renamable) name', async () => {
     const outcome = await authenticator().authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx);
     expect(outcome).toMatchObject({ kind: 'success', identity: { username: 'bob', groups: [], extraClaims: { tableau_site_role: 'Viewer' } } });

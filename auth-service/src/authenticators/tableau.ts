@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
+import { TABLEAU_TOKEN_CLAIM, type TableauCredentials } from '../services/tableau-token.js';
 import type { AuthOutcome, Identity, PasswordAuthenticator } from './types.js';
 
 export const TABLEAU_SOURCE = 'tableau';
@@ -23,6 +24,13 @@ const MAX_PAGE_SIZE = 1000;
 /** A user in this many pages of groups is suspicious; stop rather than loop forever on a broken server. */
 const MAX_GROUP_PAGES = 50;
 
+/**
+ * How long a kept credentials token is assumed to live: Tableau Server's default session timeout
+ * (240 minutes). Tableau may end it earlier (idle timeout, restart); the gate then passes on
+ * Tableau's 401 and the user signs in again.
+ */
+const TOKEN_LIFETIME_SECONDS = 240 * 60;
+
 export interface TableauAuthenticatorOptions {
   /** Server root, e.g. https://tableau.example.com (no /api, no trailing slash needed). */
   url: string;
@@ -36,6 +44,14 @@ export interface TableauAuthenticatorOptions {
   logger: Logger;
   /** Groups per page (1..1000). Default 1000. */
   pageSize?: number;
+  /**
+   * When set, the Tableau session is kept (no sign-out) and this sealed form of its credentials
+   * becomes the `tta` session claim (see services/tableau-token.ts). When absent, the Tableau
+   * session is signed out right after reading the user.
+   */
+  sealCredentials?: (creds: TableauCredentials) => string;
+  /** Milliseconds since the epoch, for the token's estimated expiry. Default Date.now. */
+  now?: () => number;
 }
 
 /** Compares "3.19" with "3.7" numerically: negative, zero or positive. */
@@ -91,7 +107,7 @@ function errorCode(body: unknown): string | undefined {
  * 4xx answer to the sign-in are `invalid`, with Tableau's error code logged; an unreachable, slow
  * (each request is cut after `timeoutMs`) or failing (5xx, unexpected answer) Tableau throws
  * AppError('ERR_IDP_UNAVAILABLE', 503); all group pages are read; the Tableau session is signed out
- * again (best effort). The password and the Tableau token are never logged.
+ * again (best effort), unless `sealCredentials` is given: then it is kept and sealed into `tta`. The password and the Tableau token are never logged.
  * Not checked: that the user may query itself on servers that restrict Query User On Site to
  * administrators (such a server answers 403, reported as unavailable and logged); timing parity
  * between unknown users and wrong passwords (Tableau's own); the API version is detected once per
@@ -208,6 +224,7 @@ export function createTableauAuthenticator(opts: TableauAuthenticatorOptions): P
     const userId = text(field(signIn.body, 'credentials', 'user', 'id'));
     if (signIn.status !== 200 || token === undefined || siteId === undefined || userId === undefined) throw unexpected('sign-in', signIn);
 
+    let keep = false;
     try {
       const userRes = await call('GET', `${api}/sites/${encodeURIComponent(siteId)}/users/${encodeURIComponent(userId)}`, { token });
       const user = field(userRes.body, 'user');
@@ -226,9 +243,14 @@ export function createTableauAuthenticator(opts: TableauAuthenticatorOptions): P
       const email = text(field(user, 'email'));
       if (fullName !== undefined) identity.name = fullName;
       if (email !== undefined) identity.email = email;
+      if (opts.sealCredentials !== undefined) {
+        const expiresAt = Math.floor((opts.now ?? Date.now)() / 1000) + TOKEN_LIFETIME_SECONDS;
+        identity.extraClaims![TABLEAU_TOKEN_CLAIM] = opts.sealCredentials({ token, siteId, userId, apiVersion: version, expiresAt });
+        keep = true;
+      }
       return { kind: 'success', identity };
     } finally {
-      await signOut(api, token, requestId);
+      if (!keep) await signOut(api, token, requestId);
     }
   }
 

@@ -9,6 +9,7 @@ import { serializeCookie } from '../security/cookies.js';
 import type { CsrfProtection } from '../security/csrf.js';
 import { checkLoginOrigin, expectedOrigin } from '../security/request-origin.js';
 import type { LoginService } from '../services/login.js';
+import type { OidcService } from '../services/oidc.js';
 import { renderLoginPage } from '../views/login-page.js';
 import { localsOf } from './context.js';
 
@@ -25,6 +26,8 @@ export interface LoginRouteDeps {
   csrf: CsrfProtection;
   loginService: LoginService;
   logger: Logger;
+  /** Adds "Sign in with …" to the page; absent/null when OIDC is off. */
+  oidc?: OidcService | null;
 }
 
 function field(body: unknown, name: string): unknown {
@@ -60,6 +63,8 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
           csrfToken: csrf.tokenFor(opts.cookieValue),
           error: opts.error,
           username: opts.username,
+          passwordForm: config.loginMethods.password,
+          oidc: deps.oidc ? { href: `/login/oidc?rd=${encodeURIComponent(opts.returnPath)}`, displayName: deps.oidc.displayName } : undefined,
         }),
       );
   }
@@ -73,6 +78,9 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
     }
     renderForm(res, 200, { cookieValue, returnPath });
   });
+
+  // LOGIN_METHODS=oidc: there is no password form, so POST /login falls through to the 404 page.
+  if (!config.loginMethods.password) return router;
 
   router.post('/login', parseForm, async (req, res) => {
     const locals = localsOf(res);

@@ -7,6 +7,8 @@ import type { AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { serializeCookie } from '../security/cookies.js';
 import { checkLogoutOrigin, expectedOrigin } from '../security/request-origin.js';
+import { signOutTableauSession } from '../services/tableau-token.js';
+import type { OidcService } from '../services/oidc.js';
 import { renderLogoutPage } from '../views/logout-page.js';
 import { localsOf } from './context.js';
 
@@ -15,10 +17,12 @@ export const LOGOUT_REFUSED_MESSAGE = 'Sign-out was refused because the request 
 export interface LogoutRouteDeps {
   config: AuthConfig;
   logger: Logger;
+  /** RP-initiated logout at the provider for OIDC/Azure sessions; absent/null when OIDC is off. */
+  oidc?: OidcService | null;
 }
 
 /** user and sid of the session being ended, for the log only; expired tokens are fine here. */
-function describeSession(token: string | undefined, secrets: string[]): { user?: string; sid?: string } {
+function describeSession(token: string | undefined, secrets: string[]): { user?: string; sid?: string; src?: string } {
   if (token === undefined) return {};
   for (const secret of secrets) {
     try {
@@ -27,7 +31,11 @@ function describeSession(token: string | undefined, secrets: string[]): { user?:
         ignoreExpiration: true,
       });
       if (typeof claims === 'object' && claims !== null) {
-        return { user: typeof claims.username === 'string' ? claims.username : undefined, sid: typeof claims.sid === 'string' ? claims.sid : undefined };
+        return {
+          user: typeof claims.username === 'string' ? claims.username : undefined,
+          sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+          src: typeof claims.src === 'string' ? claims.src : undefined,
+        };
       }
     } catch {
       // Not signed with this key (or not a token at all): try the next, then log without a user.
@@ -50,7 +58,7 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
     res.status(200).type('html').send(renderLogoutPage({ brandName: config.brandName }));
   });
 
-  router.post('/logout', (req, res) => {
+  router.post('/logout', async (req, res) => {
     const { requestId } = localsOf(res);
     const origin = checkLogoutOrigin(req.headers, expectedOrigin(req.protocol, req.headers));
     if (!origin.ok) {
@@ -60,11 +68,23 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
     const cookie = readCookie(req.headers.cookie, config.session.cookieName);
     const session = describeSession(cookie.status === 'ok' ? cookie.value : undefined, secrets);
     logger.info({ event: 'logout', user: session.user, sid: session.sid, request_id: requestId });
+    // Tableau sessions kept for /api/ end too; not awaited, so Tableau never delays the sign-out.
+    void signOutTableauSession(cookie.status === 'ok' ? cookie.value : undefined, requestId, {
+      url: config.tableau?.url ?? null,
+      timeoutMs: Math.min(config.tableau?.timeoutMs ?? 0, 3000),
+      secrets,
+      logger,
+    });
     res.append(
       'Set-Cookie',
       serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }),
     );
-    res.status(303).setHeader('Location', '/login');
+    // OIDC sessions also end at the provider (RP-initiated logout), which then sends the browser back.
+    let location = '/login';
+    if (deps.oidc && config.publicBaseUrl !== null && (session.src === 'oidc' || session.src === 'azure')) {
+      location = (await deps.oidc.endSessionUrl(config.publicBaseUrl + '/login')) ?? '/login';
+    }
+    res.status(303).setHeader('Location', location);
     res.end();
   });
 

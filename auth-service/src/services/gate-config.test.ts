@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { testConfig } from '../app.testkit.js';
 import { buildGateConfig, headerSegmentFor, writeGateConfig } from './gate-config.js';
+import { deriveTableauKey } from './tableau-token.js';
 
 const active = crypto.randomBytes(48).toString('base64url');
 const previous1 = crypto.randomBytes(48).toString('base64url');
@@ -22,6 +23,21 @@ describe('buildGateConfig', () => {
       leewaySeconds: 30,
       loginPath: '/login',
     });
+  });
+
+  test('with Tableau, carries its origin and host and one AES key per secret (not the HMAC secret), by the same header segments', () => {
+    const config = testConfig({ JWT_SECRET: active, JWT_PREVIOUS_SECRETS: previous1, TABLEAU_URL: 'https://tableau.example.com:8443/' });
+    const gate = buildGateConfig(config);
+    expect(gate.tableau).toEqual({
+      origin: 'https://tableau.example.com:8443',
+      host: 'tableau.example.com:8443',
+      keys: { [headerSegmentFor(active)]: deriveTableauKey(active).toString('base64url'), [headerSegmentFor(previous1)]: deriveTableauKey(previous1).toString('base64url') },
+    });
+    expect(JSON.stringify(gate.tableau)).not.toContain(active);
+  });
+
+  test('without Tableau, has no tableau section (the /api/ handler then answers 404)', () => {
+    expect(buildGateConfig(testConfig({ JWT_SECRET: active }))).not.toHaveProperty('tableau');
   });
 
   test('carries the cookie name, IP binding and leeway from the environment', () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { GateConfig } from '../../../njs/src/core/session-contract.js';
 import type { AuthConfig } from '../config.js';
 import { headerSegmentFor } from './session-token.js';
+import { tableauGateKeys } from './tableau-token.js';
 
 export { deriveKeyId, headerSegmentFor } from './session-token.js';
 
@@ -16,14 +17,20 @@ export const LOGIN_PATH = '/login';
 
 /**
  * Keys are indexed by the exact JWT header segment each secret signs with: the active secret and
- * every previous one (so sessions signed before a rotation stay valid until they expire).
+ * every previous one (so sessions signed before a rotation stay valid until they expire). With
+ * Tableau configured, `tableau` carries Tableau's origin and the AES keys (derived from the same
+ * secrets) that open the sealed Tableau token of a session, for the `/api/` pass-through.
  */
-export function buildGateConfig(config: Pick<AuthConfig, 'jwt' | 'session'>): GateConfig {
+export function buildGateConfig(config: Pick<AuthConfig, 'jwt' | 'session'> & Partial<Pick<AuthConfig, 'tableau'>>): GateConfig {
   const keys: GateConfig['keys'] = {};
-  for (const secret of [config.jwt.secret, ...config.jwt.previousSecrets]) {
+  const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
+  for (const secret of secrets) {
     keys[headerSegmentFor(secret)] = secret;
   }
+  const tableauUrl = config.tableau?.url;
+  const tableau = tableauUrl === undefined ? {} : { tableau: { origin: new URL(tableauUrl).origin, host: new URL(tableauUrl).host, keys: tableauGateKeys(secrets) } };
   return {
+    ...tableau,
     keys,
     cookieName: config.session.cookieName,
     ipBinding: config.session.ipBinding,

@@ -9,6 +9,10 @@ export interface LoginPageInput {
   error?: string;
   /** Re-filled after a failed attempt (never the password). */
   username?: string;
+  /** False when LOGIN_METHODS has no password: only the provider button is shown. Default true. */
+  passwordForm?: boolean;
+  /** "Sign in with {displayName}" link to /login/oidc?rd=… */
+  oidc?: { href: string; displayName: string };
 }
 
 /** The sign-in form. Works without JavaScript; every field has a visible label. */
@@ -19,9 +23,14 @@ export function renderLoginPage(input: LoginPageInput): string {
   // Focus goes where the user has to type next: the username, or the password after a failure.
   const focusUser = username === '' ? ' autofocus' : '';
   const focusPassword = username === '' ? '' : ' autofocus';
+  const oidc = input.oidc ? `<p><a class="button" href="${escapeHtml(input.oidc.href)}">Sign in with ${escapeHtml(input.oidc.displayName)}</a></p>\n` : '';
+  if (input.passwordForm === false) {
+    const only = `<h1>Sign in</h1>\n<p class="brand">${escapeHtml(input.brandName)}</p>\n${error}${oidc}`;
+    return renderDocument({ title: 'Sign in', brandName: input.brandName, body: only });
+  }
   const body = `<h1>Sign in</h1>
 <p class="brand">${escapeHtml(input.brandName)}</p>
-${error}<form method="post" action="/login">
+${error}${oidc}<form method="post" action="/login">
 <input type="hidden" name="rd" value="${escapeHtml(input.returnPath)}">
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrfToken)}">
 <label for="username">Username</label>

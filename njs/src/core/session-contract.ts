@@ -58,7 +58,25 @@ export interface GateConfig {
    * fields) has no entry and is refused without being parsed. Values are the HMAC secrets.
    */
   keys: { [headerSegment: string]: string };
+  /** Present only when Tableau sign-in is configured: the `/api/` pass-through (see tableau-api.ts). */
+  tableau?: TableauGateConfig;
 }
+
+/** What the gate needs to call Tableau's REST API with the user's own credentials token. */
+export interface TableauGateConfig {
+  /** Tableau's origin, e.g. https://tableau.example.com (scheme, host, optional port; no path). */
+  origin: string;
+  /** Host header for Tableau (host[:port] of `origin`). */
+  host: string;
+  /**
+   * Raw AES-256-GCM keys (base64url of 32 bytes) that open the `tta` claim, indexed like `keys` by
+   * the JWT header segment of the secret they were derived from.
+   */
+  keys: { [headerSegment: string]: string };
+}
+
+/** The session claim holding the sealed Tableau credentials. Never forwarded (not in FORWARDED_CLAIMS). */
+export const TABLEAU_TOKEN_CLAIM = 'tta';
 
 /** Why the gate refused a request. Kebab-case; appears in the access log as `reason`. */
 export type DenyReason =

@@ -1,0 +1,78 @@
+/**
+ * GET /auth/about: what the front end needs to talk to Tableau through the gateway's /api/:
+ * Tableau's serverinfo (REST API version, product version), the site id and the user id. The
+ * session cookie is verified here as the gate does (nginx only proxies this path).
+ */
+import { Router } from 'express';
+import type { Logger } from 'pino';
+import { readCookie } from '../../../njs/src/core/cookie.js';
+import type { AuthConfig } from '../config.js';
+import { normaliseClientIp } from '../security/client-ip.js';
+import { fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM, verifySessionCookie } from '../services/tableau-token.js';
+import { localsOf } from './context.js';
+
+export interface AboutRouteDeps {
+  config: AuthConfig;
+  logger: Logger;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * Answers JSON, never cached: 200 `{serverInfo, siteId, userId}` for a Tableau session whose token
+ * Tableau still accepts; 401 `unauthenticated` without a valid session or when Tableau refuses the
+ * token (so the front end signs in again); 404 `not-a-tableau-session` for other sessions or when
+ * Tableau is off; 503 `tableau-unavailable` when Tableau cannot be asked.
+ */
+export function createAboutRouter(deps: AboutRouteDeps): Router {
+  const { config, logger } = deps;
+  const router = Router();
+  const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
+
+  router.get('/auth/about', async (req, res) => {
+    const { requestId } = localsOf(res);
+    res.setHeader('Cache-Control', 'no-store');
+    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+    const claims = verifySessionCookie(cookie.status === 'ok' ? cookie.value : undefined, {
+      secrets,
+      leewaySeconds: config.session.leewaySeconds,
+      ipBinding: config.session.ipBinding,
+      clientIp: normaliseClientIp(req.ip),
+      now: Math.floor(deps.now() / 1000),
+    });
+    if (claims === null) {
+      res.status(401).json({ error: 'unauthenticated', login: '/login' });
+      return;
+    }
+    const creds = config.tableau === null ? null : openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets);
+    if (config.tableau === null || creds === null) {
+      res.status(404).json({ error: 'not-a-tableau-session' });
+      return;
+    }
+    if (Math.floor(deps.now() / 1000) > creds.expiresAt) {
+      res.status(401).json({ error: 'unauthenticated', reason: 'tableau-session-expired', login: '/login' });
+      return;
+    }
+    let answer: { status: number; serverInfo: unknown };
+    try {
+      answer = await fetchTableauServerInfo(creds, { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs, fetch: deps.fetch });
+    } catch (err) {
+      logger.warn({ event: 'tableau_unavailable', src: 'tableau', reason: err instanceof Error ? err.name : 'error', request_id: requestId }, 'Tableau could not be asked');
+      res.status(503).json({ error: 'tableau-unavailable' });
+      return;
+    }
+    if (answer.status === 401) {
+      res.status(401).json({ error: 'unauthenticated', reason: 'tableau-session-expired', login: '/login' });
+      return;
+    }
+    if (answer.status !== 200 || answer.serverInfo === null) {
+      logger.warn({ event: 'tableau_unavailable', src: 'tableau', reason: `serverinfo answered ${answer.status}`, request_id: requestId }, 'Tableau could not be asked');
+      res.status(503).json({ error: 'tableau-unavailable' });
+      return;
+    }
+    res.status(200).json({ serverInfo: answer.serverInfo, siteId: creds.siteId, userId: creds.userId });
+  });
+
+  return router;
+}

@@ -1,0 +1,72 @@
+import { describe, expect, test } from '@jest/globals';
+import { loadOidcConfig } from './oidc-config.js';
+
+const AZURE = { AZURE_TENANT_ID: 'contoso.onmicrosoft.com', AZURE_CLIENT_ID: 'app-id', AZURE_CLIENT_SECRET: 'azure-secret-value', PUBLIC_BASE_URL: 'https://gw.example.com/' };
+const GENERIC = { OIDC_ISSUER: 'https://idp.example/realms/x', OIDC_CLIENT_ID: 'gw', OIDC_CLIENT_SECRET: 'generic-secret-value', PUBLIC_BASE_URL: 'https://gw.example.com' };
+
+function load(env: Record<string, string>, insecure = false) {
+  const errors: string[] = [];
+  return { settings: loadOidcConfig(env, errors, insecure), errors };
+}
+
+describe('loadOidcConfig', () => {
+  test('is off without any OIDC or Azure variable', () => {
+    expect(load({})).toEqual({ settings: { oidc: null, loginMethods: { password: true, oidc: false }, publicBaseUrl: null }, errors: [] });
+  });
+
+  test('Azure preset: issuer from the tenant, Azure defaults, redirect URI from PUBLIC_BASE_URL', () => {
+    const { settings, errors } = load(AZURE);
+    expect(errors).toEqual([]);
+    expect(settings.loginMethods).toEqual({ password: true, oidc: true });
+    expect(settings.oidc).toEqual({
+      flavour: 'azure',
+      issuer: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0',
+      clientId: 'app-id',
+      clientSecret: 'azure-secret-value',
+      redirectPath: '/login/oauth2/code/azure',
+      redirectUri: 'https://gw.example.com/login/oauth2/code/azure',
+      scopes: 'openid profile email',
+      displayName: 'Microsoft',
+      timeoutMs: 5000,
+      groupsClaim: 'groups',
+      graphBaseUrl: 'https://graph.microsoft.com',
+    });
+  });
+
+  test('generic OIDC defaults and LOGIN_METHODS=oidc', () => {
+    const { settings, errors } = load({ ...GENERIC, LOGIN_METHODS: 'oidc' });
+    expect(errors).toEqual([]);
+    expect(settings.loginMethods).toEqual({ password: false, oidc: true });
+    expect(settings.oidc).toMatchObject({ flavour: 'oidc', redirectPath: '/login/oauth2/code/oidc', displayName: 'your identity provider' });
+  });
+
+  const invalid: Array<[string, Record<string, string>, RegExp]> = [
+    ['requires PUBLIC_BASE_URL (never the Host header)', { ...GENERIC, PUBLIC_BASE_URL: '' }, /^PUBLIC_BASE_URL: is required/],
+    ['requires the client secret', { ...GENERIC, OIDC_CLIENT_SECRET: '' }, /^OIDC_CLIENT_SECRET: is required/],
+    ['refuses a plain-http issuer without ALLOW_INSECURE_HTTP_IDP', { ...GENERIC, OIDC_ISSUER: 'http://idp.example' }, /^OIDC_ISSUER: must use https/],
+    ['refuses a redirect path outside /login/', { ...GENERIC, OIDC_REDIRECT_PATH: '/callback' }, /^OIDC_REDIRECT_PATH:/],
+    ['refuses scopes without openid', { ...GENERIC, OIDC_SCOPES: 'profile email' }, /^OIDC_SCOPES:/],
+    ['refuses LOGIN_METHODS=oidc with no provider', { LOGIN_METHODS: 'oidc' }, /^LOGIN_METHODS: includes oidc/],
+    ['refuses an unknown login method', { ...GENERIC, LOGIN_METHODS: 'password,saml' }, /^LOGIN_METHODS: must be/],
+    ['refuses a PUBLIC_BASE_URL with a path', { ...GENERIC, PUBLIC_BASE_URL: 'https://gw.example.com/app' }, /^PUBLIC_BASE_URL: must be the gateway origin/],
+    ['refuses a timeout out of range', { ...GENERIC, OIDC_TIMEOUT_MS: '10' }, /^OIDC_TIMEOUT_MS:/],
+    ['refuses Azure and generic client settings together', { ...AZURE, OIDC_CLIENT_ID: 'x' }, /^OIDC_CLIENT_ID: set either/],
+  ];
+  test.each(invalid)('%s', (_name, env, message) => {
+    const { settings, errors } = load(env);
+    expect(errors.some((e) => message.test(e))).toBe(true);
+    expect(settings.oidc).toBeNull();
+  });
+
+  test('never prints a client secret', () => {
+    const { errors } = load({ ...AZURE, AZURE_CLIENT_ID: '', PUBLIC_BASE_URL: 'nope' });
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.join('\n')).not.toContain('azure-secret-value');
+  });
+
+  test('allows a plain-http issuer and Graph URL when ALLOW_INSECURE_HTTP_IDP is on (tests only)', () => {
+    const { settings, errors } = load({ ...GENERIC, OIDC_ISSUER: 'http://127.0.0.1:9/t/v2.0', GRAPH_BASE_URL: 'http://127.0.0.1:8/' }, true);
+    expect(errors).toEqual([]);
+    expect(settings.oidc?.graphBaseUrl).toBe('http://127.0.0.1:8');
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * The Tableau credentials token a Tableau sign-in keeps for the whole session, so that the gate can
+ * call Tableau's REST API on the user's behalf (nginx `/api/` pass-through) and logout can end it.
+ *
+ * It travels inside the session JWT as the claim `tta`, sealed with AES-256-GCM: the cookie is
+ * HttpOnly, but the JWT payload is only base64url, and the Tableau token must not be readable by
+ * anyone holding the cookie value (logs, browser extensions, a copied HAR file). The AES key is
+ * derived from the JWT secret with HKDF-SHA256 (info 'gw-tableau-token-v1'), so it rotates with
+ * JWT_SECRET / JWT_PREVIOUS_SECRETS and needs no variable of its own. The gate never derives keys:
+ * the gate config carries the raw AES keys, indexed like the HMAC keys by JWT header segment.
+ *
+ * Sealed format: base64url(iv (12 random bytes) | ciphertext | GCM tag (16 bytes)) of the JSON
+ * `{"t":token,"s":siteId,"u":userId,"v":apiVersion,"x":expiresAtSeconds}`.
+ */
+import crypto from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { Logger } from 'pino';
+import { headerSegmentFor } from './session-token.js';
+
+/** Name of the session claim that holds the sealed credentials (shared contract). */
+export { TABLEAU_TOKEN_CLAIM };
+
+import { TABLEAU_TOKEN_CLAIM } from '../../../njs/src/core/session-contract.js';
+
+const HKDF_INFO = 'gw-tableau-token-v1';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** What a Tableau sign-in returned, as the session keeps it. */
+export interface TableauCredentials {
+  /** Tableau's X-Tableau-Auth credentials token. */
+  token: string;
+  siteId: string;
+  userId: string;
+  /** REST API version the token was issued through, e.g. '3.19'. */
+  apiVersion: string;
+  /** Seconds since the epoch after which Tableau no longer accepts the token (an estimate). */
+  expiresAt: number;
+}
+
+/** The 32-byte AES-256-GCM key for tokens sealed under `secret` (HKDF-SHA256, empty salt). */
+export function deriveTableauKey(secret: string): Buffer {
+  return Buffer.from(crypto.hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.alloc(0), HKDF_INFO, 32));
+}
+
+/** base64url raw AES keys by JWT header segment, for the gate config (active and previous secrets). */
+export function tableauGateKeys(secrets: string[]): { [headerSegment: string]: string } {
+  const keys: { [headerSegment: string]: string } = {};
+  for (const secret of secrets) keys[headerSegmentFor(secret)] = deriveTableauKey(secret).toString('base64url');
+  return keys;
+}
+
+/** Seals `creds` under the active secret. Every call uses a fresh random IV. */
+export function sealTableauCredentials(creds: TableauCredentials, secret: string): string {
+  const iv = crypto.randomBytes(IV_BYTES);
+  const cipher = crypto.createCipheriv('aes-256-gcm', deriveTableauKey(secret), iv);
+  const plain = JSON.stringify({ t: creds.token, s: creds.siteId, u: creds.userId, v: creds.apiVersion, x: creds.expiresAt });
+  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+}
+
+/**
+ * Opens a sealed value with whichever of `secrets` sealed it. Returns null when no key opens it or
+ * the content is not well-formed credentials. Not checked: expiry (callers compare `expiresAt`).
+ */
+export function openTableauCredentials(sealed: unknown, secrets: string[]): TableauCredentials | null {
+  if (typeof sealed !== 'string' || !/^[A-Za-z0-9_-]+$/.test(sealed)) return null;
+  const raw = Buffer.from(sealed, 'base64url');
+  if (raw.length <= IV_BYTES + TAG_BYTES) return null;
+  const iv = raw.subarray(0, IV_BYTES);
+  const tag = raw.subarray(raw.length - TAG_BYTES);
+  const body = raw.subarray(IV_BYTES, raw.length - TAG_BYTES);
+  for (const secret of secrets) {
+    let plain: string;
+    try {
+      const decipher = crypto.createDecipheriv('aes-256-gcm', deriveTableauKey(secret), iv);
+      decipher.setAuthTag(tag);
+      plain = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
+    } catch {
+      continue;
+    }
+    try {
+      const c = JSON.parse(plain) as Record<string, unknown>;
+      if (typeof c.t !== 'string' || typeof c.s !== 'string' || typeof c.u !== 'string' || typeof c.v !== 'string' || typeof c.x !== 'number') return null;
+      return { token: c.t, siteId: c.s, userId: c.u, apiVersion: c.v, expiresAt: c.x };
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+export interface SessionCheck {
+  secrets: string[];
+  leewaySeconds: number;
+  ipBinding: boolean;
+  /** The client address as nginx saw it, normalised. */
+  clientIp: string;
+  /** Seconds since the epoch. */
+  now: number;
+}
+
+/**
+ * Verifies a session token as the gate does: HS256 only, with one of `secrets`, exp/nbf with the
+ * leeway, `sub`/`username` present, and the `ip` claim equal to `clientIp` when IP binding is on.
+ * Returns the claims, or null for any failure. Not checked: the exact header bytes (the gate's
+ * stricter header-segment match); revocation.
+ */
+export function verifySessionCookie(token: string | undefined, check: SessionCheck): Record<string, unknown> | null {
+  if (token === undefined) return null;
+  for (const secret of check.secrets) {
+    let claims: unknown;
+    try {
+      claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), {
+        algorithms: ['HS256'],
+        clockTolerance: check.leewaySeconds,
+        clockTimestamp: check.now,
+      });
+    } catch {
+      continue;
+    }
+    if (typeof claims !== 'object' || claims === null) return null;
+    const c = claims as Record<string, unknown>;
+    if (typeof c.sub !== 'string' || typeof c.username !== 'string') return null;
+    if (check.ipBinding && c.ip !== check.clientIp) return null;
+    return c;
+  }
+  return null;
+}
+
+export interface TableauCallOptions {
+  /** Server root, e.g. https://tableau.example.com. */
+  url: string;
+  timeoutMs: number;
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * Ends the Tableau session (POST /api/{v}/auth/signout). Resolves true when Tableau accepted it;
+ * throws on a network error or timeout. The token is never put in an error message.
+ */
+export async function signOutTableau(creds: TableauCredentials, opts: TableauCallOptions): Promise<boolean> {
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  const res = await doFetch(`${opts.url.replace(/\/+$/, '')}/api/${creds.apiVersion}/auth/signout`, {
+    method: 'POST',
+    headers: { 'x-tableau-auth': creds.token, accept: 'application/json' },
+    redirect: 'error',
+    signal: AbortSignal.timeout(opts.timeoutMs),
+  });
+  await res.arrayBuffer();
+  return res.status < 300;
+}
+
+/** GET /api/{v}/serverinfo with the user's token; returns Tableau's `serverInfo` object and the status. */
+export async function fetchTableauServerInfo(creds: TableauCredentials, opts: TableauCallOptions): Promise<{ status: number; serverInfo: unknown }> {
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  const res = await doFetch(`${opts.url.replace(/\/+$/, '')}/api/${creds.apiVersion}/serverinfo`, {
+    headers: { 'x-tableau-auth': creds.token, accept: 'application/json' },
+    redirect: 'error',
+    signal: AbortSignal.timeout(opts.timeoutMs),
+  });
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  const serverInfo = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).serverInfo : undefined;
+  return { status: res.status, serverInfo: serverInfo ?? null };
+}
+
+export interface TableauLogoutDeps {
+  /** Server root; null when Tableau is not configured (nothing to do). */
+  url: string | null;
+  timeoutMs: number;
+  secrets: string[];
+  logger: Logger;
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * At logout: when the session token (expired or not, but signed with one of `secrets`) carries a
+ * sealed Tableau token, signs it out at Tableau. Best effort and meant not to be awaited: it never
+ * throws, cuts Tableau off after `timeoutMs`, and logs `tableau_signout_failed` (never the token).
+ */
+export async function signOutTableauSession(sessionToken: string | undefined, requestId: string, deps: TableauLogoutDeps): Promise<void> {
+  if (sessionToken === undefined || deps.url === null) return;
+  let sealed: unknown;
+  for (const secret of deps.secrets) {
+    try {
+      const claims = jwt.verify(sessionToken, crypto.createSecretKey(Buffer.from(secret, 'utf8')), { algorithms: ['HS256'], ignoreExpiration: true });
+      if (typeof claims === 'object' && claims !== null) sealed = (claims as Record<string, unknown>)[TABLEAU_TOKEN_CLAIM];
+      break;
+    } catch {
+      // Not this key: try the next.
+    }
+  }
+  if (sealed === undefined) return;
+  const fail = (reason: string) => deps.logger.warn({ event: 'tableau_signout_failed', src: 'tableau', reason, request_id: requestId }, 'Tableau sign-out failed');
+  const creds = openTableauCredentials(sealed, deps.secrets);
+  if (creds === null) {
+    fail('token-unreadable');
+    return;
+  }
+  try {
+    if (!(await signOutTableau(creds, { url: deps.url, timeoutMs: deps.timeoutMs, fetch: deps.fetch }))) fail('rejected');
+  } catch (err) {
+    fail(err instanceof Error ? err.name : 'error');
+  }
+}
