@@ -46,6 +46,7 @@ describe('loadConfig defaults', () => {
       allowInsecureHttpIdp: false,
       tableau: null,
       customModule: null,
+      chain: ['local'],
       oidc: null,
       loginMethods: { password: true, oidc: false },
       publicBaseUrl: null,
@@ -290,6 +291,32 @@ describe('Tableau and custom sources', () => {
     expect(errorsOf({ ...base, TABLEAU_SITE: 'finance', TABLEAU_TIMEOUT_MS: '1000' })).toEqual([
       'TABLEAU_SITE: only applies with TABLEAU_URL, which is not set (received "finance")',
       'TABLEAU_TIMEOUT_MS: only applies with TABLEAU_URL, which is not set (received "1000")',
+    ]);
+  });
+});
+
+describe('AUTH_CHAIN', () => {
+  const moduleFile = join(dir, 'chain-module.mjs');
+  writeFileSync(moduleFile, 'export default { id: "x", async authenticate() { return { kind: "not-found" }; } };\n');
+  const tableau = { TABLEAU_URL: 'https://tableau.example.com' };
+
+  test.each([
+    ['only local by default', {}, ['local']],
+    ['configured sources in the default order', { ...tableau, AUTH_CUSTOM_MODULE: moduleFile }, ['local', 'tableau', 'custom']],
+    ['the custom module placed first', { ...tableau, AUTH_CUSTOM_MODULE: moduleFile, AUTH_CHAIN: 'custom, local ,tableau' }, ['custom', 'local', 'tableau']],
+    ['no local users at all', { ...tableau, AUTH_CHAIN: 'tableau' }, ['tableau']],
+    ['an empty value means the default', { ...tableau, AUTH_CHAIN: '' }, ['local', 'tableau']],
+  ])('%s', (_name, env, chain) => {
+    expect(configOf({ ...base, ...env }).chain).toEqual(chain);
+  });
+
+  test('reports every chain problem at once', () => {
+    const errors = errorsOf({ ...base, AUTH_CUSTOM_MODULE: moduleFile, AUTH_CHAIN: 'local,ldap,local,tableau' });
+    expect(errors).toEqual([
+      expect.stringMatching(/^AUTH_CHAIN: "ldap" is not a source; use local, tableau, custom/),
+      expect.stringMatching(/^AUTH_CHAIN: "local" is listed twice/),
+      expect.stringMatching(/^AUTH_CHAIN: "tableau" is not configured \(set TABLEAU_URL\)/),
+      expect.stringMatching(/^AUTH_CHAIN: AUTH_CUSTOM_MODULE is set but "custom" is not in the chain/),
     ]);
   });
 });

@@ -55,6 +55,8 @@ export interface AuthConfig {
   tableau: TableauConfig | null;
   /** Absolute path of an operator's authenticator module (AUTH_CUSTOM_MODULE), or null. */
   customModule: string | null;
+  /** Password sources in the order they are asked (AUTH_CHAIN); only configured ones. */
+  chain: PasswordSource[];
   /** Azure AD / generic OIDC sign-in, or null when off (see services/oidc-config.ts). */
   oidc: OidcConfig | null;
   /** Which sign-in methods the login page offers (LOGIN_METHODS). */
@@ -242,6 +244,8 @@ const schema = z.object({
       { error: 'must name an existing file' },
     )
     .optional(),
+  // Validated by parseChain (needs to know which sources are configured).
+  AUTH_CHAIN: z.string().optional(),
 });
 
 /** TABLEAU_* settings that mean nothing without TABLEAU_URL; setting them alone is a mistake. */
@@ -320,6 +324,37 @@ function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecr
  * Not checked: that DATABASE_URL is reachable, that GATE_CONFIG_FILE's directory exists or is
  * writable, that AUTH_HOST resolves (all fail later, at start-up, with their own message).
  */
+export type PasswordSource = 'local' | 'tableau' | 'custom';
+const PASSWORD_SOURCES: readonly PasswordSource[] = ['local', 'tableau', 'custom'];
+
+/**
+ * AUTH_CHAIN: the order in which password sources are asked ("local,tableau,custom" by default,
+ * keeping only the configured ones). Every named source must be configured, none may repeat, and a
+ * configured Tableau or custom module must appear (configured but never asked is a mistake).
+ */
+function parseChain(raw: string | undefined, configured: Record<PasswordSource, boolean>, errors: string[]): PasswordSource[] {
+  if (raw === undefined || raw.trim() === '') return PASSWORD_SOURCES.filter((src) => configured[src]);
+  const received = `received ${JSON.stringify(raw)}`;
+  const chain: PasswordSource[] = [];
+  for (const part of raw.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (!(PASSWORD_SOURCES as readonly string[]).includes(name)) {
+      errors.push(`AUTH_CHAIN: "${part.trim()}" is not a source; use local, tableau, custom, comma-separated (${received})`);
+      continue;
+    }
+    const src = name as PasswordSource;
+    if (chain.includes(src)) errors.push(`AUTH_CHAIN: "${src}" is listed twice (${received})`);
+    else if (!configured[src]) errors.push(`AUTH_CHAIN: "${src}" is not configured (${src === 'tableau' ? 'set TABLEAU_URL' : 'set AUTH_CUSTOM_MODULE'}) (${received})`);
+    else chain.push(src);
+  }
+  for (const src of PASSWORD_SOURCES) {
+    if (src !== 'local' && configured[src] && !raw.toLowerCase().split(',').map((p) => p.trim()).includes(src)) {
+      errors.push(`AUTH_CHAIN: ${src === 'tableau' ? 'TABLEAU_URL' : 'AUTH_CUSTOM_MODULE'} is set but "${src}" is not in the chain (${received})`);
+    }
+  }
+  return chain;
+}
+
 export function loadConfig(env: Env): ConfigResult {
   const errors: string[] = [];
 
@@ -343,6 +378,8 @@ export function loadConfig(env: Env): ConfigResult {
       `TABLEAU_URL: must use https (users' passwords are sent to it); plain http needs ALLOW_INSECURE_HTTP_IDP=true, for tests only (received ${JSON.stringify(tableauUrlValue)})`,
     );
   }
+
+  const chain = parseChain(input.AUTH_CHAIN, { local: true, tableau: input.TABLEAU_URL !== undefined, custom: input.AUTH_CUSTOM_MODULE !== undefined }, errors);
 
   const secrets = loadSecrets(env, errors);
   const oidcSettings = loadOidcConfig(env, errors, parsed.success ? parsed.data.ALLOW_INSECURE_HTTP_IDP : false);
@@ -382,6 +419,7 @@ export function loadConfig(env: Env): ConfigResult {
           ? null
           : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS },
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
+      chain,
       ...oidcSettings,
     },
   };

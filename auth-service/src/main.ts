@@ -13,6 +13,7 @@ import { loadCustomAuthenticator } from './authenticators/custom.js';
 import { createLocalAuthenticator } from './authenticators/local.js';
 import { createTableauAuthenticator } from './authenticators/tableau.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
+import type { PasswordSource } from './config.js';
 import { loadConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
@@ -82,25 +83,28 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth' });
   const usersRepo = createUsersRepo(pool);
 
-  // Sources are asked in order; the first that knows the user decides. Local users come first, so a
-  // local account's wrong password never reaches Tableau or the custom module.
-  const authenticators: PasswordAuthenticator[] = [createLocalAuthenticator({ usersRepo, hasher, logger })];
+  // Sources are asked in AUTH_CHAIN order (default local, tableau, custom); the first that knows the
+  // user decides. With local first, a local account's wrong password never reaches the others.
+  const sources: Partial<Record<PasswordSource, PasswordAuthenticator>> = {};
+  if (config.chain.includes('local')) sources.local = createLocalAuthenticator({ usersRepo, hasher, logger });
   if (config.tableau !== null) {
     const { url, site, apiVersion, timeoutMs } = config.tableau;
     // The Tableau session is kept, sealed into the session token, for the /api/ pass-through.
     const sealCredentials = (creds: Parameters<typeof sealTableauCredentials>[0]) => sealTableauCredentials(creds, config.jwt.secret);
-    authenticators.push(createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: opts.now }));
+    sources.tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: opts.now });
     logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
   }
   if (config.customModule !== null) {
     try {
-      authenticators.push(await loadCustomAuthenticator(config.customModule));
+      sources.custom = await loadCustomAuthenticator(config.customModule);
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw err;
     }
-    logger.info({ event: 'source_enabled', src: authenticators.at(-1)!.id, module: config.customModule }, 'custom sign-in module loaded');
+    logger.info({ event: 'source_enabled', src: sources.custom.id, module: config.customModule }, 'custom sign-in module loaded');
   }
+  const authenticators = config.chain.map((src) => sources[src]!);
+  logger.info({ event: 'auth_chain', chain: authenticators.map((a) => a.id) }, 'password sources in order');
 
   const oidc =
     config.oidc === null

@@ -12,7 +12,7 @@ import { stackTest, startStack, type Stack } from '../support/stack.js';
 
 const modulePath = join(REPO_ROOT, 'examples', 'custom-auth', 'static-users.mjs');
 
-describe('custom authentication module', () => {
+describe('custom authentication module (default chain: local, custom)', () => {
   let stack: Stack;
   const test = stackTest(() => stack);
   let dir: string;
@@ -63,5 +63,40 @@ describe('custom authentication module', () => {
     expect(custom.res.status).toBe(401);
     const local = await stack.login('kirk', 'local kirk password', '/');
     expect(local.res.status).toBe(302);
+  });
+});
+
+describe('AUTH_CHAIN=custom,local puts the module first', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-chain-'));
+    const { hashPassword } = (await import(modulePath)) as { hashPassword: (pw: string) => string };
+    const usersFile = join(dir, 'users.json');
+    writeFileSync(usersFile, JSON.stringify([{ username: 'kirk', passwordHash: hashPassword('custom kirk password'), groups: ['Impostors'] }]));
+    process.env.CUSTOM_AUTH_USERS_FILE = usersFile;
+    stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath, AUTH_CHAIN: 'custom,local' } });
+    await stack.createUser('kirk', 'local kirk password', { groups: ['Federation'] });
+    await stack.createUser('mccoy', 'local mccoy password');
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    delete process.env.CUSTOM_AUTH_USERS_FILE;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the module decides for a name it knows; the local password for that name no longer works', async () => {
+    expect((await stack.login('kirk', 'local kirk password', '/')).res.status).toBe(401);
+    const { res, session } = await stack.login('kirk', 'custom kirk password', '/');
+    expect(res.status).toBe(302);
+    stack.upstream.reset();
+    await stack.request('GET', '/', { accept: 'text/html', cookie: String(session) });
+    expect(stack.upstream.seen[0].headers['x-payload-groups']).toBe('Impostors');
+  });
+
+  test('a name the module does not know falls through to the local store', async () => {
+    expect((await stack.login('mccoy', 'local mccoy password', '/')).res.status).toBe(302);
   });
 });
