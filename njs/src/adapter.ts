@@ -42,6 +42,18 @@ function describeError(e: unknown): string {
   return text.replace(/[A-Za-z0-9_-]{20,}/g, '[redacted]').slice(0, 300);
 }
 
+/** Marks the request `gate-error` and logs the exception with the request id, never the token. */
+function logGateError(r: NginxHTTPRequest, e: unknown): void {
+  let requestId = '';
+  try {
+    r.variables.gate_reason = 'gate-error';
+    requestId = String(r.variables.request_id);
+  } catch (e2) {
+    // Nothing more can be done; the caller refuses the request either way.
+  }
+  r.error('gate: gate-error request_id=' + requestId + ' error=' + describeError(e));
+}
+
 /**
  * `js_set $gate gate.check;` — returns 'allow', 'login' or 'deny', and writes
  * `$gate_reason` (deny reason, or 'session-valid' on allow), `$gate_user` (username on allow),
@@ -95,14 +107,7 @@ export function check(r: NginxHTTPRequest): GateAction {
     }
     return 'deny';
   } catch (e) {
-    let requestId = '';
-    try {
-      r.variables.gate_reason = 'gate-error';
-      requestId = String(r.variables.request_id);
-    } catch (e2) {
-      // Nothing more can be done; the request is denied below either way.
-    }
-    r.error('gate: gate-error request_id=' + requestId + ' error=' + describeError(e));
+    logGateError(r, e);
     return 'deny';
   }
 }
@@ -205,14 +210,7 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
     v.gate_tableau_host = tableau.host;
     r.internalRedirect('/_gate/tableau-api');
   } catch (e) {
-    let requestId = '';
-    try {
-      r.variables.gate_reason = 'gate-error';
-      requestId = String(r.variables.request_id);
-    } catch (e2) {
-      // Nothing more can be done; the request is refused below either way.
-    }
-    r.error('gate: gate-error request_id=' + requestId + ' error=' + describeError(e));
+    logGateError(r, e);
     answerJson(r, 500, { error: 'gate-error' });
   }
 }
