@@ -1,0 +1,284 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { decideAccess } from '../../../njs/src/core/policy.js';
+import type { AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
+import { compilePolicy, HORIZON_FUTURE_SECONDS, lintCompiledPolicy, loadPolicyFile, parseCidr } from './compile-policy.js';
+
+const NOW = Date.UTC(2026, 0, 15) / 1000; // frozen clock: 2026-01-15T00:00Z
+const at = (iso: string) => Date.parse(iso) / 1000;
+
+function compileOk(source: unknown): CompiledPolicy {
+  const r = compilePolicy(source, { now: NOW });
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  return r.compiled;
+}
+
+function errorsOf(source: unknown): string[] {
+  const r = compilePolicy(source, { now: NOW });
+  return r.ok ? [] : r.errors;
+}
+
+const kirk = { sub: 'u1', username: 'kirk', groups: ['Federation'], email: 'kirk@starfleet.example' };
+const mccoy = { sub: 'u2', username: 'mccoy', groups: ['Medical'], email: 'mccoy@starfleet.example' };
+
+function decide(compiled: CompiledPolicy, over: Partial<AccessRequest>) {
+  return decideAccess(compiled, Object.assign({ method: 'GET', path: '/', claims: kirk, remoteAddr: '192.0.2.1', now: NOW }, over));
+}
+
+describe('seed scenario: /federation only for group Federation', () => {
+  const rules = [
+    { id: 'federation-members', path: { prefix: '/Federation/' }, priority: 10, decision: 'allow', conditions: { groups: ['Federation'] } },
+    { id: 'federation-others', path: { prefix: '/federation' }, priority: 20, decision: 'deny' },
+  ];
+  const cases: [string, string | undefined, string, object | null, string, string][] = [
+    ['lets kirk (Federation) in', 'deny', '/federation', kirk, 'allow', 'federation-members'],
+    ['keeps mccoy out', 'allow', '/federation/ships', mccoy, 'deny', 'federation-others'],
+    ['keeps a case variant out (/FEDERATION)', 'allow', '/FEDERATION', mccoy, 'deny', 'federation-others'],
+    ['does not treat /federationX as /federation (default allow)', 'allow', '/federationX', mccoy, 'allow', 'default'],
+    ['does not treat /federationX as /federation (default deny)', 'deny', '/federationX', kirk, 'deny', 'default'],
+    ['denies by default when no default is given', undefined, '/bridge', kirk, 'deny', 'default'],
+    ['never lets an anonymous request satisfy a group condition', 'allow', '/federation', null, 'deny', 'federation-others'],
+  ];
+  it.each(cases)('%s', (_name, dflt, p, claims, decision, rule) => {
+    const compiled = compileOk(dflt === undefined ? { rules } : { default: dflt, rules });
+    const d = decide(compiled, { path: p, claims: claims as AccessRequest['claims'] });
+    expect([d.decision, d.rule]).toEqual([decision, rule]);
+  });
+});
+
+describe('methods, public rules, priorities', () => {
+  const compiled = compileOk({
+    default: 'allow',
+    rules: [
+      { id: 'health', path: { exact: '/health' }, methods: ['GET'], priority: 1, decision: 'allow', public: true },
+      { id: 'no-writes', path: { prefix: '/reports' }, methods: ['POST', 'PUT', 'DELETE'], priority: 5, decision: 'deny' },
+      { id: 'reports-admin', path: { prefix: '/reports/admin' }, priority: 3, decision: 'deny' },
+      { id: 'reports-admin-ops', path: { exact: '/reports/admin/status' }, priority: 2, decision: 'allow' },
+      { id: 'no-php', path: { regex: '\\.php$' }, priority: 0, decision: 'deny' },
+    ],
+  });
+  const cases: [string, string, string, string, string, boolean][] = [
+    ['serves a public health check with HEAD (GET covers HEAD)', 'HEAD', '/health', 'allow', 'health', true],
+    ['does not extend a GET-only public rule to POST', 'POST', '/health', 'allow', 'default', false],
+    ['denies writes under /reports', 'PUT', '/reports/q1', 'deny', 'no-writes', false],
+    ['allows reads under /reports (default)', 'GET', '/reports/q1', 'allow', 'default', false],
+    ['lets the lower number win over the longer prefix (3 < 5)', 'POST', '/reports/admin/x', 'deny', 'reports-admin', false],
+    ['lets an exact rule at priority 2 beat the prefix at 3', 'GET', '/reports/admin/status', 'allow', 'reports-admin-ops', false],
+    ['lets a priority-0 regex beat everything, case-insensitively', 'GET', '/reports/admin/status/X.PHP', 'deny', 'no-php', false],
+  ];
+  it.each(cases)('%s', (_name, method, p, decision, rule, isPublic) => {
+    const d = decide(compiled, { method, path: p });
+    expect([d.decision, d.rule, d.public]).toEqual([decision, rule, isPublic]);
+  });
+});
+
+describe('conditions compiled end to end', () => {
+  const compiled = compileOk({
+    default: 'deny',
+    rules: [
+      { id: 'ops-users', path: { prefix: '/ops' }, priority: 1, decision: 'allow', conditions: { users: ['Kirk'] } },
+      { id: 'domain', path: { prefix: '/mail' }, priority: 1, decision: 'allow', conditions: { claims: { email_domain: 'StarFleet.example' } } },
+      { id: 'creators', path: { prefix: '/tableau' }, priority: 1, decision: 'allow', conditions: { claims: { tableau_site_role: ['Creator', 'Explorer'] } } },
+      { id: 'lan', path: { prefix: '/lan' }, priority: 1, decision: 'allow', conditions: { sourceIps: ['10.0.0.0/8', '2001:db8:abcd::/48'] } },
+      { id: 'berlin-office', path: { prefix: '/berlin' }, priority: 1, decision: 'allow', conditions: { time: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', timeZone: 'Europe/Berlin' } } },
+      { id: 'ny-night', path: { prefix: '/ny' }, priority: 1, decision: 'allow', conditions: { time: { days: ['sat'], from: '22:00', to: '02:00', timeZone: 'America/New_York' } } },
+    ],
+  });
+  const cases: [string, Partial<AccessRequest>, string][] = [
+    ['matches users case-insensitively', { path: '/ops', claims: kirk }, 'ops-users'],
+    ['refuses another user', { path: '/ops', claims: mccoy }, 'default'],
+    ['matches the email domain', { path: '/mail', claims: mccoy }, 'domain'],
+    ['matches a Tableau site role', { path: '/tableau', claims: Object.assign({}, kirk, { tableau_site_role: 'Creator' }) }, 'creators'],
+    ['refuses another site role', { path: '/tableau', claims: Object.assign({}, kirk, { tableau_site_role: 'Viewer' }) }, 'default'],
+    ['matches an IPv4 CIDR', { path: '/lan', remoteAddr: '10.20.30.40' }, 'lan'],
+    ['matches an IPv6 CIDR', { path: '/lan', remoteAddr: '2001:db8:abcd:12::5' }, 'lan'],
+    ['refuses an IPv6 address outside the /48', { path: '/lan', remoteAddr: '2001:db8:abce::5' }, 'default'],
+    // Berlin: CET (UTC+1) in winter, CEST (UTC+2) from 2026-03-29 01:00Z.
+    ['Berlin winter: 07:30Z is 08:30 local, inside', { path: '/berlin', now: at('2026-03-27T07:30:00Z') }, 'berlin-office'],
+    ['Berlin winter: 06:30Z is 07:30 local, outside', { path: '/berlin', now: at('2026-03-27T06:30:00Z') }, 'default'],
+    ['Berlin after DST: 06:30Z is 08:30 local, inside', { path: '/berlin', now: at('2026-03-30T06:30:00Z') }, 'berlin-office'],
+    ['Berlin after DST: 16:30Z is 18:30 local, outside', { path: '/berlin', now: at('2026-03-30T16:30:00Z') }, 'default'],
+    ['Berlin: Saturday is outside', { path: '/berlin', now: at('2026-03-28T10:00:00Z') }, 'default'],
+    // New York: EDT (UTC-4) until 2026-11-01 06:00Z, then EST (UTC-5). Window Sat 22:00 → Sun 02:00.
+    ['NY: Sat 23:00 EDT is inside', { path: '/ny', now: at('2026-10-25T03:00:00Z') }, 'ny-night'],
+    ['NY: Sun 01:30 EDT (after midnight, window begun Saturday) is inside', { path: '/ny', now: at('2026-10-25T05:30:00Z') }, 'ny-night'],
+    ['NY: Sun 02:30 EDT is outside', { path: '/ny', now: at('2026-10-25T06:30:00Z') }, 'default'],
+    ['NY: Sat 22:00 EST after the DST change is inside', { path: '/ny', now: at('2026-11-08T03:00:00Z') }, 'ny-night'],
+    ['NY: 02:30Z on that Saturday is 21:30 EST, outside', { path: '/ny', now: at('2026-11-08T02:30:00Z') }, 'default'],
+    ['NY: Friday 23:00 is outside', { path: '/ny', now: at('2026-11-07T04:00:00Z') }, 'default'],
+    ['time conditions deny once the horizon has run out', { path: '/ny', now: NOW + HORIZON_FUTURE_SECONDS + 1 }, 'policy-horizon-expired'],
+  ];
+  it.each(cases)('%s', (_name, over, rule) => {
+    expect(decide(compiled, over).rule).toBe(rule);
+  });
+
+  it('records the real DST transitions in the zone tables', () => {
+    expect(compiled.zones['Europe/Berlin'].starts).toContain(at('2026-03-29T01:00:00Z'));
+    expect(compiled.zones['America/New_York'].starts).toContain(at('2026-11-01T06:00:00Z'));
+    expect(compiled.zones['Europe/Berlin'].offsets.slice(0, 3)).toEqual([3600, 7200, 3600]);
+  });
+
+  it('produces plain JSON (round-trips unchanged)', () => {
+    expect(JSON.parse(JSON.stringify(compiled))).toEqual(compiled);
+  });
+});
+
+describe('validation', () => {
+  const base = { id: 'r', path: { prefix: '/a' }, priority: 1, decision: 'allow' };
+  const cases: [string, unknown, RegExp][] = [
+    ['rejects unknown top-level keys', { default: 'deny', rule: [] }, /policy: Unrecognized key.*rule/],
+    ['rejects unknown rule keys', { rules: [{ ...base, prority: 2 }] }, /rules\[0\] \(r\).*prority/],
+    ['rejects unknown condition keys', { rules: [{ ...base, conditions: { group: ['x'] } }] }, /conditions.*group/],
+    ['rejects a bad default', { default: 'maybe' }, /policy\.default/],
+    ['rejects a bad decision', { rules: [{ ...base, decision: 'permit' }] }, /rules\[0\] \(r\)\.decision/],
+    ['rejects a non-integer priority', { rules: [{ ...base, priority: 1.5 }] }, /priority/],
+    ['rejects two path kinds at once', { rules: [{ ...base, path: { prefix: '/a', exact: '/a' } }] }, /path/],
+    ['rejects a lower-case method', { rules: [{ ...base, methods: ['get'] }] }, /methods\.0/],
+    ['rejects a path without a leading slash', { rules: [{ ...base, path: { exact: 'a' } }] }, /must start with '\/'/],
+    ['rejects a percent-encoded rule path', { rules: [{ ...base, path: { prefix: '/a%2e' } }] }, /must not contain/],
+    ['rejects a dot-dot rule path', { rules: [{ ...base, path: { prefix: '/a/../b' } }] }, /'\.\.' segments/],
+    ['rejects a double slash', { rules: [{ ...base, path: { exact: '/a//b' } }] }, /'\/\/'/],
+    ['rejects a bad regex', { rules: [{ ...base, path: { regex: '(' } }] }, /invalid regular expression/],
+    ['rejects a bad IPv4 CIDR', { rules: [{ ...base, conditions: { sourceIps: ['10.0.0.256/8'] } }] }, /sourceIps\.0: bad IPv4/],
+    ['rejects host bits in a CIDR', { rules: [{ ...base, conditions: { sourceIps: ['10.0.0.1/8'] } }] }, /host bits/],
+    ['rejects a bad IPv6 CIDR', { rules: [{ ...base, conditions: { sourceIps: ['2001:db8:::/48'] } }] }, /bad IPv6/],
+    ['rejects an address without a prefix length', { rules: [{ ...base, conditions: { sourceIps: ['10.0.0.1'] } }] }, /address\/prefix-length/],
+    ['rejects a bad time', { rules: [{ ...base, conditions: { time: { from: '24:00', to: '02:00', timeZone: 'UTC' } } }] }, /time\.from/],
+    ['rejects an empty window', { rules: [{ ...base, conditions: { time: { from: '08:00', to: '08:00', timeZone: 'UTC' } } }] }, /equal/],
+    ['rejects an unknown time zone', { rules: [{ ...base, conditions: { time: { from: '08:00', to: '09:00', timeZone: 'Mars/Olympus' } } }] }, /unknown IANA time zone/],
+    ['rejects a bad day', { rules: [{ ...base, conditions: { time: { days: ['monday'], from: '08:00', to: '09:00', timeZone: 'UTC' } } }] }, /days\.0/],
+    ['rejects identity conditions on a public rule', { rules: [{ ...base, public: true, conditions: { groups: ['x'] } }] }, /public rule cannot/],
+    ['rejects duplicate rule ids', { rules: [base, { ...base, path: { prefix: '/b' } }] }, /duplicate rule id/],
+  ];
+  it.each(cases)('%s', (_name, source, message) => {
+    const errors = errorsOf(source);
+    expect(errors.join('\n')).toMatch(message);
+  });
+
+  const overlaps: [string, object, object, boolean][] = [
+    ['same exact path', { exact: '/a' }, { exact: '/A' }, true],
+    ['a prefix covering a longer prefix', { prefix: '/a' }, { prefix: '/a/b/' }, true],
+    ['a prefix covering an exact path', { prefix: '/a' }, { exact: '/a/x' }, true],
+    ['the root prefix covering anything', { prefix: '/' }, { exact: '/z' }, true],
+    ['a regex and any rule', { regex: 'x' }, { exact: '/z' }, true],
+    ['a prefix and a look-alike sibling (/a vs /ab): no overlap', { prefix: '/a' }, { prefix: '/ab' }, false],
+    ['different exact paths: no overlap', { exact: '/a' }, { exact: '/b' }, false],
+  ];
+  it.each(overlaps)('overlap at equal priority: %s', (_name, p1, p2, isError) => {
+    const errors = errorsOf({ rules: [{ ...base, id: 'one', path: p1 }, { ...base, id: 'two', path: p2 }] });
+    expect(errors.some((e) => e.includes("rules 'one' and 'two' overlap"))).toBe(isError);
+  });
+
+  it('accepts overlapping rules at equal priority whose methods are disjoint', () => {
+    expect(errorsOf({ rules: [{ ...base, id: 'one', methods: ['POST'] }, { ...base, id: 'two', path: { regex: '.' }, methods: ['GET'] }] })).toEqual([]);
+  });
+
+  it('refuses a regex sharing a priority with a GET rule when the regex is HEAD-only (GET covers HEAD)', () => {
+    expect(errorsOf({ rules: [{ ...base, id: 'one', methods: ['GET'] }, { ...base, id: 'two', path: { regex: '.' }, methods: ['HEAD'] }] })).toHaveLength(1);
+  });
+
+  it('reports every problem at once', () => {
+    const errors = errorsOf({
+      default: 'deny',
+      rules: [
+        { ...base, id: 'a', decision: 'nope' },
+        { ...base, id: 'b', conditions: { sourceIps: ['300.0.0.0/8', 'fe80::/200'] } },
+        { ...base, id: 'c', path: { regex: '[' } },
+        { ...base, id: 'c', path: { exact: '/c' }, priority: 7 },
+        { ...base, id: 'd', path: { prefix: '/a/x' } },
+        { ...base, id: 'e', conditions: { time: { from: '09:00', to: '10:00', timeZone: 'Nowhere/Else' } } },
+        { ...base, id: 'f' },
+      ],
+    });
+    expect(errors).toEqual([
+      expect.stringContaining('rules[0] (a).decision'),
+      expect.stringContaining('rules[1] (b).conditions.sourceIps.0'),
+      expect.stringContaining('rules[1] (b).conditions.sourceIps.1'),
+      expect.stringContaining('rules[2] (c).path.regex'),
+      expect.stringContaining('rules[3] (c).id: duplicate'),
+      expect.stringContaining('rules[5] (e).conditions.time.timeZone'),
+      expect.stringContaining("rules 'd' and 'f' overlap"),
+    ]);
+  });
+
+  it('warns when the default is missing, and treats it as deny', () => {
+    const r = compilePolicy({ rules: [] }, { now: NOW });
+    expect(r.ok && r.compiled.default).toBe('deny');
+    expect(r.ok && r.warnings.join()).toMatch(/no 'default'/);
+  });
+
+  it.each([
+    ['10.0.0.0/8', [167772160, 8]],
+    ['0.0.0.0/0', [0, 0]],
+    ['2001:db8::/32', [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0, 32]],
+    ['::ffff:10.0.0.0/104', [0, 0, 0, 0, 0, 0xffff, 0x0a00, 0, 104]],
+  ])('compiles CIDR %s without BigInt', (text, expected) => {
+    expect(parseCidr(text)).toEqual(expected);
+  });
+});
+
+describe('lint and loading', () => {
+  const withTime = { default: 'deny', rules: [{ id: 't', path: { prefix: '/' }, priority: 1, decision: 'allow', conditions: { time: { from: '08:00', to: '09:00', timeZone: 'UTC' } } }] };
+
+  it.each([
+    ['is quiet right after compiling', 0, ''],
+    ['warns when the horizon is within 180 days', HORIZON_FUTURE_SECONDS - 90 * 86400, /run out in 90 days/],
+    ['says the tables have run out after the horizon', HORIZON_FUTURE_SECONDS + 1, /have run out/],
+  ] as [string, number, RegExp | string][])('%s', (_name, later, expected) => {
+    const text = lintCompiledPolicy(compileOk(withTime), NOW + later).join('\n');
+    if (expected === '') expect(text).toBe('');
+    else expect(text).toMatch(expected);
+  });
+
+  it('loads the same policy from YAML and JSON files', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'policy-'));
+    const yamlFile = path.join(dir, 'policy.yaml');
+    const jsonFile = path.join(dir, 'policy.json');
+    fs.writeFileSync(
+      yamlFile,
+      ['default: deny', 'rules:', '  - id: federation', '    path: { prefix: /federation }', '    priority: 10', '    decision: allow', '    conditions:', '      groups: [Federation]'].join('\n'),
+    );
+    fs.writeFileSync(jsonFile, JSON.stringify({ default: 'deny', rules: [{ id: 'federation', path: { prefix: '/federation' }, priority: 10, decision: 'allow', conditions: { groups: ['Federation'] } }] }));
+    try {
+      expect(compileOk(loadPolicyFile(yamlFile))).toEqual(compileOk(loadPolicyFile(jsonFile)));
+      expect(() => loadPolicyFile(path.join(dir, 'policy.txt'))).toThrow(/\.json, \.yaml or \.yml/);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('scale: 1,000 rules', () => {
+  // 1,000 rules: 600 prefixes (/app/N and /app/N/sub) and 400 exact paths, plus 5 regex rules.
+  const rules: object[] = [];
+  for (let i = 0; i < 300; i++) {
+    rules.push({ id: `app-${i}`, path: { prefix: `/app/${i}` }, priority: 100, decision: 'allow', conditions: { groups: [`team-${i}`] } });
+    rules.push({ id: `app-${i}-sub`, path: { prefix: `/app/${i}/sub` }, priority: 50, decision: 'deny', methods: ['POST'] });
+  }
+  for (let i = 0; i < 395; i++) rules.push({ id: `page-${i}`, path: { exact: `/pages/${i}.html` }, priority: 10 + (i % 3), decision: 'allow' });
+  for (let i = 0; i < 5; i++) rules.push({ id: `re-${i}`, path: { regex: `^/legacy${i}/.*\\.asp$` }, priority: 1000 + i, decision: 'deny' });
+  const compiled = compileOk({ default: 'deny', rules });
+
+  it('indexes every rule and keeps each candidate list short', () => {
+    expect(compiled.rules).toHaveLength(1000);
+    expect(Object.keys(compiled.prefix)).toHaveLength(600);
+    expect(Object.keys(compiled.exact)).toHaveLength(395);
+    expect(compiled.regex).toHaveLength(5);
+    const longest = Math.max(...Object.values(compiled.prefix).concat(Object.values(compiled.exact)).map((l) => l.length));
+    expect(longest).toBe(1);
+  });
+
+  const cases: [string, string, string, object, string, number][] = [
+    ['decides a deep prefix with few rules examined', 'POST', '/app/299/sub/x/y', kirk, 'app-299-sub', 1],
+    ['falls through the sub-rule to the team rule', 'GET', '/app/7/sub', { ...kirk, groups: ['team-7'] }, 'app-7', 2],
+    ['decides an exact page', 'GET', '/pages/394.html', kirk, 'page-394', 1],
+    ['examines only the regex rules when no indexed path matches', 'GET', '/legacy3/a.ASP', kirk, 're-3', 4],
+    ['uses the default after the short lists', 'GET', '/nothing/here', kirk, 'default', 5],
+  ];
+  it.each(cases)('%s', (_name, method, p, claims, rule, examined) => {
+    const d = decide(compiled, { method, path: p, claims: claims as AccessRequest['claims'] });
+    expect([d.rule, d.examined]).toEqual([rule, examined]);
+  });
+});
