@@ -1,0 +1,258 @@
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { decideAccess } from '../../../njs/src/core/policy.js';
+import type { AccessDecision, AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
+import { LOCAL_SOURCE } from '../authenticators/local.js';
+import { isAppError } from '../errors.js';
+import { compilePolicy, lintCompiledPolicy, loadPolicyFile } from '../policy/compile-policy.js';
+import { createPool, runMigrations } from '../storage/db.js';
+import { resolveStore } from '../storage/embedded.js';
+import { createUsersRepo } from '../storage/users-repo.js';
+
+/**
+ * The logic of `npm run policy -- <command>` (the bin is policy.ts): validate the access-policy file
+ * and ask what it decides for one request, with the same compiler and the same evaluator
+ * (njs/src/core/policy.ts `decideAccess`) the gate uses.
+ *
+ * Exit codes: 0 done (for `check`, whatever the decision); 1 the command could not be carried out
+ * (policy invalid or unreadable, unknown user, store unavailable); 2 usage error.
+ */
+
+export interface PolicyCliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Record<string, string | undefined>;
+  /** Clock in milliseconds since the epoch; Date.now when omitted. */
+  now?: () => number;
+}
+
+export const DEFAULT_POLICY_FILE = 'nginx/policy.yaml';
+
+const USAGE = `Usage: npm run policy -- <command> [options]
+
+Commands:
+  lint [--file PATH]
+      Validate the policy file and report every problem at once.
+  check --path P [--method GET] [--user NAME | --claims JSON] [--ip ADDR] [--at ISO-TIME] [--file PATH]
+      Print the decision for one request and the rule that made it, e.g.
+        allow (rule federation-members)
+        deny (rule default)
+  help
+      Show this text.
+
+Options:
+  --file PATH      policy file (.yaml, .yml or .json); default POLICY_FILE, else ${DEFAULT_POLICY_FILE}
+  --path P         the request path exactly as nginx's normalised $uri would be: no query string, and
+                   '%XX' escapes, '//', '/./' and '/../' already resolved. check takes the path as given
+                   and does not normalise it (it warns when it looks unnormalised).
+  --method M       HTTP method (default GET)
+  --user NAME      claims of a local user from the store: DATABASE_URL if set, else the embedded store
+                   in DATA_DIR (default ./data)
+  --claims JSON    claims as a JSON object, e.g. '{"username":"kirk","groups":["Federation"]}'
+                   (neither --user nor --claims: an anonymous request)
+  --ip ADDR        client address ($remote_addr); without it, sourceIps conditions never match
+  --at ISO-TIME    the instant to decide at, with a zone, e.g. 2026-03-27T08:30:00+01:00 (default: now);
+                   the policy is compiled as of that instant too
+`;
+
+/** A problem with how the command was called: exit 2. */
+class UsageError extends Error {}
+/** The command was understood but cannot be carried out: exit 1. */
+class CommandError extends Error {}
+
+type Options = ParseArgsConfig['options'];
+
+const COMMANDS: Record<string, Options> = {
+  lint: { file: { type: 'string' } },
+  check: {
+    file: { type: 'string' },
+    path: { type: 'string' },
+    method: { type: 'string' },
+    user: { type: 'string' },
+    claims: { type: 'string' },
+    ip: { type: 'string' },
+    at: { type: 'string' },
+  },
+};
+
+type Values = Record<string, string | undefined>;
+
+function parseCommandLine(argv: string[]): { command: string; values: Values } | 'help' {
+  const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError('no command given (try "help")');
+  if (command === 'help' || command === '--help' || command === '-h') return 'help';
+  const options = COMMANDS[command];
+  if (!options) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option} for "${command}"`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`option ${option} needs a value`);
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])} for "${command}"`);
+  return { command, values: parsed.values as Values };
+}
+
+function policyFile(values: Values, env: PolicyCliIo['env']): string {
+  return values.file || env.POLICY_FILE || DEFAULT_POLICY_FILE;
+}
+
+/** Loads and compiles the file; every compile error becomes one `error:` line on stderr. */
+function compileFile(file: string, nowSeconds: number, io: PolicyCliIo): { compiled: CompiledPolicy; warnings: string[] } | null {
+  let source: unknown;
+  try {
+    source = loadPolicyFile(file);
+  } catch (err) {
+    throw new CommandError(`cannot read policy file ${file}: ${(err as Error).message}`);
+  }
+  const result = compilePolicy(source, { now: nowSeconds });
+  if (!result.ok) {
+    for (const e of result.errors) io.stderr.write(`error: ${oneLine(e)}\n`);
+    io.stderr.write(`${file}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`);
+    return null;
+  }
+  return { compiled: result.compiled, warnings: [...result.warnings, ...lintCompiledPolicy(result.compiled, nowSeconds)] };
+}
+
+function runLint(values: Values, io: PolicyCliIo, nowSeconds: number): number {
+  const file = policyFile(values, io.env);
+  const out = compileFile(file, nowSeconds, io);
+  if (!out) return 1;
+  const n = out.compiled.rules.length;
+  io.stdout.write(`ok: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default})\n`);
+  for (const w of out.warnings) io.stdout.write(`warning: ${oneLine(w)}\n`);
+  return 0;
+}
+
+interface CheckRequest {
+  file: string;
+  method: string;
+  path: string;
+  user: string | undefined;
+  claims: { [claim: string]: unknown } | null;
+  remoteAddr: string;
+  /** Milliseconds since the epoch, when --at was given. */
+  at: number | undefined;
+}
+
+function validateCheck(values: Values, io: PolicyCliIo): CheckRequest {
+  const p = values.path;
+  if (p === undefined) throw new UsageError('"check" needs --path');
+  if (!p.startsWith('/')) throw new UsageError(`--path must start with '/' (got ${JSON.stringify(p)})`);
+  if (p.includes('?') || p.includes('#')) {
+    throw new UsageError("--path must not contain '?' or '#': the query string is never part of the path the gate matches");
+  }
+  const method = (values.method ?? 'GET').toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) throw new UsageError(`--method must be an HTTP method (got ${JSON.stringify(values.method)})`);
+  if (values.user !== undefined && values.claims !== undefined) throw new UsageError('give --user or --claims, not both');
+  if (values.user !== undefined && values.user.trim() === '') throw new UsageError('--user needs a username');
+  let claims: { [claim: string]: unknown } | null = null;
+  if (values.claims !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(values.claims);
+    } catch (err) {
+      throw new UsageError(`--claims is not valid JSON (${(err as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError('--claims must be a JSON object');
+    claims = parsed as { [claim: string]: unknown };
+  }
+  const remoteAddr = values.ip ?? '';
+  if (values.ip !== undefined && isIP(values.ip) === 0) throw new UsageError(`--ip must be an IPv4 or IPv6 address (got ${JSON.stringify(values.ip)})`);
+  let at: number | undefined;
+  if (values.at !== undefined) {
+    // Without an explicit zone Date.parse would read the time in the machine's zone: refuse the ambiguity.
+    at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(values.at) ? Date.parse(values.at) : NaN;
+    if (Number.isNaN(at)) throw new UsageError(`--at must be an ISO time with a zone, e.g. 2026-03-27T08:30:00Z (got ${JSON.stringify(values.at)})`);
+  }
+  // nginx resolves these before the gate runs; a rule never sees them, so say what is being checked.
+  if (/%|\/\/|\/\.(\/|$)|\/\.\.(\/|$)/.test(p)) {
+    io.stderr.write(
+      `warning: --path ${JSON.stringify(p)} is not normalised; nginx decodes '%XX' and resolves '//', '/./' and '/../' ` +
+        'before the gate matches $uri, so the gate would see a different path\n',
+    );
+  }
+  return { file: policyFile(values, io.env), method, path: p, user: values.user, claims, remoteAddr, at };
+}
+
+/** The claims the auth service signs for a local user (see authenticators/local.ts and session-token.ts). */
+async function loadUserClaims(username: string, io: PolicyCliIo): Promise<{ [claim: string]: unknown }> {
+  const dataDir = io.env.DATA_DIR || './data';
+  const store = await resolveStore({ databaseUrl: io.env.DATABASE_URL, dataDir });
+  if (store.kind !== 'postgres') io.stderr.write(`note: using the embedded store in ${path.resolve(dataDir)} (set DATABASE_URL for PostgreSQL)\n`);
+  try {
+    const pool = createPool(store.url, { max: 1, applicationName: 'identity-gateway-policy-cli', logger: { warn: () => undefined } });
+    try {
+      await runMigrations(pool);
+      const user = await createUsersRepo(pool).findByUsername(username);
+      if (!user) throw new CommandError(`no user named ${JSON.stringify(username)}`);
+      if (user.disabled) io.stderr.write(`note: user ${user.username} is disabled and cannot log in; showing what the policy would decide anyway\n`);
+      const claims: { [claim: string]: unknown } = { sub: user.id, username: user.username, groups: [...user.groups], src: LOCAL_SOURCE };
+      if (user.fullName) claims.name = user.fullName;
+      if (user.email) claims.email = user.email;
+      return claims;
+    } finally {
+      await pool.end();
+    }
+  } finally {
+    await store.stop();
+  }
+}
+
+function formatDecision(d: AccessDecision, anonymous: boolean): string {
+  let line = `${d.decision} (rule ${d.rule})`;
+  if (d.public) line += d.decision === 'allow' ? ', public: no login needed' : ', public';
+  else if (anonymous && d.decision === 'allow') line += ', but no public rule matched: an anonymous request is sent to the login first';
+  return line + '\n';
+}
+
+async function runCheck(values: Values, io: PolicyCliIo, nowMillis: number): Promise<number> {
+  const req = validateCheck(values, io);
+  const whenSeconds = Math.floor((req.at ?? nowMillis) / 1000);
+  const out = compileFile(req.file, whenSeconds, io);
+  if (!out) return 1;
+  for (const w of out.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
+  const claims = req.user !== undefined ? await loadUserClaims(req.user, io) : req.claims;
+  const request: AccessRequest = { method: req.method, path: req.path, claims, remoteAddr: req.remoteAddr, now: whenSeconds };
+  io.stdout.write(formatDecision(decideAccess(out.compiled, request), claims === null));
+  return 0;
+}
+
+/** For the operator at the terminal: which connection failed and how (never includes credentials). */
+function describeCause(cause: unknown): string {
+  const { code, message, errors } = (cause ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof message === 'string' && message !== '') return message;
+  if (Array.isArray(errors) && errors.length > 0) return describeCause(errors[0]);
+  return typeof code === 'string' ? code : 'unknown cause';
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Runs one CLI command and returns its exit code. Errors go to `stderr`, one line each, never a stack. */
+export async function runPolicyCli(argv: string[], io: PolicyCliIo): Promise<number> {
+  try {
+    const parsed = parseCommandLine(argv);
+    if (parsed === 'help') {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    const nowMillis = (io.now ?? Date.now)();
+    if (parsed.command === 'lint') return runLint(parsed.values, io, Math.floor(nowMillis / 1000));
+    return await runCheck(parsed.values, io, nowMillis);
+  } catch (err) {
+    let message: string;
+    if (err instanceof UsageError || err instanceof CommandError) message = err.message;
+    else if (isAppError(err)) message = err.code === 'ERR_STORE_UNAVAILABLE' ? `${err.safeMessage} (${describeCause(err.cause)})` : err.safeMessage;
+    else if (err instanceof Error) message = err.message;
+    else message = String(err);
+    io.stderr.write(`error: ${oneLine(message)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
