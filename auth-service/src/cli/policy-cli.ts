@@ -9,6 +9,7 @@ import { compilePolicy, lintCompiledPolicy, loadPolicyFile } from '../policy/com
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo } from '../storage/users-repo.js';
+import { describeCause, oneLine } from './cli-text.js';
 
 /**
  * The logic of `npm run policy -- <command>` (the bin is policy.ts): validate the access-policy file
@@ -221,18 +222,6 @@ async function runCheck(values: Values, io: PolicyCliIo, nowMillis: number): Pro
   const request: AccessRequest = { method: req.method, path: req.path, claims, remoteAddr: req.remoteAddr, now: whenSeconds };
   io.stdout.write(formatDecision(decideAccess(out.compiled, request), claims === null));
   return 0;
-}
-
-/** For the operator at the terminal: which connection failed and how (never includes credentials). */
-function describeCause(cause: unknown): string {
-  const { code, message, errors } = (cause ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
-  if (typeof message === 'string' && message !== '') return message;
-  if (Array.isArray(errors) && errors.length > 0) return describeCause(errors[0]);
-  return typeof code === 'string' ? code : 'unknown cause';
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 /** Runs one CLI command and returns its exit code. Errors go to `stderr`, one line each, never a stack. */

@@ -5,6 +5,7 @@ import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv, type Passw
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo, type UserRecord, type UsersRepo } from '../storage/users-repo.js';
+import { describeCause, oneLine } from './cli-text.js';
 
 /**
  * The logic of `npm run users -- <command>` (the bin is users.ts): manage local users in DATABASE_URL,
@@ -237,18 +238,6 @@ async function execute(req: Request, repo: UsersRepo, policy: PasswordPolicy, pa
       return;
     }
   }
-}
-
-/** For the operator at the terminal: which connection failed and how (never includes credentials). */
-function describeCause(cause: unknown): string {
-  const { code, message, errors } = (cause ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
-  if (typeof message === 'string' && message !== '') return message;
-  if (Array.isArray(errors) && errors.length > 0) return describeCause(errors[0]);
-  return typeof code === 'string' ? code : 'unknown cause';
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 /** Runs one CLI command and returns its exit code. Errors go to `stderr` as one line, never a stack. */
