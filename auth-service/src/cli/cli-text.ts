@@ -1,4 +1,5 @@
 /** Text helpers shared by the operator CLIs (users, policy): one-line errors, never a stack. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** For the operator at the terminal: which connection failed and how (never includes credentials). */
 export function describeCause(cause: unknown): string {
@@ -11,4 +12,23 @@ export function describeCause(cause: unknown): string {
 /** Folds a multi-line message into one line. */
 export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** A problem with how a command was called (exit 2). */
+export class UsageError extends Error {}
+
+/**
+ * `parseArgs` for one sub-command, strict, with its errors turned into short UsageErrors that name
+ * the option and the command.
+ */
+export function parseCommandArgs<T extends ParseArgsConfig['options']>(command: string, args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option} for "${command}"`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`option ${option} needs a value`);
+    throw new UsageError((err as Error).message);
+  }
 }

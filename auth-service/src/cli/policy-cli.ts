@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { decideAccess } from '../../../njs/src/core/policy.js';
 import type { AccessDecision, AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
 import { LOCAL_SOURCE } from '../authenticators/local.js';
@@ -9,7 +9,7 @@ import { compilePolicy, lintCompiledPolicy, loadPolicyFile } from '../policy/com
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo } from '../storage/users-repo.js';
-import { describeCause, oneLine } from './cli-text.js';
+import { describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
 
 /**
  * The logic of `npm run policy -- <command>` (the bin is policy.ts): validate the access-policy file
@@ -57,8 +57,6 @@ Options:
                    the policy is compiled as of that instant too
 `;
 
-/** A problem with how the command was called: exit 2. */
-class UsageError extends Error {}
 /** The command was understood but cannot be carried out: exit 1. */
 class CommandError extends Error {}
 
@@ -85,16 +83,7 @@ function parseCommandLine(argv: string[]): { command: string; values: Values } |
   if (command === 'help' || command === '--help' || command === '-h') return 'help';
   const options = COMMANDS[command];
   if (!options) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option} for "${command}"`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`option ${option} needs a value`);
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseCommandArgs(command, rest, options);
   if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])} for "${command}"`);
   return { command, values: parsed.values as Values };
 }

@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { isAppError } from '../errors.js';
 import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv, type PasswordPolicy } from '../passwords/index.js';
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo, type UserRecord, type UsersRepo } from '../storage/users-repo.js';
-import { describeCause, oneLine } from './cli-text.js';
+import { describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
 
 /**
  * The logic of `npm run users -- <command>` (the bin is users.ts): manage local users in DATABASE_URL,
@@ -52,8 +52,6 @@ const MAX_NAME_LENGTH = 200;
 // C0/C1 controls and DEL: they would corrupt the table output and, in groups, the forwarded headers.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** A problem with how the command was called: exit 2. */
-class UsageError extends Error {}
 /** The command was understood but cannot be carried out: exit 1. */
 class CommandError extends Error {}
 
@@ -88,16 +86,7 @@ function parseCommandLine(argv: string[]): Parsed | 'help' {
   if (command === 'help' || command === '--help' || command === '-h') return 'help';
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option} for "${command}"`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`option ${option} needs a value`);
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseCommandArgs(command, rest, spec.options);
   const { positionals } = parsed;
   const values = parsed.values as Parsed['values'];
   if (positionals.length < spec.positionals.min) throw new UsageError(`"${command}" needs ${spec.positionals.names}`);
