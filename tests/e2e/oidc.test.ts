@@ -5,8 +5,8 @@
  * nginx as its HTTP proxy, and loopback (the provider) is reached directly.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { chromium, type Browser } from 'playwright-core';
-import { CHROMIUM_PATH } from '../support/browser.js';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from '../support/browser.js';
 import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -31,12 +31,7 @@ describe('OIDC sign-in in a browser', () => {
         ALLOW_INSECURE_HTTP_IDP: 'true',
       },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      proxy: { server: `http://127.0.0.1:${stack.proxyPort}`, bypass: '127.0.0.1' },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchBrowser({ proxy: { server: `http://127.0.0.1:${stack.proxyPort}`, bypass: '127.0.0.1' } });
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
