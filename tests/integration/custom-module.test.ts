@@ -12,6 +12,14 @@ import { stackTest, startStack, type Stack } from '../support/stack.js';
 
 const modulePath = join(REPO_ROOT, 'examples', 'custom-auth', 'static-users.mjs');
 
+/** Writes the example module's users file (passwords hashed with its own hashPassword) and points it there. */
+async function useCustomUsers(dir: string, users: Array<{ username: string; password: string; [field: string]: unknown }>): Promise<void> {
+  const { hashPassword } = (await import(modulePath)) as { hashPassword: (pw: string) => string };
+  const usersFile = join(dir, 'users.json');
+  writeFileSync(usersFile, JSON.stringify(users.map(({ password, ...rest }) => ({ ...rest, passwordHash: hashPassword(password) }))));
+  process.env.CUSTOM_AUTH_USERS_FILE = usersFile;
+}
+
 describe('custom authentication module (default chain: local, custom)', () => {
   let stack: Stack;
   const test = stackTest(() => stack);
@@ -19,16 +27,10 @@ describe('custom authentication module (default chain: local, custom)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-custom-'));
-    const { hashPassword } = (await import(modulePath)) as { hashPassword: (pw: string) => string };
-    const usersFile = join(dir, 'users.json');
-    writeFileSync(
-      usersFile,
-      JSON.stringify([
-        { username: 'ada', passwordHash: hashPassword('analytical engine 1843'), name: 'Ada Lovelace', email: 'ada@example.test', groups: ['Engines'] },
-        { username: 'kirk', passwordHash: hashPassword('custom kirk password'), groups: ['Impostors'] },
-      ]),
-    );
-    process.env.CUSTOM_AUTH_USERS_FILE = usersFile;
+    await useCustomUsers(dir, [
+      { username: 'ada', password: 'analytical engine 1843', name: 'Ada Lovelace', email: 'ada@example.test', groups: ['Engines'] },
+      { username: 'kirk', password: 'custom kirk password', groups: ['Impostors'] },
+    ]);
     stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath } });
     await stack.createUser('kirk', 'local kirk password', { groups: ['Federation'] });
   }, 60_000);
@@ -73,10 +75,7 @@ describe('AUTH_CHAIN=custom,local puts the module first', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-chain-'));
-    const { hashPassword } = (await import(modulePath)) as { hashPassword: (pw: string) => string };
-    const usersFile = join(dir, 'users.json');
-    writeFileSync(usersFile, JSON.stringify([{ username: 'kirk', passwordHash: hashPassword('custom kirk password'), groups: ['Impostors'] }]));
-    process.env.CUSTOM_AUTH_USERS_FILE = usersFile;
+    await useCustomUsers(dir, [{ username: 'kirk', password: 'custom kirk password', groups: ['Impostors'] }]);
     stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath, AUTH_CHAIN: 'custom,local' } });
     await stack.createUser('kirk', 'local kirk password', { groups: ['Federation'] });
     await stack.createUser('mccoy', 'local mccoy password');
