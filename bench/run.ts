@@ -7,10 +7,11 @@
  * Env: BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGateConfig, writeGateConfig } from '../auth-service/src/services/gate-config.js';
+import { POLICY_OFF } from '../auth-service/src/policy/policy-runtime.js';
 import { issueSessionToken } from '../auth-service/src/services/session-token.js';
 import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, waitForPort } from '../scripts/lib/nginx-runtime.js';
 import { rawRequest } from '../tests/support/http.js';
@@ -140,6 +141,7 @@ async function main(): Promise<void> {
       gateConfigFile,
       buildGateConfig({ jwt: { secret, previousSecrets: [] }, session: { cookieName: 'gw_session', ipBinding: true, leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false } } as Parameters<typeof buildGateConfig>[0]),
     );
+    writeFileSync(join(prefix, 'conf', 'runtime', 'policy.json'), JSON.stringify(POLICY_OFF));
     const nginx = await startNginx(prefix, ports.gate);
     stopNginx = () => nginx.stop();
 

@@ -3,6 +3,9 @@
  * the store (embedded PostgreSQL under DATA_DIR unless DATABASE_URL is set), the auth service,
  * the demo upstream app and nginx with the njs gate. Ctrl-C stops everything it started.
  *
+ * The access policy is nginx/policy.yaml unless POLICY_FILE names another file (POLICY_FILE= turns
+ * it off); `make reload` recompiles the same file.
+ *
  * On first run it generates the JWT secret into DATA_DIR (unless JWT_SECRET/JWT_SECRET_FILE is set)
  * and, if the user store is empty, creates the demo users and prints their passwords once.
  */
@@ -16,7 +19,7 @@ import { createPool, runMigrations } from '../auth-service/src/storage/db.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { freePort, prepareNginxPrefix, startNginx, type RunningNginx } from './lib/nginx-runtime.js';
+import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -89,7 +92,14 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
       prefix: join(dataDir, 'nginx'),
       vars: { PROXY_LISTEN: `${proxyHost}:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${app.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
     });
-    const auth = await startAuthService({ ...env, AUTH_HOST: '127.0.0.1', AUTH_PORT: String(authPort), GATE_CONFIG_FILE: gateConfigFile });
+    // The access policy: nginx/policy.yaml unless POLICY_FILE names another; POLICY_FILE= (empty) turns it off.
+    const policyFile = env.POLICY_FILE === undefined ? join(REPO_ROOT, 'nginx', 'policy.yaml') : env.POLICY_FILE === '' ? null : resolve(env.POLICY_FILE);
+    writePolicySource(prefix, policyFile);
+    const authEnv: NodeJS.ProcessEnv = { ...env, AUTH_HOST: '127.0.0.1', AUTH_PORT: String(authPort), GATE_CONFIG_FILE: gateConfigFile };
+    if (policyFile === null) delete authEnv.POLICY_FILE;
+    else authEnv.POLICY_FILE = policyFile;
+    const auth = await startAuthService(authEnv);
+    console.log(policyFile === null ? 'Access policy: off (every signed-in user reaches every path)' : `Access policy: ${policyFile}`);
     started.push({ name: 'auth service', stop: () => auth.close() });
     const nginx: RunningNginx = await startNginx(prefix, proxyPort);
     started.push({ name: 'nginx', stop: () => nginx.stop() });

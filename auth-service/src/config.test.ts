@@ -43,6 +43,7 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       brandName: 'Identity Gateway',
       gateConfigFile: null,
+      accessPolicy: null,
       allowInsecureHttpIdp: false,
       tableau: null,
       customModule: null,

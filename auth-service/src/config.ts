@@ -8,7 +8,9 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { z } from 'zod';
+import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
+import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
@@ -49,6 +51,8 @@ export interface AuthConfig {
   brandName: string;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
+  /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
+  accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null;
   /** Plain-http identity providers allowed (tests only; ALLOW_INSECURE_HTTP_IDP=true). */
   allowInsecureHttpIdp: boolean;
   /** Tableau Server / Tableau Cloud as a second source after local users, or null when off. */
@@ -207,6 +211,10 @@ const schema = z.object({
     .refine((s) => s.length <= 80 && !/[\u0000-\u001f\u007f]/.test(s), { error: 'must be at most 80 characters, without control characters' })
     .default('Identity Gateway'),
   GATE_CONFIG_FILE: z
+    .string()
+    .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
+    .optional(),
+  POLICY_FILE: z
     .string()
     .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
     .optional(),
@@ -389,6 +397,17 @@ export function loadConfig(env: Env): ConfigResult {
     for (const issue of policy.issues) errors.push(`${issue.variable}: ${issue.rule} (received ${JSON.stringify(issue.received)})`);
   }
 
+  // The access policy is compiled here so that its problems are reported with all the others.
+  let accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null = null;
+  const policyFileValue = input.POLICY_FILE;
+  if (policyFileValue !== undefined && input.GATE_CONFIG_FILE === undefined) {
+    errors.push(`POLICY_FILE: only applies with GATE_CONFIG_FILE (the compiled policy is written next to it) (received ${JSON.stringify(policyFileValue)})`);
+  } else if (policyFileValue !== undefined && !policyFileValue.includes('\u0000')) {
+    const compiled = compilePolicyFile(policyFileValue, Math.floor(Date.now() / 1000));
+    if (compiled.ok) accessPolicy = { file: policyFileValue, compiled: compiled.compiled, warnings: compiled.warnings };
+    else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
+  }
+
   if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok) {
     return { ok: false, errors };
   }
@@ -413,6 +432,7 @@ export function loadConfig(env: Env): ConfigResult {
       logLevel: v.LOG_LEVEL,
       brandName: v.BRAND_NAME,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+      accessPolicy,
       allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
       tableau:
         v.TABLEAU_URL === undefined

@@ -20,6 +20,7 @@ import { createLogger, errorSummary } from './logger.js';
 import { createPasswordHasher } from './passwords/index.js';
 import { createOidcService } from './services/oidc.js';
 import { writeGateConfig, buildGateConfig } from './services/gate-config.js';
+import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
 import { sealTableauCredentials } from './services/tableau-token.js';
 import { createPool, isConnectionError, runMigrations } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
@@ -152,6 +153,15 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
     if (config.gateConfigFile !== null) {
       await writeGateConfig(config.gateConfigFile, buildGateConfig(config));
       logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
+      const policyFile = policyRuntimeFile(config.gateConfigFile);
+      const ap = config.accessPolicy;
+      await writeGateConfig(policyFile, gatePolicyFor(ap === null ? null : ap.compiled));
+      if (ap === null) {
+        logger.info({ event: 'policy_written', file: policyFile, policy: 'off' }, 'no POLICY_FILE: every valid session is allowed');
+      } else {
+        for (const w of ap.warnings) logger.warn({ event: 'policy_warning', source: ap.file }, w);
+        logger.info({ event: 'policy_written', file: policyFile, source: ap.file, rules: ap.compiled.rules.length, default: ap.compiled.default }, 'access policy compiled');
+      }
     }
 
     const app = createApp({

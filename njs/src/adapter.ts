@@ -5,7 +5,10 @@
  */
 import crypto from 'crypto';
 import { readCookie } from './core/cookie.js';
-import { decideRequest } from './core/decide.js';
+import { claimHeaderValue, decideRequest } from './core/decide.js';
+import { decideAccess, gatePolicyProblem, isPolicyOff } from './core/policy.js';
+import type { CompiledPolicy, GatePolicy } from './core/policy-contract.js';
+import { policyPath } from './core/request-path.js';
 import { gateConfigProblem } from './core/gate-config.js';
 import { FORWARDED_CLAIMS, TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
 import type { DenyReason, GateConfig } from './core/session-contract.js';
@@ -14,9 +17,24 @@ import { verifySessionToken } from './core/token.js';
 
 /** Loaded once per config load by `js_preload_object gate_config from ...;`. */
 declare const gate_config: unknown;
+/** Loaded once per config load by `js_preload_object gate_policy from ...;` (runtime/policy.json). */
+declare const gate_policy: unknown;
 
-/** The result of `$gate`: protect.conf redirects on 'login' and answers 401 on anything but 'allow'. */
-export type GateAction = 'allow' | 'login' | 'deny';
+/**
+ * The result of `$gate`, acted on by snippets/protect.conf: 'allow' proxies; 'login' redirects to
+ * `$gate_location`; 'forbidden' answers 403 (the policy refused); 'bad-request' answers 400 (an
+ * ambiguous path); 'deny' answers 401.
+ */
+export type GateAction = 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request';
+
+/** The preloaded config and policy, shape-checked; throws (→ gate-error) when either is unusable. */
+function loadRuntime(): { config: GateConfig; policy: GatePolicy } {
+  const problem = gateConfigProblem(typeof gate_config === 'undefined' ? undefined : gate_config);
+  if (problem !== null) throw new Error('invalid gate_config: ' + problem);
+  const policyProblem = gatePolicyProblem(typeof gate_policy === 'undefined' ? undefined : gate_policy);
+  if (policyProblem !== null) throw new Error('invalid gate_policy: ' + policyProblem);
+  return { config: gate_config as GateConfig, policy: gate_policy as GatePolicy };
+}
 
 function hmacSha256(secret: string, data: string): string {
   return crypto.createHmac('sha256', secret).update(data).digest('base64url');
@@ -55,34 +73,37 @@ function logGateError(r: NginxHTTPRequest, e: unknown): void {
 }
 
 /**
- * `js_set $gate gate.check;` — returns 'allow', 'login' or 'deny', and writes
- * `$gate_reason` (deny reason, or 'session-valid' on allow), `$gate_user` (username on allow),
- * `$gate_location` (login URL on login), `$gate_cookie` (upstream Cookie header on allow) and
- * `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token.
+ * `js_set $gate gate.check;` — returns a GateAction and writes
+ * `$gate_reason` (deny reason, or 'session-valid' / 'public' on allow), `$gate_rule` (the policy
+ * rule that decided, 'default', or empty without a policy), `$gate_user` (username of a verified
+ * session), `$gate_location` (login URL on login), `$gate_cookie` (upstream Cookie header on allow)
+ * and `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token (allow only).
  *
  * Several Cookie headers: njs's `r.headersIn.Cookie` joins them with ';' (measured on njs 0.7.9),
  * which the strict parser splits like any other separator, so duplicates across headers are seen.
  *
- * Fails closed: any exception (including a missing or malformed gate_config) returns 'deny' with
- * reason `gate-error` and an error log line carrying $request_id, never the token or cookie.
+ * Fails closed: any exception (including a missing or malformed gate_config or gate_policy) returns
+ * 'deny' with reason `gate-error` and an error log line carrying $request_id, never the token or cookie.
  */
 export function check(r: NginxHTTPRequest): GateAction {
   try {
-    const problem = gateConfigProblem(typeof gate_config === 'undefined' ? undefined : gate_config);
-    if (problem !== null) throw new Error('invalid gate_config: ' + problem);
-    const config = gate_config as GateConfig;
+    const runtime = loadRuntime();
     const v = r.variables;
     const decision = decideRequest({
       cookieHeaders: r.headersIn.Cookie,
       accept: r.headersIn.Accept,
       requestUri: v.request_uri || '/',
+      uri: v.uri || '',
+      method: r.method,
       remoteAddr: r.remoteAddress,
       now: Math.floor(Date.now() / 1000),
-      config: config,
+      config: runtime.config,
+      policy: runtime.policy,
       hmac: hmacSha256,
       digest: sha256Digest,
       decode: decodeBase64url,
     });
+    if (decision.rule !== '') v.gate_rule = decision.rule;
 
     if (decision.action === 'allow') {
       const headers = decision.headers;
@@ -91,13 +112,18 @@ export function check(r: NginxHTTPRequest): GateAction {
         const value = headers[name];
         if (value !== undefined) v['gate_h_' + name] = value;
       }
-      v.gate_user = headers.username;
-      v.gate_reason = 'session-valid';
+      if (decision.claims !== null) v.gate_user = headers.username;
+      v.gate_reason = decision.reason;
       v.gate_cookie = decision.upstreamCookie;
       return 'allow';
     }
 
     v.gate_reason = decision.reason;
+    if (decision.action === 'forbidden') {
+      if (decision.claims !== null) v.gate_user = claimHeaderValue(decision.claims.username) || '';
+      return 'forbidden';
+    }
+    if (decision.action === 'bad-request') return 'bad-request';
     if (isForgery(decision.reason)) {
       r.warn('gate: rejected session token reason=' + decision.reason + ' request_id=' + v.request_id);
     }
@@ -137,14 +163,15 @@ function unauthenticated(r: NginxHTTPRequest, reason: string): void {
  * usual protected proxy), so /api/ stays the app's. Otherwise answers itself, as JSON: 401 `unauthenticated` for no or an
  * invalid session (any reason the gate knows), a session without `tta` (`tableau-session-missing`),
  * one that does not decrypt (`tableau-session-invalid`, logged as a warning) or whose token expired
- * (`tableau-session-expired`); 500 `gate-error` on any exception. Never logs the token.
+ * (`tableau-session-expired`); with a policy, 400 `path-ambiguous` and 403 `policy-denied` as
+ * `check` decides them (a signed-in user is required here even where a public rule allows);
+ * 500 `gate-error` on any exception. Never logs the token.
  * Not checked: whether Tableau still accepts the token (Tableau answers 401 itself).
  */
 export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
   try {
-    const problem = gateConfigProblem(typeof gate_config === 'undefined' ? undefined : gate_config);
-    if (problem !== null) throw new Error('invalid gate_config: ' + problem);
-    const config = gate_config as GateConfig;
+    const runtime = loadRuntime();
+    const config = runtime.config;
     const tableau = config.tableau;
     if (tableau === undefined || tableau === null) {
       // Tableau is off: /api/ is the protected app's like any other path (the site defines it).
@@ -174,6 +201,27 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       return;
     }
     v.gate_user = verified.claims.username;
+    if (!isPolicyOff(runtime.policy)) {
+      const path = policyPath(v.uri || '', v.request_uri || '');
+      if (path === null) {
+        v.gate_reason = 'path-ambiguous';
+        answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });
+        return;
+      }
+      const access = decideAccess(runtime.policy as CompiledPolicy, {
+        method: r.method,
+        path: path,
+        claims: verified.claims,
+        remoteAddr: r.remoteAddress,
+        now: now,
+      });
+      v.gate_rule = access.rule;
+      if (access.decision !== 'allow') {
+        v.gate_reason = 'policy-denied';
+        answerJson(r, 403, { error: 'forbidden', reason: 'policy-denied' });
+        return;
+      }
+    }
     const sealed = verified.claims[TABLEAU_TOKEN_CLAIM];
     const key = tableauKeyFor(tableau, cookie.value);
     if (!isSealedShape(sealed) || key === null) {

@@ -62,6 +62,12 @@ function setConfig(config: unknown): void {
   (globalThis as unknown as { gate_config: unknown }).gate_config = config;
 }
 
+/** What nginx preloads as gate_policy; `{ version: 1, off: true }` is "no policy configured". */
+function setPolicy(policy: unknown): void {
+  (globalThis as unknown as { gate_policy: unknown }).gate_policy = policy;
+}
+setPolicy({ version: 1, off: true });
+
 /**
  * A request as njs presents it to js_set. Several Cookie headers reach the handler as one string
  * joined with ';' (measured with nginx 1.22 + njs 0.7.9: r.headersIn.Cookie), so arrays are

@@ -94,6 +94,22 @@ export function prepareNginxPrefix(opts: PrepareOptions): { prefix: string; gate
   return { prefix, gateConfigFile: join(prefix, 'conf', 'runtime', 'gate-config.json') };
 }
 
+/**
+ * Records which policy file `make up` compiled (null: none), so that `make reload` recompiles the
+ * same one unless POLICY_FILE says otherwise.
+ */
+export function writePolicySource(prefix: string, file: string | null): void {
+  writeFileSync(join(prefix, 'policy-source.json'), JSON.stringify({ file }) + '\n');
+}
+
+/** The policy file recorded by writePolicySource, or null (none, or never recorded). */
+export function readPolicySource(prefix: string): string | null {
+  const at = join(prefix, 'policy-source.json');
+  if (!existsSync(at)) return null;
+  const parsed = JSON.parse(readFileSync(at, 'utf8')) as { file?: unknown };
+  return typeof parsed.file === 'string' ? parsed.file : null;
+}
+
 /** The template values the prefix was last rendered with (for `make reload`). */
 export function readTemplateVars(prefix: string): NginxTemplateVars {
   return JSON.parse(readFileSync(join(prefix, 'template-vars.json'), 'utf8')) as NginxTemplateVars;
@@ -132,10 +148,11 @@ export interface RunningNginx {
 }
 
 /** Starts nginx in the foreground (daemon off) and waits until it accepts connections on `port`. */
-export async function startNginx(prefix: string, port: number, timeoutMs = 10_000): Promise<RunningNginx> {
+export async function startNginx(prefix: string, port: number, timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<RunningNginx> {
   const check = testNginxConfig(prefix);
   if (!check.ok) throw new Error(`nginx config test failed:\n${check.output}`);
-  const child = spawn(NGINX_BIN, [...nginxArgs(prefix), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // `env` (tests only) replaces nginx's environment, e.g. to run it under libfaketime.
+  const child = spawn(NGINX_BIN, [...nginxArgs(prefix), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'], env: env ?? process.env });
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   const readLog = (name: string) => {
     const p = join(prefix, 'logs', name);

@@ -3,7 +3,7 @@
  * access with identity headers, logout.
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
-import { setCookies, stackTest, startStack, type Stack, type StoreKind } from '../support/stack.js';
+import { accessLogEntry, setCookies, stackTest, startStack, type Stack, type StoreKind } from '../support/stack.js';
 
 const stores: StoreKind[] = ['postgres', 'embedded'];
 
@@ -71,8 +71,7 @@ describe.each(stores)('login, access and logout through nginx (%s store)', (stor
     // The session cookie is not forwarded; other cookies are.
     expect(h.cookie).toBe('theme=dark; lang=en');
     expect(h['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
-    const access = stack.nginx.accessLog().trim().split('\n').map((l) => JSON.parse(l));
-    const last = access.filter((e) => e.path === '/federation').pop();
+    const last = await accessLogEntry(stack.nginx, (e) => e.path === '/federation' && e.status === 200);
     expect(last).toMatchObject({ user: 'kirk', reason: 'session-valid', status: 200 });
   });
 

@@ -31,6 +31,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Route the service's database connections through a relay the test can cut. */
   cuttableStore?: boolean;
+  /** Extra environment for nginx itself (e.g. LD_PRELOAD/FAKETIME to run it at another time). */
+  nginxEnv?: Record<string, string>;
 }
 
 
@@ -132,7 +134,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     );
     cleanups.push(() => auth.close());
 
-    const nginx = await startNginx(prefix, proxyPort);
+    const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined);
     cleanups.push(() => nginx.stop());
 
     const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string) =>
@@ -217,4 +219,22 @@ export function stackTest(getStack: () => Stack) {
       timeout,
     );
   };
+}
+
+/** One parsed line of nginx's JSON access log (nginx/gate.conf, log_format gate_json). */
+export type AccessLogEntry = Record<string, unknown>;
+
+/**
+ * The newest access-log entry matching `match`, waiting up to `timeoutMs` for it: nginx writes the
+ * line after the response has gone out, so a fast client can read the log before it is there.
+ */
+export async function accessLogEntry(nginx: RunningNginx, match: (e: AccessLogEntry) => boolean, timeoutMs = 3000): Promise<AccessLogEntry | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = nginx.accessLog().trim();
+    const entries = text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as AccessLogEntry);
+    const found = entries.filter(match).pop();
+    if (found !== undefined || Date.now() >= deadline) return found;
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

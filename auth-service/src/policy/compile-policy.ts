@@ -129,6 +129,8 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
       kind = 'exact';
       key = rule.path.exact.toLowerCase();
       checkPath(`${where}.path.exact`, key, errors);
+      // The gate ignores one trailing slash on exact paths: '/admin/' is '/admin'.
+      if (key.length > 1 && key.endsWith('/')) key = key.slice(0, -1);
     } else if ('prefix' in rule.path) {
       kind = 'prefix';
       key = rule.path.prefix.toLowerCase();
@@ -218,8 +220,8 @@ export function lintCompiledPolicy(compiled: CompiledPolicy, now: number): strin
 
 function checkPath(where: string, p: string, errors: string[]): void {
   if (!p.startsWith('/')) errors.push(`${where}: must start with '/'`);
-  if (/[?#%\\\u0000-\u001f\u007f]/.test(p)) {
-    errors.push(`${where}: must not contain '?', '#', '%', '\\' or control characters (rules match nginx's decoded, normalised $uri)`);
+  if (/[?#%;\\\u0000-\u001f\u007f]/.test(p)) {
+    errors.push(`${where}: must not contain '?', '#', '%', ';', '\\' or control characters (rules match nginx's decoded, normalised $uri, with ;params cut)`);
   }
   const segments = p.split('/').slice(1);
   for (let i = 0; i < segments.length; i++) {

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GateConfig } from '../../../njs/src/core/session-contract.js';
+import type { GatePolicy } from '../../../njs/src/core/policy-contract.js';
 import type { AuthConfig } from '../config.js';
 import { headerSegmentFor } from './session-token.js';
 import { tableauGateKeys } from './tableau-token.js';
@@ -40,12 +41,12 @@ export function buildGateConfig(config: Pick<AuthConfig, 'jwt' | 'session'> & Pa
 }
 
 /**
- * Writes `gateConfig` as JSON to `filePath` atomically: a new temporary file in the same directory
+ * Writes `gateConfig` (or the compiled policy, runtime/policy.json) as JSON to `filePath` atomically: a new temporary file in the same directory
  * (mode 0600, it holds the secrets), flushed to disk, then renamed over the target. A reader (an
  * nginx reload) sees either the old file or the complete new one, never a partial write.
  * Not done: creating the directory; changing ownership (nginx's master reads it as root).
  */
-export async function writeGateConfig(filePath: string, gateConfig: GateConfig): Promise<void> {
+export async function writeGateConfig(filePath: string, gateConfig: GateConfig | GatePolicy): Promise<void> {
   const dir = path.dirname(filePath);
   const tmp = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'wx', 0o600);

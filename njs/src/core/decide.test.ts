@@ -3,12 +3,17 @@ import { decisionCases } from '../../test/cases/decision-cases.js';
 import { CLIENT_IP, NOW, decodeBase64url, hmacBase64url, makeConfig, sha256Hex } from '../../test/cases/fixtures.js';
 import { claimHeaderValue, decideRequest } from './decide.js';
 
+const POLICY_OFF_FIXTURE = { version: 1, off: true as const };
+
 describe('decideRequest', () => {
   it.each(decisionCases(NOW).map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const decision = decideRequest({
       cookieHeaders: c.cookie,
       accept: c.accept,
       requestUri: c.requestUri,
+      uri: c.requestUri.split('?')[0],
+      method: 'GET',
+      policy: POLICY_OFF_FIXTURE,
       remoteAddr: c.remoteAddr === undefined ? CLIENT_IP : c.remoteAddr,
       now: NOW,
       config: makeConfig(),
@@ -32,6 +37,9 @@ describe('decideRequest', () => {
       cookieHeaders: 'gw_session=x',
       accept: 'text/html',
       requestUri: '/x',
+      uri: '/x',
+      method: 'GET',
+      policy: POLICY_OFF_FIXTURE,
       remoteAddr: CLIENT_IP,
       now: NOW,
       config: config,
@@ -39,7 +47,7 @@ describe('decideRequest', () => {
       digest: sha256Hex,
       decode: decodeBase64url,
     });
-    expect(decision).toEqual({ action: 'login', reason: 'token-missing', location: '/auth/login?rd=%2Fx' });
+    expect(decision).toEqual({ action: 'login', reason: 'token-missing', location: '/auth/login?rd=%2Fx', rule: '' });
   });
 });
 

@@ -6,20 +6,29 @@ import { readCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { FORWARDED_CLAIMS } from './session-contract.js';
-import type { DenyReason, GateConfig, SessionClaims } from './session-contract.js';
+import type { AllowReason, DenyReason, GateConfig, SessionClaims } from './session-contract.js';
+import { decideAccess, isPolicyOff } from './policy.js';
+import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
+import { policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
 
 export interface DecideInput {
   cookieHeaders: CookieHeaders;
   /** The Accept header, if any. */
   accept: string | undefined;
-  /** nginx's raw $request_uri. */
+  /** nginx's raw $request_uri (for the login return URL and the path fast path). */
   requestUri: string;
+  /** nginx's normalised $uri (what the access policy matches). */
+  uri: string;
+  /** HTTP method ($request_method). */
+  method: string;
   /** nginx's $remote_addr. */
   remoteAddr: string;
   /** Current time, seconds since the epoch. */
   now: number;
   config: GateConfig;
+  /** The preloaded access policy; `{ off: true }` when none is configured. */
+  policy: GatePolicy;
   hmac: (secret: string, data: string) => string;
   digest: (s: string) => string;
   decode: (b64url: string) => string;
@@ -28,14 +37,23 @@ export interface DecideInput {
 export type Decision =
   | {
       action: 'allow';
-      claims: SessionClaims;
+      /** Verified claims, or null for an anonymous request a public rule let through. */
+      claims: SessionClaims | null;
+      /** 'session-valid', or 'public' for an anonymous request a public rule let through. */
+      reason: AllowReason;
       /** Values for X-Payload-<claim>, keyed by claim name, only for FORWARDED_CLAIMS present. */
       headers: { [claim: string]: string };
       /** The Cookie header to send upstream: every cookie except the session cookie ('' if none). */
       upstreamCookie: string;
+      /** The policy rule that allowed it, 'default', or '' when no policy is configured. */
+      rule: string;
     }
-  | { action: 'login'; reason: DenyReason; location: string }
-  | { action: 'deny'; reason: DenyReason };
+  | { action: 'login'; reason: DenyReason; location: string; rule: string }
+  | { action: 'deny'; reason: DenyReason; rule: string }
+  /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
+  | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
+  /** The path is ambiguous (see request-path.ts): 400, before any session or rule is looked at. */
+  | { action: 'bad-request'; reason: 'path-ambiguous'; rule: string };
 
 /** Removes every character below 0x20 and DEL, so no claim can split or fold a header. */
 export function sanitizeHeaderValue(value: string): string {
@@ -94,22 +112,48 @@ function wantsHtml(accept: string | undefined): boolean {
   return typeof accept === 'string' && accept.toLowerCase().indexOf('text/html') >= 0;
 }
 
+/** Every cookie of the request, joined as one Cookie header (no session cookie is among them). */
+function joinCookies(cookieHeaders: CookieHeaders): string {
+  if (cookieHeaders === undefined || cookieHeaders === null) return '';
+  if (typeof cookieHeaders === 'string') return cookieHeaders;
+  return cookieHeaders.join('; ');
+}
+
 /**
  * Decides one request.
  *
- * - A single, valid session cookie: `allow`, with the forwarded headers and the Cookie header
- *   minus the session cookie.
- * - Otherwise (missing, duplicate, forged, expired, IP mismatch, ...): `login` with the login
+ * Without a policy (`policy.off`):
+ * - a single, valid session cookie: `allow`, with the forwarded headers and the Cookie header
+ *   minus the session cookie;
+ * - otherwise (missing, duplicate, forged, expired, IP mismatch, ...): `login` with the login
  *   Location when the client accepts text/html (a browser navigation), else `deny`. The reason is
  *   returned either way; telling forged from expired in the logs is the adapter's job.
  *
- * Not decided here: authorization (which users may reach which upstream), and whether the
- * request is a navigation at all (Accept is a hint; an API client sending text/html gets a 302).
+ * With a policy, first the path: an ambiguous one (request-path.ts) is `bad-request`. Then the
+ * session as above, then the policy (policy.ts) on the path, method, claims, address and time:
+ * - valid session: the policy's allow is `allow`, its deny is `forbidden` (403, not a login);
+ * - no valid session: a `public` allow is `allow` without identity (reason 'public', no headers,
+ *   cookies minus any session cookie), a `public` deny is `forbidden`, anything else needs a session
+ *   (`login`/`deny` as above, whatever the rule said: `default` never exempts from logging in).
+ * `rule` names the deciding rule ('default' when none matched) for the access log.
+ *
+ * Not decided here: whether the request is a navigation at all (Accept is a hint; an API client
+ * sending text/html gets a 302).
  */
 export function decideRequest(input: DecideInput): Decision {
   const config = input.config;
+  const policy = input.policy;
+  const off = isPolicyOff(policy);
+  let path = '';
+  if (!off) {
+    const p = policyPath(input.uri, input.requestUri);
+    if (p === null) return { action: 'bad-request', reason: 'path-ambiguous', rule: '' };
+    path = p;
+  }
   const cookie = readCookie(input.cookieHeaders, config.cookieName);
   let reason: DenyReason;
+  let claims: SessionClaims | null = null;
+  let escaped = false;
   if (cookie.status === 'ok') {
     const verified = verifySessionToken(cookie.value, {
       keys: config.keys,
@@ -122,19 +166,45 @@ export function decideRequest(input: DecideInput): Decision {
       decode: input.decode,
     });
     if (verified.ok) {
-      return {
-        action: 'allow',
-        claims: verified.claims,
-        headers: forwardedHeaders(verified.claims, verified.escaped),
-        upstreamCookie: cookie.rest,
-      };
+      claims = verified.claims;
+      escaped = verified.escaped;
     }
-    reason = verified.reason;
+    reason = verified.ok ? 'token-missing' : verified.reason;
   } else {
     reason = cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing';
   }
-  if (wantsHtml(input.accept)) {
-    return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri) };
+
+  let rule = '';
+  if (!off) {
+    const access = decideAccess(policy as CompiledPolicy, {
+      method: input.method,
+      path: path,
+      claims: claims,
+      remoteAddr: input.remoteAddr,
+      now: input.now,
+    });
+    rule = access.rule;
+    if (access.decision === 'deny' && (claims !== null || access.public)) {
+      return { action: 'forbidden', reason: 'policy-denied', rule: rule, claims: claims };
+    }
+    if (claims === null && access.public) {
+      const upstreamCookie = cookie.status === 'ok' ? cookie.rest : cookie.status === 'missing' ? joinCookies(input.cookieHeaders) : '';
+      return { action: 'allow', claims: null, reason: 'public', headers: {}, upstreamCookie: upstreamCookie, rule: rule };
+    }
   }
-  return { action: 'deny', reason: reason };
+
+  if (claims !== null && cookie.status === 'ok') {
+    return {
+      action: 'allow',
+      claims: claims,
+      reason: 'session-valid',
+      headers: forwardedHeaders(claims, escaped),
+      upstreamCookie: cookie.rest,
+      rule: rule,
+    };
+  }
+  if (wantsHtml(input.accept)) {
+    return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri), rule: rule };
+  }
+  return { action: 'deny', reason: reason, rule: rule };
 }

@@ -24,7 +24,8 @@ export const POLICY_DAYS: PolicyDay[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri
 
 /**
  * Exactly one key:
- * - `exact`: the whole path, e.g. `/health` (a trailing slash is significant here).
+ * - `exact`: the whole path, e.g. `/health`; one trailing slash is ignored (on the rule and on the
+ *   request), because most upstreams serve `/health/` as `/health`.
  * - `prefix`: `/federation` covers `/federation` and `/federation/...`, never `/federationX`. A trailing
  *   slash is normalised away; `/` covers everything.
  * - `regex`: a JavaScript/PCRE pattern searched (not anchored unless you write `^`/`$`) in the
@@ -153,7 +154,7 @@ export interface CompiledPolicy {
   horizonEnd: number;
   /** All rules; indexes below point into this array. */
   rules: CompiledRule[];
-  /** Lower-cased exact path → rule indexes sorted by priority. */
+  /** Lower-cased exact path (no trailing slash, except '/') → rule indexes sorted by priority. */
   exact: { [path: string]: number[] };
   /** Lower-cased prefix (no trailing slash, except '/') → rule indexes sorted by priority. */
   prefix: { [prefix: string]: number[] };
@@ -161,6 +162,18 @@ export interface CompiledPolicy {
   regex: number[];
   zones: { [zone: string]: CompiledZone };
 }
+
+/**
+ * What nginx preloads as `gate_policy` when no policy file is configured (POLICY_FILE unset): the
+ * gate then allows every valid session, as without a policy, and skips path checks.
+ */
+export interface PolicyOff {
+  version: number;
+  off: true;
+}
+
+/** The `gate_policy` object (runtime/policy.json): a compiled policy, or policy off. */
+export type GatePolicy = CompiledPolicy | PolicyOff;
 
 /** What the gate needs to know about a request to decide it. */
 export interface AccessRequest {

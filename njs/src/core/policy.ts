@@ -1,6 +1,8 @@
 /**
  * Evaluates a compiled access policy (see policy-contract.ts) for one request. Pure and written in the
  * njs 0.7.9 subset (no class, destructuring, spread, for-of, Map/Set): the gate runs it on every request.
+ * Inside the gate the compiled policy is a preloaded object: frozen and without prototypes, so no
+ * method is ever called on its arrays or objects (indexes, lengths and property reads only).
  *
  * Cost: one exact-map lookup, one prefix-map lookup per '/' in the path (longest first), then the regex
  * rules, which are linear in their number. Candidate lists are sorted by priority and a list is left as
@@ -9,6 +11,7 @@
  */
 import type {
   AccessDecision,
+  GatePolicy,
   AccessRequest,
   CompiledConditions,
   CompiledPolicy,
@@ -16,7 +19,7 @@ import type {
   CompiledTimeCondition,
   CompiledZone,
 } from './policy-contract.js';
-import { POLICY_DEFAULT_RULE, POLICY_HORIZON_RULE } from './policy-contract.js';
+import { COMPILED_POLICY_VERSION, POLICY_DEFAULT_RULE, POLICY_HORIZON_RULE } from './policy-contract.js';
 
 // Regexes are built from the compiled sources only when a regex rule is reached. njs re-runs module
 // code for each request, so this cache lives for one request there and for the process under Node.
@@ -33,7 +36,8 @@ const HORIZON = 2;
  * Guaranteed:
  * - the matching rule with the lowest priority number decides (ties, which the compiler refuses for
  *   overlapping rules, go to the rule listed first); no match → `compiled.default`;
- * - the path is compared lower-cased; prefix rules match only at '/' boundaries;
+ * - the path is compared lower-cased; prefix rules match only at '/' boundaries; exact rules ignore
+ *   one trailing slash;
  * - identity conditions (groups, users, claims) never match an anonymous request (claims === null);
  * - `public` is true only when a rule marked public decided;
  * - a time condition evaluated outside the compiled horizon denies (rule 'policy-horizon-expired');
@@ -53,7 +57,9 @@ export function decideAccess(compiled: CompiledPolicy, req: AccessRequest): Acce
 
   // Each candidate list is sorted by priority; stop at the first rule that matches or cannot win.
   const lists: number[][] = [];
-  const exact = compiled.exact[path];
+  // Exact rules ignore one trailing slash: `/admin/` is `/admin` to most upstreams.
+  const exactKey = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : path;
+  const exact = compiled.exact[exactKey];
   if (exact !== undefined) lists.push(exact);
   const prefixMap = compiled.prefix;
   const own = prefixMap[path];
@@ -168,7 +174,12 @@ function scalarIn(value: unknown, accepted: string[], lower: boolean): boolean {
   else if (typeof value === 'number' || typeof value === 'boolean') s = String(value);
   else return false;
   if (lower) s = s.toLowerCase();
-  return accepted.indexOf(s) >= 0;
+  // A loop, not accepted.indexOf: nginx's preloaded objects have no prototype chain (njs docs), so
+  // arrays of the compiled policy have no methods inside the gate.
+  for (let i = 0; i < accepted.length; i++) {
+    if (accepted[i] === s) return true;
+  }
+  return false;
 }
 
 function emailDomain(email: unknown): string | undefined {
@@ -328,4 +339,27 @@ export function zoneOffset(zone: CompiledZone, now: number): number {
     else hi = mid - 1;
   }
   return zone.offsets[lo];
+}
+
+/**
+ * Cheap per-request shape check of the preloaded `gate_policy` (the compiler validates it properly):
+ * returns null when usable, else a short description. A missing or broken policy file must deny
+ * (gate-error), never fall back to "no policy".
+ */
+export function gatePolicyProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return 'gate_policy is not an object';
+  const p = value as { [field: string]: unknown };
+  if (p.version !== COMPILED_POLICY_VERSION) return 'gate_policy has an unknown version (recompile the policy)';
+  if (p.off === true) return null;
+  if (p.default !== 'allow' && p.default !== 'deny') return 'gate_policy.default must be allow or deny';
+  if (!Array.isArray(p.rules) || !Array.isArray(p.regex)) return 'gate_policy.rules and .regex must be arrays';
+  if (typeof p.exact !== 'object' || p.exact === null || typeof p.prefix !== 'object' || p.prefix === null) return 'gate_policy.exact and .prefix must be objects';
+  if (typeof p.zones !== 'object' || p.zones === null) return 'gate_policy.zones must be an object';
+  if (typeof p.horizonStart !== 'number' || typeof p.horizonEnd !== 'number') return 'gate_policy horizon must be numbers';
+  return null;
+}
+
+/** True when the policy is the "no policy configured" marker. */
+export function isPolicyOff(policy: GatePolicy): boolean {
+  return (policy as { off?: unknown }).off === true;
 }

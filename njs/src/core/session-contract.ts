@@ -88,7 +88,12 @@ export type DenyReason =
   | 'token-not-yet-valid'
   | 'ip-mismatch'
   | 'user-unauthorized'
+  | 'policy-denied'
+  | 'path-ambiguous'
   | 'gate-error';
+
+/** Why the gate let a request through: a valid session, or an anonymous request a public rule allows. */
+export type AllowReason = 'session-valid' | 'public';
 
 /** The JWT header the auth service signs with, for a given key id. Key order matters. */
 export function sessionJwtHeader(kid: string): { alg: string; typ: string; kid: string } {
