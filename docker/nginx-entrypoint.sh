@@ -20,6 +20,7 @@ PREFIX=${GATEWAY_NGINX_PREFIX:-/var/lib/gateway/nginx}
 BUNDLE=${GATEWAY_NJS_BUNDLE:-/opt/gateway/njs/gate.js}
 GATE_CONFIG_FILE=${GATE_CONFIG_FILE:-/run/gate/gate-config.json}
 WAIT_SECONDS=${GATE_CONFIG_WAIT_SECONDS:-60}
+POLICY_RUNTIME_FILE=$(dirname "$GATE_CONFIG_FILE")/policy.json
 
 # Only these are substituted, so nginx's own $variables in the templates stay untouched.
 TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM}'
@@ -63,12 +64,14 @@ render_conf() {
     # Workers (user nobody) serve errors/ from here, whatever the modes on the host.
     chmod -R a+rX "$dest"
     ln -sfn "$GATE_CONFIG_FILE" "$dest/runtime/gate-config.json"
+    # The compiled access policy, written by the auth service next to the gate config.
+    ln -sfn "$POLICY_RUNTIME_FILE" "$dest/runtime/policy.json"
 }
 
 # njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
 # file is checked with the njs CLI (same engine) first. A half-written file gets retried until the deadline.
 gate_config_error() {
-    if output=$(njs -q -c "$PARSE_GATE_CONFIG" "$GATE_CONFIG_FILE" 2>&1); then
+    if output=$(njs -q -c "$PARSE_GATE_CONFIG" "$1" 2>&1); then
         return 0
     fi
     printf '%s\n' "$output" | grep -m 1 'Error' || echo 'not readable by the njs CLI'
@@ -76,20 +79,26 @@ gate_config_error() {
 PARSE_GATE_CONFIG="var c = JSON.parse(require('fs').readFileSync(process.argv[process.argv.length - 1]));
 if (typeof c !== 'object' || c === null || Array.isArray(c)) { throw new TypeError('not a JSON object'); }"
 
-wait_for_gate_config() {
+# wait_for_json FILE WHAT: waits until FILE (written by the auth service) holds a JSON object.
+wait_for_json() {
     waited=0
     while :; do
-        if [ -s "$GATE_CONFIG_FILE" ]; then
-            problem=$(gate_config_error)
+        if [ -s "$1" ]; then
+            problem=$(gate_config_error "$1")
             [ -n "$problem" ] || return 0
         else
             problem='missing or empty (the auth service writes it at start-up)'
         fi
-        [ "$waited" -lt "$WAIT_SECONDS" ] || die "gate config $GATE_CONFIG_FILE unusable after ${WAIT_SECONDS}s: $problem"
-        [ "$waited" -gt 0 ] || log info "waiting for gate config $GATE_CONFIG_FILE"
+        [ "$waited" -lt "$WAIT_SECONDS" ] || die "$2 $1 unusable after ${WAIT_SECONDS}s: $problem"
+        [ "$waited" -gt 0 ] || log info "waiting for $2 $1"
         sleep 1
         waited=$((waited + 1))
     done
+}
+
+wait_for_gate_config() {
+    wait_for_json "$GATE_CONFIG_FILE" "gate config"
+    wait_for_json "$POLICY_RUNTIME_FILE" "compiled access policy"
 }
 
 # test_conf CONF_DIR_NAME: nginx -t against $PREFIX/CONF_DIR_NAME/nginx.conf.

@@ -246,9 +246,55 @@ describe('usage errors exit 2', () => {
     expect(r.stderr).toMatch(message);
   });
 
-  it('prints the help, which says the path is taken as given', async () => {
+  it('prints the help, which says how the path is read', async () => {
     const r = await cli(['help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('does not normalise it');
+    expect(r.stdout).toContain("normalised $uri");
+    expect(r.stdout).toContain("';params' are cut");
+  });
+});
+
+describe('policy compile', () => {
+  it('writes the compiled policy the gate loads, atomically, and says to reload', async () => {
+    const out = path.join(tmp, 'runtime-policy.json');
+    const r = await cli(['compile', '--file', SHIPPED_POLICY, '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`compiled: 3 rules (${SHIPPED_POLICY}, default allow) -> ${out}; reload nginx to apply\n`);
+    const compiled = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(compiled).toMatchObject({ version: 1, default: 'allow', regex: [] });
+    expect(compiled.rules.map((rule: { id: string }) => rule.id)).toEqual(['healthz', 'federation-members', 'federation-others']);
+    expect(Object.keys(compiled.prefix)).toEqual(['/federation']);
+    expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('refuses an invalid policy without touching the output file', async () => {
+    const out = path.join(tmp, 'kept.json');
+    fs.writeFileSync(out, '{"version":1,"off":true}\n');
+    const bad = writePolicy('bad-compile.yaml', 'default: maybe\nrules:\n  - { id: a, path: { prefix: /a }, priority: 1, decision: allow, colour: red }\n');
+    const r = await cli(['compile', '--file', bad, '--out', out]);
+    expect(r.code).toBe(1);
+    // The bad top-level default and the bad rule are both reported: one does not hide the other.
+    expect(r.stderr).toMatch(/colour/);
+    expect(r.stderr).toMatch(/policy\.default/);
+    expect(r.stderr).toMatch(/2 errors/);
+    expect(fs.readFileSync(out, 'utf8')).toBe('{"version":1,"off":true}\n');
+  });
+
+  it('needs --out (usage error, exit 2)', async () => {
+    const r = await cli(['compile', '--file', SHIPPED_POLICY]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs --out/);
+  });
+});
+
+describe('policy check: the gate\'s path rules', () => {
+  it('cuts ;params like the gate (no bypass of /federation with ;x=1)', async () => {
+    const r = await cli(['check', '--file', SHIPPED_POLICY, '--claims', mccoy, '--path', '/federation;x=1']);
+    expect([r.code, r.stdout]).toEqual([0, 'deny (rule federation-others)\n']);
+  });
+
+  it.each(['/public/..;/federation', '/public\\..\\federation'])('reports %s as ambiguous (400 in the gate)', async (p) => {
+    const r = await cli(['check', '--file', SHIPPED_POLICY, '--claims', kirk, '--path', p]);
+    expect([r.code, r.stdout]).toEqual([0, 'bad-request (path-ambiguous): the gate answers 400 before any rule is looked at\n']);
   });
 });

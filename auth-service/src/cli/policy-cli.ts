@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { decideAccess } from '../../../njs/src/core/policy.js';
+import { policyPath } from '../../../njs/src/core/request-path.js';
+import { writeGateConfig } from '../services/gate-config.js';
 import type { AccessDecision, AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
 import { LOCAL_SOURCE } from '../authenticators/local.js';
 import { isAppError } from '../errors.js';
@@ -17,7 +19,7 @@ import { describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text
  * (njs/src/core/policy.ts `decideAccess`) the gate uses.
  *
  * Exit codes: 0 done (for `check`, whatever the decision); 1 the command could not be carried out
- * (policy invalid or unreadable, unknown user, store unavailable); 2 usage error.
+ * (policy invalid or unreadable, unknown user, store unavailable, output not writable); 2 usage error.
  */
 
 export interface PolicyCliIo {
@@ -39,14 +41,19 @@ Commands:
       Print the decision for one request and the rule that made it, e.g.
         allow (rule federation-members)
         deny (rule default)
+  compile --out FILE [--file PATH]
+      Validate the policy file and write the compiled policy the gate loads (runtime/policy.json)
+      to FILE atomically; then reload nginx (make reload does both for make up).
   help
       Show this text.
 
 Options:
   --file PATH      policy file (.yaml, .yml or .json); default POLICY_FILE, else ${DEFAULT_POLICY_FILE}
   --path P         the request path exactly as nginx's normalised $uri would be: no query string, and
-                   '%XX' escapes, '//', '/./' and '/../' already resolved. check takes the path as given
-                   and does not normalise it (it warns when it looks unnormalised).
+                   '%XX' escapes, '//', '/./' and '/../' already resolved (check warns when it looks
+                   unnormalised). As in the gate, ';params' are cut, and a path the gate finds ambiguous
+                   (backslash, '..;', a '%XX' left after decoding) is reported as bad-request.
+  --out FILE       where compile writes the compiled policy
   --method M       HTTP method (default GET)
   --user NAME      claims of a local user from the store: DATABASE_URL if set, else the embedded store
                    in DATA_DIR (default ./data)
@@ -64,6 +71,7 @@ type Options = ParseArgsConfig['options'];
 
 const COMMANDS: Record<string, Options> = {
   lint: { file: { type: 'string' } },
+  compile: { file: { type: 'string' }, out: { type: 'string' } },
   check: {
     file: { type: 'string' },
     path: { type: 'string' },
@@ -116,6 +124,23 @@ function runLint(values: Values, io: PolicyCliIo, nowSeconds: number): number {
   const n = out.compiled.rules.length;
   io.stdout.write(`ok: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default})\n`);
   for (const w of out.warnings) io.stdout.write(`warning: ${oneLine(w)}\n`);
+  return 0;
+}
+
+async function runCompile(values: Values, io: PolicyCliIo, nowSeconds: number): Promise<number> {
+  const outFile = values.out;
+  if (outFile === undefined || outFile === '') throw new UsageError('"compile" needs --out FILE (e.g. the runtime/policy.json next to the gate config)');
+  const file = policyFile(values, io.env);
+  const out = compileFile(file, nowSeconds, io);
+  if (!out) return 1;
+  for (const w of out.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
+  try {
+    await writeGateConfig(outFile, out.compiled);
+  } catch (err) {
+    throw new CommandError(`cannot write ${outFile}: ${(err as Error).message}`);
+  }
+  const n = out.compiled.rules.length;
+  io.stdout.write(`compiled: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default}) -> ${outFile}; reload nginx to apply\n`);
   return 0;
 }
 
@@ -208,7 +233,13 @@ async function runCheck(values: Values, io: PolicyCliIo, nowMillis: number): Pro
   if (!out) return 1;
   for (const w of out.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
   const claims = req.user !== undefined ? await loadUserClaims(req.user, io) : req.claims;
-  const request: AccessRequest = { method: req.method, path: req.path, claims, remoteAddr: req.remoteAddr, now: whenSeconds };
+  // The same path rules as the gate: ;params cut, ambiguous paths refused before any rule is looked at.
+  const gatePath = policyPath(req.path, req.path);
+  if (gatePath === null) {
+    io.stdout.write('bad-request (path-ambiguous): the gate answers 400 before any rule is looked at\n');
+    return 0;
+  }
+  const request: AccessRequest = { method: req.method, path: gatePath, claims, remoteAddr: req.remoteAddr, now: whenSeconds };
   io.stdout.write(formatDecision(decideAccess(out.compiled, request), claims === null));
   return 0;
 }
@@ -223,6 +254,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo): Promise<num
     }
     const nowMillis = (io.now ?? Date.now)();
     if (parsed.command === 'lint') return runLint(parsed.values, io, Math.floor(nowMillis / 1000));
+    if (parsed.command === 'compile') return await runCompile(parsed.values, io, Math.floor(nowMillis / 1000));
     return await runCheck(parsed.values, io, nowMillis);
   } catch (err) {
     let message: string;

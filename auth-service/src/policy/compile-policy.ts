@@ -95,10 +95,15 @@ interface Indexed {
 export function compilePolicy(source: unknown, options: { now: number }): CompileResult {
   const errors: string[] = [];
   const warnings: string[] = [];
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) {
+    return { ok: false, errors: ["policy: must be a mapping with 'default' and 'rules'"] };
+  }
+  // Top-level problems are reported together with every rule's, not instead of them.
   const top = topSchema.safeParse(source);
-  if (!top.success) return { ok: false, errors: issuesToErrors('policy', top.error) };
-  const defaultDecision: PolicyDecision = top.data.default ?? 'deny';
-  if (top.data.default === undefined) warnings.push("policy: no 'default' given; requests matching no rule are denied");
+  if (!top.success) errors.push(...issuesToErrors('policy', top.error));
+  const topInput = source as { default?: unknown; rules?: unknown };
+  const defaultDecision: PolicyDecision = topInput.default === 'allow' ? 'allow' : 'deny';
+  if (topInput.default === undefined) warnings.push("policy: no 'default' given; requests matching no rule are denied");
 
   const now = Math.floor(options.now);
   const horizonStart = now - HORIZON_PAST_SECONDS;
@@ -107,7 +112,7 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
   const rules: CompiledRule[] = [];
   const indexed: Indexed[] = [];
   const seenIds = new Map<string, number>();
-  const raw = top.data.rules ?? [];
+  const raw: unknown[] = Array.isArray(topInput.rules) ? topInput.rules : [];
 
   raw.forEach((input, index) => {
     const parsed = ruleSchema.safeParse(input);
