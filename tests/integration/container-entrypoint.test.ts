@@ -1,0 +1,120 @@
+/**
+ * The nginx container's entrypoint (docker/nginx-entrypoint.sh, what docker-compose runs) started
+ * here without Docker, against the repo's nginx/ folder and the shipped bundle: it must wait for the
+ * gate config AND the compiled access policy the auth service writes into the shared volume, link
+ * both into nginx's runtime/, and serve with the policy in force. Without the compiled policy it must
+ * refuse to start, saying which file is missing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { buildGateConfig, writeGateConfig } from '../../auth-service/src/services/gate-config.js';
+import { compilePolicyFile } from '../../auth-service/src/policy/policy-runtime.js';
+import { freePort, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
+import { rawRequest } from '../support/http.js';
+import { strongSecret } from '../support/stack.js';
+
+const ENTRYPOINT = join(REPO_ROOT, 'docker', 'nginx-entrypoint.sh');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Output goes to a file, as in a container where stdout is a pipe or a file: nginx's logs are
+ * symlinked to /dev/stdout, which cannot be opened when it is a socket (node's 'pipe' stdio).
+ */
+function runEntrypoint(env: Record<string, string>, outputFile: string): Started {
+  const fd = openSync(outputFile, 'w');
+  const child = spawn('sh', [ENTRYPOINT, 'run'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => readFileSync(outputFile, 'utf8'), exited };
+}
+
+async function stop(s: Started | undefined): Promise<void> {
+  if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return;
+  s.child.kill('SIGQUIT');
+  const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+  await s.exited;
+  clearTimeout(timer);
+}
+
+describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Docker', () => {
+  let tmp: string;
+  let upstream: EchoUpstream;
+  let started: Started | undefined;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'gw-entry-'));
+    upstream = await startEchoUpstream();
+  });
+  afterAll(async () => {
+    await stop(started);
+    await upstream?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function env(name: string, withPolicy: boolean): Promise<{ env: Record<string, string>; port: number }> {
+    const run = join(tmp, name, 'run');
+    mkdirSync(run, { recursive: true });
+    const gateConfigFile = join(run, 'gate-config.json');
+    const secret = strongSecret();
+    await writeGateConfig(
+      gateConfigFile,
+      buildGateConfig({ jwt: { secret, previousSecrets: [] }, session: { cookieName: 'gw_session', ipBinding: true, leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false } } as Parameters<typeof buildGateConfig>[0]),
+    );
+    if (withPolicy) {
+      const compiled = compilePolicyFile(join(REPO_ROOT, 'nginx', 'policy.yaml'), Math.floor(Date.now() / 1000));
+      if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
+      writeFileSync(join(run, 'policy.json'), JSON.stringify(compiled.compiled));
+    }
+    const port = await freePort();
+    return {
+      port,
+      env: {
+        GATEWAY_NGINX_SOURCE: join(REPO_ROOT, 'nginx'),
+        GATEWAY_NGINX_PREFIX: join(tmp, name, 'prefix'),
+        GATEWAY_NJS_BUNDLE: join(REPO_ROOT, 'njs', 'dist', 'gate.js'),
+        GATE_CONFIG_FILE: gateConfigFile,
+        GATE_CONFIG_WAIT_SECONDS: '2',
+        PROXY_LISTEN: `127.0.0.1:${port}`,
+        APP_UPSTREAM: `127.0.0.1:${upstream.port}`,
+        AUTH_UPSTREAM: '127.0.0.1:9',
+      },
+    };
+  }
+
+  test('serves with the compiled policy from the shared volume in force', async () => {
+    const { env: e, port } = await env('ok', true);
+    started = runEntrypoint(e, join(tmp, 'ok', 'output.log'));
+    await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    // /healthz is public in nginx/policy.yaml: no session needed, and the app receives it.
+    const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json' });
+    expect(health.status).toBe(200);
+    expect(upstream.seen.map((s) => s.url)).toEqual(['/healthz']);
+    // Anything else still needs a session.
+    const other = await rawRequest(port, 'GET', '/federation', { accept: 'application/json' });
+    expect(other.status).toBe(401);
+    // The gate's path rules are on (they apply only with a policy).
+    const tricky = await rawRequest(port, 'GET', '/healthz/..;/federation', { accept: 'application/json' });
+    expect(tricky.status).toBe(400);
+    await stop(started);
+    // The access log goes to the container's stdout and names the deciding rule.
+    expect(started.output()).toMatch(/"path":"\/healthz","status":200,"user":"","reason":"public","rule":"healthz"/);
+  }, 30_000);
+
+  test('refuses to start without the compiled policy, naming the file', async () => {
+    const { env: e } = await env('missing', false);
+    const s = runEntrypoint(e, join(tmp, 'missing', 'output.log'));
+    const code = await s.exited;
+    expect(code).not.toBe(0);
+    expect(s.output()).toContain('compiled access policy');
+    expect(s.output()).toContain(join(tmp, 'missing', 'run', 'policy.json'));
+  }, 30_000);
+});
