@@ -57,7 +57,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
   try {
     const proxyPort = parsePort('PROXY_PORT', env.PROXY_PORT, 8080);
     const dataDir = resolve(env.DATA_DIR ?? 'data');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    mkdirSync(dataDir, { recursive: true, mode: 0o711 });
     ensureJwtSecret(env, dataDir);
     // `make up` serves plain http on loopback, so the cookie cannot be Secure there.
     env.AUTH_COOKIE_SECURE ??= 'false';

@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -73,7 +73,43 @@ export function stageNginxConf(opts: PrepareOptions): string {
   // Workers run as an unprivileged user when the master is root: they must traverse the prefix to
   // serve the error pages. Secrets (runtime/gate-config.json) stay 0600 and are read by the master.
   for (const dir of [prefix, next, join(next, 'errors')]) chmodSync(dir, 0o755);
+  ensureWorkersCanTraverse(prefix);
   return next;
+}
+
+/**
+ * As root, nginx's workers (user nobody) must be able to walk down to PREFIX/conf/errors, or the
+ * branded error pages turn into nginx's bare ones. The prefix's own parent (DATA_DIR, a temp dir) gets
+ * search permission for others (no listing, no reading: 0711 at most); a directory further up that is
+ * closed is reported on stderr, not changed.
+ */
+function ensureWorkersCanTraverse(prefix: string): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  const parent = dirname(prefix);
+  const mode = statSync(parent).mode & 0o777;
+  if ((mode & 0o001) === 0) chmodSync(parent, mode | 0o011);
+  for (let dir = dirname(parent); dir !== dirname(dir); dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      console.error(`warning: ${dir} is not searchable by others: nginx's workers cannot read ${join(prefix, 'conf', 'errors')}, so error pages fall back to nginx's own. Move DATA_DIR elsewhere or \`chmod o+x ${dir}\`.`);
+      return;
+    }
+  }
+}
+
+/** Parses every runtime JSON file nginx will preload: njs 0.7.9 fails `nginx -t` on bad JSON without saying which file. */
+function runtimeJsonProblems(confDir: string): string[] {
+  const dir = join(confDir, 'runtime');
+  if (!existsSync(dir)) return [];
+  const problems: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.json')) continue;
+    try {
+      JSON.parse(readFileSync(join(dir, name), 'utf8'));
+    } catch (err) {
+      problems.push(`runtime/${name} is not valid JSON (${(err as Error).message})`);
+    }
+  }
+  return problems;
 }
 
 /** Makes PREFIX/conf.next the live conf/ (the old one is removed). */
@@ -149,6 +185,8 @@ export interface RunningNginx {
 
 /** Starts nginx in the foreground (daemon off) and waits until it accepts connections on `port`. */
 export async function startNginx(prefix: string, port: number, timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<RunningNginx> {
+  const jsonProblems = runtimeJsonProblems(join(prefix, 'conf'));
+  if (jsonProblems.length > 0) throw new Error(`nginx config test failed:\n${jsonProblems.join('\n')}`);
   const check = testNginxConfig(prefix);
   if (!check.ok) throw new Error(`nginx config test failed:\n${check.output}`);
   // `env` (tests only) replaces nginx's environment, e.g. to run it under libfaketime.
@@ -221,6 +259,11 @@ export async function freePort(): Promise<number> {
 export function reloadNginx(opts: PrepareOptions): { ok: boolean; output: string } {
   const prefix = resolve(opts.prefix);
   stageNginxConf(opts);
+  const jsonProblems = runtimeJsonProblems(join(prefix, 'conf.next'));
+  if (jsonProblems.length > 0) {
+    rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
+    return { ok: false, output: `new config refused, the running one keeps serving:\n${jsonProblems.join('\n')}` };
+  }
   const staged = testNginxConfig(prefix, 'conf.next');
   if (!staged.ok) {
     rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });

@@ -73,8 +73,8 @@ describe('the access policy on the Tableau /api/ pass-through', () => {
     const res = await stack.request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: tina });
     expect(res.status).toBe(200);
     expect(tableau.requests.at(-1)!.url).toBe(`/api/3.19/sites/${SITE.id}/workbooks`);
-    // The pass-through answers from its internal location, so that is the logged $uri.
-    const logged = await accessLogEntry(stack.nginx, (e) => e.status === 200 && e.path === '/_gate/tableau-api');
+    // Logged under the path the client asked for, not the internal location that answered.
+    const logged = await accessLogEntry(stack.nginx, (e) => e.status === 200 && e.path === `/api/3.19/sites/${SITE.id}/workbooks`);
     expect(logged).toMatchObject({ user: 'tina', reason: 'session-valid', rule: 'default' });
   });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -175,6 +175,10 @@ function releaseLockSync(dataDir: string): void {
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // pgdata is private whatever the umask: DATA_DIR itself may be searchable by others (0711, so that
+  // nginx's workers reach the prefix under it), and the database holds the password hashes.
+  await mkdir(path.join(dataDir, 'pgdata'), { recursive: true, mode: 0o700 });
+  await chmod(path.join(dataDir, 'pgdata'), 0o700);
   await acquireLock(dataDir);
   const onExit = (): void => releaseLockSync(dataDir);
   process.on('exit', onExit);
