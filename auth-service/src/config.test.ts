@@ -321,3 +321,100 @@ describe('AUTH_CHAIN', () => {
     ]);
   });
 });
+
+describe('POLICY_FILE', () => {
+  const gateConfig = join(dir, 'runtime', 'gate.json');
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(
+    policyFile,
+    [
+      'default: allow',
+      'rules:',
+      '  - id: healthz',
+      '    path: { exact: /healthz }',
+      '    methods: [GET]',
+      '    priority: 1',
+      '    decision: allow',
+      '    public: true',
+      '  - id: federation-members',
+      '    path: { prefix: /federation }',
+      '    priority: 10',
+      '    decision: allow',
+      '    conditions: { groups: [Federation] }',
+      '  - id: federation-others',
+      '    path: { prefix: /federation }',
+      '    priority: 20',
+      '    decision: deny',
+    ].join('\n'),
+  );
+  const brokenFile = join(dir, 'broken-policy.yaml');
+  writeFileSync(
+    brokenFile,
+    [
+      'default: allow',
+      'rules:',
+      '  - id: one',
+      '    path: { prefix: /a;b }',
+      '    priority: 1',
+      '    decision: deny',
+      '  - id: two',
+      '    path: { prefix: /x }',
+      '    priority: 2',
+      '    decision: allow',
+      '    conditions: { sourceIps: [10.0.0.1/8] }',
+      '  - id: three',
+      '    path: { exact: /y }',
+      '    priority: 3',
+      '    decision: permit',
+    ].join('\n'),
+  );
+
+  test('compiles a valid policy file at config load', () => {
+    const config = configOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: policyFile });
+    expect(config.accessPolicy).not.toBeNull();
+    expect(config.accessPolicy?.file).toBe(policyFile);
+    expect(config.accessPolicy?.warnings).toEqual([]);
+    const compiled = config.accessPolicy!.compiled;
+    expect(compiled.default).toBe('allow');
+    expect(compiled.rules.map((r) => r.id)).toEqual(['healthz', 'federation-members', 'federation-others']);
+    expect(compiled.prefix['/federation']).toEqual([1, 2]);
+    expect(compiled.exact['/healthz']).toEqual([0]);
+  });
+
+  test('treats an empty POLICY_FILE as unset (no policy)', () => {
+    expect(configOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: ' ' }).accessPolicy).toBeNull();
+  });
+
+  test('lists every policy problem, prefixed with POLICY_FILE and the file, together with the other config errors', () => {
+    const errors = errorsOf({ ...base, AUTH_PORT: '70000', GATE_CONFIG_FILE: gateConfig, POLICY_FILE: brokenFile });
+    const prefix = `POLICY_FILE: ${brokenFile}: `;
+    expect(errors).toEqual([
+      'AUTH_PORT: must be an integer from 0 to 65535 (received "70000")',
+      expect.stringMatching(/^POLICY_FILE: .*rules\[0\] \(one\)\.path\.prefix: must not contain .*';'/),
+      expect.stringMatching(/^POLICY_FILE: .*rules\[1\] \(two\)\.conditions\.sourceIps\.0: host bits are set/),
+      expect.stringMatching(/^POLICY_FILE: .*rules\[2\] \(three\)\.decision: /),
+    ]);
+    for (const e of errors.slice(1)) expect(e.startsWith(prefix)).toBe(true);
+  });
+
+  test('refuses POLICY_FILE without GATE_CONFIG_FILE (nowhere to write the compiled policy)', () => {
+    expect(errorsOf({ ...base, POLICY_FILE: policyFile })).toEqual([
+      `POLICY_FILE: only applies with GATE_CONFIG_FILE (the compiled policy is written next to it) (received ${JSON.stringify(policyFile)})`,
+    ]);
+  });
+
+  test('names a missing policy file clearly', () => {
+    const missing = join(dir, 'no-such-policy.yaml');
+    expect(errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: missing })).toEqual([
+      `POLICY_FILE: ${missing}: cannot read the policy file (no such file)`,
+    ]);
+  });
+
+  test('names an unparsable policy file with the parser\'s first line', () => {
+    const bad = join(dir, 'bad-policy.json');
+    writeFileSync(bad, '{ "default": "allow", ');
+    const errors = errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: bad });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^POLICY_FILE: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read the policy file \\(.+\\)$`));
+  });
+});

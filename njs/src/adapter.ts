@@ -113,6 +113,9 @@ export function check(r: NginxHTTPRequest): GateAction {
         if (value !== undefined) v['gate_h_' + name] = value;
       }
       if (decision.claims !== null) v.gate_user = headers.username;
+      else if (decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
+        r.warn('gate: rejected session token reason=' + decision.sessionProblem + ' request_id=' + v.request_id);
+      }
       v.gate_reason = decision.reason;
       v.gate_cookie = decision.upstreamCookie;
       return 'allow';

@@ -4,7 +4,7 @@
  * NginxHTTPRequest; the runner passes fakes, so it is left open here.
  */
 declare const gate: {
-  check(r: unknown): 'allow' | 'login' | 'deny';
+  check(r: unknown): 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request';
   tableauApi(r: unknown): Promise<void>;
 };
 export default gate;

@@ -4,8 +4,9 @@
  *
  * Token, cookie and decision cases go through gate.check(fakeRequest) exactly as nginx calls it
  * (js_set), checking the returned action and every js_var the gate writes. Tokens are signed
- * with njs's own crypto. The return-URL cases use core/return-url.ts bundled into this runner,
- * since the shipped gate does not expose safeReturnPath.
+ * with njs's own crypto. The return-URL and request-path cases use core/return-url.ts and
+ * core/request-path.ts bundled into this runner, since the shipped gate does not expose them.
+ * The policy cases give the gate its gate_policy as nginx preloads it: frozen, without prototypes.
  *
  * Last stdout line: "N passed, N failed". Any failure ends in an uncaught exception, which makes
  * the njs CLI exit non-zero. njs 0.7.9 subset only (this file is bundled for njs).
@@ -16,15 +17,19 @@ import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/
 import { decisionCases } from './cases/decision-cases.js';
 import type { DecisionExpectation } from './cases/decision-cases.js';
 import { CLIENT_IP, CURRENT_KEY, NOW, headerSegment, makeConfig, signToken, validClaims, withClaims } from './cases/fixtures.js';
+import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from './cases/policy-cases.js';
+import { requestPathCases } from './cases/request-path-cases.js';
 import { loginLocationCases, openRedirectCases, returnPathCases } from './cases/return-url-cases.js';
 import type { ReturnPathCase } from './cases/return-url-cases.js';
 import { tokenCases } from './cases/token-cases.js';
 import { readCookie } from '../src/core/cookie.js';
 import type { CookieHeaders } from '../src/core/cookie.js';
+import { policyPath } from '../src/core/request-path.js';
 import { loginRedirectLocation, safeReturnPath } from '../src/core/return-url.js';
 import { FORWARDED_CLAIMS } from '../src/core/session-contract.js';
 
 interface FakeRequest {
+  method: string;
   headersIn: { [name: string]: string | undefined };
   variables: { [name: string]: string | undefined };
   remoteAddress: string;
@@ -40,6 +45,9 @@ interface RequestSpec {
   cookie: CookieHeaders;
   accept?: string;
   requestUri?: string;
+  /** $uri; the path part of requestUri when absent. */
+  uri?: string;
+  method?: string;
   remoteAddr?: string;
 }
 
@@ -75,12 +83,14 @@ setPolicy({ version: 1, off: true });
  */
 function fakeRequest(spec: RequestSpec): FakeRequest {
   const cookie = spec.cookie;
+  const requestUri = spec.requestUri || '/';
   const r: FakeRequest = {
+    method: spec.method || 'GET',
     headersIn: {
       Cookie: Array.isArray(cookie) ? cookie.join(';') : cookie,
       Accept: spec.accept,
     },
-    variables: { request_uri: spec.requestUri || '/', request_id: REQUEST_ID },
+    variables: { request_uri: requestUri, uri: spec.uri === undefined ? requestUri.split('?')[0] : spec.uri, request_id: REQUEST_ID },
     remoteAddress: spec.remoteAddr || CLIENT_IP,
     warnings: [],
     errors: [],
@@ -273,15 +283,95 @@ function runAdapterCases(realNowMs: number): void {
   check('gate: reads the real clock (Date.now) when not frozen', problems);
 }
 
-function runFailClosed(name: string, r: FakeRequest, token: string): void {
+/** `mentions`: text the error line must contain (what was wrong). */
+function runFailClosed(name: string, r: FakeRequest, token: string, mentions?: string): void {
   const problems: string[] = [];
   eq(problems, 'action', gate.check(r), 'deny');
   eq(problems, '$gate_reason', v(r, 'gate_reason'), 'gate-error');
   eq(problems, '$gate_user', v(r, 'gate_user'), '');
+  eq(problems, '$gate_rule', v(r, 'gate_rule'), '');
   eq(problems, 'error lines', r.errors.length, 1);
   if (r.errors.length === 1 && r.errors[0].indexOf('request_id=' + REQUEST_ID) < 0) problems.push('error line lacks the request id: ' + r.errors[0]);
   if (r.errors.join('\n').indexOf(token) >= 0) problems.push('the token was logged');
+  if (mentions !== undefined && r.errors.join('\n').indexOf(mentions) < 0) problems.push('error line lacks ' + JSON.stringify(mentions) + ': ' + r.errors.join('\n'));
   check('gate: ' + name, problems);
+}
+
+/** A claim as its $gate_h_ variable holds it (the cases use strings and string arrays only). */
+function headerText(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/** The policy cases through gate.check, with gate_policy frozen and prototype-less like nginx's. */
+function runPolicyCases(): void {
+  setConfig(makeConfig());
+  const preloaded = asPreloaded(policyFixture());
+  // If the fixture kept its prototypes, a method call on a compiled array would go unnoticed here.
+  const problems: string[] = [];
+  eq(problems, 'prototype of prefix list', Object.getPrototypeOf(preloaded.prefix['/federation']), null);
+  eq(problems, 'typeof regex.indexOf', typeof (preloaded.regex as unknown as { indexOf: unknown }).indexOf, 'undefined');
+  eq(problems, 'frozen rules', Object.isFrozen(preloaded.rules), true);
+  check('policy: the fixture is preloaded like nginx does it (no prototypes, frozen)', problems);
+  setPolicy(preloaded);
+
+  const cases = policyCases(NOW);
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const e = c.expect;
+    const cookie = policyCaseCookie(c);
+    const r = fakeRequest({ cookie: cookie, accept: c.accept, requestUri: c.requestUri, uri: c.uri, method: c.method, remoteAddr: c.remoteAddr });
+    const p: string[] = [];
+    eq(p, 'action', gate.check(r), e.action);
+    eq(p, '$gate_reason', v(r, 'gate_reason'), e.reason);
+    eq(p, '$gate_rule', v(r, 'gate_rule'), e.rule);
+    eq(p, '$gate_user', v(r, 'gate_user'), e.user || '');
+    eq(p, '$gate_location', v(r, 'gate_location'), e.action === 'login' ? e.location : '');
+    eq(p, '$gate_cookie', v(r, 'gate_cookie'), e.action === 'allow' ? e.upstreamCookie || '' : '');
+    // Identity headers only on an allow for a session; never on a refusal or an anonymous public pass.
+    const identity = e.action === 'allow' && e.user !== undefined && c.claims !== null;
+    for (let k = 0; k < FORWARDED_CLAIMS.length; k++) {
+      const claim = FORWARDED_CLAIMS[k];
+      eq(p, '$gate_h_' + claim, v(r, 'gate_h_' + claim), identity && c.claims !== null ? headerText(c.claims[claim]) : '');
+    }
+    // A forged token is logged even where a public rule lets the request through anonymously.
+    const forged = (e.action !== 'allow' && FORGED_REASONS.indexOf(e.reason) >= 0) || (c.forged === true && e.action === 'allow' && e.reason === 'public');
+    eq(p, 'warn lines', r.warnings.length, forged ? 1 : 0);
+    if (forged && r.warnings.length === 1 && r.warnings[0].indexOf('reason=token-invalid') < 0) p.push('warn line lacks the reason: ' + r.warnings[0]);
+    eq(p, 'error lines', r.errors.length, 0);
+    if (cookie !== undefined && r.warnings.concat(r.errors, r.infos).join('\n').indexOf(cookie) >= 0) p.push('the cookie was logged');
+    check('policy: ' + c.name, p);
+  }
+  setPolicy({ version: 1, off: true });
+}
+
+/** A missing or broken gate_policy denies with gate-error; it never means "no policy". */
+function runPolicyFailClosed(): void {
+  const token = signToken(validClaims(NOW));
+  const cookie = COOKIE_NAME + '=' + token;
+  setConfig(makeConfig());
+  const broken: { name: string; policy: unknown }[] = [
+    { name: 'gate_policy was not preloaded', policy: undefined },
+    { name: 'gate_policy is null', policy: null },
+    { name: 'gate_policy has another version', policy: asPreloaded({ version: 2, off: true }) },
+    { name: 'gate_policy is {version: 1} without fields', policy: asPreloaded({ version: 1 }) },
+    { name: 'gate_policy has no rule indexes', policy: asPreloaded({ version: 1, default: 'allow', rules: [], regex: [], zones: {}, horizonStart: 0, horizonEnd: 1 }) },
+  ];
+  for (let i = 0; i < broken.length; i++) {
+    setPolicy(broken[i].policy);
+    const r = fakeRequest({ cookie: cookie, accept: 'text/html', requestUri: '/healthz' });
+    runFailClosed('denies with gate-error when ' + broken[i].name, r, token, 'invalid gate_policy');
+  }
+  setPolicy({ version: 1, off: true });
+}
+
+function runRequestPathCases(): void {
+  for (let i = 0; i < requestPathCases.length; i++) {
+    const c = requestPathCases[i];
+    const problems: string[] = [];
+    eq(problems, 'policyPath', policyPath(c.uri, c.requestUri), c.expect);
+    check('request path: ' + c.name, problems);
+  }
 }
 
 function runReturnPathCases(cases: ReturnPathCase[]): void {
@@ -311,10 +401,13 @@ Date.now = function () {
 runTokenCases();
 runCookieCases();
 runDecisionCases();
+runPolicyCases();
+runPolicyFailClosed();
 runAdapterCases(startedMs);
 runReturnPathCases(returnPathCases);
 runReturnPathCases(openRedirectCases(openRedirectList));
 runLoginLocationCases();
+runRequestPathCases();
 
 /** A js_content request for gate.tableauApi: records the answer or the internal redirect. */
 interface ContentRequest extends FakeRequest {

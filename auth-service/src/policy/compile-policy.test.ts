@@ -138,6 +138,8 @@ describe('validation', () => {
     ['rejects a lower-case method', { rules: [{ ...base, methods: ['get'] }] }, /methods\.0/],
     ['rejects a path without a leading slash', { rules: [{ ...base, path: { exact: 'a' } }] }, /must start with '\/'/],
     ['rejects a percent-encoded rule path', { rules: [{ ...base, path: { prefix: '/a%2e' } }] }, /must not contain/],
+    ["rejects ';' in a prefix (the gate cuts ;params, so it could never match)", { rules: [{ ...base, path: { prefix: '/app;v=1' } }] }, /rules\[0\] \(r\)\.path\.prefix: must not contain .*';'/],
+    ["rejects ';' in an exact path", { rules: [{ ...base, path: { exact: '/login;jsessionid=1' } }] }, /rules\[0\] \(r\)\.path\.exact: must not contain .*';'/],
     ['rejects a dot-dot rule path', { rules: [{ ...base, path: { prefix: '/a/../b' } }] }, /'\.\.' segments/],
     ['rejects a double slash', { rules: [{ ...base, path: { exact: '/a//b' } }] }, /'\/\/'/],
     ['rejects a bad regex', { rules: [{ ...base, path: { regex: '(' } }] }, /invalid regular expression/],
@@ -165,6 +167,8 @@ describe('validation', () => {
     ['a regex and any rule', { regex: 'x' }, { exact: '/z' }, true],
     ['a prefix and a look-alike sibling (/a vs /ab): no overlap', { prefix: '/a' }, { prefix: '/ab' }, false],
     ['different exact paths: no overlap', { exact: '/a' }, { exact: '/b' }, false],
+    ['an exact path and the same path with a trailing slash (/a, /a/)', { exact: '/a' }, { exact: '/a/' }, true],
+    ['an exact path below a prefix written with a trailing slash', { prefix: '/a/' }, { exact: '/a' }, true],
   ];
   it.each(overlaps)('overlap at equal priority: %s', (_name, p1, p2, isError) => {
     const errors = errorsOf({ rules: [{ ...base, id: 'one', path: p1 }, { ...base, id: 'two', path: p2 }] });
@@ -201,6 +205,21 @@ describe('validation', () => {
       expect.stringContaining('rules[5] (e).conditions.time.timeZone'),
       expect.stringContaining("rules 'd' and 'f' overlap"),
     ]);
+  });
+
+  it('compiles an exact path with a trailing slash to the key without it, and keeps the root', () => {
+    const compiled = compileOk({
+      rules: [
+        { ...base, id: 'admin', path: { exact: '/Admin/' } },
+        { ...base, id: 'root', path: { exact: '/' } },
+      ],
+    });
+    expect(compiled.exact).toEqual({ '/admin': [0], '/': [1] });
+    // Both spellings of the request reach it; the root rule covers only '/'.
+    expect(decide(compiled, { path: '/admin' }).rule).toBe('admin');
+    expect(decide(compiled, { path: '/ADMIN/' }).rule).toBe('admin');
+    expect(decide(compiled, { path: '/admin/x' }).rule).toBe('default');
+    expect(decide(compiled, { path: '/' }).rule).toBe('root');
   });
 
   it('warns when the default is missing, and treats it as deny', () => {

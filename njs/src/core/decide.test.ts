@@ -1,7 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { decisionCases } from '../../test/cases/decision-cases.js';
-import { CLIENT_IP, NOW, decodeBase64url, hmacBase64url, makeConfig, sha256Hex } from '../../test/cases/fixtures.js';
+import { CLIENT_IP, NOW, decodeBase64url, hmacBase64url, makeConfig, sha256Hex, signToken, validClaims } from '../../test/cases/fixtures.js';
+import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from '../../test/cases/policy-cases.js';
+import type { PolicyCase } from '../../test/cases/policy-cases.js';
 import { claimHeaderValue, decideRequest } from './decide.js';
+import type { Decision } from './decide.js';
+import type { GatePolicy } from './policy-contract.js';
 
 const POLICY_OFF_FIXTURE = { version: 1, off: true as const };
 
@@ -66,5 +70,88 @@ describe('claimHeaderValue', () => {
   ];
   it.each(cases)('%s', (_name, value, expected) => {
     expect(claimHeaderValue(value)).toBe(expected);
+  });
+});
+
+describe('decideRequest with an access policy', () => {
+  function decide(c: PolicyCase, policy: GatePolicy): Decision {
+    return decideRequest({
+      cookieHeaders: policyCaseCookie(c),
+      accept: c.accept,
+      requestUri: c.requestUri,
+      uri: c.uri,
+      method: c.method,
+      policy: policy,
+      remoteAddr: c.remoteAddr === undefined ? CLIENT_IP : c.remoteAddr,
+      now: NOW,
+      config: makeConfig(),
+      hmac: hmacBase64url,
+      digest: sha256Hex,
+      decode: decodeBase64url,
+    });
+  }
+
+  function expectMatches(decision: Decision, c: PolicyCase): void {
+    const e = c.expect;
+    expect([decision.action, decision.reason, decision.rule]).toEqual([e.action, e.reason, e.rule]);
+    if (decision.action === 'allow') {
+      expect(decision.claims === null ? undefined : decision.claims.username).toBe(e.user);
+      // A public pass for an anonymous request carries no identity at all.
+      if (e.user === undefined) expect(decision.headers).toEqual({});
+      else expect(decision.headers.username).toBe(e.user);
+      expect(decision.upstreamCookie).toBe(e.upstreamCookie === undefined ? '' : e.upstreamCookie);
+    }
+    if (decision.action === 'forbidden') expect(decision.claims === null ? undefined : decision.claims.username).toBe(e.user);
+    if (decision.action === 'login') expect(decision.location).toBe(e.location);
+  }
+
+  const cases = policyCases(NOW).map((c) => [c.name, c] as const);
+
+  it.each(cases)('%s', (_name, c) => {
+    expectMatches(decide(c, policyFixture()), c);
+  });
+
+  // nginx preloads the policy frozen and without prototypes: no method may be called on its parts.
+  it.each(cases)('%s (policy as nginx preloads it)', (_name, c) => {
+    expectMatches(decide(c, asPreloaded(policyFixture())), c);
+  });
+
+  it('makes the preloaded fixture really prototype-less and frozen', () => {
+    const p = asPreloaded(policyFixture());
+    expect(Object.getPrototypeOf(p.prefix['/federation'])).toBeNull();
+    expect(Object.getPrototypeOf(p.rules[0].methods)).toBeNull();
+    expect(Object.isFrozen(p.zones['Test/Zone'].starts)).toBe(true);
+    expect(() => (p.regex as unknown as { indexOf(x: number): number }).indexOf(0)).toThrow(TypeError);
+  });
+
+  it('skips the path checks when no policy is configured (an ambiguous path is the upstream\'s business)', () => {
+    const c: PolicyCase = {
+      name: 'policy off',
+      method: 'GET',
+      uri: '/static/..;/federation',
+      requestUri: '/static/..;/federation',
+      claims: validClaims(NOW),
+      accept: 'application/json',
+      expect: { action: 'allow', reason: 'session-valid', rule: '', user: 'alice' },
+    };
+    expectMatches(decide(c, POLICY_OFF_FIXTURE), c);
+  });
+
+  it('refuses an ambiguous path with 400 even for a valid session', () => {
+    const decision = decideRequest({
+      cookieHeaders: 'gw_session=' + signToken(validClaims(NOW)),
+      accept: 'text/html',
+      requestUri: '/a%5cb',
+      uri: '/a\\b',
+      method: 'GET',
+      policy: policyFixture(),
+      remoteAddr: CLIENT_IP,
+      now: NOW,
+      config: makeConfig(),
+      hmac: hmacBase64url,
+      digest: sha256Hex,
+      decode: decodeBase64url,
+    });
+    expect(decision).toEqual({ action: 'bad-request', reason: 'path-ambiguous', rule: '' });
   });
 });

@@ -47,6 +47,11 @@ export type Decision =
       upstreamCookie: string;
       /** The policy rule that allowed it, 'default', or '' when no policy is configured. */
       rule: string;
+      /**
+       * Public allow only: why a session cookie that was sent did not count (e.g. 'token-invalid'),
+       * so that a forgery is still logged though the request passes anonymously.
+       */
+      sessionProblem?: DenyReason;
     }
   | { action: 'login'; reason: DenyReason; location: string; rule: string }
   | { action: 'deny'; reason: DenyReason; rule: string }
@@ -189,7 +194,15 @@ export function decideRequest(input: DecideInput): Decision {
     }
     if (claims === null && access.public) {
       const upstreamCookie = cookie.status === 'ok' ? cookie.rest : cookie.status === 'missing' ? joinCookies(input.cookieHeaders) : '';
-      return { action: 'allow', claims: null, reason: 'public', headers: {}, upstreamCookie: upstreamCookie, rule: rule };
+      return {
+        action: 'allow',
+        claims: null,
+        reason: 'public',
+        headers: {},
+        upstreamCookie: upstreamCookie,
+        rule: rule,
+        sessionProblem: cookie.status === 'missing' ? undefined : reason,
+      };
     }
   }
 

@@ -23,7 +23,8 @@ import { COMPILED_POLICY_VERSION, POLICY_DEFAULT_RULE, POLICY_HORIZON_RULE } fro
 
 // Regexes are built from the compiled sources only when a regex rule is reached. njs re-runs module
 // code for each request, so this cache lives for one request there and for the process under Node.
-const regexCache: { [source: string]: RegExp } = {};
+// No prototype: a rule whose source is 'toString' or 'constructor' must not find Object's member here.
+const regexCache: { [source: string]: RegExp } = Object.create(null);
 
 /** Outcome of matching one rule: 0 no, 1 yes, 2 the time table ran out (fail closed). */
 const NO = 0;
