@@ -24,7 +24,8 @@ export type PolicyFileResult = { ok: true; compiled: CompiledPolicy; warnings: s
 /**
  * Reads and compiles a policy file (.yaml, .yml or .json) as of `nowSeconds`. Every problem is
  * returned at once, each prefixed with the file name; an unreadable or unparsable file is one error.
- * Warnings include lintCompiledPolicy's (time-zone horizon).
+ * Warnings are the compiler's (e.g. no `default`); a freshly compiled policy's time-zone horizon is
+ * five years away, so lintCompiledPolicy's horizon warning only matters for an old compiled file.
  */
 export function compilePolicyFile(file: string, nowSeconds: number): PolicyFileResult {
   let source: unknown;
