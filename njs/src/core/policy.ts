@@ -103,7 +103,9 @@ export function decideAccess(compiled: CompiledPolicy, req: AccessRequest): Acce
       re = new RegExp(source, 'i');
       regexCache[source] = re;
     }
-    if (!re.test(path)) continue;
+    // search, not test: in njs 0.7.9 a failing RegExp test/exec allocates ~20 KB and costs ~3 µs per
+    // call; search costs ~0.3 µs. Same result here (no 'g'/'y' flag, so lastIndex plays no part).
+    if (path.search(re) < 0) continue;
     const m = conditionsMatch(compiled, rule.conditions, req);
     if (m === HORIZON) horizonHit = true;
     if (m === YES) {
