@@ -14,7 +14,9 @@
  *   would read `.`): ambiguous;
  * - control characters decoded from `%01`…`%1f`, `%7f`: ambiguous;
  * - `.`/`..` or empty segments nginx should already have removed (defence in depth, e.g. with
- *   `merge_slashes off`): `..`/`.` ambiguous, empty segments collapsed.
+ *   `merge_slashes off`): `..`/`.` ambiguous, empty segments collapsed;
+ * - a segment ending in `.` or a space (`/federation.`, `/federation%20`; Windows/IIS drops them and
+ *   serves `/federation`): ambiguous.
  *
  * Ambiguous paths are refused (400, reason `path-ambiguous`) rather than guessed at.
  */
@@ -32,7 +34,7 @@ function isHex(c: number): boolean {
  *   has no `%`, nothing was decoded, and nginx itself refuses raw control characters.
  *
  * Guaranteed: the result starts with '/', has no `;`, `\`, control character, `%XX`, empty, `.` or
- * `..` segment; a trailing '/' is kept. Case is kept (the policy evaluator lower-cases).
+ * `..` segment, and no segment ends in `.` or a space; a trailing '/' is kept. Case is kept (the policy evaluator lower-cases).
  * Not done: Unicode normalisation or overlong UTF-8 (`%c0%ae`), which nginx passes as raw bytes.
  */
 export function policyPath(uri: string, requestUri: string): string | null {
@@ -41,10 +43,20 @@ export function policyPath(uri: string, requestUri: string): string | null {
   const query = requestUri.indexOf('?');
   const decoded = percent >= 0 && (query < 0 || percent < query);
   // Fast path (native indexOf calls, ~0.5 µs in njs; a regex test costs several times that).
-  if (!decoded && uri.indexOf(';') < 0 && uri.indexOf('\\') < 0 && uri.indexOf('%') < 0 && uri.indexOf('//') < 0 && uri.indexOf('/.') < 0) {
+  const n = uri.length;
+  if (
+    !decoded &&
+    uri.indexOf(';') < 0 &&
+    uri.indexOf('\\') < 0 &&
+    uri.indexOf('%') < 0 &&
+    uri.indexOf('//') < 0 &&
+    uri.indexOf('/.') < 0 &&
+    uri.indexOf('./') < 0 &&
+    uri.indexOf(' ') < 0 &&
+    uri.charCodeAt(n - 1) !== 46
+  ) {
     return uri;
   }
-  const n = uri.length;
   for (let i = 0; i < n; i++) {
     const c = uri.charCodeAt(i);
     if (c < 32 || c === 127 || c === 92) return null; // control characters, backslash
@@ -58,6 +70,9 @@ export function policyPath(uri: string, requestUri: string): string | null {
     const semi = s.indexOf(';');
     if (semi >= 0) s = s.slice(0, semi);
     if (s === '.' || s === '..') return null;
+    // Windows (IIS) drops trailing dots and spaces: '/federation.' and '/federation%20' are '/federation'.
+    const lastChar = s.charCodeAt(s.length - 1);
+    if (lastChar === 46 || lastChar === 32) return null;
     if (s !== '') kept.push(s);
   }
   const trailing = segments[last] === '' || segments[last].charCodeAt(0) === 59; // '/x/' or '/x/;p'

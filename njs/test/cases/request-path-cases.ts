@@ -53,9 +53,17 @@ export const requestPathCases: RequestPathCase[] = [
   { name: 'refuses ..;x with a value', uri: '/public/..;x=1/federation', requestUri: '/public/..;x=1/federation', expect: null },
   { name: 'refuses .;x', uri: '/a/.;x/b', requestUri: '/a/.;x/b', expect: null },
   { name: 'refuses a trailing ..;', uri: '/federation/..;', requestUri: '/federation/..;', expect: null },
-  { name: 'keeps a segment that only starts with dots (..b)', uri: '/a/..b/c.', requestUri: '/a/..b/c.', expect: '/a/..b/c.' },
+  { name: 'keeps a segment that only starts with dots (..b)', uri: '/a/..b/c.txt', requestUri: '/a/..b/c.txt', expect: '/a/..b/c.txt' },
+  // Windows/IIS drops trailing dots and spaces from a segment, so these name /federation there.
+  { name: 'refuses a segment ending in a dot (/federation.)', uri: '/federation.', requestUri: '/federation.', expect: null },
+  { name: 'refuses an inner segment ending in a dot (/federation./x)', uri: '/federation./x', requestUri: '/federation./x', expect: null },
+  { name: 'refuses a decoded %2e at the end of a segment', uri: '/federation.', requestUri: '/federation%2e', expect: null },
+  { name: 'refuses a segment ending in a space (%20)', uri: '/federation ', requestUri: '/federation%20', expect: null },
+  { name: 'refuses a dot before ;params (/federation.;x)', uri: '/federation.;x', requestUri: '/federation.;x', expect: null },
+  { name: 'keeps a space inside a segment', uri: '/my files/a', requestUri: '/my%20files/a', expect: '/my files/a' },
+  { name: 'keeps a dot inside a segment (file extension)', uri: '/static/app.min.js', requestUri: '/static/app.min.js', expect: '/static/app.min.js' },
   { name: 'keeps /.well-known', uri: '/.well-known/security.txt', requestUri: '/.well-known/security.txt', expect: '/.well-known/security.txt' },
-  { name: 'keeps ...; as the segment ...', uri: '/a/...;x', requestUri: '/a/...;x', expect: '/a/...' },
+  { name: 'refuses ...; (a segment of dots once ;params are cut)', uri: '/a/...;x', requestUri: '/a/...;x', expect: null },
 
   // Backslash: IIS and some frameworks read it as '/'.
   { name: 'refuses a backslash decoded from %5c', uri: '/public\\..\\federation', requestUri: '/public%5c..%5cfederation', expect: null },
