@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { decideAccess } from '../../../njs/src/core/policy.js';
 import type { AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
-import { compilePolicy, HORIZON_FUTURE_SECONDS, lintCompiledPolicy, loadPolicyFile, parseCidr } from './compile-policy.js';
+import { compilePolicy, HORIZON_FUTURE_SECONDS, lintCompiledPolicy, loadPolicyFile, parseCidr, requiredLiteral } from './compile-policy.js';
 
 const NOW = Date.UTC(2026, 0, 15) / 1000; // frozen clock: 2026-01-15T00:00Z
 const at = (iso: string) => Date.parse(iso) / 1000;
@@ -299,5 +299,64 @@ describe('scale: 1,000 rules', () => {
   it.each(cases)('%s', (_name, method, p, claims, rule, examined) => {
     const d = decide(compiled, { method, path: p, claims: claims as AccessRequest['claims'] });
     expect([d.rule, d.examined]).toEqual([rule, examined]);
+  });
+});
+
+describe('requiredLiteral (the regex prefilter the gate uses)', () => {
+  const cases: Array<[string, string | undefined]> = [
+    ['\\.(bak|old|swp)$', '.'],
+    ['^/payroll(/|$)', '/payroll'],
+    ['^/Reports/.*\\.PDF$', '/reports/'],
+    ['^/(a|b)/secret\\.txt$', '/secret.txt'],
+    ['\\/etc\\/passwd', '/etc/passwd'],
+    ['foo?bar', 'bar'],
+    ['ab+c', 'ab'],
+    ['[/]admin', 'admin'],
+    ['^/a|/b', undefined], // top-level alternation: nothing is required
+    ['(x|y)', undefined],
+    ['\\d+', undefined],
+    ['[', undefined],
+  ];
+  it.each(cases)('%s requires %s', (source, expected) => {
+    expect(requiredLiteral(source)).toBe(expected);
+  });
+
+  it('is sound: every path a regex matches contains its literal', () => {
+    const regexes = [
+      '\\.(bak|old|swp)$', '^/payroll(/|$)', '^/api/v[0-9]+/admin', 'foo?bar', '/x{2}y', 'a\\d+b', 'ab+c', '^/(a|b)/secret\\.txt$',
+      '(?:/static)?/app\\.js', 'report[s]?/q\\d', '^/t/[^/]+/views/', 'x*y', '\\.php\\d?$', '^/Federation/Admin', 'a.c', 'ab{0,2}c',
+    ];
+    const pieces = ['/', 'a', 'b', 'c', 'x', 'y', '.', 'api', 'v1', 'v', '2', 'admin', 'payroll', 'foo', 'fobar', 'bar', 'static', 'app', 'js', 'php',
+      'php5', 'bak', 'old', 'report', 'reports', 'q1', 't', 'views', 'federation', 'secret', 'txt', 'abbc', 'ac', 'xxy'];
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    let matched = 0;
+    for (const source of regexes) {
+      const re = new RegExp(source, 'i');
+      const literal = requiredLiteral(source);
+      for (let k = 0; k < 4000; k++) {
+        let path = '/';
+        const len = 1 + rand(6);
+        for (let j = 0; j < len; j++) path += pieces[rand(pieces.length)] + (rand(3) === 0 ? '/' : '');
+        path = path.toLowerCase();
+        if (!re.test(path)) continue;
+        matched++;
+        if (literal !== undefined) expect([source, path, path.includes(literal)]).toEqual([source, path, true]);
+      }
+    }
+    expect(matched).toBeGreaterThan(200); // the sample really exercises matches
+  });
+
+  it('is written into compiled regex rules only', () => {
+    const r = compilePolicy({ default: 'allow', rules: [
+      { id: 'bak', path: { regex: '\\.BAK$' }, priority: 1, decision: 'deny' },
+      { id: 'alt', path: { regex: 'a|b' }, priority: 2, decision: 'deny' },
+      { id: 'p', path: { prefix: '/x' }, priority: 3, decision: 'deny' },
+    ] }, { now: 1_800_000_000 });
+    if (!r.ok) throw new Error(r.errors.join('\n'));
+    expect(r.compiled.rules.map((rule) => rule.literal)).toEqual(['.bak', undefined, undefined]);
   });
 });

@@ -169,7 +169,11 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
 
     const compiled: CompiledRule = { id: rule.id, priority: rule.priority, decision: rule.decision, public: rule.public === true };
     if (methods) compiled.methods = methods;
-    if (kind === 'regex') compiled.regex = key;
+    if (kind === 'regex') {
+      compiled.regex = key;
+      const literal = requiredLiteral(key);
+      if (literal !== undefined) compiled.literal = literal;
+    }
     if (conditions) compiled.conditions = conditions;
     indexed.push({ index: rules.length, rule, kind, key, methods });
     rules.push(compiled);
@@ -432,3 +436,85 @@ function checkOverlaps(indexed: Indexed[], errors: string[]): void {
   }
 }
 
+
+/** Characters that stand for themselves in a regex when escaped with a backslash (ASCII punctuation). */
+const ESCAPED_LITERALS = new Set(['.', '/', '-', '_', '~', '!', '@', '#', '%', '&', '=', ':', ',', ';', "'", '"', '<', '>', '`', '$', '^', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '\\']);
+
+/**
+ * A lower-case ASCII string that every path matching `source` (a regex rule, flag `i`, tested on the
+ * lower-cased path) must contain, or undefined when none can be proved. The gate skips building the
+ * RegExp (a few µs per request in njs) when the path lacks it.
+ *
+ * Conservative: only runs of plain characters at the top level of a regex with no top-level `|` count;
+ * anything inside a group or class, any escape other than escaped punctuation, `.`, anchors and
+ * quantifiers end a run, and a character made optional by a following `?`, `*` or `{` is dropped.
+ * The longest run wins.
+ */
+export function requiredLiteral(source: string): string | undefined {
+  const runs: string[] = [];
+  let run = '';
+  let depth = 0;
+  const endRun = () => {
+    if (run !== '') runs.push(run);
+    run = '';
+  };
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      const next = source[i + 1];
+      if (next === undefined) return undefined;
+      i++;
+      if (depth === 0 && ESCAPED_LITERALS.has(next)) run += next;
+      else if (depth === 0) endRun();
+      continue;
+    }
+    if (c === '[') {
+      // Skip the class, honouring escapes and a leading ']' or '^]'.
+      let j = i + 1;
+      if (source[j] === '^') j++;
+      if (source[j] === ']') j++;
+      while (j < source.length && source[j] !== ']') j += source[j] === '\\' ? 2 : 1;
+      if (j >= source.length) return undefined;
+      if (depth === 0) endRun();
+      i = j;
+      continue;
+    }
+    if (c === '(') {
+      if (depth === 0) endRun();
+      depth++;
+      continue;
+    }
+    if (c === ')') {
+      depth--;
+      if (depth < 0) return undefined;
+      continue;
+    }
+    if (depth > 0) continue;
+    if (c === '|') return undefined;
+    if (c === '?' || c === '*' || c === '{') {
+      // The previous character (if it was part of the run) may be absent.
+      run = run.slice(0, -1);
+      endRun();
+      if (c === '{') {
+        const close = source.indexOf('}', i);
+        if (close < 0) return undefined;
+        i = close;
+      }
+      continue;
+    }
+    if (c === '+') {
+      endRun();
+      continue;
+    }
+    if (/^[A-Za-z0-9/_~!@#%&=:,;'"<>`-]$/.test(c)) {
+      run += c;
+      continue;
+    }
+    endRun(); // '.', '^', '$', and anything else
+  }
+  if (depth !== 0) return undefined;
+  endRun();
+  let best = '';
+  for (const r of runs) if (r.length > best.length) best = r;
+  return best === '' ? undefined : best.toLowerCase();
+}

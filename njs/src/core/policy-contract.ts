@@ -131,6 +131,11 @@ export interface CompiledRule {
   methods?: { [method: string]: boolean };
   /** Regex source (regex rules only); the evaluator builds `new RegExp(regex, 'i')` lazily. */
   regex?: string;
+  /**
+   * Regex rules only, optional: a lower-case string every matching path contains. When the path
+   * lacks it, the rule cannot match and the RegExp is never built (cheap prefilter).
+   */
+  literal?: string;
   /** Absent when the rule has no conditions. */
   conditions?: CompiledConditions;
 }

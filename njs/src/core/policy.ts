@@ -97,6 +97,8 @@ export function decideAccess(compiled: CompiledPolicy, req: AccessRequest): Acce
     if (rule.priority > bestPriority || (rule.priority === bestPriority && index > best)) break;
     examined++;
     if (!methodMatches(rule, req.method)) continue;
+    // Building a RegExp costs a few µs in njs on every request; a required literal rules most paths out first.
+    if (rule.literal !== undefined && path.indexOf(rule.literal) < 0) continue;
     const source = rule.regex as string;
     let re = regexCache[source];
     if (re === undefined) {

@@ -101,7 +101,7 @@ export function policyFixture(): CompiledPolicy {
   return buildPolicy(
     [
       { at: 'exact:/healthz', rule: { id: 'healthz', priority: 1, decision: 'allow', public: true, methods: { GET: true, HEAD: true } } },
-      { at: 'regex', rule: { id: 'no-php', priority: 3, decision: 'deny', public: false, regex: '\\.php$' } },
+      { at: 'regex', rule: { id: 'no-php', priority: 3, decision: 'deny', public: false, regex: '\\.php$', literal: '.php' } },
       { at: 'prefix:/static/private', rule: { id: 'static-private', priority: 4, decision: 'deny', public: true } },
       { at: 'prefix:/static', rule: { id: 'static', priority: 5, decision: 'allow', public: true } },
       { at: 'prefix:/federation', rule: { id: 'federation-members', priority: 10, decision: 'allow', public: false, conditions: { groups: ['Federation'] } } },
