@@ -65,8 +65,8 @@ export function decideAccess(compiled: CompiledPolicy, req: AccessRequest): Acce
   const prefixMap = compiled.prefix;
   const own = prefixMap[path];
   if (own !== undefined && path !== '/') lists.push(own);
-  for (let i = path.length - 1; i > 0; i--) {
-    if (path.charCodeAt(i) !== 47) continue; // '/'
+  // Every '/'-bounded prefix, longest first (native lastIndexOf: a charCodeAt loop costs ~0.1 µs per character in njs).
+  for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) {
     const list = prefixMap[path.slice(0, i)];
     if (list !== undefined) lists.push(list);
   }
