@@ -15,8 +15,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect } from '@jest/globals
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
-import { stackTest, startStack, type Stack } from '../support/stack.js';
-import { isUnder, liberalNormalise, requestLogged, SEED_POLICY_FILE, signIn } from '../support/policy.js';
+import { stackTest, type Stack } from '../support/stack.js';
+import { isUnder, liberalNormalise, requestLogged, startSeedStack } from '../support/policy.js';
 
 type Outcome =
   /** The gate refuses the path as ambiguous (400, reason path-ambiguous) before looking at the session. */
@@ -79,14 +79,9 @@ describe('path tricks against the example policy, through nginx', () => {
   const test = stackTest(() => stack);
   let kirk: string;
   let mccoy: string;
-  const password = 'correct horse battery staple';
 
   beforeAll(async () => {
-    stack = await startStack({ env: { POLICY_FILE: SEED_POLICY_FILE } });
-    await stack.createUser('kirk', password, { groups: ['Federation'] });
-    await stack.createUser('mccoy', password, { groups: ['Medical'] });
-    kirk = await signIn(stack, 'kirk', password);
-    mccoy = await signIn(stack, 'mccoy', password);
+    ({ stack, kirk, mccoy } = await startSeedStack());
   }, 60_000);
   afterAll(async () => {
     await stack?.stop();

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
 import { stackTest, startStack, type Stack } from '../support/stack.js';
-import { policyFixture, requestLogged, SEED_POLICY_FILE, signIn } from '../support/policy.js';
+import { policyFixture, requestLogged, signIn, startSeedStack } from '../support/policy.js';
 
 const password = 'correct horse battery staple';
 const json = { accept: 'application/json' };
@@ -21,11 +21,7 @@ describe('the example policy (nginx/policy.yaml): /federation only for the Feder
   let mccoy: string;
 
   beforeAll(async () => {
-    stack = await startStack({ env: { POLICY_FILE: SEED_POLICY_FILE } });
-    await stack.createUser('kirk', password, { groups: ['Federation'], email: 'kirk@enterprise.example' });
-    await stack.createUser('mccoy', password, { groups: ['Medical'], email: 'mccoy@enterprise.example' });
-    kirk = await signIn(stack, 'kirk', password);
-    mccoy = await signIn(stack, 'mccoy', password);
+    ({ stack, kirk, mccoy } = await startSeedStack());
   }, 60_000);
   afterAll(async () => {
     await stack?.stop();

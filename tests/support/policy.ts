@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT, startNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
 import { headerSegmentFor } from '../../auth-service/src/services/gate-config.js';
-import type { AccessLogEntry, HttpResult, Stack } from './stack.js';
+import { startStack, type AccessLogEntry, type HttpResult, type Stack } from './stack.js';
 import { claimsFor, signWith } from './tokens.js';
 
 /** The documented example policy operators start from (the seed scenario). */
@@ -147,4 +147,25 @@ export async function restartNginx(stack: Stack, env: Record<string, string>): P
 export function sessionCookieAt(stack: Stack, nowSeconds: number, overrides: Record<string, unknown> = {}): string {
   const claims = claimsFor('127.0.0.1', nowSeconds, { nbf: nowSeconds - 60, ...overrides });
   return `${stack.cookieName}=${signWith(headerSegmentFor(stack.secret), claims, stack.secret)}`;
+}
+
+/** A stack running the example nginx/policy.yaml, with kirk (Federation) and mccoy (Medical) signed in. */
+export interface SeedStack {
+  stack: Stack;
+  /** Session cookie pairs (name=value). */
+  kirk: string;
+  mccoy: string;
+}
+
+export async function startSeedStack(): Promise<SeedStack> {
+  const password = 'correct horse battery staple';
+  const stack = await startStack({ env: { POLICY_FILE: SEED_POLICY_FILE } });
+  try {
+    await stack.createUser('kirk', password, { groups: ['Federation'], email: 'kirk@enterprise.example' });
+    await stack.createUser('mccoy', password, { groups: ['Medical'], email: 'mccoy@enterprise.example' });
+    return { stack, kirk: await signIn(stack, 'kirk', password), mccoy: await signIn(stack, 'mccoy', password) };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
 }
