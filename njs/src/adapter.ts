@@ -122,9 +122,11 @@ export function check(r: NginxHTTPRequest): GateAction {
     }
 
     v.gate_reason = decision.reason;
-    // nginx answers refusals through error_page, which turns the method into GET before the access
-    // log is written: keep the real one for the log (refusals only, nothing on the allow path).
+    // nginx answers refusals through error_page, which turns the method into GET and $uri into the
+    // error page before the access log is written: keep the real ones for the log (refusals only,
+    // nothing on the allow path).
     v.gate_method = r.method;
+    v.gate_uri = v.uri || '';
     if (decision.action === 'forbidden') {
       if (decision.claims !== null) v.gate_user = claimHeaderValue(decision.claims.username) || '';
       return 'forbidden';

@@ -109,13 +109,15 @@ describe('path tricks against the example policy, through nginx', () => {
           expect(log).toMatchObject({ status: 400, reason: 'path-ambiguous', rule: '', user: '' });
           break;
         case 'nginx-400':
-          // The same JSON error body, but with no gate reason: nginx answered before any location ran.
-          expect(JSON.parse(res.body)).toEqual({ error: 'bad-request', reason: '' });
+          // The same JSON error body, but nginx's own reason: it answered before any location ran.
+          expect(JSON.parse(res.body)).toEqual({ error: 'bad-request', reason: 'malformed-request' });
           expect(log).toMatchObject({ status: 400, reason: '', rule: '', user: '' });
           break;
         case 'federation':
           expect(JSON.parse(res.body)).toEqual({ error: 'forbidden', reason: 'policy-denied' });
           expect(log).toMatchObject({ status: 403, reason: 'policy-denied', rule: 'federation-others', user: 'mccoy' });
+          // The log also has what nginx matched (its normalised $uri), not the error page's URI.
+          expect(log.uri).toBe(o.uri);
           break;
         case 'default':
           expect(log).toMatchObject({ status: 200, reason: 'session-valid', rule: 'default', user: 'mccoy' });
@@ -134,7 +136,7 @@ describe('path tricks against the example policy, through nginx', () => {
         return;
       }
       expect(res.status).toBe(200);
-      expect(log).toMatchObject({ status: 200, user: 'kirk', path: pathOf(t.target), rule: o.kind === 'federation' ? 'federation-members' : 'default' });
+      expect(log).toMatchObject({ status: 200, user: 'kirk', path: pathOf(t.target), uri: o.uri, rule: o.kind === 'federation' ? 'federation-members' : 'default' });
       // What nginx made of the path: proxy_pass with a URI part sends the upstream nginx's normalised
       // $uri (re-escaped) plus the raw query, so the upstream shows nginx's reading.
       expect(stack.upstream.seen.map((s) => s.url)).toEqual([o.upstream]);
