@@ -5,7 +5,8 @@
  * only ever accepts the one canonical, unpadded spelling.
  */
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** Any character outside the base64url alphabet. */
+const NOT_BASE64URL = /[^A-Za-z0-9_-]/;
 
 /**
  * True when `s` is non-empty, uses only the base64url alphabet (no '=', '+', '/', whitespace) and
@@ -14,7 +15,9 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
  * decoded length check it, see `hasCanonicalSha256Shape`).
  */
 export function isStrictBase64url(s: string): boolean {
-  return s.length % 4 !== 1 && BASE64URL.test(s);
+  // search, not test: in njs 0.7.9 RegExp.prototype.test allocates ~20 KB per call and costs a few µs;
+  // search with the negated class answers the same question for a fraction of that (measured).
+  return s.length > 0 && s.length % 4 !== 1 && s.search(NOT_BASE64URL) < 0;
 }
 
 /**

@@ -52,7 +52,7 @@ export function readTableauCredentials(json: string, now: number): OpenedTableau
   }
   if (typeof c !== 'object' || c === null) return null;
   const o = c as { [field: string]: unknown };
-  if (typeof o.t !== 'string' || o.t === '' || /[\x00-\x1f\x7f]/.test(o.t)) return null;
+  if (typeof o.t !== 'string' || o.t === '' || o.t.search(/[\x00-\x1f\x7f]/) >= 0) return null;
   if (typeof o.s !== 'string' || typeof o.u !== 'string') return null;
   if (typeof o.x !== 'number' || !isFinite(o.x) || now > o.x) return null;
   return { token: o.t, siteId: o.s, userId: o.u };
