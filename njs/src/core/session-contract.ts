@@ -87,7 +87,6 @@ export type DenyReason =
   | 'token-expired'
   | 'token-not-yet-valid'
   | 'ip-mismatch'
-  | 'user-unauthorized'
   | 'policy-denied'
   | 'path-ambiguous'
   | 'gate-error';
