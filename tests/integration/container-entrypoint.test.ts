@@ -106,7 +106,12 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(tricky.status).toBe(400);
     await stop(started);
     // The access log goes to the container's stdout and names the deciding rule.
-    expect(started.output()).toMatch(/"path":"\/healthz","status":200,"user":"","reason":"public","rule":"healthz"/);
+    const logged = started
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{"time"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged.find((e) => e.path === '/healthz')).toMatchObject({ status: 200, user: '', reason: 'public', rule: 'healthz' });
   }, 30_000);
 
   test('refuses to start without the compiled policy, naming the file', async () => {
