@@ -7,7 +7,7 @@ import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { FORWARDED_CLAIMS } from './session-contract.js';
 import type { AllowReason, DenyReason, GateConfig, SessionClaims } from './session-contract.js';
-import { decideAccess, isPolicyOff } from './policy.js';
+import { decideAccessFor, isPolicyOff } from './policy.js';
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
 import { policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
@@ -181,13 +181,7 @@ export function decideRequest(input: DecideInput): Decision {
 
   let rule = '';
   if (!off) {
-    const access = decideAccess(policy as CompiledPolicy, {
-      method: input.method,
-      path: path,
-      claims: claims,
-      remoteAddr: input.remoteAddr,
-      now: input.now,
-    });
+    const access = decideAccessFor(policy as CompiledPolicy, input.method, path, claims, input.remoteAddr, input.now);
     rule = access.rule;
     if (access.decision === 'deny' && (claims !== null || access.public)) {
       return { action: 'forbidden', reason: 'policy-denied', rule: rule, claims: claims };
