@@ -15,6 +15,7 @@ import type {
   AccessRequest,
   CompiledConditions,
   CompiledPolicy,
+  CompiledRule,
   CompiledTimeCondition,
   CompiledZone,
 } from './policy-contract.js';
@@ -73,11 +74,13 @@ export function decideAccessFor(
 
   // The candidate lists, longest path first: exact (one trailing slash ignored: `/admin/` is `/admin`
   // to most upstreams), the path itself as a prefix, every '/'-bounded prefix (native lastIndexOf;
-  // a charCodeAt loop costs ~0.1 µs per character in njs), then '/'. Walked one at a time without
-  // collecting them into an array (an allocation per request).
+  // a charCodeAt loop costs ~0.1 µs per character in njs), then '/', and last the regex rules (whose
+  // paths are checked per rule). Walked one at a time without collecting them into an array (an
+  // allocation per request).
   const last = path.length - 1;
   let slash = path.lastIndexOf('/');
   let stage = 0;
+  let regexStage = false;
   for (;;) {
     let list: number[] | undefined;
     if (stage === 0) {
@@ -94,6 +97,10 @@ export function decideAccessFor(
         list = prefixMap['/'];
         stage = 3;
       }
+    } else if (stage === 3) {
+      list = compiled.regex;
+      regexStage = true;
+      stage = 4;
     } else {
       break;
     }
@@ -108,6 +115,7 @@ export function decideAccessFor(
       // named like an Object.prototype member ('constructor') must not match.
       const methods = rule.methods;
       if (methods !== undefined && methods[method] !== true) continue;
+      if (regexStage && !regexMatches(rule, path)) continue;
       const c = rule.conditions;
       const m = c === undefined ? YES : conditionsMatch(compiled, c, claims, remoteAddr, now);
       if (m === HORIZON) horizonHit = true;
@@ -119,40 +127,26 @@ export function decideAccessFor(
     }
   }
 
-  const regexList = compiled.regex;
-  for (let k = 0; k < regexList.length; k++) {
-    const index = regexList[k];
-    const rule = rules[index];
-    if (rule.priority > bestPriority || (rule.priority === bestPriority && index > best)) break;
-    examined++;
-    const methods = rule.methods;
-    if (methods !== undefined && methods[method] !== true) continue;
-    // Building a RegExp costs a few µs in njs on every request; a required literal rules most paths out first.
-    if (rule.literal !== undefined && path.indexOf(rule.literal) < 0) continue;
-    const source = rule.regex as string;
-    let re = regexCache[source];
-    if (re === undefined) {
-      re = new RegExp(source, 'i');
-      regexCache[source] = re;
-    }
-    // search, not test: in njs 0.7.9 a failing RegExp test/exec allocates ~20 KB and costs ~3 µs per
-    // call; search costs ~0.3 µs. Same result here (no 'g'/'y' flag, so lastIndex plays no part).
-    if (path.search(re) < 0) continue;
-    const c = rule.conditions;
-    const m = c === undefined ? YES : conditionsMatch(compiled, c, claims, remoteAddr, now);
-    if (m === HORIZON) horizonHit = true;
-    if (m === YES) {
-      best = index;
-      bestPriority = rule.priority;
-      break;
-    }
-  }
-
   // A rule we could not evaluate might have outranked the winner: fail closed rather than guess.
   if (horizonHit) return { decision: 'deny', public: false, rule: POLICY_HORIZON_RULE, examined: examined };
   if (best < 0) return { decision: compiled.default, public: false, rule: POLICY_DEFAULT_RULE, examined: examined };
   const winner = rules[best];
   return { decision: winner.decision, public: winner.public, rule: winner.id, examined: examined };
+}
+
+/** True when the (lower-cased) path matches a regex rule's pattern. */
+function regexMatches(rule: CompiledRule, path: string): boolean {
+  // Building a RegExp costs a few µs in njs on every request; a required literal rules most paths out first.
+  if (rule.literal !== undefined && path.indexOf(rule.literal) < 0) return false;
+  const source = rule.regex as string;
+  let re = regexCache[source];
+  if (re === undefined) {
+    re = new RegExp(source, 'i');
+    regexCache[source] = re;
+  }
+  // search, not test: in njs 0.7.9 a failing RegExp test/exec allocates ~20 KB and costs ~3 µs per
+  // call; search costs ~0.3 µs. Same result here (no 'g'/'y' flag, so lastIndex plays no part).
+  return path.search(re) >= 0;
 }
 
 function conditionsMatch(
