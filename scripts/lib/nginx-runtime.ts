@@ -96,7 +96,7 @@ function ensureWorkersCanTraverse(prefix: string): void {
   }
 }
 
-/** Parses every runtime JSON file nginx will preload: njs 0.7.9 fails `nginx -t` on bad JSON without saying which file. */
+/** Problems with the runtime JSON files nginx preloads (see testNginxConfig). */
 function runtimeJsonProblems(confDir: string): string[] {
   const dir = join(confDir, 'runtime');
   if (!existsSync(dir)) return [];
@@ -167,8 +167,13 @@ function nginxArgs(prefix: string, confDir = 'conf'): string[] {
   return ['-p', prefix + '/', '-c', `${confDir}/nginx.conf`, '-e', join(prefix, 'logs', 'error.log')];
 }
 
-/** `nginx -t` on the prefix (or on its staged conf.next); returns nginx's own message. */
+/**
+ * `nginx -t` on the prefix (or on its staged conf.next); returns nginx's own message. The runtime JSON
+ * files are parsed first, because njs 0.7.9 fails `nginx -t` on bad JSON without naming the file.
+ */
 export function testNginxConfig(prefix: string, confDir: 'conf' | 'conf.next' = 'conf'): { ok: boolean; output: string } {
+  const jsonProblems = runtimeJsonProblems(join(prefix, confDir));
+  if (jsonProblems.length > 0) return { ok: false, output: jsonProblems.join('\n') };
   const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix, confDir), '-t', '-q'], { encoding: 'utf8' });
   return { ok: res.status === 0, output: `${res.stdout}${res.stderr}`.trim() };
 }
@@ -185,8 +190,6 @@ export interface RunningNginx {
 
 /** Starts nginx in the foreground (daemon off) and waits until it accepts connections on `port`. */
 export async function startNginx(prefix: string, port: number, timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<RunningNginx> {
-  const jsonProblems = runtimeJsonProblems(join(prefix, 'conf'));
-  if (jsonProblems.length > 0) throw new Error(`nginx config test failed:\n${jsonProblems.join('\n')}`);
   const check = testNginxConfig(prefix);
   if (!check.ok) throw new Error(`nginx config test failed:\n${check.output}`);
   // `env` (tests only) replaces nginx's environment, e.g. to run it under libfaketime.
@@ -259,11 +262,6 @@ export async function freePort(): Promise<number> {
 export function reloadNginx(opts: PrepareOptions): { ok: boolean; output: string } {
   const prefix = resolve(opts.prefix);
   stageNginxConf(opts);
-  const jsonProblems = runtimeJsonProblems(join(prefix, 'conf.next'));
-  if (jsonProblems.length > 0) {
-    rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
-    return { ok: false, output: `new config refused, the running one keeps serving:\n${jsonProblems.join('\n')}` };
-  }
   const staged = testNginxConfig(prefix, 'conf.next');
   if (!staged.ok) {
     rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
