@@ -10,6 +10,8 @@ export interface Identity {
   username: string;
   name?: string;
   email?: string;
+  /** The source vouches for `email` (signed as `email_verified`; see session-contract). */
+  emailVerified?: boolean;
   groups: string[];
   /** Identity source id, e.g. "local"; becomes the `src` claim. */
   src: string;

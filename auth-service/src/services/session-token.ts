@@ -10,7 +10,7 @@ import { SESSION_ALG, sessionJwtHeader, type SessionClaims } from '../../../njs/
 import type { Identity } from '../authenticators/types.js';
 
 /** Claims an authenticator's `extraClaims` may not override. */
-export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['sub', 'username', 'name', 'email', 'groups', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['sub', 'username', 'name', 'email', 'email_verified', 'groups', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
 
 /**
  * Key id of a secret: the first 12 characters of base64url(sha256('gw-kid:' + secret)). It names
@@ -66,7 +66,10 @@ export function issueSessionToken(input: IssueSessionInput): IssuedSession {
     exp: iat + input.ttlSeconds,
   };
   if (identity.name) claims.name = identity.name;
-  if (identity.email) claims.email = identity.email;
+  if (identity.email) {
+    claims.email = identity.email;
+    claims.email_verified = identity.emailVerified === true;
+  }
   for (const [claim, value] of Object.entries(identity.extraClaims ?? {})) {
     if (!RESERVED_CLAIMS.has(claim) && value !== undefined) claims[claim] = value;
   }

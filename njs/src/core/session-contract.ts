@@ -17,6 +17,12 @@ export interface SessionClaims {
   username: string;
   name?: string;
   email?: string;
+  /**
+   * True only when the source vouches for `email` (local and Tableau accounts are admin-managed;
+   * OIDC needs the provider's `email_verified`). The policy's derived `email_domain` exists only
+   * when this is true.
+   */
+  email_verified?: boolean;
   groups: string[];
   /** Identity source that authenticated the user, e.g. "local". */
   src: string;
@@ -93,6 +99,27 @@ export type DenyReason =
 
 /** Why the gate let a request through: a valid session, or an anonymous request a public rule allows. */
 export type AllowReason = 'session-valid' | 'public';
+
+/**
+ * Sources whose `username` comes from a claim the user or a tenant admin can change
+ * (`preferred_username`, `email`): for them the stable identity is `sub`, not `username`.
+ */
+export const MUTABLE_USERNAME_SOURCES = ['oidc', 'azure'];
+
+/**
+ * The stable, source-qualified user id: `<src>:<username>` for sources whose usernames are
+ * admin-assigned account keys (local, tableau, custom modules), `<src>:<sub>` for OIDC/Entra.
+ * Policy `users:` entries match this id (a bare `kirk` means `local:kirk`), and upstreams receive it
+ * as `X-Payload-user`, so an OIDC account named `kirk` is never the local `kirk`.
+ * Guaranteed: never empty for a token the gate accepted (src and sub/username are required).
+ * Not checked: that `src` names a configured source.
+ */
+export function qualifiedUserId(src: string, username: string, sub: string): string {
+  for (let i = 0; i < MUTABLE_USERNAME_SOURCES.length; i++) {
+    if (MUTABLE_USERNAME_SOURCES[i] === src) return src + ':' + sub;
+  }
+  return src + ':' + username;
+}
 
 /** The JWT header the auth service signs with, for a given key id. Key order matters. */
 export function sessionJwtHeader(kid: string): { alg: string; typ: string; kid: string } {
