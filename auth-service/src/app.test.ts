@@ -149,6 +149,7 @@ describe('POST /login success', () => {
       username: 'alice',
       name: 'Alice Liddell',
       email: 'alice@example.test',
+      email_verified: true,
       groups: ['staff', 'admins'],
       src: 'local',
       ip: '203.0.113.9',

@@ -58,7 +58,7 @@ describe('local authenticator', () => {
     const auth = createLocalAuthenticator({ usersRepo: db.repo, hasher: createPasswordHasher(FAST_POLICY), logger: pino({ level: 'silent' }) });
     expect(await auth.authenticate({ username: 'QUINN', password: 'quinns password' }, { requestId: 'r2' })).toEqual({
       kind: 'success',
-      identity: { sub: userId, username: 'Quinn', name: 'Quinn Q', email: 'q@example.test', groups: ['ops'], src: 'local' },
+      identity: { sub: userId, username: 'Quinn', name: 'Quinn Q', email: 'q@example.test', emailVerified: true, groups: ['ops'], src: 'local' },
     });
   });
 });

@@ -76,6 +76,7 @@ describe('session claims', () => {
       username: 'alice',
       name: 'Alice Liddell',
       email: 'alice@example.test',
+      email_verified: false,
       groups: ['staff'],
       src: 'local',
       ip: '192.0.2.10',
