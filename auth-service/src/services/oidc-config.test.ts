@@ -30,6 +30,8 @@ describe('loadOidcConfig', () => {
       timeoutMs: 5000,
       groupsClaim: 'groups',
       graphBaseUrl: 'https://graph.microsoft.com',
+      metadataTtlSeconds: 600,
+      maxGroups: 2000,
     });
   });
 
@@ -50,12 +52,20 @@ describe('loadOidcConfig', () => {
     ['refuses an unknown login method', { ...GENERIC, LOGIN_METHODS: 'password,saml' }, /^LOGIN_METHODS: must be/],
     ['refuses a PUBLIC_BASE_URL with a path', { ...GENERIC, PUBLIC_BASE_URL: 'https://gw.example.com/app' }, /^PUBLIC_BASE_URL: must be the gateway origin/],
     ['refuses a timeout out of range', { ...GENERIC, OIDC_TIMEOUT_MS: '10' }, /^OIDC_TIMEOUT_MS:/],
+    ['refuses a metadata TTL of 0 (metadata must be cached)', { ...GENERIC, OIDC_METADATA_TTL_SECONDS: '0' }, /^OIDC_METADATA_TTL_SECONDS: must be an integer from 1 to 86400 \(received "0"\)/],
+    ['refuses a group cap that is not a number', { ...GENERIC, OIDC_MAX_GROUPS: 'many' }, /^OIDC_MAX_GROUPS: must be an integer from 1 to 10000/],
     ['refuses Azure and generic client settings together', { ...AZURE, OIDC_CLIENT_ID: 'x' }, /^OIDC_CLIENT_ID: set either/],
   ];
   test.each(invalid)('%s', (_name, env, message) => {
     const { settings, errors } = load(env);
     expect(errors.some((e) => message.test(e))).toBe(true);
     expect(settings.oidc).toBeNull();
+  });
+
+  test('reads the metadata TTL and the group cap', () => {
+    const { settings, errors } = load({ ...GENERIC, OIDC_METADATA_TTL_SECONDS: '30', OIDC_MAX_GROUPS: '5000' });
+    expect(errors).toEqual([]);
+    expect(settings.oidc).toMatchObject({ metadataTtlSeconds: 30, maxGroups: 5000 });
   });
 
   test('never prints a client secret', () => {

@@ -23,6 +23,10 @@ export interface OidcConfig {
   groupsClaim: string;
   /** Microsoft Graph root without a trailing slash (group overage). */
   graphBaseUrl: string;
+  /** How long discovery metadata and the JWKS are reused before they are fetched again. */
+  metadataTtlSeconds: number;
+  /** More groups than this (ID token claim or Graph) ends sign-in with an error, never a cut list. */
+  maxGroups: number;
 }
 
 export interface LoginMethods {
@@ -63,6 +67,17 @@ function parseUrl(value: string): URL | null {
   } catch {
     return null;
   }
+}
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number, push: (name: string, rule: string) => void): number {
+  const value = read(env, name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < min || n > max) {
+    push(name, `must be an integer from ${min} to ${max}`);
+    return fallback;
+  }
+  return n;
 }
 
 /**
@@ -131,6 +146,8 @@ export function loadOidcConfig(env: Env, errors: string[], allowInsecureHttp: bo
   const timeoutValue = read(env, 'OIDC_TIMEOUT_MS') ?? '5000';
   const timeoutMs = Number(timeoutValue);
   if (!/^[0-9]+$/.test(timeoutValue) || timeoutMs < 100 || timeoutMs > 60_000) push('OIDC_TIMEOUT_MS', 'must be an integer from 100 to 60000');
+  const metadataTtlSeconds = readInteger(env, 'OIDC_METADATA_TTL_SECONDS', 600, 1, 86_400, push);
+  const maxGroups = readInteger(env, 'OIDC_MAX_GROUPS', 2000, 1, 10_000, push);
   const groupsClaim = read(env, 'OIDC_GROUPS_CLAIM') ?? 'groups';
   if (!CLAIM_NAME.test(groupsClaim)) push('OIDC_GROUPS_CLAIM', 'must be a claim name (letters, digits, _ . : -)');
 
@@ -179,6 +196,8 @@ export function loadOidcConfig(env: Env, errors: string[], allowInsecureHttp: bo
       timeoutMs,
       groupsClaim,
       graphBaseUrl: graphValue.replace(/\/+$/, ''),
+      metadataTtlSeconds,
+      maxGroups,
     },
     loginMethods,
     publicBaseUrl,

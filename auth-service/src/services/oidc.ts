@@ -2,10 +2,11 @@
  * The OIDC authorization-code flow (PKCE, state, nonce) behind GET /login/oidc and the callback,
  * on openid-client. The routes around it only read cookies and render.
  */
+import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors } from 'jose';
 import * as client from 'openid-client';
 import type { Logger } from 'pino';
 import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
-import { fetchGraphGroups, identityFromClaims } from '../authenticators/oidc.js';
+import { fetchGraphGroups, GraphGroupsError, identityFromClaims, tooManyGroupsError } from '../authenticators/oidc.js';
 import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { OidcConfig } from './oidc-config.js';
@@ -22,7 +23,10 @@ export type OidcFailureReason =
   | 'nonce-mismatch'
   | 'token-expired'
   | 'token-invalid'
-  | 'claims-missing';
+  | 'token-key-unknown'
+  | 'token-signature-invalid'
+  | 'claims-missing'
+  | 'too-many-groups';
 
 export const OIDC_FAILURE_MESSAGE = 'Sign-in with your identity provider did not complete. Please start again.';
 
@@ -67,7 +71,9 @@ export interface OidcService {
   /**
    * Finishes the flow and signs a session. Throws AppError ERR_INVALID_CREDENTIALS (401) for any
    * rejected response (bad state, IdP error, replayed code, iss/aud/nonce mismatch, expired or
-   * unsigned ID token), ERR_IDP_UNAVAILABLE (503) when the provider or Graph is unreachable.
+   * unsigned ID token, a signature that the provider's JWKS does not confirm), 403 for more groups
+   * than OIDC_MAX_GROUPS, ERR_IDP_UNAVAILABLE (503) when the provider, its JWKS or Graph is
+   * unreachable, answers 5xx, or Graph's paging does not end.
    * Every outcome is logged as auth_success, auth_failure or auth_error.
    */
   finish(input: OidcCallbackInput): Promise<OidcSuccess>;
@@ -122,29 +128,84 @@ export function classifyOidcError(err: unknown): OidcFailureReason | null {
   }
 }
 
+/** Asymmetric JWS algorithms only: an HS* ID token would be "signed" with the client secret. */
+const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+/** HTTP status of a provider response somewhere in an openid-client error's cause chain. */
+function providerStatus(err: unknown): number | undefined {
+  for (const e of causes(err)) {
+    const status = typeof e === 'object' && e !== null ? (e as { status?: unknown }).status : undefined;
+    if (typeof status === 'number') return status;
+  }
+  return undefined;
+}
+
+/** Provider-side trouble rather than a rejection: retrying later can help. */
+function isProviderDown(err: unknown): boolean {
+  const status = providerStatus(err);
+  return isUnreachable(err) || (status !== undefined && (status >= 500 || status === 429));
+}
+
+/** `?error=` values with which the authorization endpoint says it is down (RFC 6749 4.1.2.1). */
+const IDP_DOWN_ERRORS = new Set(['server_error', 'temporarily_unavailable']);
+
+/** Discovery metadata and the key set it names, as fetched at `fetchedAt` (ms). */
+interface ProviderState {
+  configuration: client.Configuration;
+  jwks: ReturnType<typeof createRemoteJWKSet>;
+  fetchedAt: number;
+}
+
 export function createOidcService(deps: OidcServiceDeps): OidcService {
   const { config, logger } = deps;
   const sealer = createStateSealer(deps.session.secret);
   const src = config.flavour;
-  let discovered: Promise<client.Configuration> | undefined;
+  const ttlMs = config.metadataTtlSeconds * 1000;
+  let current: ProviderState | undefined;
+  let pending: Promise<ProviderState> | undefined;
 
-  function discover(): Promise<client.Configuration> {
-    discovered ??= (async () => {
-      const execute = deps.allowInsecureHttp && config.issuer.startsWith('http:') ? [client.allowInsecureRequests] : [];
-      const options: client.DiscoveryRequestOptions = { timeout: config.timeoutMs / 1000, execute };
-      if (deps.fetch) options[client.customFetch] = deps.fetch as client.CustomFetch;
-      const configuration = await client.discovery(new URL(config.issuer), config.clientId, undefined, client.ClientSecretPost(config.clientSecret), options);
-      configuration.timeout = config.timeoutMs / 1000;
-      return configuration;
-    })();
-    // A failed discovery is not cached: the next sign-in tries again.
-    discovered.catch(() => {
-      discovered = undefined;
+  async function load(): Promise<ProviderState> {
+    const insecure = deps.allowInsecureHttp && config.issuer.startsWith('http:');
+    const options: client.DiscoveryRequestOptions = { timeout: config.timeoutMs / 1000, execute: insecure ? [client.allowInsecureRequests] : [] };
+    if (deps.fetch) options[client.customFetch] = deps.fetch as client.CustomFetch;
+    const configuration = await client.discovery(new URL(config.issuer), config.clientId, undefined, client.ClientSecretPost(config.clientSecret), options);
+    configuration.timeout = config.timeoutMs / 1000;
+    const jwksUri = configuration.serverMetadata().jwks_uri;
+    const jwksUrl = typeof jwksUri === 'string' && URL.canParse(jwksUri) ? new URL(jwksUri) : null;
+    if (jwksUrl === null || !(jwksUrl.protocol === 'https:' || (insecure && jwksUrl.protocol === 'http:'))) {
+      throw new Error('the provider metadata has no usable jwks_uri');
+    }
+    // The keys live as long as the metadata that named them. An unknown kid refetches them at once
+    // (no cooldown): a key rotated at the provider then works on the first sign-in that uses it.
+    // Only tokens from the token endpoint reach this check, so nobody else can drive refetches.
+    const jwks = createRemoteJWKSet(jwksUrl, {
+      cacheMaxAge: ttlMs,
+      cooldownDuration: 0,
+      timeoutDuration: config.timeoutMs,
+      ...(deps.fetch ? { [joseCustomFetch]: deps.fetch } : {}),
     });
-    return discovered;
+    return { configuration, jwks, fetchedAt: deps.now() };
   }
 
-  async function discoverOrThrow(requestId: string): Promise<client.Configuration> {
+  /**
+   * The provider's metadata, fetched again once it is OIDC_METADATA_TTL_SECONDS old, so a changed
+   * endpoint or key set needs no restart. Concurrent callers share one fetch; a failed fetch is not
+   * kept (the next sign-in tries again) and stale metadata is not used after its TTL.
+   */
+  function discover(): Promise<ProviderState> {
+    if (current !== undefined && deps.now() - current.fetchedAt < ttlMs) return Promise.resolve(current);
+    pending ??= load()
+      .then((state) => {
+        current = state;
+        return state;
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  }
+
+  async function discoverOrThrow(requestId: string): Promise<ProviderState> {
     try {
       return await discover();
     } catch (err) {
@@ -163,12 +224,36 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
     return new AppError('ERR_INVALID_CREDENTIALS', 401, OIDC_FAILURE_MESSAGE, { cause: err });
   }
 
+  function unavailable(reason: string, requestId: string, err: unknown, extra: Record<string, unknown> = {}): AppError {
+    logger.error({ event: 'auth_error', src, reason, ...extra, request_id: requestId, err: errorSummary(err) });
+    return new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE, { cause: err });
+  }
+
+  /**
+   * openid-client checks iss, aud, exp and nonce but, over TLS from the token endpoint, not the
+   * signature (OIDC Core 3.1.3.7 allows that). We check it anyway against the provider's JWKS, so
+   * a token endpoint (or anything in front of it) cannot hand us a forged or altered ID token.
+   */
+  async function verifyIdTokenSignature(state: ProviderState, idToken: string, requestId: string): Promise<void> {
+    try {
+      await compactVerify(idToken, state.jwks, { algorithms: ID_TOKEN_ALGORITHMS });
+    } catch (err) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey) throw reject('token-key-unknown', requestId, err);
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw reject('token-signature-invalid', requestId, err);
+      if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+        throw reject('token-invalid', requestId, err);
+      }
+      // The key set could not be fetched or read (timeout, 5xx, not JSON): the provider's fault.
+      throw unavailable('jwks-unavailable', requestId, err);
+    }
+  }
+
   return {
     displayName: config.displayName,
     redirectPath: config.redirectPath,
 
     async start(returnPath, requestId) {
-      const configuration = await discoverOrThrow(requestId);
+      const { configuration } = await discoverOrThrow(requestId);
       const flow: OidcFlowState = {
         state: client.randomState(),
         nonce: client.randomNonce(),
@@ -193,12 +278,18 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
       currentUrl.search = new URL(pathAndQuery, 'http://callback.invalid').search;
       const flow = sealer.open(stateCookie, deps.now());
       if (currentUrl.searchParams.has('error')) {
+        const idpError = currentUrl.searchParams.get('error')?.slice(0, 64) ?? '';
+        if (IDP_DOWN_ERRORS.has(idpError)) {
+          logger.error({ event: 'auth_error', src, reason: 'provider-unavailable', idp_error: idpError, request_id: requestId });
+          throw new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE);
+        }
         // The provider said no (user cancelled, consent refused, user not assigned to the app).
-        logger.warn({ event: 'auth_failure', src, reason: 'idp-error', idp_error: currentUrl.searchParams.get('error')?.slice(0, 64), request_id: requestId });
+        logger.warn({ event: 'auth_failure', src, reason: 'idp-error', idp_error: idpError, request_id: requestId });
         throw new AppError('ERR_INVALID_CREDENTIALS', 401, OIDC_FAILURE_MESSAGE);
       }
       if (flow === null) throw reject('state-missing', requestId);
-      const configuration = await discoverOrThrow(requestId);
+      const provider = await discoverOrThrow(requestId);
+      const { configuration } = provider;
 
       let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
       try {
@@ -209,25 +300,32 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
           idTokenExpected: true,
         });
       } catch (err) {
-        if (isUnreachable(err)) {
-          logger.error({ event: 'auth_error', src, reason: 'source-unavailable', request_id: requestId, err: errorSummary(err) });
-          throw new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE, { cause: err });
-        }
+        // A 5xx, 429, timeout or dropped connection at the token endpoint: the provider is down,
+        // which is a 503 ("try again later"), not a failed sign-in.
+        if (isProviderDown(err)) throw unavailable('provider-unavailable', requestId, err, { status: providerStatus(err) });
         const reason = classifyOidcError(err);
         if (reason === null) throw err;
         throw reject(reason, requestId, err);
       }
 
       const claims = tokens.claims();
-      if (claims === undefined) throw reject('token-invalid', requestId);
-      const mapped = identityFromClaims(claims as Record<string, unknown>, config.flavour, config.groupsClaim);
+      if (claims === undefined || typeof tokens.id_token !== 'string') throw reject('token-invalid', requestId);
+      await verifyIdTokenSignature(provider, tokens.id_token, requestId);
+      const mapped = identityFromClaims(claims as Record<string, unknown>, { flavour: config.flavour, groupsClaim: config.groupsClaim, maxGroups: config.maxGroups });
       if (mapped.kind === 'invalid') throw reject(mapped.reason, requestId);
+      if (mapped.kind === 'too-many-groups') {
+        logger.warn({ event: 'auth_failure', src, reason: 'too-many-groups', groups: mapped.count, max_groups: config.maxGroups, request_id: requestId });
+        throw tooManyGroupsError(mapped.count, config.maxGroups);
+      }
       const identity = mapped.identity;
       if (mapped.groupsOverage) {
         try {
-          identity.groups = await fetchGraphGroups({ graphBaseUrl: config.graphBaseUrl, accessToken: tokens.access_token, timeoutMs: config.timeoutMs, fetch: deps.fetch });
+          identity.groups = await fetchGraphGroups({ graphBaseUrl: config.graphBaseUrl, accessToken: tokens.access_token, timeoutMs: config.timeoutMs, maxGroups: config.maxGroups, fetch: deps.fetch });
         } catch (err) {
-          logger.error({ event: 'auth_error', user: identity.username, src, reason: 'graph-unavailable', request_id: requestId, err: errorSummary(err) });
+          const reason = err instanceof GraphGroupsError ? err.reason : 'graph-unavailable';
+          const entry = { event: reason === 'too-many-groups' ? 'auth_failure' : 'auth_error', user: identity.username, src, reason, max_groups: config.maxGroups, request_id: requestId, err: errorSummary(err) };
+          if (reason === 'too-many-groups') logger.warn(entry);
+          else logger.error(entry);
           throw isAppError(err) ? err : new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE, { cause: err });
         }
       }
@@ -239,7 +337,7 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
     async endSessionUrl(postLogoutRedirectUri) {
       let configuration: client.Configuration;
       try {
-        configuration = await discover();
+        ({ configuration } = await discover());
       } catch {
         return null;
       }
