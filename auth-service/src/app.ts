@@ -156,7 +156,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(logger));
   app.use(securityHeaders());
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
-  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger }));
+  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now }));
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null }));
   app.use(createAboutRouter({ config, logger, now: deps.now }));

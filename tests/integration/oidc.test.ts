@@ -1,8 +1,10 @@
 /**
  * Azure AD / OIDC sign-in through the real nginx gate and a real OpenID Provider: the full redirect
  * dance (followed by hand, carrying each origin's cookies), groups from the ID token or from Graph on
- * overage, every rejected callback (state, replay, IdP error, forged or expired ID tokens), a provider
- * that does not answer, and logout at the provider.
+ * overage (complete, or an error: never a cut list), every rejected callback (state, replay, IdP
+ * error, forged, altered, foreign-signed or expired ID tokens), a provider that is down (5xx, dropped
+ * connection, no answer), key rotation and metadata changes without a restart, logout at the
+ * provider, and front-channel logout checked by iss and sid.
  *
  * The gateway's public origin is http://gw.test (PUBLIC_BASE_URL); requests to it go to nginx's port
  * with `Host: gw.test`, as behind a real DNS name.
@@ -18,6 +20,13 @@ const PUBLIC = 'http://gw.test';
 const CALLBACK = '/login/oauth2/code/azure';
 const CLIENT = { id: 'b6a2c1f0-gateway', secret: 'client secret for tests only 1234567890' };
 const ALICE = { oid: '00000000-0000-0000-0000-00000000a11c', preferredUsername: 'alice@contoso.example', name: 'Alice Example', email: 'alice@contoso.example', groups: ['g-sales', 'g-ops'] };
+/** Entra with the optional claim xms_edov: the tenant owns the e-mail's domain. */
+const CAROL = { oid: '00000000-0000-0000-0000-0000000ca201', preferredUsername: 'carol@contoso.example', email: 'carol@contoso.example', xmsEdov: true, groups: ['g-ops'] };
+/** About as many of these group names as fit into a session cookie (see MAX_SESSION_TOKEN_BYTES). */
+const FITTING_GROUPS = 88;
+/** The cap this stack runs with (OIDC_MAX_GROUPS). */
+const MAX_GROUPS = 1000;
+const graphGroups = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `6f1c${String(i).padStart(4, '0')}-0000-4000-8000-000000000000`, displayName: `Gruppe ${i} – Zürich` }));
 
 type Jar = Map<string, Map<string, string>>;
 
@@ -65,6 +74,8 @@ async function follow(stack: Stack, jar: Jar, url: string, stopAt?: (next: URL) 
 }
 
 const sessionOf = (jar: Jar, stack: Stack) => jar.get('gw.test')?.get(stack.cookieName);
+/** The claims of a session token (already verified by the gate in the test that uses them). */
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 
 describe('Azure AD / OIDC sign-in through nginx', () => {
   let stack: Stack;
@@ -82,7 +93,7 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
       clientSecret: CLIENT.secret,
       redirectUris: [PUBLIC + CALLBACK],
       postLogoutRedirectUris: [PUBLIC + '/login'],
-      accounts: [ALICE],
+      accounts: [ALICE, CAROL],
       graphBaseUrl: graph.url,
     });
     stack = await startStack({
@@ -95,6 +106,7 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
         PUBLIC_BASE_URL: PUBLIC,
         ALLOW_INSECURE_HTTP_IDP: 'true',
         OIDC_TIMEOUT_MS: '2000',
+        OIDC_MAX_GROUPS: String(MAX_GROUPS),
       },
     });
   }, 60_000);
@@ -201,18 +213,148 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
     ['an ID token from another issuer', 'wrong-issuer', 'issuer-mismatch'],
     ['an ID token for another audience (client_id)', 'wrong-audience', 'audience-mismatch'],
     ['an unsigned ID token (alg none)', 'alg-none', 'token-invalid'],
+    ['an ID token signed with a key the provider never published (unknown kid)', 'foreign-key', 'token-key-unknown'],
+    ['an ID token whose payload was changed after signing (groups: Domain Admins)', 'payload-altered', 'token-signature-invalid'],
   ];
   for (const [what, mode, reason] of forged) {
     test(`refuses ${what}`, async () => {
       const { jar, callback } = await untilCallback();
+      const seen = stack.upstream.seen.length;
       provider.setTamper(mode);
       try {
         await expectRejected(await get(stack, jar, callback.href), jar, reason);
       } finally {
         provider.setTamper('none');
       }
+      expect(stack.upstream.seen.length).toBe(seen);
     });
   }
+
+  test('an unknown kid makes the service fetch the JWKS once more before it refuses; a known kid uses the cached keys', async () => {
+    await follow(stack, new Map(), '/login/oidc?rd=%2F');
+    const cached = provider.jwksRequests();
+    await follow(stack, new Map(), '/login/oidc?rd=%2F');
+    expect(provider.jwksRequests()).toBe(cached);
+    const { jar, callback } = await untilCallback();
+    provider.setTamper('foreign-key');
+    try {
+      await expectRejected(await get(stack, jar, callback.href), jar, 'token-key-unknown');
+    } finally {
+      provider.setTamper('none');
+    }
+    expect(provider.jwksRequests()).toBe(cached + 1);
+  });
+
+  async function expectUnavailable(res: HttpResult, jar: Jar, reason: string): Promise<void> {
+    expect(res.status).toBe(503);
+    expect(res.body).toContain('Sign-in unavailable');
+    expect(res.body).toContain('identity provider is not reachable right now');
+    expect(res.body).toContain('Back to sign-in');
+    expect(res.body).not.toMatch(/at \S+ \(|Error:/);
+    expect(sessionOf(jar, stack)).toBeUndefined();
+    expect(stack.authLogs()).toContain(`"event":"auth_error","src":"azure","reason":"${reason}"`);
+  }
+
+  const down: Array<[string, IdTokenTamper]> = [
+    ['answers 500 with an HTML page', 'server-error'],
+    ['drops the connection', 'drop-connection'],
+    ['does not answer within OIDC_TIMEOUT_MS', 'hang'],
+  ];
+  for (const [what, mode] of down) {
+    test(`a token endpoint that ${what} gives the 503 "not reachable" page, not a failed sign-in`, async () => {
+      const { jar, callback } = await untilCallback();
+      provider.setTamper(mode);
+      try {
+        await expectUnavailable(await get(stack, jar, callback.href), jar, 'provider-unavailable');
+      } finally {
+        provider.setTamper('none');
+      }
+    });
+  }
+
+  test('an authorization endpoint that answers error=temporarily_unavailable gives the 503 page', async () => {
+    const { jar, callback } = await untilCallback();
+    const down = new URL(CALLBACK + `?error=temporarily_unavailable&state=${callback.searchParams.get('state')}`, PUBLIC);
+    await expectUnavailable(await get(stack, jar, down.href), jar, 'provider-unavailable');
+  });
+
+  test('email_verified: Entra e-mails are unverified unless xms_edov is true (email_verified is not an Entra claim)', async () => {
+    const alice: Jar = new Map();
+    await follow(stack, alice, '/login/oidc?rd=%2F');
+    expect(claimsOf(sessionOf(alice, stack)!)).toMatchObject({ email: ALICE.email, email_verified: false });
+    provider.setAccount(CAROL.oid);
+    try {
+      const carol: Jar = new Map();
+      await follow(stack, carol, '/login/oidc?rd=%2F');
+      expect(claimsOf(sessionOf(carol, stack)!)).toMatchObject({ email: CAROL.email, email_verified: true });
+    } finally {
+      provider.setAccount(ALICE.oid);
+    }
+  });
+
+  describe('Graph groups on overage: the whole list or an error', () => {
+    beforeAll(() => provider.setOverage(true));
+    afterAll(() => {
+      provider.setOverage(false);
+      graph.setGroups([{ id: 'id-1', displayName: 'Finance' }, { id: 'id-2', displayName: 'Nested Auditors' }, { id: 'id-3' }]);
+      graph.setPageSize(2);
+      graph.setLoop(false);
+    });
+
+    test(`${MAX_GROUPS} groups (10 Graph pages) are all read, and a session that large ends in a clear 403, not a 502 or a dropped cookie`, async () => {
+      graph.setGroups(graphGroups(MAX_GROUPS));
+      graph.setPageSize(100);
+      const before = graph.requests().length;
+      const { jar, callback } = await untilCallback();
+      const res = await get(stack, jar, callback.href);
+      expect(graph.requests().length - before).toBe(10);
+      expect(res.status).toBe(403);
+      expect(res.body).toContain(`member of ${MAX_GROUPS} groups, more than fit into this gateway`);
+      expect(sessionOf(jar, stack)).toBeUndefined();
+      expect(stack.authLogs()).toContain(`"reason":"session-too-large","groups":${MAX_GROUPS}`);
+    });
+
+    test(`${FITTING_GROUPS} groups across 3 Graph pages sign in, and the upstream sees every one of them`, async () => {
+      graph.setGroups(graphGroups(FITTING_GROUPS));
+      graph.setPageSize(30);
+      const before = graph.requests().length;
+      const { jar, callback } = await untilCallback();
+      const res = await get(stack, jar, callback.href);
+      expect(res.status).toBe(302);
+      expect(graph.requests().length - before).toBe(3);
+      const page = await get(stack, jar, '/');
+      expect(page.status).toBe(200);
+      const seen = stack.upstream.seen.at(-1)!.headers['x-payload-groups'];
+      expect(String(seen).split(',')).toHaveLength(FITTING_GROUPS);
+    });
+
+    test('one group more than OIDC_MAX_GROUPS ends sign-in with a clear 403, no session, and an auth_failure naming why', async () => {
+      graph.setGroups(graphGroups(MAX_GROUPS + 1));
+      graph.setPageSize(100);
+      const { jar, callback } = await untilCallback();
+      const res = await get(stack, jar, callback.href);
+      expect(res.status).toBe(403);
+      expect(res.body).toContain(`more than the ${MAX_GROUPS} this gateway is set up to accept`);
+      expect(sessionOf(jar, stack)).toBeUndefined();
+      expect(stack.authLogs()).toMatch(new RegExp(`"event":"auth_failure","user":"${ALICE.preferredUsername}","src":"azure","reason":"too-many-groups","max_groups":${MAX_GROUPS}`));
+    });
+
+    test('a nextLink that loops back ends sign-in with a 503 page and an auth_error naming the loop', async () => {
+      graph.setGroups(graphGroups(5));
+      graph.setPageSize(2);
+      graph.setLoop(true);
+      try {
+        const { jar, callback } = await untilCallback();
+        const res = await get(stack, jar, callback.href);
+        expect(res.status).toBe(503);
+        expect(res.body).toContain('Microsoft Graph returned a group list that does not end');
+        expect(sessionOf(jar, stack)).toBeUndefined();
+        expect(stack.authLogs()).toContain('"src":"azure","reason":"graph-loop"');
+      } finally {
+        graph.setLoop(false);
+      }
+    });
+  });
 
   test('logout of an Azure session clears the cookie and sends the browser to the provider end_session_endpoint', async () => {
     const jar: Jar = new Map();
@@ -227,11 +369,70 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
     expect(setCookies(res)).toContain(`${stack.cookieName}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0`);
   });
 
-  test('front-channel logout clears the session cookie with a no-store 200', async () => {
-    const res = await rawRequest(stack.proxyPort, 'GET', '/logout/frontchannel', { host: 'gw.test' });
-    expect(res.status).toBe(200);
-    expect(res.headers['cache-control']).toContain('no-store');
-    expect(setCookies(res)).toContain(`${stack.cookieName}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0`);
+  describe('front-channel logout (OpenID Connect Front-Channel Logout 1.0)', () => {
+    async function signedIn(): Promise<{ session: string; idpSid: string }> {
+      const jar: Jar = new Map();
+      await follow(stack, jar, '/login/oidc?rd=%2F');
+      const session = sessionOf(jar, stack)!;
+      const idpSid = claimsOf(session).idp_sid;
+      expect(typeof idpSid).toBe('string');
+      return { session, idpSid: idpSid as string };
+    }
+    const frontchannel = (query: string, session: string) =>
+      rawRequest(stack.proxyPort, 'GET', `/logout/frontchannel${query}`, { host: 'gw.test', cookie: `${stack.cookieName}=${session}` });
+    const clearsSession = (res: HttpResult) => setCookies(res).some((c) => c.startsWith(`${stack.cookieName}=;`));
+
+    const refusals: Array<[string, (iss: string, sid: string) => string, string]> = [
+      ['a bare link from another site (no iss, no sid)', () => '', 'sid-missing'],
+      ['the right issuer with another sid', (iss) => `?iss=${encodeURIComponent(iss)}&sid=not-your-session`, 'sid-mismatch'],
+      ['the right sid with another issuer', (_iss, sid) => `?iss=${encodeURIComponent('https://evil.example/v2.0')}&sid=${encodeURIComponent(sid)}`, 'iss-mismatch'],
+    ];
+    for (const [what, query, reason] of refusals) {
+      test(`refuses ${what}: the session stays`, async () => {
+        const { session, idpSid } = await signedIn();
+        const res = await frontchannel(query(provider.issuer, idpSid), session);
+        expect(res.status).toBe(400);
+        expect(res.body).toContain('does not match your current session');
+        expect(clearsSession(res)).toBe(false);
+        expect(stack.authLogs()).toContain(`"event":"logout_refused","path":"/logout/frontchannel","reason":"${reason}"`);
+        const still = await rawRequest(stack.proxyPort, 'GET', '/reports', { host: 'gw.test', cookie: `${stack.cookieName}=${session}` });
+        expect(still.status).toBe(200);
+      });
+    }
+
+    test('the provider\'s request with this session\'s iss and sid clears the cookie (no-store 200)', async () => {
+      const { session, idpSid } = await signedIn();
+      const res = await frontchannel(`?iss=${encodeURIComponent(provider.issuer)}&sid=${encodeURIComponent(idpSid)}`, session);
+      expect(res.status).toBe(200);
+      expect(res.headers['cache-control']).toContain('no-store');
+      expect(setCookies(res)).toContain(`${stack.cookieName}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0`);
+    });
+
+    test('Entra sends sid without iss: that is accepted for the azure flavour', async () => {
+      const { session, idpSid } = await signedIn();
+      const res = await frontchannel(`?sid=${encodeURIComponent(idpSid)}`, session);
+      expect(res.status).toBe(200);
+      expect(clearsSession(res)).toBe(true);
+    });
+  });
+});
+
+describe('without OIDC', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+  beforeAll(async () => {
+    stack = await startStack();
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('GET /logout/frontchannel is not there (404) and clears nothing', async () => {
+    await stack.createUser('kirk', 'correct horse battery staple');
+    const { session } = await stack.login('kirk', 'correct horse battery staple');
+    const res = await rawRequest(stack.proxyPort, 'GET', '/logout/frontchannel', { host: 'gw.test', cookie: session! });
+    expect(res.status).toBe(404);
+    expect(setCookies(res).some((c) => c.startsWith(stack.cookieName + '='))).toBe(false);
   });
 });
 

@@ -2,6 +2,8 @@
  * A stand-in for Microsoft Graph's `GET /v1.0/me/transitiveMemberOf/microsoft.graph.group`, serving
  * the groups in pages of `pageSize` linked by `@odata.nextLink` (absolute URLs, as Graph does).
  * Requests without a bearer token that `isValidToken` accepts get 401, as Graph answers.
+ * `setGroups`/`setPageSize` change the answers between tests; `setLoop` makes the last page link
+ * back to the first, as a broken Graph answer (or a hostile one) could.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,11 +23,16 @@ export interface GraphFake {
   url: string;
   /** Every request's path and query, in order. */
   requests(): string[];
+  setGroups(groups: GraphGroup[]): void;
+  setPageSize(size: number): void;
+  setLoop(on: boolean): void;
   close(): Promise<void>;
 }
 
 export async function startGraphFake(opts: GraphFakeOptions): Promise<GraphFake> {
-  const pageSize = opts.pageSize ?? 2;
+  let pageSize = opts.pageSize ?? 2;
+  let groups = opts.groups;
+  let loop = false;
   const seen: string[] = [];
   let base = '';
   const bearer = (req: IncomingMessage) => /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
@@ -44,11 +51,12 @@ export async function startGraphFake(opts: GraphFakeOptions): Promise<GraphFake>
         return;
       }
       const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
-      const value = opts.groups.slice(skip, skip + pageSize).map((g) => ({ '@odata.type': '#microsoft.graph.group', ...g }));
+      const value = groups.slice(skip, skip + pageSize).map((g) => ({ '@odata.type': '#microsoft.graph.group', ...g }));
       const body: Record<string, unknown> = { '@odata.context': `${base}/v1.0/$metadata#directoryObjects`, value };
-      if (skip + pageSize < opts.groups.length) {
+      const last = skip + pageSize >= groups.length;
+      if (!last || loop) {
         const next = new URL(url);
-        next.searchParams.set('$skiptoken', String(skip + pageSize));
+        next.searchParams.set('$skiptoken', String(last ? 0 : skip + pageSize));
         body['@odata.nextLink'] = next.href;
       }
       res.writeHead(200).end(JSON.stringify(body));
@@ -59,6 +67,15 @@ export async function startGraphFake(opts: GraphFakeOptions): Promise<GraphFake>
   return {
     url: base,
     requests: () => [...seen],
+    setGroups: (g) => {
+      groups = g;
+    },
+    setPageSize: (size) => {
+      pageSize = size;
+    },
+    setLoop: (on) => {
+      loop = on;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -5,9 +5,17 @@
  * 200 groups. Login and consent are automatic: the interaction route signs in the account chosen
  * with `setAccount` without showing a form.
  *
- * `setTamper` rewrites the ID token of the next token responses (expired, other issuer, other
- * audience, or `alg: none`), re-signed with the provider's own key, so the relying party's checks
- * are exercised on tokens that are otherwise perfectly valid.
+ * `setTamper` rewrites the token endpoint's answers on their way out, as a hostile relay in front of
+ * it would: ID tokens re-signed with the provider's own key (expired, other issuer, other audience),
+ * unsigned (`alg: none`), signed with a key the provider never published (`foreign-key`), or with a
+ * changed payload under the original signature (`payload-altered`); or the endpoint itself fails
+ * (`server-error`: 500 with an HTML body, `drop-connection`, `hang`).
+ *
+ * `rebuild` replaces the provider behind the same issuer URL, with a new signing key (new `kid`)
+ * and/or another authorization endpoint path, as a key rotation or a metadata change at a real
+ * provider; `jwksRequests()` counts the key set downloads.
+ *
+ * ID tokens carry `sid` (the provider's session id), as providers with front-channel logout do.
  */
 import crypto from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -19,10 +27,31 @@ export interface OidcTestAccount {
   preferredUsername: string;
   name?: string;
   email?: string;
+  /** Generic OIDC `email_verified`. */
+  emailVerified?: boolean;
+  /** Entra's optional `xms_edov` (email domain owner verified). */
+  xmsEdov?: boolean;
   groups: string[];
 }
 
-export type IdTokenTamper = 'none' | 'expired' | 'wrong-issuer' | 'wrong-audience' | 'alg-none';
+export type IdTokenTamper =
+  | 'none'
+  | 'expired'
+  | 'wrong-issuer'
+  | 'wrong-audience'
+  | 'alg-none'
+  | 'foreign-key'
+  | 'payload-altered'
+  | 'server-error'
+  | 'drop-connection'
+  | 'hang';
+
+export interface ProviderShape {
+  /** Sign with a new RSA key under this kid (the old key leaves the JWKS). */
+  kid?: string;
+  /** Path of the authorization endpoint below the issuer (default `/auth`). */
+  authorizationPath?: string;
+}
 
 export interface OidcProviderOptions {
   tenant?: string;
@@ -42,6 +71,12 @@ export interface TestOidcProvider {
   setAccount(oid: string): void;
   setOverage(on: boolean): void;
   setTamper(mode: IdTokenTamper): void;
+  /** Replaces the provider (same issuer URL) with a new key and/or endpoint paths. */
+  rebuild(shape: ProviderShape): void;
+  /** How many times the JWKS was downloaded. */
+  jwksRequests(): number;
+  /** The provider's current signing key id. */
+  kid(): string;
   /** True when `token` is an access token this provider issued and that has not expired. */
   isAccessToken(token: string): Promise<boolean>;
   close(): Promise<void>;
@@ -61,6 +96,10 @@ interface KoaContext {
   path: string;
   method: string;
   body: unknown;
+  status: number;
+  type: string;
+  req: { socket: { destroy(): void } };
+  respond?: boolean;
 }
 interface GrantInstance {
   addOIDCScope(scope: string): void;
@@ -97,85 +136,140 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://127.0.0.1:${port}${basePath}`;
 
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
-
   let currentOid = opts.accounts[0]?.oid ?? '';
   let overage = false;
   let tamper: IdTokenTamper = 'none';
+  let jwksDownloads = 0;
   const accounts = new Map(opts.accounts.map((a) => [a.oid, a]));
+  const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
+  const foreignKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const hanging = new Set<() => void>();
 
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: opts.clientId,
-        client_secret: opts.clientSecret,
-        redirect_uris: opts.redirectUris,
-        post_logout_redirect_uris: opts.postLogoutRedirectUris ?? [],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_post',
-      },
-    ],
-    jwks: { keys: [jwk] },
-    cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
-    // Azure puts groups in the ID token; oidc-provider only does that when told not to conform.
-    conformIdTokenClaims: false,
-    claims: {
-      openid: ['sub', 'tid', 'oid', 'groups'],
-      profile: ['name', 'preferred_username'],
-      email: ['email'],
-    },
-    features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${basePath}/interaction/${interaction.uid}` },
-    findAccount: (_ctx: unknown, sub: string) => {
-      const account = accounts.get(sub);
-      if (!account) return undefined;
-      return {
-        accountId: sub,
-        claims: () => {
-          const claims: Record<string, unknown> = {
-            sub: account.oid,
-            tid: tenant,
-            oid: account.oid,
-            preferred_username: account.preferredUsername,
-            name: account.name,
-            email: account.email,
-          };
-          if (overage) {
-            claims._claim_names = { groups: 'src1' };
-            claims._claim_sources = { src1: { endpoint: `${opts.graphBaseUrl ?? 'https://graph.microsoft.com'}/v1.0/users/${account.oid}/getMemberObjects` } };
-          } else {
-            claims.groups = account.groups;
-          }
-          return claims;
+  function build(shape: ProviderShape): { provider: ProviderInstance; kid: string; handler: express.RequestHandler } {
+    const kid = shape.kid ?? 'test-key-1';
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
+    const instance = new Provider(issuer, {
+      clients: [
+        {
+          client_id: opts.clientId,
+          client_secret: opts.clientSecret,
+          redirect_uris: opts.redirectUris,
+          post_logout_redirect_uris: opts.postLogoutRedirectUris ?? [],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_post',
+          // Makes oidc-provider put `sid` in ID tokens (its only switch for that); the sink ignores the POSTs.
+          backchannel_logout_uri: `http://127.0.0.1:${port}/backchannel-sink`,
+          backchannel_logout_session_required: true,
         },
-      };
-    },
-  });
+      ],
+      jwks: { keys: [jwk] },
+      cookies: { keys: cookieKeys },
+      // Azure puts groups in the ID token; oidc-provider only does that when told not to conform.
+      conformIdTokenClaims: false,
+      claims: {
+        openid: ['sub', 'tid', 'oid', 'groups', 'xms_edov'],
+        profile: ['name', 'preferred_username'],
+        email: ['email', 'email_verified'],
+      },
+      features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true }, backchannelLogout: { enabled: true } },
+      routes: { authorization: shape.authorizationPath ?? '/auth' },
+      interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${basePath}/interaction/${interaction.uid}` },
+      findAccount: (_ctx: unknown, sub: string) => {
+        const account = accounts.get(sub);
+        if (!account) return undefined;
+        return {
+          accountId: sub,
+          claims: () => {
+            const claims: Record<string, unknown> = {
+              sub: account.oid,
+              tid: tenant,
+              oid: account.oid,
+              preferred_username: account.preferredUsername,
+              name: account.name,
+              email: account.email,
+              email_verified: account.emailVerified,
+              xms_edov: account.xmsEdov,
+            };
+            if (overage) {
+              claims._claim_names = { groups: 'src1' };
+              claims._claim_sources = { src1: { endpoint: `${opts.graphBaseUrl ?? 'https://graph.microsoft.com'}/v1.0/users/${account.oid}/getMemberObjects` } };
+            } else {
+              claims.groups = account.groups;
+            }
+            return claims;
+          },
+        };
+      },
+    });
 
-  provider.use(async (ctx, next) => {
-    await next();
-    if (tamper === 'none' || ctx.method !== 'POST' || !ctx.path.endsWith('/token')) return;
-    const body = ctx.body as { id_token?: string } | undefined;
-    if (body?.id_token === undefined) return;
-    const [headerPart, payloadPart] = body.id_token.split('.') as [string, string];
-    const payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8')) as Record<string, unknown>;
-    const now = Math.floor(Date.now() / 1000);
-    if (tamper === 'expired') Object.assign(payload, { iat: now - 7200, exp: now - 3600 });
-    if (tamper === 'wrong-issuer') payload.iss = `https://login.microsoftonline.com/${tenant}/v2.0`;
-    if (tamper === 'wrong-audience') payload.aud = 'another-application';
-    if (tamper === 'alg-none') {
-      body.id_token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`;
-      return;
-    }
-    const signingInput = `${headerPart}.${b64(payload)}`;
-    body.id_token = `${signingInput}.${crypto.sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
+    instance.use(async (ctx, next) => {
+      const isToken = ctx.method === 'POST' && ctx.path.endsWith('/token');
+      if (isToken && tamper === 'hang') {
+        await new Promise<void>((resolve) => hanging.add(resolve));
+        return;
+      }
+      if (isToken && tamper === 'drop-connection') {
+        ctx.respond = false;
+        ctx.req.socket.destroy();
+        return;
+      }
+      if (isToken && tamper === 'server-error') {
+        ctx.status = 500;
+        ctx.type = 'text/html';
+        ctx.body = '<html><body>Internal Server Error</body></html>';
+        return;
+      }
+      await next();
+      if (tamper === 'none' || !isToken) return;
+      const body = ctx.body as { id_token?: string } | undefined;
+      if (body?.id_token === undefined) return;
+      const [headerPart, payloadPart, signature] = body.id_token.split('.') as [string, string, string];
+      const payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8')) as Record<string, unknown>;
+      const now = Math.floor(Date.now() / 1000);
+      if (tamper === 'expired') Object.assign(payload, { iat: now - 7200, exp: now - 3600 });
+      if (tamper === 'wrong-issuer') payload.iss = `https://login.microsoftonline.com/${tenant}/v2.0`;
+      if (tamper === 'wrong-audience') payload.aud = 'another-application';
+      if (tamper === 'alg-none') {
+        body.id_token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`;
+        return;
+      }
+      if (tamper === 'payload-altered') {
+        // What a relay would do to become someone else: every check but the signature still passes.
+        payload.groups = ['Domain Admins'];
+        body.id_token = `${headerPart}.${b64(payload)}.${signature}`;
+        return;
+      }
+      if (tamper === 'foreign-key') {
+        const signingInput = `${b64({ alg: 'RS256', typ: 'JWT', kid: 'foreign-key' })}.${b64(payload)}`;
+        body.id_token = `${signingInput}.${crypto.sign('sha256', Buffer.from(signingInput), foreignKey).toString('base64url')}`;
+        return;
+      }
+      const signingInput = `${headerPart}.${b64(payload)}`;
+      body.id_token = `${signingInput}.${crypto.sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
+    });
+    return { provider: instance, kid, handler: instance.callback() as express.RequestHandler };
+  }
+
+  // Handlers below read `built` on every request, so a rebuild takes effect at once.
+  let built = build({});
+  const releaseHanging = () => {
+    for (const release of hanging) release();
+    hanging.clear();
+  };
+  app.post('/backchannel-sink', (_req, res) => {
+    res.status(200).end();
+  });
+  app.use((req, _res, next) => {
+    if (req.method === 'GET' && req.path === `${basePath}/jwks`) jwksDownloads++;
+    next();
   });
 
   // Automatic login and consent: no form, the chosen account signs in at once.
   app.get(`${basePath}/interaction/:uid`, async (req, res, next) => {
     try {
+      const provider = built.provider;
       const details = await provider.interactionDetails(req, res);
       if (details.prompt.name === 'login') {
         await provider.interactionFinished(req, res, { login: { accountId: currentOid } }, { mergeWithLastSubmission: false });
@@ -192,7 +286,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
       next(err);
     }
   });
-  app.use(basePath, provider.callback() as express.RequestHandler);
+  app.use(basePath, (req, res) => (built.handler)(req, res, () => undefined));
 
   return {
     issuer,
@@ -206,10 +300,17 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
     },
     setTamper: (mode) => {
       tamper = mode;
+      if (mode !== 'hang') releaseHanging();
     },
-    isAccessToken: async (token) => (await provider.AccessToken.find(token)) !== undefined,
+    rebuild: (shape) => {
+      built = build(shape);
+    },
+    jwksRequests: () => jwksDownloads,
+    kid: () => built.kid,
+    isAccessToken: async (token) => (await built.provider.AccessToken.find(token)) !== undefined,
     close: () =>
       new Promise<void>((resolve) => {
+        releaseHanging();
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),

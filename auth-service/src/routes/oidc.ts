@@ -6,7 +6,9 @@ import type { AuthConfig } from '../config.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
+import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
 import { OIDC_STATE_COOKIE, OIDC_STATE_TTL_SECONDS } from '../services/oidc-state.js';
+import { verifySessionCookie } from '../services/tableau-token.js';
 import { renderMessagePage } from '../views/message-page.js';
 import { localsOf } from './context.js';
 
@@ -14,28 +16,57 @@ export interface OidcRouteDeps {
   config: AuthConfig;
   oidc: OidcService | null;
   logger: Logger;
+  /** Milliseconds since the epoch (session expiry in front-channel logout). */
+  now: () => number;
 }
 
+export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
+
 /**
- * GET /login/oidc (start), GET {OIDC_REDIRECT_PATH} (callback) and GET /logout/frontchannel.
- * Thin: cookies in and out, the flow itself is services/oidc.ts.
+ * GET /login/oidc (start), GET {OIDC_REDIRECT_PATH} (callback) and GET /logout/frontchannel, all
+ * only when OIDC is configured (otherwise they are 404). Thin: cookies in and out, the flows are
+ * services/oidc.ts and services/oidc-frontchannel.ts.
  */
 export function createOidcRouter(deps: OidcRouteDeps): Router {
   const { config, oidc, logger } = deps;
   const router = Router();
+  if (oidc === null) return router;
   const secure = config.session.cookieSecure;
   // Lax, not Strict: the callback is a top-level navigation coming from the provider's site.
   const clearState = serializeCookie(OIDC_STATE_COOKIE, '', { sameSite: 'Lax', maxAge: 0, secure });
+  const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
 
   router.get('/logout/frontchannel', (req, res) => {
-    logger.info({ event: 'logout', reason: 'frontchannel', request_id: localsOf(res).requestId });
+    const { requestId } = localsOf(res);
+    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+    const session = verifySessionCookie(cookie.status === 'ok' ? cookie.value : undefined, {
+      secrets,
+      leewaySeconds: config.session.leewaySeconds,
+      ipBinding: config.session.ipBinding,
+      clientIp: normaliseClientIp(req.ip),
+      now: Math.floor(deps.now() / 1000),
+    });
+    const decision = decideFrontChannelLogout({ iss: req.query.iss, sid: req.query.sid, issuer: oidc.issuer, flavour: oidc.flavour, session });
+    const user = typeof session?.username === 'string' ? session.username : undefined;
+    if (decision.kind === 'refused') {
+      logger.warn({ event: 'logout_refused', path: '/logout/frontchannel', reason: decision.reason, user, request_id: requestId });
+      res.status(400).type('html').send(
+        renderMessagePage({ brandName: config.brandName, title: 'Sign-out refused', message: FRONTCHANNEL_REFUSED_MESSAGE, link: { href: '/', text: 'Continue' }, requestId }),
+      );
+      return;
+    }
+    if (decision.kind === 'no-session') {
+      res.status(200).type('html').send(
+        renderMessagePage({ brandName: config.brandName, title: 'Not signed in', message: 'You are not signed in to this gateway.', link: { href: '/login', text: 'Sign in' } }),
+      );
+      return;
+    }
+    logger.info({ event: 'logout', reason: 'frontchannel', user, sid: session?.sid, request_id: requestId });
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure }));
     res.status(200).type('html').send(
       renderMessagePage({ brandName: config.brandName, title: 'Signed out', message: 'You have been signed out of this gateway.', link: { href: '/login', text: 'Sign in again' } }),
     );
   });
-
-  if (oidc === null) return router;
 
   router.get('/login/oidc', async (req, res) => {
     const returnPath = safeReturnPath(req.query.rd);

@@ -66,6 +66,9 @@ export interface OidcSuccess {
 export interface OidcService {
   readonly displayName: string;
   readonly redirectPath: string;
+  /** The configured issuer identifier (discovery checks that the metadata names the same). */
+  readonly issuer: string;
+  readonly flavour: OidcConfig['flavour'];
   /** Throws AppError('ERR_IDP_UNAVAILABLE', 503) when discovery fails or times out. */
   start(returnPath: string, requestId: string): Promise<OidcStart>;
   /**
@@ -81,6 +84,13 @@ export interface OidcService {
   endSessionUrl(postLogoutRedirectUri: string): Promise<string | null>;
 }
 
+/**
+ * Longest session token this flow hands out. Browsers keep cookies up to 4096 bytes, and nginx
+ * reads the callback's response headers (Set-Cookie plus the security headers) into its default
+ * 4 KiB proxy buffer; a longer token would be a 502 or a cookie the browser silently drops.
+ */
+export const MAX_SESSION_TOKEN_BYTES = 3400;
+
 export const IDP_UNAVAILABLE_MESSAGE = 'The identity provider is not reachable right now. Please try again in a few minutes.';
 
 function causes(err: unknown): unknown[] {
@@ -93,11 +103,16 @@ function causes(err: unknown): unknown[] {
   return out;
 }
 
-/** Network failures and timeouts (fetch's TypeError, AbortSignal.timeout's TimeoutError). */
+/**
+ * Network failures and timeouts (fetch's TypeError "fetch failed", AbortSignal.timeout's
+ * TimeoutError, undici's socket codes). Compared by name and code, not instanceof: errors from
+ * Node's built-in fetch may come from another realm (jest's VM contexts, for one).
+ */
 function isUnreachable(err: unknown): boolean {
   return causes(err).some((e) => {
-    if (!(e instanceof Error)) return false;
-    return e.name === 'TimeoutError' || e.name === 'AbortError' || (e instanceof TypeError && /fetch failed/i.test(e.message)) || /ECONNREFUSED|ECONNRESET|ENOTFOUND|UND_ERR/.test(String((e as { code?: unknown }).code ?? ''));
+    if (typeof e !== 'object' || e === null) return false;
+    const { name, message, code } = e as { name?: unknown; message?: unknown; code?: unknown };
+    return name === 'TimeoutError' || name === 'AbortError' || (name === 'TypeError' && /fetch failed/i.test(String(message))) || /ECONNREFUSED|ECONNRESET|ENOTFOUND|UND_ERR/.test(String(code ?? ''));
   });
 }
 
@@ -251,6 +266,8 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
   return {
     displayName: config.displayName,
     redirectPath: config.redirectPath,
+    issuer: config.issuer,
+    flavour: config.flavour,
 
     async start(returnPath, requestId) {
       const { configuration } = await discoverOrThrow(requestId);
@@ -330,6 +347,14 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
         }
       }
       const issued = issueSessionToken({ identity, ip, secret: deps.session.secret, ttlSeconds: deps.session.ttlSeconds, now: deps.now() });
+      if (issued.token.length > MAX_SESSION_TOKEN_BYTES) {
+        logger.warn({ event: 'auth_failure', user: identity.username, src, reason: 'session-too-large', groups: identity.groups.length, token_bytes: issued.token.length, request_id: requestId });
+        throw new AppError(
+          'ERR_INVALID_CREDENTIALS',
+          403,
+          `Your account is a member of ${identity.groups.length} groups, more than fit into this gateway's session cookie, so you cannot be signed in. Please ask your administrator.`,
+        );
+      }
       logger.info({ event: 'auth_success', user: issued.claims.username, src, sid: issued.claims.sid, groups_overage: mapped.groupsOverage || undefined, request_id: requestId });
       return { token: issued.token, claims: issued.claims, returnPath: flow.returnPath };
     },
