@@ -417,6 +417,58 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
   });
 });
 
+describe('a provider that rotates its key or moves an endpoint, without restarting the gateway', () => {
+  const TTL_SECONDS = 2;
+  let stack: Stack;
+  let provider: TestOidcProvider;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + CALLBACK], accounts: [ALICE] });
+    stack = await startStack({
+      env: {
+        AZURE_TENANT_ID: provider.tenant,
+        AZURE_CLIENT_ID: CLIENT.id,
+        AZURE_CLIENT_SECRET: CLIENT.secret,
+        OIDC_ISSUER: provider.issuer,
+        PUBLIC_BASE_URL: PUBLIC,
+        ALLOW_INSECURE_HTTP_IDP: 'true',
+        OIDC_TIMEOUT_MS: '2000',
+        OIDC_METADATA_TTL_SECONDS: String(TTL_SECONDS),
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await provider?.close();
+  });
+
+  async function signIn(): Promise<HttpResult> {
+    const jar: Jar = new Map();
+    const { res, url } = await follow(stack, jar, '/login/oidc?rd=%2Freports');
+    if (res.status === 200) expect(new URL(url).pathname).toBe('/reports');
+    return res;
+  }
+
+  test('a new signing key (new kid) works on the very next sign-in: the unknown kid fetches the JWKS once more', async () => {
+    expect((await signIn()).status).toBe(200);
+    const downloads = provider.jwksRequests();
+    provider.rebuild({ kid: 'rotated-key-2' });
+    expect((await signIn()).status).toBe(200);
+    expect(provider.jwksRequests()).toBe(downloads + 1);
+    expect(stack.authLogs()).toMatch(/"event":"auth_success".*"src":"azure"/);
+  });
+
+  test('a moved authorization endpoint and a new key are picked up after OIDC_METADATA_TTL_SECONDS', async () => {
+    expect((await signIn()).status).toBe(200);
+    provider.rebuild({ kid: 'rotated-key-3', authorizationPath: '/oauth2/v2.0/authorize' });
+    await new Promise((resolve) => setTimeout(resolve, TTL_SECONDS * 1000 + 300));
+    const start = await get(stack, new Map(), '/login/oidc?rd=%2F');
+    expect(String(start.headers.location)).toContain(`${provider.issuer}/oauth2/v2.0/authorize?`);
+    expect((await signIn()).status).toBe(200);
+  });
+});
+
 describe('without OIDC', () => {
   let stack: Stack;
   const test = stackTest(() => stack);
