@@ -1,11 +1,13 @@
 /**
  * Sign-in with an OpenID Provider in a real browser: the protected page sends the user to the login
  * page, "Sign in with Microsoft" goes through the provider (automatic login) and back, and the
- * protected page shows the Azure identity. The gateway is reached as http://gw.test: Chromium uses
- * nginx as its HTTP proxy, and loopback (the provider) is reached directly.
+ * protected page shows the Azure identity; the provider's front-channel logout signs the browser out
+ * while a bare cross-site link does not; a provider that fails shows the branded 503 page. The
+ * gateway is reached as http://gw.test: Chromium uses nginx as its HTTP proxy, and loopback (the
+ * provider) is reached directly.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -63,6 +65,61 @@ describe('OIDC sign-in in a browser', () => {
       if (err instanceof Error) err.message += '\n' + stack.diagnostics();
       throw err;
     } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  async function signIn(): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${PUBLIC}/federation`);
+    await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
+    await page.waitForURL(`${PUBLIC}/federation`);
+    return { context, page };
+  }
+
+  test('front-channel logout: a bare link from another site is refused, the provider\'s request with iss and sid signs out', async () => {
+    const { context, page } = await signIn();
+    try {
+      const session = (await context.cookies(PUBLIC)).find((c) => c.name === stack.cookieName)!;
+      const idpSid = JSON.parse(Buffer.from(session.value.split('.')[1]!, 'base64url').toString('utf8')).idp_sid as string;
+
+      // Any site can link here; without the provider's iss and sid the session stays.
+      await page.goto(`${provider.issuer}/.well-known/openid-configuration`);
+      await page.goto(`${PUBLIC}/logout/frontchannel`);
+      await expect(page.getByRole('heading', { name: 'Sign-out refused' }).isVisible()).resolves.toBe(true);
+      await page.goto(`${PUBLIC}/federation`);
+      expect(new URL(page.url()).pathname).toBe('/federation');
+
+      await page.goto(`${PUBLIC}/logout/frontchannel?iss=${encodeURIComponent(provider.issuer)}&sid=${encodeURIComponent(idpSid)}`);
+      await expect(page.getByRole('heading', { name: 'Signed out' }).isVisible()).resolves.toBe(true);
+      await page.goto(`${PUBLIC}/federation`);
+      expect(new URL(page.url()).pathname).toBe('/login');
+    } catch (err) {
+      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
+      throw err;
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  test('a token endpoint that answers 500 shows the branded "Sign-in unavailable" page with a way back', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    provider.setTamper('server-error');
+    try {
+      await page.goto(`${PUBLIC}/login?rd=%2Ffederation`);
+      await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
+      await page.getByRole('heading', { name: 'Sign-in unavailable' }).waitFor();
+      await expect(page.getByRole('alert').textContent()).resolves.toContain('The identity provider is not reachable right now');
+      await page.getByRole('link', { name: 'Back to sign-in' }).click();
+      expect(new URL(page.url()).pathname).toBe('/login');
+      expect((await context.cookies(PUBLIC)).find((c) => c.name === stack.cookieName)).toBeUndefined();
+    } catch (err) {
+      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
+      throw err;
+    } finally {
+      provider.setTamper('none');
       await context.close();
     }
   }, 60_000);
