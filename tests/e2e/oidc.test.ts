@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
-import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
+import { azureGatewayEnv, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 const PUBLIC = 'http://gw.test';
@@ -23,16 +23,7 @@ describe('OIDC sign-in in a browser', () => {
 
   beforeAll(async () => {
     provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + '/login/oauth2/code/azure'], accounts: [BOB] });
-    stack = await startStack({
-      env: {
-        AZURE_TENANT_ID: provider.tenant,
-        AZURE_CLIENT_ID: CLIENT.id,
-        AZURE_CLIENT_SECRET: CLIENT.secret,
-        OIDC_ISSUER: provider.issuer,
-        PUBLIC_BASE_URL: PUBLIC,
-        ALLOW_INSECURE_HTTP_IDP: 'true',
-      },
-    });
+    stack = await startStack({ env: azureGatewayEnv(provider, CLIENT, PUBLIC) });
     browser = await launchBrowser({ proxy: { server: `http://127.0.0.1:${stack.proxyPort}`, bypass: '127.0.0.1' } });
   }, 60_000);
   afterAll(async () => {
@@ -41,14 +32,30 @@ describe('OIDC sign-in in a browser', () => {
     await provider?.close();
   });
 
-  test('clicking "Sign in with Microsoft" lands on the protected page with the Azure identity', async () => {
+  /** Runs `journey` in a fresh browser context; a failure carries the nginx and service logs. */
+  async function inBrowser(journey: (context: BrowserContext, page: Page) => Promise<void>): Promise<void> {
     const context = await browser.newContext();
     const page = await context.newPage();
     try {
-      await page.goto(`${PUBLIC}/federation`);
-      expect(new URL(page.url()).pathname).toBe('/login');
-      await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
-      await page.waitForURL(`${PUBLIC}/federation`);
+      await journey(context, page);
+    } catch (err) {
+      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
+      throw err;
+    } finally {
+      await context.close();
+    }
+  }
+
+  async function signIn(page: Page): Promise<void> {
+    await page.goto(`${PUBLIC}/federation`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+    await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
+    await page.waitForURL(`${PUBLIC}/federation`);
+  }
+
+  test('clicking "Sign in with Microsoft" lands on the protected page with the Azure identity', () =>
+    inBrowser(async (context, page) => {
+      await signIn(page);
       // The echo upstream answers with the request it saw, as JSON.
       const seen = JSON.parse((await page.locator('body').textContent()) ?? '{}') as { headers: Record<string, string> };
       expect(seen.headers).toMatchObject({
@@ -61,26 +68,11 @@ describe('OIDC sign-in in a browser', () => {
       const cookies = await context.cookies(PUBLIC);
       expect(cookies.find((c) => c.name === stack.cookieName)).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
       expect(cookies.find((c) => c.name === 'gw_oidc')).toBeUndefined();
-    } catch (err) {
-      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
-      throw err;
-    } finally {
-      await context.close();
-    }
-  }, 60_000);
+    }), 60_000);
 
-  async function signIn(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${PUBLIC}/federation`);
-    await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
-    await page.waitForURL(`${PUBLIC}/federation`);
-    return { context, page };
-  }
-
-  test('front-channel logout: a bare link from another site is refused, the provider\'s request with iss and sid signs out', async () => {
-    const { context, page } = await signIn();
-    try {
+  test('front-channel logout: a bare link from another site is refused, the provider\'s request with iss and sid signs out', () =>
+    inBrowser(async (context, page) => {
+      await signIn(page);
       const session = (await context.cookies(PUBLIC)).find((c) => c.name === stack.cookieName)!;
       const idpSid = JSON.parse(Buffer.from(session.value.split('.')[1]!, 'base64url').toString('utf8')).idp_sid as string;
 
@@ -95,32 +87,21 @@ describe('OIDC sign-in in a browser', () => {
       await expect(page.getByRole('heading', { name: 'Signed out' }).isVisible()).resolves.toBe(true);
       await page.goto(`${PUBLIC}/federation`);
       expect(new URL(page.url()).pathname).toBe('/login');
-    } catch (err) {
-      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
-      throw err;
-    } finally {
-      await context.close();
-    }
-  }, 60_000);
+    }), 60_000);
 
-  test('a token endpoint that answers 500 shows the branded "Sign-in unavailable" page with a way back', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    provider.setTamper('server-error');
-    try {
-      await page.goto(`${PUBLIC}/login?rd=%2Ffederation`);
-      await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
-      await page.getByRole('heading', { name: 'Sign-in unavailable' }).waitFor();
-      await expect(page.getByRole('alert').textContent()).resolves.toContain('The identity provider is not reachable right now');
-      await page.getByRole('link', { name: 'Back to sign-in' }).click();
-      expect(new URL(page.url()).pathname).toBe('/login');
-      expect((await context.cookies(PUBLIC)).find((c) => c.name === stack.cookieName)).toBeUndefined();
-    } catch (err) {
-      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
-      throw err;
-    } finally {
-      provider.setTamper('none');
-      await context.close();
-    }
-  }, 60_000);
+  test('a token endpoint that answers 500 shows the branded "Sign-in unavailable" page with a way back', () =>
+    inBrowser(async (context, page) => {
+      provider.setTamper('server-error');
+      try {
+        await page.goto(`${PUBLIC}/login?rd=%2Ffederation`);
+        await page.getByRole('link', { name: 'Sign in with Microsoft' }).click();
+        await page.getByRole('heading', { name: 'Sign-in unavailable' }).waitFor();
+        await expect(page.getByRole('alert').textContent()).resolves.toContain('The identity provider is not reachable right now');
+        await page.getByRole('link', { name: 'Back to sign-in' }).click();
+        expect(new URL(page.url()).pathname).toBe('/login');
+        expect((await context.cookies(PUBLIC)).find((c) => c.name === stack.cookieName)).toBeUndefined();
+      } finally {
+        provider.setTamper('none');
+      }
+    }), 60_000);
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { createServer, type Server, type Socket } from 'node:net';
 import { startGraphFake, type GraphFake } from '../support/graph-fake.js';
 import { rawRequest, setCookies, type HttpResult } from '../support/http.js';
-import { startOidcProvider, type IdTokenTamper, type TestOidcProvider } from '../support/oidc-provider.js';
+import { azureGatewayEnv, startOidcProvider, type IdTokenTamper, type TestOidcProvider } from '../support/oidc-provider.js';
 import { stackTest, startStack, type Stack } from '../support/stack.js';
 
 const PUBLIC = 'http://gw.test';
@@ -97,17 +97,7 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
       graphBaseUrl: graph.url,
     });
     stack = await startStack({
-      env: {
-        AZURE_TENANT_ID: provider.tenant,
-        AZURE_CLIENT_ID: CLIENT.id,
-        AZURE_CLIENT_SECRET: CLIENT.secret,
-        OIDC_ISSUER: provider.issuer,
-        GRAPH_BASE_URL: graph.url,
-        PUBLIC_BASE_URL: PUBLIC,
-        ALLOW_INSECURE_HTTP_IDP: 'true',
-        OIDC_TIMEOUT_MS: '2000',
-        OIDC_MAX_GROUPS: String(MAX_GROUPS),
-      },
+      env: azureGatewayEnv(provider, CLIENT, PUBLIC, { GRAPH_BASE_URL: graph.url, OIDC_TIMEOUT_MS: '2000', OIDC_MAX_GROUPS: String(MAX_GROUPS) }),
     });
   }, 60_000);
   afterAll(async () => {
@@ -426,16 +416,7 @@ describe('a provider that rotates its key or moves an endpoint, without restarti
   beforeAll(async () => {
     provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + CALLBACK], accounts: [ALICE] });
     stack = await startStack({
-      env: {
-        AZURE_TENANT_ID: provider.tenant,
-        AZURE_CLIENT_ID: CLIENT.id,
-        AZURE_CLIENT_SECRET: CLIENT.secret,
-        OIDC_ISSUER: provider.issuer,
-        PUBLIC_BASE_URL: PUBLIC,
-        ALLOW_INSECURE_HTTP_IDP: 'true',
-        OIDC_TIMEOUT_MS: '2000',
-        OIDC_METADATA_TTL_SECONDS: String(TTL_SECONDS),
-      },
+      env: azureGatewayEnv(provider, CLIENT, PUBLIC, { OIDC_TIMEOUT_MS: '2000', OIDC_METADATA_TTL_SECONDS: String(TTL_SECONDS) }),
     });
   }, 60_000);
   afterAll(async () => {

@@ -114,6 +114,22 @@ interface InteractionDetails {
   grantId?: string;
 }
 
+/**
+ * The auth service environment for signing in with `provider` through the Azure preset, at the
+ * public origin `publicBaseUrl` (plain http: tests only), plus `extra`.
+ */
+export function azureGatewayEnv(provider: TestOidcProvider, client: { id: string; secret: string }, publicBaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AZURE_TENANT_ID: provider.tenant,
+    AZURE_CLIENT_ID: client.id,
+    AZURE_CLIENT_SECRET: client.secret,
+    OIDC_ISSUER: provider.issuer,
+    PUBLIC_BASE_URL: publicBaseUrl,
+    ALLOW_INSECURE_HTTP_IDP: 'true',
+    ...extra,
+  };
+}
+
 function b64(value: unknown): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
