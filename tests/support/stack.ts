@@ -77,7 +77,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     let databaseUrl: string;
     if ((opts.store ?? 'postgres') === 'embedded') {
-      const emb = await startEmbeddedPostgres({ dataDir: join(tmp, 'data'), port: 0 });
+      const emb = await startEmbeddedPostgres({ dataDir: join(tmp, 'data') });
       cleanups.push(() => emb.stop());
       databaseUrl = emb.url;
     } else {
