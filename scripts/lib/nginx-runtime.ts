@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+/** In a `make up` runtime dir: the pid of the launcher that runs it. */
+export const LAUNCHER_PID_FILE = 'launcher.pid';
 
 /** The only placeholders substituted in nginx/**\/*.template (nginx's own $variables are untouched). */
 export interface NginxTemplateVars {

@@ -206,7 +206,7 @@ describe('describeStoreConnectionError: what an operator reads when DATABASE_URL
 
   it('names the socket directory of a socket URL (the embedded store)', () => {
     const err = Object.assign(new Error('connect ENOENT /srv/gw/run/.s.PGSQL.5432'), { code: 'ENOENT' });
-    expect(describeStoreConnectionError('postgres://postgres@/postgres?host=%2Fsrv%2Fgw%2Frun', err)).toBe(
+    expect(describeStoreConnectionError('postgres://postgres@localhost/postgres?host=%2Fsrv%2Fgw%2Frun', err)).toBe(
       'cannot reach the user store at the Unix socket in /srv/gw/run: no PostgreSQL socket there (is the server running?)',
     );
   });

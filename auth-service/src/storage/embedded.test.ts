@@ -65,7 +65,7 @@ describe('embedded store', () => {
   it('listens on a Unix socket in a private directory, not on TCP, and publishes {pid, socket} in the lock file', async () => {
     const socketDir = path.join(dataDir, 'run');
     expect(store!.socketPath).toBe(path.join(socketDir, '.s.PGSQL.5432'));
-    expect(store!.url).toBe(`postgres://postgres@/postgres?host=${encodeURIComponent(socketDir)}`);
+    expect(store!.url).toBe(`postgres://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`);
     expect((await stat(socketDir)).mode & 0o777).toBe(0o700);
     expect(JSON.parse(await readFile(lockPath(), 'utf8'))).toEqual({ pid: process.pid, socket: store!.socketPath });
     expect(existsSync(path.join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);

@@ -33,7 +33,7 @@ const SOCKET_PORT = 5432;
 const MAX_SOCKET_PATH = 107;
 
 export interface EmbeddedPostgres {
-  /** postgres://postgres@/postgres?host=<dataDir>/run (a Unix socket; no TCP port) */
+  /** postgres://postgres@localhost/postgres?host=<dataDir>/run (a Unix socket; no TCP port) */
   url: string;
   /** The socket file. */
   socketPath: string;
@@ -68,9 +68,13 @@ export class EmbeddedStoreLockedError extends Error {
   }
 }
 
-/** The `pg` connection URL of the embedded store whose socket is in `socketDir`. */
+/**
+ * The connection URL of the embedded store whose socket is in `socketDir`. `pg` and libpq let the
+ * `host` query parameter (a socket directory) override the URL's host; `localhost` is only there
+ * because a postgres:// URL needs one to parse.
+ */
 export function embeddedUrl(socketDir: string): string {
-  return `postgres://postgres@/postgres?host=${encodeURIComponent(socketDir)}`;
+  return `postgres://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`;
 }
 
 function socketPathIn(dataDir: string): string {
