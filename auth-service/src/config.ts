@@ -15,8 +15,9 @@ import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
+import type { Env } from './env.js';
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 /** `points` attempts per `durationSeconds`. */
 export interface RateLimitRule {
