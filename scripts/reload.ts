@@ -8,17 +8,27 @@
  * The instance is PROXY_PORT's; with PROXY_PORT unset, the only running one (or 8080 if none runs).
  * The policy file is POLICY_FILE if set (empty: policy off), else the one `make up` used.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compilePolicyFile, gatePolicyFor } from '../auth-service/src/policy/policy-runtime.js';
 import { LAUNCHER_PID_FILE, readPolicySource, readTemplateVars, reloadNginx, writePolicySource } from './lib/nginx-runtime.js';
 
-/** The prefixes of `make up` instances in DATA_DIR that have a launcher pid file (the port, its dir). */
+/** True if the runtime dir's launcher.pid names a live process. */
+function hasLiveLauncher(prefix: string): boolean {
+  try {
+    process.kill(Number(readFileSync(join(prefix, LAUNCHER_PID_FILE), 'utf8').trim()), 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The `make up` instances running from DATA_DIR (the port, its runtime dir). */
 function runningInstances(dataDir: string): Array<{ port: string; prefix: string }> {
   if (!existsSync(dataDir)) return [];
   return readdirSync(dataDir)
     .map((name) => /^nginx-([0-9]+)$/.exec(name))
-    .filter((m): m is RegExpExecArray => m !== null && existsSync(join(dataDir, m[0], LAUNCHER_PID_FILE)))
+    .filter((m): m is RegExpExecArray => m !== null && hasLiveLauncher(join(dataDir, m[0])))
     .map((m) => ({ port: m[1]!, prefix: join(dataDir, m[0]) }));
 }
 

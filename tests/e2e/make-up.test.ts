@@ -101,15 +101,19 @@ describe('two make up instances in one checkout', () => {
     expect(await waitUntil(() => !alive(masterA), 5000)).toBe(true);
     expect(await rawRequest(a.proxyPort, 'GET', '/login').then(() => 'answered', () => 'refused')).toBe('refused');
 
-    const ambiguous = reload(dataDir, { PROXY_PORT: '' });
-    // A's launcher.pid stays behind after kill -9, so two instances are listed: the operator must choose.
-    expect(ambiguous.status).toBe(1);
-    expect(ambiguous.stderr).toContain(`PROXY_PORT=`);
-
-    const result = reload(dataDir, { PROXY_PORT: String(b.proxyPort) });
+    // With PROXY_PORT unset, reload picks the one instance whose launcher still runs (B).
+    const result = reload(dataDir, { PROXY_PORT: '' });
     expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
     expect(result.stdout).toMatch(/reloaded: new workers/);
     expect((await rawRequest(b.proxyPort, 'GET', '/login')).status).toBe(200);
+    expect(reload(dataDir, { PROXY_PORT: String(b.proxyPort) }).status).toBe(0);
+
+    // A third instance makes PROXY_PORT necessary.
+    const c = await launchUp({}, { dataDir });
+    launched.push(c);
+    const ambiguous = reload(dataDir, { PROXY_PORT: '' });
+    expect(ambiguous.status).toBe(1);
+    expect(ambiguous.stderr).toMatch(/2 gateways run from .*choose one, e\.g\. PROXY_PORT=\d+ make reload/);
 
     const gone = reload(dataDir, { PROXY_PORT: String(a.proxyPort) });
     expect(gone.status).toBe(1);
