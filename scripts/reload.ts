@@ -11,16 +11,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compilePolicyFile, gatePolicyFor } from '../auth-service/src/policy/policy-runtime.js';
-import { LAUNCHER_PID_FILE, readPolicySource, readTemplateVars, reloadNginx, writePolicySource } from './lib/nginx-runtime.js';
+import { isAlive, LAUNCHER_PID_FILE, readPolicySource, readTemplateVars, reloadNginx, writePolicySource } from './lib/nginx-runtime.js';
 
 /** True if the runtime dir's launcher.pid names a live process. */
 function hasLiveLauncher(prefix: string): boolean {
-  try {
-    process.kill(Number(readFileSync(join(prefix, LAUNCHER_PID_FILE), 'utf8').trim()), 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const file = join(prefix, LAUNCHER_PID_FILE);
+  if (!existsSync(file)) return false;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isSafeInteger(pid) && pid > 0 && isAlive(pid);
 }
 
 /** The `make up` instances running from DATA_DIR (the port, its runtime dir). */

@@ -232,12 +232,13 @@ function readPidFile(prefix: string): number | null {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** True if a process `pid` exists (EPERM: it does, but belongs to another account). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
