@@ -21,10 +21,10 @@ typecheck: ## Type-check the auth service, tests and the njs sources
 	@npx tsc -p tsconfig.json --noEmit
 	@npx tsc -p njs/tsconfig.json --noEmit
 
-up: deps build ## Start nginx:8080 + auth service + demo app + store in the foreground (Ctrl-C stops)
+up: deps build ## Start nginx:8080 (PROXY_PORT) + auth service + demo app + store in the foreground (Ctrl-C stops)
 	@npx tsx scripts/up.ts
 
-reload: ## Re-render nginx/ into data/nginx and reload the running `make up` nginx without dropping connections
+reload: ## Re-render nginx/ and reload the running `make up` nginx (PROXY_PORT=8081 make reload picks that instance); waits for the new workers
 	@npx tsx scripts/reload.ts
 
 test: deps-test build typecheck test-unit test-njs test-integration test-e2e validate-compose ## Run every test: unit, njs CLI, integration, browser, compose

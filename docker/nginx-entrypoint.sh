@@ -14,6 +14,9 @@
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
 set -eu
+# Files nginx creates (logs an operator points at a volume instead of stdout, the pid file, temp
+# files) are not for other accounts: access logs hold user names and addresses.
+umask 027
 
 SOURCE=${GATEWAY_NGINX_SOURCE:-/etc/gateway/nginx}
 PREFIX=${GATEWAY_NGINX_PREFIX:-/var/lib/gateway/nginx}

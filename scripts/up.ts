@@ -1,7 +1,15 @@
 /**
  * `make up`: starts the whole gateway in the foreground on one machine, without Docker:
  * the store (embedded PostgreSQL under DATA_DIR unless DATABASE_URL is set), the auth service,
- * the demo upstream app and nginx with the njs gate. Ctrl-C stops everything it started.
+ * the demo upstream app and nginx with the njs gate. Ctrl-C stops everything it started; if nginx
+ * stops on its own, the launcher stops the rest and exits 1; if the launcher is killed (even -9),
+ * nginx goes with it.
+ *
+ * The whole configuration is checked first, every problem reported at once. "Gateway ready" is
+ * printed only once nginx answers on PROXY_PORT with the auth service's login page.
+ *
+ * Each PROXY_PORT has its own nginx runtime dir, DATA_DIR/nginx-<port>, so several instances can
+ * run from one checkout; `PROXY_PORT=<port> make reload` reloads that one.
  *
  * The access policy is nginx/policy.yaml unless POLICY_FILE names another file (POLICY_FILE= turns
  * it off); `make reload` recompiles the same file.
@@ -10,26 +18,35 @@
  * and, if the user store is empty, creates the demo users and prints their passwords once.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { startDemoApp } from '../examples/demo-app/server.js';
 import { startAuthService } from '../auth-service/src/main.js';
-import { resolveStore } from '../auth-service/src/storage/embedded.js';
-import { createPool, runMigrations } from '../auth-service/src/storage/db.js';
+import { loadConfig } from '../auth-service/src/config.js';
+import { isAppError } from '../auth-service/src/errors.js';
+import { embeddedUrl, resolveStore } from '../auth-service/src/storage/embedded.js';
+import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from '../auth-service/src/storage/db.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, prepareNginxPrefix, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
-function parsePort(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
+/** The nginx prefix of the `make up` instance on `port`: each port has its own, so two instances never share one. */
+export function runtimeDirFor(dataDir: string, port: number): string {
+  return join(dataDir, `nginx-${port}`);
+}
+
+function portProblem(name: string, raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new Error(`${name}: must be a TCP port 1-65535 (received ${JSON.stringify(raw)})`);
-  }
-  return n;
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? null : `${name}: must be a TCP port 1-65535 (received ${JSON.stringify(raw)})`;
+}
+
+function portOr(raw: string | undefined, fallback: number): number {
+  return raw === undefined || raw === '' ? fallback : Number(raw);
 }
 
 /** Generates DATA_DIR/jwt-secret (48 random bytes, base64url, mode 0600) on first run. */
@@ -43,9 +60,87 @@ function ensureJwtSecret(env: NodeJS.ProcessEnv, dataDir: string): void {
   env.JWT_SECRET_FILE = file;
 }
 
-export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: () => Promise<void>; proxyPort: number }> {
+/**
+ * Every configuration problem at once, before anything starts: the launcher's own ports and the
+ * auth service's whole config (password hashing included). DATABASE_URL, GATE_CONFIG_FILE and
+ * AUTH_PORT are filled in by the launcher later, so stand-ins take their place here.
+ */
+function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): string[] {
+  const problems = [portProblem('PROXY_PORT', env.PROXY_PORT), portProblem('AUTH_PORT', env.AUTH_PORT), portProblem('DEMO_APP_PORT', env.DEMO_APP_PORT)].filter(
+    (p): p is string => p !== null,
+  );
+  const probe: NodeJS.ProcessEnv = { ...env, AUTH_HOST: '127.0.0.1', AUTH_PORT: '0', GATE_CONFIG_FILE: '/nonexistent/gate-config.json' };
+  probe.DATABASE_URL ||= embeddedUrl('/nonexistent');
+  if (policyFile === null) delete probe.POLICY_FILE;
+  else probe.POLICY_FILE = policyFile;
+  const loaded = loadConfig(probe);
+  if (!loaded.ok) problems.push(...loaded.errors);
+  return problems;
+}
+
+/** Fails with "port N is in use" before anything starts, rather than after the store and services did. */
+async function assertPortFree(host: string, port: number): Promise<void> {
+  const server = createServer();
+  await new Promise<void>((resolvePort, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new Error(`port ${port} is in use on ${host} (another program, or another \`make up\`, holds it): stop it or choose another PROXY_PORT`));
+      else if (err.code === 'EACCES') reject(new Error(`port ${port} on ${host} needs root (ports below 1024): choose another PROXY_PORT`));
+      else reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
+    });
+    server.listen(port, host, () => server.close(() => resolvePort()));
+  });
+}
+
+/**
+ * Takes the instance's runtime dir: refuses if another live launcher holds it, stops an nginx an
+ * earlier launcher left behind (killed with -9 on a machine without setpriv), then records our pid.
+ */
+async function claimRuntimeDir(prefix: string, port: number): Promise<void> {
+  mkdirSync(prefix, { recursive: true });
+  const pidFile = join(prefix, LAUNCHER_PID_FILE);
+  const owner = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
+  if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+    throw new Error(`another \`make up\` (pid ${owner}) already runs on port ${port} from ${prefix}`);
+  }
+  const leftover = await stopLeftoverNginx(prefix);
+  if (leftover !== null) console.log(`Stopped nginx (pid ${leftover}) left running by an earlier \`make up\` on port ${port}`);
+  writeFileSync(pidFile, `${process.pid}\n`);
+}
+
+/**
+ * Waits until the gateway serves end to end: nginx answers GET /login on its port with the auth
+ * service's page (so both run and nginx reaches the service), and the service reports its store ready.
+ */
+async function waitUntilServing(proxyHost: string, proxyPort: number, authPort: number, timeoutMs = 15_000): Promise<void> {
+  const host = proxyHost === '0.0.0.0' || proxyHost === '::' ? '127.0.0.1' : proxyHost.includes(':') ? `[${proxyHost}]` : proxyHost;
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const login = await fetch(`http://${host}:${proxyPort}/login`, { headers: { accept: 'text/html' }, redirect: 'manual', signal: AbortSignal.timeout(2000) });
+      const health = (await (await fetch(`http://127.0.0.1:${authPort}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { store?: string };
+      if (login.status === 200 && health.store === 'ready') return;
+      last = `GET /login through nginx answered ${login.status}; the auth service reports its store ${health.store ?? 'unknown'}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`the gateway did not become ready within ${timeoutMs / 1000} s: ${last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface RunningGateway {
+  stop: () => Promise<void>;
+  proxyPort: number;
+  /** Resolves with the reason if a part (nginx) stops on its own while the gateway runs. */
+  failed: Promise<string>;
+}
+
+export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const started: Stoppable[] = [];
+  let stopping = false;
   const stopAll = async () => {
+    stopping = true;
     for (const s of started.reverse()) {
       try {
         await s.stop();
@@ -55,21 +150,33 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
     }
   };
   try {
-    const proxyPort = parsePort('PROXY_PORT', env.PROXY_PORT, 8080);
     const dataDir = resolve(env.DATA_DIR ?? 'data');
     mkdirSync(dataDir, { recursive: true, mode: 0o711 });
     ensureJwtSecret(env, dataDir);
     // `make up` serves plain http on loopback, so the cookie cannot be Secure there.
     env.AUTH_COOKIE_SECURE ??= 'false';
+    // The access policy: nginx/policy.yaml unless POLICY_FILE names another; POLICY_FILE= (empty) turns it off.
+    const policyFile = env.POLICY_FILE === undefined ? join(REPO_ROOT, 'nginx', 'policy.yaml') : env.POLICY_FILE === '' ? null : resolve(env.POLICY_FILE);
+    const problems = configProblems(env, policyFile);
+    if (problems.length > 0) throw new Error(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+
+    const proxyPort = portOr(env.PROXY_PORT, 8080);
+    const proxyHost = env.PROXY_HOST ?? '127.0.0.1';
+    const runtimeDir = runtimeDirFor(dataDir, proxyPort);
+    await claimRuntimeDir(runtimeDir, proxyPort);
+    started.push({ name: 'runtime dir', stop: async () => rmSync(join(runtimeDir, LAUNCHER_PID_FILE), { force: true }) });
+    await assertPortFree(proxyHost, proxyPort);
 
     const store = await resolveStore({ databaseUrl: env.DATABASE_URL || undefined, dataDir });
     started.push({ name: 'store', stop: () => store.stop() });
-    console.log(store.kind === 'postgres' ? 'Store: PostgreSQL (DATABASE_URL)' : `Store: embedded PostgreSQL in ${dataDir}`);
+    console.log(store.kind === 'postgres' ? `Store: PostgreSQL at ${describeStoreTarget(store.url)} (DATABASE_URL)` : `Store: embedded PostgreSQL in ${dataDir}`);
     env.DATABASE_URL = store.url;
 
     const pool = createPool(store.url);
     try {
-      await runMigrations(pool);
+      await runMigrations(pool).catch((err: unknown) => {
+        throw isConnectionError(err) || isAppError(err) ? new Error(describeStoreConnectionError(store.url, err)) : err;
+      });
       const policy = passwordPolicyFromEnv(env);
       if (!policy.ok) throw new Error(policy.issues.map(formatEnvIssue).join('\n'));
       const hasher = createPasswordHasher(policy.policy);
@@ -83,17 +190,14 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
       await pool.end();
     }
 
-    const app = await startDemoApp({ host: '127.0.0.1', port: parsePort('DEMO_APP_PORT', env.DEMO_APP_PORT, 0) });
+    const app = await startDemoApp({ host: '127.0.0.1', port: portOr(env.DEMO_APP_PORT, 0) });
     started.push({ name: 'demo app', stop: () => app.close() });
 
-    const authPort = parsePort('AUTH_PORT', env.AUTH_PORT, await freePort());
-    const proxyHost = env.PROXY_HOST ?? '127.0.0.1';
+    const authPort = portOr(env.AUTH_PORT, await freePort());
     const { prefix, gateConfigFile } = prepareNginxPrefix({
-      prefix: join(dataDir, 'nginx'),
+      prefix: runtimeDir,
       vars: { PROXY_LISTEN: `${proxyHost}:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${app.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
     });
-    // The access policy: nginx/policy.yaml unless POLICY_FILE names another; POLICY_FILE= (empty) turns it off.
-    const policyFile = env.POLICY_FILE === undefined ? join(REPO_ROOT, 'nginx', 'policy.yaml') : env.POLICY_FILE === '' ? null : resolve(env.POLICY_FILE);
     writePolicySource(prefix, policyFile);
     const authEnv: NodeJS.ProcessEnv = { ...env, AUTH_HOST: '127.0.0.1', AUTH_PORT: String(authPort), GATE_CONFIG_FILE: gateConfigFile };
     if (policyFile === null) delete authEnv.POLICY_FILE;
@@ -103,9 +207,15 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
     started.push({ name: 'auth service', stop: () => auth.close() });
     const nginx: RunningNginx = await startNginx(prefix, proxyPort);
     started.push({ name: 'nginx', stop: () => nginx.stop() });
+    const failed = new Promise<string>((resolveFailed) => {
+      nginx.process.once('exit', (code, signal) => {
+        if (!stopping) resolveFailed(`nginx stopped on its own (${signal ?? `exit status ${code}`}); see ${join(prefix, 'logs', 'error.log')}`);
+      });
+    });
+    await waitUntilServing(proxyHost, proxyPort, authPort);
 
-    console.log(`Gateway ready on http://${proxyHost}:${proxyPort}/  (try /federation; Ctrl-C stops)`);
-    return { stop: stopAll, proxyPort };
+    console.log(`Gateway ready on http://${proxyHost}:${proxyPort}/  (try /federation; Ctrl-C stops; reload with PROXY_PORT=${proxyPort} make reload)`);
+    return { stop: stopAll, proxyPort, failed };
   } catch (err) {
     await stopAll();
     throw err;
@@ -115,16 +225,20 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
 const isMain = process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
   up()
-    .then(({ stop }) => {
+    .then(({ stop, failed }) => {
       let stopping = false;
-      const onSignal = () => {
+      const stopWith = (code: number) => {
         if (stopping) return;
         stopping = true;
         console.log('\nStopping…');
-        stop().then(() => process.exit(0));
+        stop().then(() => process.exit(code));
       };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', () => stopWith(0));
+      process.on('SIGTERM', () => stopWith(0));
+      void failed.then((reason) => {
+        console.error(`make up: ${reason}; stopping the rest`);
+        stopWith(1);
+      });
     })
     .catch((err: Error) => {
       console.error(`make up failed:\n${err.message}`);

@@ -256,6 +256,18 @@ describe('Tableau and custom sources', () => {
     expect(config.tableau?.url).toBe('http://tableau.internal');
   });
 
+  test('reports plain-http TABLEAU_URL together with the other config errors, not after them', () => {
+    const errors = errorsOf({ ...base, TABLEAU_URL: 'http://tableau.internal', LOG_LEVEL: 'loud', SESSION_TTL_SECONDS: '5' });
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^LOG_LEVEL: must be one of/),
+        expect.stringMatching(/^SESSION_TTL_SECONDS: /),
+        expect.stringMatching(/^TABLEAU_URL: must use https/),
+      ]),
+    );
+    expect(errors).toHaveLength(3);
+  });
+
   test('reads AUTH_CUSTOM_MODULE when it names an existing file', () => {
     expect(configOf({ ...base, AUTH_CUSTOM_MODULE: moduleFile }).customModule).toBe(moduleFile);
   });

@@ -15,8 +15,9 @@ import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
+import type { Env } from './env.js';
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 /** `points` attempts per `durationSeconds`. */
 export interface RateLimitRule {
@@ -376,12 +377,14 @@ export function loadConfig(env: Env): ConfigResult {
     }
   }
 
+  // Read directly, not from `parsed`: an unrelated invalid variable must not hide the checks below.
+  const allowInsecureHttpIdp = input.ALLOW_INSECURE_HTTP_IDP === 'true';
   const tableauUrlValue = input.TABLEAU_URL;
   if (tableauUrlValue === undefined) {
     for (const name of TABLEAU_DEPENDENT) {
       if (input[name] !== undefined) errors.push(`${name}: only applies with TABLEAU_URL, which is not set (received ${JSON.stringify(input[name])})`);
     }
-  } else if (parsed.success && tableauUrlValue.toLowerCase().startsWith('http:') && !parsed.data.ALLOW_INSECURE_HTTP_IDP) {
+  } else if (tableauUrlValue.toLowerCase().startsWith('http:') && !allowInsecureHttpIdp) {
     errors.push(
       `TABLEAU_URL: must use https (users' passwords are sent to it); plain http needs ALLOW_INSECURE_HTTP_IDP=true, for tests only (received ${JSON.stringify(tableauUrlValue)})`,
     );
@@ -390,7 +393,7 @@ export function loadConfig(env: Env): ConfigResult {
   const chain = parseChain(input.AUTH_CHAIN, { local: true, tableau: input.TABLEAU_URL !== undefined, custom: input.AUTH_CUSTOM_MODULE !== undefined }, errors);
 
   const secrets = loadSecrets(env, errors);
-  const oidcSettings = loadOidcConfig(env, errors, parsed.success ? parsed.data.ALLOW_INSECURE_HTTP_IDP : false);
+  const oidcSettings = loadOidcConfig(env, errors, allowInsecureHttpIdp);
 
   const policy = passwordPolicyFromEnv(env);
   if (!policy.ok) {

@@ -117,7 +117,15 @@ describe('startAuthService', () => {
       expect(running.isStoreReady()).toBe(false);
       expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'unavailable' });
       expect((await login(running.port, 'ivy', 'ivys password')).status).toBe(503);
-      expect(logs.lines()).toContainEqual(expect.objectContaining({ event: 'store_unavailable', attempt: 1 }));
+      // Where the store is and why it cannot be reached, not only "unavailable" (and no password).
+      expect(logs.lines()).toContainEqual(
+        expect.objectContaining({
+          event: 'store_unavailable',
+          attempt: 1,
+          store: `${target.hostname}:${relay.port}`,
+          msg: expect.stringMatching(new RegExp(`^cannot reach the user store at ${target.hostname.replace(/\./g, '\\.')}:${relay.port}: `)),
+        }),
+      );
 
       await relay.restore();
       await running.storeReady;

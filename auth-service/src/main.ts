@@ -3,7 +3,7 @@
  * (scripts/up.ts) and the integration tests call in-process; running this file directly
  * (`tsx auth-service/src/main.ts`) starts it from process.env and stops it on SIGTERM/SIGINT.
  */
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { createLocalAuthenticator } from './authenticators/local.js';
 import { createTableauAuthenticator } from './authenticators/tableau.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import type { PasswordSource } from './config.js';
-import { loadConfig, type Env } from './config.js';
+import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
 import { createPasswordHasher } from './passwords/index.js';
@@ -22,7 +22,7 @@ import { createOidcService } from './services/oidc.js';
 import { writeGateConfig, buildGateConfig } from './services/gate-config.js';
 import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
 import { sealTableauCredentials } from './services/tableau-token.js';
-import { createPool, isConnectionError, runMigrations } from './storage/db.js';
+import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
 
 export interface StartOptions {
@@ -49,22 +49,18 @@ const MIGRATION_RETRY_FIRST_MS = 500;
 const MIGRATION_RETRY_MAX_MS = 30_000;
 const SHUTDOWN_GRACE_MS = 5_000;
 
-/**
- * Loads the config from `env`, connects, migrates, writes the gate config (GATE_CONFIG_FILE) and
- * listens on AUTH_HOST:AUTH_PORT (port 0 picks a free one; see `port`).
- *
- * Throws AppError('ERR_CONFIG') listing every configuration problem (its message has one per line,
- * `cause` is the string array), or the listen/write error. A database that is down does NOT make
- * it throw: it listens anyway, answers sign-ins with 503 and retries the migrations with backoff.
- */
-export async function startAuthService(env: Env, opts: StartOptions = {}): Promise<RunningAuthService> {
+function loadConfigOrThrow(env: Env): AuthConfig {
   const loaded = loadConfig(env);
   if (!loaded.ok) {
     throw new AppError('ERR_CONFIG', 500, `Invalid configuration:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}`, {
       cause: loaded.errors,
     });
   }
-  const config = loaded.config;
+  return loaded.config;
+}
+
+/** The logger, plus one warning for each unsafe switch that is on. */
+function createServiceLogger(config: AuthConfig, opts: StartOptions): Logger {
   const logger = createLogger({ level: config.logLevel, destination: opts.logStream });
   if (!config.session.cookieSecure) {
     logger.warn({ event: 'insecure_cookies' }, 'AUTH_COOKIE_SECURE=false: session cookies will also be sent over plain HTTP');
@@ -72,60 +68,69 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   if (!config.session.ipBinding) {
     logger.warn({ event: 'ip_binding_off' }, 'PROXY_IP_BINDING=off: a stolen session cookie works from any address');
   }
-
-  const hasher = createPasswordHasher(config.passwordPolicy);
-  // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
-  await hasher.verifyDummy('warm-up');
-
   if (config.allowInsecureHttpIdp) {
     logger.warn({ event: 'insecure_idp_allowed' }, 'ALLOW_INSECURE_HTTP_IDP=true: identity providers may be reached over plain HTTP (tests only)');
   }
+  return logger;
+}
 
-  const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth' });
-  const usersRepo = createUsersRepo(pool);
-
-  // Sources are asked in AUTH_CHAIN order (default local, tableau, custom); the first that knows the
-  // user decides. With local first, a local account's wrong password never reaches the others.
+/**
+ * The password sources in AUTH_CHAIN order (default local, tableau, custom); the first that knows the
+ * user decides. With local first, a local account's wrong password never reaches the others.
+ */
+async function createPasswordSources(
+  config: AuthConfig,
+  deps: { usersRepo: ReturnType<typeof createUsersRepo>; hasher: ReturnType<typeof createPasswordHasher>; logger: Logger; now?: () => number },
+): Promise<PasswordAuthenticator[]> {
+  const { usersRepo, hasher, logger } = deps;
   const sources: Partial<Record<PasswordSource, PasswordAuthenticator>> = {};
   if (config.chain.includes('local')) sources.local = createLocalAuthenticator({ usersRepo, hasher, logger });
   if (config.tableau !== null) {
     const { url, site, apiVersion, timeoutMs } = config.tableau;
     // The Tableau session is kept, sealed into the session token, for the /api/ pass-through.
     const sealCredentials = (creds: Parameters<typeof sealTableauCredentials>[0]) => sealTableauCredentials(creds, config.jwt.secret);
-    sources.tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: opts.now });
+    sources.tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now });
     logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
   }
   if (config.customModule !== null) {
-    try {
-      sources.custom = await loadCustomAuthenticator(config.customModule);
-    } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw err;
-    }
+    sources.custom = await loadCustomAuthenticator(config.customModule);
     logger.info({ event: 'source_enabled', src: sources.custom.id, module: config.customModule }, 'custom sign-in module loaded');
   }
   const authenticators = config.chain.map((src) => sources[src]!);
   logger.info({ event: 'auth_chain', chain: authenticators.map((a) => a.id) }, 'password sources in order');
+  return authenticators;
+}
 
-  const oidc =
-    config.oidc === null
-      ? null
-      : createOidcService({
-          config: config.oidc,
-          allowInsecureHttp: config.allowInsecureHttpIdp,
-          session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds },
-          logger,
-          now: opts.now ?? Date.now,
-        });
-  if (config.oidc !== null) {
-    logger.info({ event: 'source_enabled', src: config.oidc.flavour, issuer: config.oidc.issuer, redirect_uri: config.oidc.redirectUri }, 'OIDC sign-in enabled');
-  }
+function createOidcSignIn(config: AuthConfig, logger: Logger, now: () => number): ReturnType<typeof createOidcService> | null {
+  if (config.oidc === null) return null;
+  const oidc = createOidcService({
+    config: config.oidc,
+    allowInsecureHttp: config.allowInsecureHttpIdp,
+    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds },
+    logger,
+    now,
+  });
+  logger.info({ event: 'source_enabled', src: config.oidc.flavour, issuer: config.oidc.issuer, redirect_uri: config.oidc.redirectUri }, 'OIDC sign-in enabled');
+  return oidc;
+}
 
+interface Migrations {
+  isReady(): boolean;
+  ready: Promise<void>;
+  /** Stops retrying. */
+  stop(): void;
+}
+
+/**
+ * Runs the migrations now and, while the store cannot be reached, again with backoff (0.5 s doubling
+ * to 30 s). Each failure is logged with the store's address and the cause, never its password.
+ */
+async function startMigrations(pool: ReturnType<typeof createPool>, databaseUrl: string, logger: Logger): Promise<Migrations> {
   let ready = false;
-  let closing = false;
+  let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let markReady: () => void = () => undefined;
-  const storeReady = new Promise<void>((resolve) => {
+  const readyPromise = new Promise<void>((resolve) => {
     markReady = resolve;
   });
 
@@ -136,85 +141,132 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       markReady();
       logger.info({ event: 'store_ready', applied }, 'user store ready');
     } catch (err) {
-      if (closing) return;
+      if (stopped) return;
       const delay = Math.min(MIGRATION_RETRY_FIRST_MS * 2 ** attempt, MIGRATION_RETRY_MAX_MS);
       const unavailable = isConnectionError(err) || (isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE');
+      const detail = unavailable ? describeStoreConnectionError(databaseUrl, err) : 'migrations failed';
       logger[unavailable ? 'warn' : 'error'](
-        { event: 'store_unavailable', attempt: attempt + 1, retry_in_ms: delay, err: errorSummary(err) },
-        'migrations failed; sign-in answers 503 until they succeed',
+        { event: 'store_unavailable', store: describeStoreTarget(databaseUrl), attempt: attempt + 1, retry_in_ms: delay, err: errorSummary(err) },
+        `${detail}; sign-in answers 503 until the migrations succeed`,
       );
       retryTimer = setTimeout(() => void migrate(attempt + 1), delay);
       retryTimer.unref();
     }
   }
   await migrate(0);
+  return {
+    isReady: () => ready,
+    ready: readyPromise,
+    stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+    },
+  };
+}
 
+/** Writes GATE_CONFIG_FILE and, next to it, the compiled access policy (runtime/policy.json). */
+async function writeGateFiles(config: AuthConfig, logger: Logger): Promise<void> {
+  if (config.gateConfigFile === null) return;
+  await writeGateConfig(config.gateConfigFile, buildGateConfig(config));
+  logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
+  const policyFile = policyRuntimeFile(config.gateConfigFile);
+  const ap = config.accessPolicy;
+  await writeGateConfig(policyFile, gatePolicyFor(ap === null ? null : ap.compiled));
+  if (ap === null) {
+    logger.info({ event: 'policy_written', file: policyFile, policy: 'off' }, 'no POLICY_FILE: every valid session is allowed');
+  } else {
+    for (const w of ap.warnings) logger.warn({ event: 'policy_warning', source: ap.file }, w);
+    logger.info({ event: 'policy_written', file: policyFile, source: ap.file, rules: ap.compiled.rules.length, default: ap.compiled.default }, 'access policy compiled');
+  }
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting, lets in-flight requests finish (SHUTDOWN_GRACE_MS at most), then closes the pool. */
+async function shutDown(server: Server, pool: ReturnType<typeof createPool>, migrations: Migrations, logger: Logger): Promise<void> {
+  migrations.stop();
+  const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  force.unref();
+  await stopped;
+  clearTimeout(force);
+  await pool.end();
+  logger.info({ event: 'stopped' }, 'auth service stopped');
+}
+
+/**
+ * Loads the config from `env`, connects, migrates, writes the gate config (GATE_CONFIG_FILE) and
+ * listens on AUTH_HOST:AUTH_PORT (port 0 picks a free one; see `port`).
+ *
+ * Throws AppError('ERR_CONFIG') listing every configuration problem (its message has one per line,
+ * `cause` is the string array), or the listen/write error. A database that is down does NOT make
+ * it throw: it listens anyway, answers sign-ins with 503 and retries the migrations with backoff.
+ */
+export async function startAuthService(env: Env, opts: StartOptions = {}): Promise<RunningAuthService> {
+  const config = loadConfigOrThrow(env);
+  const logger = createServiceLogger(config, opts);
+  const now = opts.now ?? Date.now;
+
+  const hasher = createPasswordHasher(config.passwordPolicy);
+  // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
+  await hasher.verifyDummy('warm-up');
+
+  const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth' });
+  const usersRepo = createUsersRepo(pool);
+  let authenticators: PasswordAuthenticator[];
   try {
-    if (config.gateConfigFile !== null) {
-      await writeGateConfig(config.gateConfigFile, buildGateConfig(config));
-      logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
-      const policyFile = policyRuntimeFile(config.gateConfigFile);
-      const ap = config.accessPolicy;
-      await writeGateConfig(policyFile, gatePolicyFor(ap === null ? null : ap.compiled));
-      if (ap === null) {
-        logger.info({ event: 'policy_written', file: policyFile, policy: 'off' }, 'no POLICY_FILE: every valid session is allowed');
-      } else {
-        for (const w of ap.warnings) logger.warn({ event: 'policy_warning', source: ap.file }, w);
-        logger.info({ event: 'policy_written', file: policyFile, source: ap.file, rules: ap.compiled.rules.length, default: ap.compiled.default }, 'access policy compiled');
-      }
-    }
+    authenticators = await createPasswordSources(config, { usersRepo, hasher, logger, now: opts.now });
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  const oidc = createOidcSignIn(config, logger, now);
 
+  const migrations = await startMigrations(pool, config.databaseUrl, logger);
+  try {
+    await writeGateFiles(config, logger);
     const app = createApp({
       config,
       usersRepo,
       hasher,
       logger,
-      now: opts.now ?? Date.now,
+      now,
       authenticators,
       oidc,
-      storeReady: () => ready,
+      storeReady: migrations.isReady,
       pingStore: async () => {
         await pool.query('SELECT 1');
       },
     });
     const server = createServer(app);
     server.requestTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (server.address() as AddressInfo).port;
+    const port = await listen(server, config.port, config.host);
     logger.info({ event: 'listening', host: config.host, port }, `auth service listening on ${config.host}:${port}`);
 
     let closed: Promise<void> | undefined;
     return {
       host: config.host,
       port,
-      isStoreReady: () => ready,
-      storeReady,
+      isStoreReady: migrations.isReady,
+      storeReady: migrations.ready,
       logger,
       close() {
-        closed ??= (async () => {
-          closing = true;
-          clearTimeout(retryTimer);
-          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-          server.closeIdleConnections();
-          const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-          force.unref();
-          await stopped;
-          clearTimeout(force);
-          await pool.end();
-          logger.info({ event: 'stopped' }, 'auth service stopped');
-        })();
+        closed ??= shutDown(server, pool, migrations, logger);
         return closed;
       },
     };
   } catch (err) {
-    closing = true;
-    clearTimeout(retryTimer);
+    migrations.stop();
     await pool.end().catch(() => undefined);
     throw err;
   }

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+/** In a `make up` runtime dir: the pid of the launcher that runs it. */
+export const LAUNCHER_PID_FILE = 'launcher.pid';
 
 /** The only placeholders substituted in nginx/**\/*.template (nginx's own $variables are untouched). */
 export interface NginxTemplateVars {
@@ -70,6 +72,8 @@ export function stageNginxConf(opts: PrepareOptions): string {
     writeFileSync(join(next, rel), content);
   }
   writeFileSync(join(prefix, 'template-vars.json'), JSON.stringify(opts.vars, null, 2) + '\n');
+  // Read by toOperatorPaths: nginx's messages then name the file the operator edits.
+  writeFileSync(join(prefix, 'source-dir'), resolve(sourceDir) + '\n');
   // Workers run as an unprivileged user when the master is root: they must traverse the prefix to
   // serve the error pages. Secrets (runtime/gate-config.json) stay 0600 and are read by the master.
   for (const dir of [prefix, next, join(next, 'errors')]) chmodSync(dir, 0o755);
@@ -112,14 +116,21 @@ function runtimeJsonProblems(confDir: string): string[] {
   return problems;
 }
 
-/** Makes PREFIX/conf.next the live conf/ (the old one is removed). */
-export function activateStagedConf(prefix: string): void {
+/** Makes PREFIX/conf.next the live conf/; the old one is removed, or kept as conf.prev for restorePreviousConf. */
+export function activateStagedConf(prefix: string, opts: { keepPrevious?: boolean } = {}): void {
   const conf = join(prefix, 'conf');
   const prev = join(prefix, 'conf.prev');
   rmSync(prev, { recursive: true, force: true });
   if (existsSync(conf)) renameSync(conf, prev);
   renameSync(join(prefix, 'conf.next'), conf);
-  rmSync(prev, { recursive: true, force: true });
+  if (!opts.keepPrevious) rmSync(prev, { recursive: true, force: true });
+}
+
+/** Puts conf.prev back as conf/ (after nginx refused to apply a reload, conf/ shows what runs). */
+function restorePreviousConf(prefix: string): void {
+  if (!existsSync(join(prefix, 'conf.prev'))) return;
+  rmSync(join(prefix, 'conf'), { recursive: true, force: true });
+  renameSync(join(prefix, 'conf.prev'), join(prefix, 'conf'));
 }
 
 /** Renders nginx/ into PREFIX/conf and returns the path the auth service must write the gate config to. */
@@ -188,24 +199,131 @@ export interface RunningNginx {
   accessLog(): string;
 }
 
-/** Starts nginx in the foreground (daemon off) and waits until it accepts connections on `port`. */
+const SETPRIV_BIN = '/usr/bin/setpriv';
+
+/**
+ * Spawns nginx (master in the foreground) so that:
+ * - it dies with the process that started it, even on `kill -9` of that process: util-linux's
+ *   setpriv sets PR_SET_PDEATHSIG (SIGTERM) and then execs nginx, so the master itself, not a wrapper,
+ *   receives the signal; nginx's master then stops its workers. The leftover check at the next start
+ *   (stopLeftoverNginx) covers a machine without setpriv;
+ * - the logs it creates are 0640, not 0644 (umask 027): access logs hold user names and addresses.
+ */
+function spawnNginx(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const command = existsSync(SETPRIV_BIN) ? [SETPRIV_BIN, '--pdeathsig', 'SIGTERM', '--', NGINX_BIN, ...args] : [NGINX_BIN, ...args];
+  return spawn('/bin/sh', ['-c', 'umask 027 && exec "$@"', 'nginx', ...command], { stdio: ['ignore', 'inherit', 'inherit'], env });
+}
+
+/** Log files an older run left world-readable become 0640 (nginx appends to existing files as they are). */
+function restrictLogModes(prefix: string): void {
+  const logs = join(prefix, 'logs');
+  if (!existsSync(logs)) return;
+  for (const name of readdirSync(logs)) {
+    if (name.endsWith('.log') && statSync(join(logs, name)).isFile()) chmodSync(join(logs, name), 0o640);
+  }
+}
+
+function readPidFile(prefix: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(prefix, 'logs', 'nginx.pid'), 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True if a process `pid` exists (EPERM: it does, but belongs to another account). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True if `pid` is an nginx master started with `-p PREFIX/` (so never somebody else's process). */
+function isNginxMasterOf(pid: number, prefix: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return argv.startsWith('nginx: master process') && argv.includes(` -p ${prefix}/ `);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops an nginx master still running from PREFIX whose launcher is gone (for example after a
+ * `kill -9` on a machine without setpriv), so that it neither holds the port nor serves a stale
+ * config. Returns its pid, or null if there was none.
+ */
+export async function stopLeftoverNginx(prefix: string): Promise<number | null> {
+  const pid = readPidFile(resolve(prefix));
+  if (pid === null || !isNginxMasterOf(pid, resolve(prefix))) return null;
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; isAlive(pid) && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
+/** The error.log lines written since `offset` (a byte length read earlier). */
+function errorLogSince(prefix: string, offset: number): string {
+  const p = join(prefix, 'logs', 'error.log');
+  if (!existsSync(p)) return '';
+  return readFileSync(p).subarray(offset).toString('utf8').trim();
+}
+
+function errorLogSize(prefix: string): number {
+  const p = join(prefix, 'logs', 'error.log');
+  return existsSync(p) ? statSync(p).size : 0;
+}
+
+/** nginx's "bind() to 127.0.0.1:8080 failed (98: Address already in use)" in plain words, or null. */
+export function describeBindFailure(log: string): string | null {
+  const m = /bind\(\) to (\S+) failed \((\d+): ([^)]*)\)/.exec(log);
+  if (!m) return null;
+  const port = m[1]!.slice(m[1]!.lastIndexOf(':') + 1);
+  if (m[2] === '98') return `port ${port} is in use (nginx could not listen on ${m[1]}: another program, or another \`make up\`, holds it)`;
+  if (m[2] === '13') return `nginx may not listen on ${m[1]} (permission denied: ports below 1024 need root)`;
+  return `nginx could not listen on ${m[1]} (${m[3]})`;
+}
+
+/**
+ * Starts nginx (master in the foreground, see spawnNginx) and waits until it really serves: its pid
+ * file names the process we started (nginx writes it only after binding every listen address) and
+ * `port` accepts connections. If nginx exits first, the error names the cause from error.log, e.g.
+ * "port 8080 is in use". Something else answering on `port` is never taken for nginx.
+ */
 export async function startNginx(prefix: string, port: number, timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<RunningNginx> {
   const check = testNginxConfig(prefix);
   if (!check.ok) throw new Error(`nginx config test failed:\n${check.output}`);
+  restrictLogModes(prefix);
+  rmSync(join(prefix, 'logs', 'nginx.pid'), { force: true });
+  const logOffset = errorLogSize(prefix);
   // `env` (tests only) replaces nginx's environment, e.g. to run it under libfaketime.
-  const child = spawn(NGINX_BIN, [...nginxArgs(prefix), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'], env: env ?? process.env });
+  const child = spawnNginx([...nginxArgs(prefix), '-g', 'daemon off;'], env ?? process.env);
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   const readLog = (name: string) => {
     const p = join(prefix, 'logs', name);
     return existsSync(p) ? readFileSync(p, 'utf8') : '';
   };
-  await waitForPort(port, timeoutMs, () => child.exitCode !== null, () => readLog('error.log'));
+  const deadline = Date.now() + timeoutMs;
+  while (readPidFile(prefix) !== child.pid) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      const log = errorLogSince(prefix, logOffset);
+      child.kill('SIGKILL');
+      const cause = describeBindFailure(log) ?? (child.exitCode !== null ? `nginx exited with status ${child.exitCode}` : 'nginx did not start in time');
+      throw new Error(`${cause}\n${log}`.trim());
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await waitForPort(port, Math.max(deadline - Date.now(), 1000), () => child.exitCode !== null, () => errorLogSince(prefix, logOffset));
   return {
     prefix,
     process: child,
     reload: (opts = {}) => reloadNginx({ prefix, vars: readTemplateVars(prefix), ...opts }),
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGQUIT');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
@@ -254,20 +372,106 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Blocks for `ms` (the reload check is synchronous, like `nginx -s reload` itself). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The processes whose parent is `pid`, with their titles ("nginx: worker process", …). */
+function childrenOf(pid: number): Array<{ pid: number; title: string }> {
+  const found: Array<{ pid: number; title: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      const title = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
+      found.push({ pid: Number(name), title });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+/** Workers that accept connections (old ones retitle themselves "… is shutting down" as they close their listeners). */
+function servingWorkers(master: number): number[] {
+  return childrenOf(master)
+    .filter((c) => c.title === 'nginx: worker process')
+    .map((c) => c.pid);
+}
+
 /**
- * Re-renders the config, tests it, and only then swaps it in and signals a graceful reload
- * (`nginx -s reload`: old workers finish their connections). A config that fails `nginx -t`, such as
- * a broken gate config or njs bundle, is refused with nginx's message; the running one keeps serving.
+ * Rewrites paths into the prefix's conf/ or conf.next/ (what nginx reads) to the file the operator
+ * edits: the source folder's file, or its `.template`. Template substitution keeps line numbers.
+ * Generated files (runtime/, njs/gate.js) keep their prefix path.
  */
-export function reloadNginx(opts: PrepareOptions): { ok: boolean; output: string } {
+export function toOperatorPaths(text: string, prefix: string): string {
+  const at = join(prefix, 'source-dir');
+  const sourceDir = existsSync(at) ? readFileSync(at, 'utf8').trim() : join(REPO_ROOT, 'nginx');
+  const escaped = resolve(prefix).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(`${escaped}/conf(?:\\.next)?/([^\\s:"]+)`, 'g'), (whole, rel: string) => {
+    if (existsSync(join(sourceDir, rel))) return join(sourceDir, rel);
+    if (existsSync(join(sourceDir, rel + '.template'))) return join(sourceDir, rel + '.template');
+    return join(prefix, 'conf', rel);
+  });
+}
+
+/**
+ * Waits until the master has answered SIGHUP: success once new workers run and no old worker
+ * still accepts connections (so the next request meets the new config); failure as soon as
+ * error.log gets an [emerg]/[alert]/[crit] line after `logOffset` (for example a listen address
+ * already in use: nginx then keeps its old config and workers, and `nginx -s reload` still exits 0).
+ */
+function awaitReload(prefix: string, master: number, oldWorkers: Set<number>, logOffset: number, timeoutMs: number): { ok: boolean; log: string } {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const log = errorLogSince(prefix, logOffset);
+    const fatal = log.split('\n').filter((l) => /\[(emerg|alert|crit)\]/.test(l));
+    if (fatal.length > 0) return { ok: false, log: fatal.join('\n') };
+    if (!isAlive(master)) return { ok: false, log: `the nginx master (pid ${master}) exited\n${log}`.trim() };
+    const serving = servingWorkers(master);
+    if (serving.length > 0 && serving.every((pid) => !oldWorkers.has(pid))) return { ok: true, log };
+    if (Date.now() > deadline) return { ok: false, log: `nginx did not start new workers within ${timeoutMs} ms\n${log}`.trim() };
+    sleepSync(25);
+  }
+}
+
+/**
+ * Re-renders the config, tests it, and only then swaps it in and signals a graceful reload (SIGHUP,
+ * as `nginx -s reload`: old workers finish their connections). Returns only once new workers serve
+ * the new config. A config that fails `nginx -t` (a broken gate config or njs bundle), or that the
+ * running master then fails to apply (a listen address in use), is refused with nginx's message, the
+ * paths in it naming the operator's files; the running config keeps serving and stays in conf/.
+ */
+export function reloadNginx(opts: PrepareOptions & { timeoutMs?: number }): { ok: boolean; output: string } {
   const prefix = resolve(opts.prefix);
   stageNginxConf(opts);
   const staged = testNginxConfig(prefix, 'conf.next');
   if (!staged.ok) {
     rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
-    return { ok: false, output: `new config refused, the running one keeps serving:\n${staged.output}` };
+    return { ok: false, output: `new config refused, the running one keeps serving:\n${toOperatorPaths(staged.output, prefix)}` };
   }
-  activateStagedConf(prefix);
-  const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix), '-s', 'reload'], { encoding: 'utf8' });
-  return { ok: res.status === 0, output: `${res.stdout}${res.stderr}`.trim() || 'reloaded' };
+  const master = readPidFile(prefix);
+  if (master === null || !isAlive(master)) {
+    rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
+    return { ok: false, output: `no nginx is running from ${prefix} (no live pid in ${join(prefix, 'logs', 'nginx.pid')})` };
+  }
+  const oldWorkers = new Set(servingWorkers(master));
+  const logOffset = errorLogSize(prefix);
+  activateStagedConf(prefix, { keepPrevious: true });
+  process.kill(master, 'SIGHUP');
+  const outcome = awaitReload(prefix, master, oldWorkers, logOffset, opts.timeoutMs ?? 10_000);
+  if (!outcome.ok) {
+    restorePreviousConf(prefix);
+    const cause = describeBindFailure(outcome.log);
+    return {
+      ok: false,
+      output: `nginx could not apply the new config${cause ? `: ${cause}` : ''}; the running one keeps serving:\n${toOperatorPaths(outcome.log, prefix)}`,
+    };
+  }
+  rmSync(join(prefix, 'conf.prev'), { recursive: true, force: true });
+  return { ok: true, output: `reloaded: new workers (pid ${servingWorkers(master).join(', ')}) serve the new config` };
 }

@@ -94,6 +94,8 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const { env: e, port } = await env('ok', true);
     started = runEntrypoint(e, join(tmp, 'ok', 'output.log'));
     await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    // Log files nginx creates (an operator's log volume instead of stdout) are 0640, not 0644.
+    expect(/^Umask:\s*(\d+)$/m.exec(readFileSync(`/proc/${started.child.pid}/status`, 'utf8'))?.[1]).toBe('0027');
     // /healthz is public in nginx/policy.yaml: no session needed, and the app receives it.
     const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json' });
     expect(health.status).toBe(200);

@@ -137,12 +137,12 @@ describe('policy reload on the real nginx', () => {
   const livePolicy = () => join(stack.nginx.prefix, 'conf', 'runtime', 'policy.json');
   const masterPid = () => stack.nginx.process.pid!;
 
-  /** `make reload` as the Makefile runs it, against this stack's prefix (DATA_DIR/nginx). */
+  /** `make reload` as the Makefile runs it, against this stack's prefix (DATA_DIR/nginx-<PROXY_PORT>). */
   const runReload = (): Promise<ChildResult> =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'reload.ts')], {
         cwd: REPO_ROOT,
-        env: { ...process.env, DATA_DIR: dirname(stack.nginx.prefix), POLICY_FILE: policyFile },
+        env: { ...process.env, DATA_DIR: dirname(stack.nginx.prefix), PROXY_PORT: String(stack.proxyPort), POLICY_FILE: policyFile },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

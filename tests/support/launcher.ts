@@ -10,14 +10,22 @@ import { freePort, REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
 
 export interface Launched {
   baseUrl: string;
+  proxyPort: number;
+  dataDir: string;
+  /** The launcher's own process. */
+  process: ChildProcess;
   passwords: Record<string, string>;
   output(): string;
   stop(): Promise<number | null>;
 }
 
-export async function launchUp(env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Launched> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gw-up-'));
-  const proxyPort = await freePort();
+export interface LaunchOptions {
+  /** A DATA_DIR shared with other launches (kept on stop); default: a new temp dir, removed on stop. */
+  dataDir?: string;
+  timeoutMs?: number;
+}
+
+function spawnUp(env: Record<string, string>, dataDir: string, proxyPort: number) {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, PROXY_PORT: String(proxyPort), DATA_DIR: dataDir, ...env };
   delete childEnv.DATABASE_URL;
   delete childEnv.JWT_SECRET;
@@ -32,12 +40,36 @@ export async function launchUp(env: Record<string, string> = {}, timeoutMs = 90_
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exited, output: () => out };
+}
+
+/** Runs `make up` that is expected to fail: its exit status and everything it printed. */
+export async function runUpToExit(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-up-'));
+  const { child, exited, output } = spawnUp(env, dataDir, Number(env.PROXY_PORT ?? (await freePort())));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await exited;
+  clearTimeout(timer);
+  rmSync(dataDir, { recursive: true, force: true });
+  return { code, output: output() };
+}
+
+export async function launchUp(env: Record<string, string> = {}, opts: LaunchOptions = {}): Promise<Launched> {
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-up-'));
+  const removeDataDir = () => {
+    if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const proxyPort = await freePort();
+  const { child, exited, output } = spawnUp(env, dataDir, proxyPort);
+  let out = '';
+  const refresh = () => (out = output());
 
   const deadline = Date.now() + timeoutMs;
-  while (!/Gateway ready on/.test(out)) {
+  while (!/Gateway ready on/.test(refresh())) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+      removeDataDir();
       throw new Error(`make up did not become ready:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -46,14 +78,17 @@ export async function launchUp(env: Record<string, string> = {}, timeoutMs = 90_
   for (const m of out.matchAll(/demo-user (\S+) (\S+)/g)) passwords[m[1]] = m[2];
   return {
     baseUrl: `http://127.0.0.1:${proxyPort}`,
+    proxyPort,
+    dataDir,
+    process: child,
     passwords,
-    output: () => out,
+    output,
     async stop() {
       child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;
       clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
+      removeDataDir();
       return code;
     },
   };

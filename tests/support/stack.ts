@@ -77,7 +77,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     let databaseUrl: string;
     if ((opts.store ?? 'postgres') === 'embedded') {
-      const emb = await startEmbeddedPostgres({ dataDir: join(tmp, 'data'), port: 0 });
+      const emb = await startEmbeddedPostgres({ dataDir: join(tmp, 'data') });
       cleanups.push(() => emb.stop());
       databaseUrl = emb.url;
     } else {
@@ -107,7 +107,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const proxyPort = await freePort();
     const authPort = await freePort();
     const { prefix, gateConfigFile } = prepareNginxPrefix({
-      prefix: join(tmp, 'nginx'),
+      // Named as `make up` names its runtime dir, so `make reload` finds it (DATA_DIR=tmp PROXY_PORT=port).
+      prefix: join(tmp, `nginx-${proxyPort}`),
       vars: { PROXY_LISTEN: `127.0.0.1:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${upstream.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
     });
 

@@ -2,7 +2,7 @@
  * The OIDC / Azure AD (Entra ID) part of the environment. config.ts calls `loadOidcConfig` with its
  * error list, so these problems are reported together with every other one.
  */
-import type { Env } from '../config.js';
+import type { Env } from '../env.js';
 
 export type OidcFlavour = 'azure' | 'oidc';
 

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createFreshDatabase, type FreshDatabase } from '../../../tests/support/fresh-database.js';
-import { createPool, isConnectionError, runMigrations, toStoreError } from './db.js';
+import { createPool, describeStoreConnectionError, isConnectionError, runMigrations, toStoreError } from './db.js';
+import { createServer, type Server, type Socket } from 'node:net';
 
 let database: FreshDatabase;
 let tempDir: string;
@@ -141,5 +142,72 @@ describe('isConnectionError', () => {
     ['not an object', 'ECONNREFUSED', false],
   ])('%s → %s', (_name, err, expected) => {
     expect(isConnectionError(err)).toBe(expected);
+  });
+});
+
+describe('describeStoreConnectionError: what an operator reads when DATABASE_URL does not work', () => {
+  /** Runs the migrations against `url` (real connection attempts) and describes what failed. */
+  async function describeFailure(url: string): Promise<string> {
+    const pool = createPool(url, { connectionTimeoutMillis: 500 });
+    try {
+      await runMigrations(pool);
+      throw new Error('expected the store to be unreachable');
+    } catch (err) {
+      return describeStoreConnectionError(url, err);
+    } finally {
+      await pool.end();
+    }
+  }
+
+  async function freeLocalPort(): Promise<number> {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    return port;
+  }
+
+  it('names host:port and "connection refused" for a port nobody listens on, never the password', async () => {
+    const port = await freeLocalPort();
+    const text = await describeFailure(`postgres://gw:s3cret-pw@127.0.0.1:${port}/gw`);
+    expect(text).toBe(`cannot reach the user store at 127.0.0.1:${port}: connection refused (is PostgreSQL running there, on that port?)`);
+  });
+
+  it('says the host name does not resolve (DNS)', async () => {
+    expect(await describeFailure('postgres://gw:s3cret-pw@no-such-host.invalid:5433/gw')).toBe(
+      'cannot reach the user store at no-such-host.invalid:5433: the host name does not resolve (DNS)',
+    );
+  });
+
+  it('says it timed out for a server that accepts but never answers', async () => {
+    const held: Socket[] = [];
+    const silent: Server = createServer((socket) => void held.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const text = await describeFailure(`postgres://gw@127.0.0.1:${port}/gw`);
+      expect(text).toMatch(new RegExp(`^cannot reach the user store at 127\\.0\\.0\\.1:${port}: timed out while connecting`));
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+
+  it('says which database is missing on a server that answers', async () => {
+    const text = await describeFailure('postgres://postgres:pw@127.0.0.1:5432/gw_no_such_database_xyz');
+    expect(text).toMatch(/^cannot reach the user store at 127\.0\.0\.1:5432: the database does not exist \(database "gw_no_such_database_xyz" does not exist\)$/);
+  });
+
+  it('says authentication failed, naming the user but not the password', () => {
+    const err = Object.assign(new Error('password authentication failed for user "gw"'), { code: '28P01' });
+    const text = describeStoreConnectionError('postgres://gw:s3cret-pw@db.example:5432/gw', err);
+    expect(text).toBe('cannot reach the user store at db.example:5432: authentication failed for user "gw" (check the user and password in DATABASE_URL)');
+  });
+
+  it('names the socket directory of a socket URL (the embedded store)', () => {
+    const err = Object.assign(new Error('connect ENOENT /srv/gw/run/.s.PGSQL.5432'), { code: 'ENOENT' });
+    expect(describeStoreConnectionError('postgres://postgres@localhost/postgres?host=%2Fsrv%2Fgw%2Frun', err)).toBe(
+      'cannot reach the user store at the Unix socket in /srv/gw/run: no PostgreSQL socket there (is the server running?)',
+    );
   });
 });

@@ -167,3 +167,78 @@ export async function runMigrations(pool: pg.Pool, migrationsDir: string = DEFAU
   }
   return applied;
 }
+
+/** The user, host and port of a postgres:// URL (a `host=` query parameter, a socket directory, wins). */
+function connectionTarget(databaseUrl: string): { user: string | null; host: string; port: string } {
+  const m = /^[a-z]+:\/\/(?:([^:@/]*)(?::[^@/]*)?@)?(\[[^\]]*\]|[^:/?]*)(?::([0-9]*))?/i.exec(databaseUrl);
+  const query = /[?&]host=([^&]*)/.exec(databaseUrl);
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  return {
+    user: m?.[1] ? decode(m[1]) : null,
+    host: query ? decode(query[1]!) : m?.[2] || 'localhost',
+    port: m?.[3] || '5432',
+  };
+}
+
+/** Where DATABASE_URL points, as host:port or socket directory, never with the user's password. */
+export function describeStoreTarget(databaseUrl: string): string {
+  const { host, port } = connectionTarget(databaseUrl);
+  return host.startsWith('/') ? `the Unix socket in ${host}` : `${host}:${port}`;
+}
+
+/** The first error with a `code`, looking inside AggregateError (Node's happy-eyeballs connect). */
+function innermostCode(err: unknown): { code?: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+  if (typeof e?.code === 'string' && e.code !== 'ERR_STORE_UNAVAILABLE') return { code: e.code, message: String(e.message ?? '') };
+  if (Array.isArray(e?.errors) && e.errors.length > 0) return innermostCode(e.errors[0]);
+  const own = { message: typeof e?.message === 'string' ? e.message : String(err) };
+  if (e?.cause === undefined) return own;
+  // Our AppError wraps the real error; pg's timeout error wraps a vaguer "terminated" one.
+  const inner = innermostCode(e.cause);
+  return e?.code === 'ERR_STORE_UNAVAILABLE' || inner.code !== undefined ? inner : own;
+}
+
+/**
+ * "cannot reach the user store at db.example:5432: connection refused (…)": the target (no password)
+ * and the cause in words an operator can act on: refused, DNS, authentication, timeout, missing
+ * database. For start-up messages and logs; the login page keeps its generic 503.
+ */
+export function describeStoreConnectionError(databaseUrl: string, err: unknown): string {
+  const target = describeStoreTarget(databaseUrl);
+  const { code, message } = innermostCode(err);
+  const user = connectionTarget(databaseUrl).user ?? 'the default user';
+  const cause = (() => {
+    switch (code) {
+      case 'ECONNREFUSED':
+        return 'connection refused (is PostgreSQL running there, on that port?)';
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        return 'the host name does not resolve (DNS)';
+      case 'ENOENT':
+        return 'no PostgreSQL socket there (is the server running?)';
+      case 'EACCES':
+        return 'permission denied on the socket';
+      case 'ETIMEDOUT':
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        return `the host cannot be reached (${code})`;
+      case '28P01':
+      case '28000':
+        return `authentication failed for user "${user}" (check the user and password in DATABASE_URL)`;
+      case '3D000':
+        return `the database does not exist (${message})`;
+      case '57P03':
+        return 'the server is starting up or shutting down';
+      default:
+        if (/timeout/i.test(message)) return 'timed out while connecting (a firewall, or a server that does not answer)';
+        return message === '' ? 'unknown error' : message;
+    }
+  })();
+  return `cannot reach the user store at ${target}: ${cause}`;
+}

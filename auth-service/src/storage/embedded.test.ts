@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createPool, runMigrations } from './db.js';
@@ -12,6 +12,39 @@ import { createUsersRepo } from './users-repo.js';
 let dataDir: string;
 let store: EmbeddedPostgres | undefined;
 const lockPath = (): string => path.join(dataDir, LOCK_FILE_NAME);
+const store0Socket = (): string => path.join(dataDir, 'run', '.s.PGSQL.5432');
+
+/** Local ports that `pid` listens on over TCP (v4 or v6), from /proc: its socket inodes in LISTEN state. */
+function tcpListenersOf(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A' && inodes.has(cols[9]!)) ports.push(parseInt(cols[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 function deadPid(): number {
   const child = spawnSync(process.execPath, ['-e', '']);
@@ -29,11 +62,28 @@ afterAll(async () => {
 }, 30_000);
 
 describe('embedded store', () => {
-  it('listens on loopback and publishes {pid, port} in the lock file', async () => {
-    expect(store!.url).toBe(`postgres://postgres@127.0.0.1:${store!.port}/postgres`);
-    expect(JSON.parse(await readFile(lockPath(), 'utf8'))).toEqual({ pid: process.pid, port: store!.port });
+  it('listens on a Unix socket in a private directory, not on TCP, and publishes {pid, socket} in the lock file', async () => {
+    const socketDir = path.join(dataDir, 'run');
+    expect(store!.socketPath).toBe(path.join(socketDir, '.s.PGSQL.5432'));
+    expect(store!.url).toBe(`postgres://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`);
+    expect((await stat(socketDir)).mode & 0o777).toBe(0o700);
+    expect(JSON.parse(await readFile(lockPath(), 'utf8'))).toEqual({ pid: process.pid, socket: store!.socketPath });
     expect(existsSync(path.join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
+    expect(tcpListenersOf(process.pid)).toEqual([]);
   });
+
+  // The wire-protocol server has no authentication: whoever can connect can read the password hashes
+  // and rewrite groups. Another local account (here `nobody`) must not be able to connect at all.
+  (process.getuid?.() === 0 ? it : it.skip)('refuses another local account (nobody), which the owner reaches through the same URL', async () => {
+    // The data directory may be searchable by others (nginx's workers traverse it): make it so here.
+    await chmod(dataDir, 0o711);
+    // Asynchronously: the store is served by this very process's event loop.
+    const asOwner = await run('psql', [store!.url, '-XAtc', 'SELECT 1']);
+    expect(asOwner.stdout.trim()).toBe('1');
+    const asNobody = await run('runuser', ['-u', 'nobody', '--', 'psql', store!.url, '-XAtc', 'SELECT count(*) FROM users']);
+    expect(asNobody.code).not.toBe(0);
+    expect(asNobody.stderr).toMatch(/Permission denied/);
+  }, 20_000);
 
   it('runs the migrations and serves the users repo, with transactions from several connections', async () => {
     const pools = [createPool(store!.url, { max: 3 }), createPool(store!.url, { max: 3 })];
@@ -55,10 +105,10 @@ describe('embedded store', () => {
     const second = startEmbeddedPostgres({ dataDir });
     await expect(second).rejects.toBeInstanceOf(EmbeddedStoreLockedError);
     await expect(second).rejects.toThrow(`pid ${process.pid}`);
-    await expect(second).rejects.toThrow(`127.0.0.1:${store!.port}`);
+    await expect(second).rejects.toThrow(store!.url);
   });
 
-  it('resolves to the running instance through its port, and to DATABASE_URL when that is set', async () => {
+  it('resolves to the running instance through its socket, and to DATABASE_URL when that is set', async () => {
     const running = await resolveStore({ dataDir });
     expect(running).toMatchObject({ kind: 'embedded-running', url: store!.url });
     await running.stop(); // does not stop someone else's store
@@ -70,8 +120,8 @@ describe('embedded store', () => {
 
   it('does not take over a live owner that stopped answering (pid reuse), and says which file to delete', async () => {
     const saved = await readFile(lockPath(), 'utf8');
-    // Our own pid is certainly alive; port 1 certainly has no server.
-    await writeFile(lockPath(), JSON.stringify({ pid: process.pid, port: 1 }));
+    // Our own pid is certainly alive; a socket path that does not exist certainly has no server.
+    await writeFile(lockPath(), JSON.stringify({ pid: process.pid, socket: path.join(dataDir, 'run', 'gone') }));
     try {
       await expect(resolveStore({ dataDir })).rejects.toThrow(`nothing answers there. If pid ${process.pid} is not the gateway, delete ${lockPath()}`);
     } finally {
@@ -84,7 +134,7 @@ describe('embedded store', () => {
     store = undefined;
     expect(existsSync(lockPath())).toBe(false);
 
-    await writeFile(lockPath(), JSON.stringify({ pid: deadPid(), port: 1 }));
+    await writeFile(lockPath(), JSON.stringify({ pid: deadPid(), socket: store0Socket() }));
     const resolved = await resolveStore({ dataDir });
     try {
       expect(resolved.kind).toBe('embedded-own');
@@ -104,6 +154,6 @@ describe('embedded store', () => {
   it('treats an unreadable lock file as stale', async () => {
     await writeFile(lockPath(), 'garbage');
     store = await startEmbeddedPostgres({ dataDir });
-    expect(JSON.parse(await readFile(lockPath(), 'utf8'))).toEqual({ pid: process.pid, port: store.port });
+    expect(JSON.parse(await readFile(lockPath(), 'utf8'))).toEqual({ pid: process.pid, socket: store.socketPath });
   }, 30_000);
 });

@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
-import { chmod, link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 /**
  * Embedded PostgreSQL for running without a database server: PGlite (Postgres compiled to WASM) served
- * on 127.0.0.1 by pglite-socket, so the ordinary `pg` client connects to it.
+ * by pglite-socket on a Unix socket, so the ordinary `pg` client connects to it.
+ *
+ * The wire protocol server has no authentication at all, so it must not listen on TCP: any local
+ * account could read the password hashes or rewrite groups. The socket lives in `<dataDir>/run`, a
+ * directory of mode 0700, so only the account that runs the gateway (and root) can reach it; the users
+ * CLI, run by the same account, connects through it.
  *
  * PGlite facts this file is built around (see docs/platform-notes):
  * - one process may open a data directory; PGlite takes no lock, and two openers corrupt it. We take our
@@ -20,34 +25,39 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 export const LOCK_FILE_NAME = 'embedded-pg.lock';
 export const DEFAULT_MAX_CONNECTIONS = 20;
+/** The private directory (0700) under the data directory that holds the socket. */
+export const SOCKET_DIR_NAME = 'run';
+/** libpq and `pg` look for `<host>/.s.PGSQL.<port>`; the port is only part of the file name here. */
+const SOCKET_PORT = 5432;
+/** sun_path is 108 bytes on Linux, including the final NUL. */
+const MAX_SOCKET_PATH = 107;
 
 export interface EmbeddedPostgres {
-  /** postgres://postgres@127.0.0.1:<port>/postgres */
+  /** postgres://postgres@localhost/postgres?host=<dataDir>/run (a Unix socket; no TCP port) */
   url: string;
-  port: number;
+  /** The socket file. */
+  socketPath: string;
   /** Closes the server and the database, then removes the lock. Safe to call twice. */
   stop(): Promise<void>;
 }
 
 export interface EmbeddedOptions {
   dataDir: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
   /** Total connections across all clients and processes. Default 20. */
   maxConnections?: number;
 }
 
 export interface LockInfo {
   pid: number;
-  /** 0 while the owner is still starting. */
-  port: number;
+  /** The socket path; '' while the owner is still starting. */
+  socket: string;
 }
 
 export class EmbeddedStoreLockedError extends Error {
   readonly lock: LockInfo;
   readonly lockPath: string;
   constructor(lockPath: string, lock: LockInfo) {
-    const where = lock.port > 0 ? `it serves postgres://postgres@127.0.0.1:${lock.port}/postgres` : 'it is still starting';
+    const where = lock.socket !== '' ? `it serves ${embeddedUrl(path.dirname(lock.socket))}` : 'it is still starting';
     super(
       `Another process (pid ${lock.pid}) holds the embedded user store at ${path.dirname(lockPath)}; ${where}. ` +
         `Stop that process, point DATABASE_URL at its server, or, if pid ${lock.pid} is not ours, delete ${lockPath}.`,
@@ -58,8 +68,17 @@ export class EmbeddedStoreLockedError extends Error {
   }
 }
 
-export function embeddedUrl(port: number): string {
-  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+/**
+ * The connection URL of the embedded store whose socket is in `socketDir`. `pg` and libpq let the
+ * `host` query parameter (a socket directory) override the URL's host; `localhost` is only there
+ * because a postgres:// URL needs one to parse.
+ */
+export function embeddedUrl(socketDir: string): string {
+  return `postgres://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`;
+}
+
+function socketPathIn(dataDir: string): string {
+  return path.join(dataDir, SOCKET_DIR_NAME, `.s.PGSQL.${SOCKET_PORT}`);
 }
 
 function isProcessAlive(pid: number): boolean {
@@ -74,10 +93,12 @@ function isProcessAlive(pid: number): boolean {
 
 function parseLock(text: string): LockInfo | null {
   try {
-    const value = JSON.parse(text) as Partial<LockInfo>;
-    if (Number.isSafeInteger(value.pid) && value.pid! > 0 && Number.isSafeInteger(value.port) && value.port! >= 0) {
-      return { pid: value.pid!, port: value.port! };
-    }
+    const value = JSON.parse(text) as Partial<LockInfo> & { port?: unknown };
+    if (!Number.isSafeInteger(value.pid) || value.pid! <= 0) return null;
+    if (typeof value.socket === 'string') return { pid: value.pid!, socket: value.socket };
+    // A lock written by an older version that served TCP ({pid, port}): its owner may still be
+    // running, so it is a live lock with no socket to go through, never one to take over.
+    if (Number.isSafeInteger(value.port)) return { pid: value.pid!, socket: '' };
   } catch {
     // fall through
   }
@@ -115,7 +136,7 @@ async function writeTemp(dataDir: string, info: LockInfo): Promise<string> {
 async function acquireLock(dataDir: string): Promise<void> {
   const lockPath = path.join(dataDir, LOCK_FILE_NAME);
   for (let attempt = 0; attempt < 5; attempt += 1) {
-    const temp = await writeTemp(dataDir, { pid: process.pid, port: 0 });
+    const temp = await writeTemp(dataDir, { pid: process.pid, socket: '' });
     try {
       await link(temp, lockPath);
       return;
@@ -149,8 +170,8 @@ async function acquireLock(dataDir: string): Promise<void> {
   throw new Error(`Could not take the embedded store lock ${lockPath}: it keeps changing.`);
 }
 
-async function publishPort(dataDir: string, port: number): Promise<void> {
-  const temp = await writeTemp(dataDir, { pid: process.pid, port });
+async function publishSocket(dataDir: string, socket: string): Promise<void> {
+  const temp = await writeTemp(dataDir, { pid: process.pid, socket });
   await rename(temp, path.join(dataDir, LOCK_FILE_NAME));
 }
 
@@ -167,8 +188,25 @@ function releaseLockSync(dataDir: string): void {
 }
 
 /**
- * Starts the embedded store on 127.0.0.1 with its data under `<dataDir>/pgdata`, holding
- * `<dataDir>/embedded-pg.lock` (`{pid, port}`) while it runs. A lock whose pid is dead is taken over;
+ * Opens `<dataDir>/run` (mode 0700, whatever existed) and removes a socket file left by an owner that
+ * died: we hold the lock, so nobody else serves it.
+ */
+async function prepareSocketDir(dataDir: string): Promise<string> {
+  const socketPath = socketPathIn(dataDir);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+    throw new Error(`The embedded store's socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes, the system's limit: use a shorter DATA_DIR.`);
+  }
+  const dir = path.dirname(socketPath);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  await rm(socketPath, { force: true });
+  return socketPath;
+}
+
+/**
+ * Starts the embedded store on the Unix socket `<dataDir>/run/.s.PGSQL.5432` (directory 0700: only
+ * this account and root can connect; nothing listens on TCP) with its data under `<dataDir>/pgdata`,
+ * holding `<dataDir>/embedded-pg.lock` (`{pid, socket}`) while it runs. A lock whose pid is dead is taken over;
  * a live one throws EmbeddedStoreLockedError, which says how to reach the running store.
  * Creating a new store takes several seconds (initdb in WASM); reopening one about a second.
  */
@@ -186,24 +224,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   let db: PGlite | undefined;
   let server: PGLiteSocketServer | undefined;
   try {
+    const socketPath = await prepareSocketDir(dataDir);
     db = await PGlite.create({ dataDir: path.join(dataDir, 'pgdata') });
-    server = new PGLiteSocketServer({
-      db,
-      host: '127.0.0.1',
-      port: opts.port ?? 0,
-      maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    });
+    server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS });
     await server.start();
-    const port = Number(server.getServerConn().split(':').pop());
-    if (!Number.isInteger(port) || port <= 0) throw new Error(`embedded store reported no port (${server.getServerConn()})`);
-    await publishPort(dataDir, port);
+    await publishSocket(dataDir, socketPath);
 
     let stopping: Promise<void> | undefined;
     const runningServer = server;
     const runningDb = db;
     return {
-      url: embeddedUrl(port),
-      port,
+      url: embeddedUrl(path.dirname(socketPath)),
+      socketPath,
       stop() {
         stopping ??= (async () => {
           try {
@@ -244,10 +276,10 @@ export interface ResolveStoreOptions {
 
 const noop = async (): Promise<void> => undefined;
 
-/** True if something accepts a TCP connection on 127.0.0.1:port within `timeoutMillis`. */
-function isListening(port: number, timeoutMillis = 1000): Promise<boolean> {
+/** True if something accepts a connection on the Unix socket within `timeoutMillis`. */
+function isListening(socketPath: string, timeoutMillis = 1000): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ path: socketPath });
     const done = (ok: boolean): void => {
       socket.destroy();
       resolve(ok);
@@ -260,8 +292,8 @@ function isListening(port: number, timeoutMillis = 1000): Promise<boolean> {
 
 /**
  * Picks the store: DATABASE_URL if set; else the embedded store that another live process is serving
- * from `dataDir` (reached through its port, never by opening the files); else a new embedded instance
- * owned by the caller. A lock whose live owner does not answer on its port is an error, not taken over
+ * from `dataDir` (reached through its socket, never by opening the files); else a new embedded instance
+ * owned by the caller. A lock whose live owner does not answer on its socket is an error, not taken over
  * (the pid may be reused by an unrelated process, or the owner may be hung).
  */
 export async function resolveStore(opts: ResolveStoreOptions): Promise<ResolvedStore> {
@@ -273,12 +305,13 @@ export async function resolveStore(opts: ResolveStoreOptions): Promise<ResolvedS
   for (;;) {
     const current = await readLock(dataDir);
     if (current?.state === 'live') {
-      if (current.lock.port > 0) {
-        if (await isListening(current.lock.port)) return { url: embeddedUrl(current.lock.port), kind: 'embedded-running', stop: noop };
-        // A live pid but nothing on its port: most likely the pid was reused after a crash.
+      if (current.lock.socket !== '') {
+        const { socket } = current.lock;
+        if (await isListening(socket)) return { url: embeddedUrl(path.dirname(socket)), kind: 'embedded-running', stop: noop };
+        // A live pid but nothing on its socket: most likely the pid was reused after a crash.
         const lockPath = path.join(dataDir, LOCK_FILE_NAME);
         throw new Error(
-          `${lockPath} names pid ${current.lock.pid} on port ${current.lock.port}, but nothing answers there. ` +
+          `${lockPath} names pid ${current.lock.pid} serving ${socket}, but nothing answers there. ` +
             `If pid ${current.lock.pid} is not the gateway, delete ${lockPath}.`,
         );
       }

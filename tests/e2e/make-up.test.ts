@@ -1,0 +1,121 @@
+/**
+ * What a newcomer meets when running `make up` (scripts/up.ts, run as a user would): it says
+ * "Gateway ready" only when the gateway serves, fails loudly with the cause otherwise, reports every
+ * configuration problem at once, takes nginx down with it, and keeps two instances on different
+ * ports of one checkout apart (each with its own `make reload`).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { freePort, REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
+import { rawRequest } from '../support/http.js';
+import { launchUp, runUpToExit, type Launched } from '../support/launcher.js';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+const reload = (dataDir: string, env: Record<string, string>) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'reload.ts')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, DATA_DIR: dataDir, ...env },
+    encoding: 'utf8',
+  });
+
+describe('make up, failing loudly', () => {
+  test('a PROXY_PORT held by another program stops make up with "port N is in use", never "Gateway ready"', async () => {
+    const port = await freePort();
+    const squatter: Server = createServer((s) => s.end('not nginx\n'));
+    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    try {
+      const run = await runUpToExit({ PROXY_PORT: String(port) });
+      expect(run.code).toBe(1);
+      expect(run.output).toContain(`port ${port} is in use`);
+      expect(run.output).not.toContain('Gateway ready');
+    } finally {
+      await new Promise<void>((r) => squatter.close(() => r()));
+    }
+  }, 60_000);
+
+  test('reports every configuration problem at once: ports, password hashing, log level, an http TABLEAU_URL', async () => {
+    const run = await runUpToExit({ PROXY_PORT: 'eighty', PASSWORD_PBKDF2_ITERATIONS: '1', LOG_LEVEL: 'loud', TABLEAU_URL: 'http://tableau.internal' });
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('PROXY_PORT: must be a TCP port 1-65535 (received "eighty")');
+    expect(run.output).toMatch(/PASSWORD_PBKDF2_ITERATIONS: .*\(received "1"\)/);
+    expect(run.output).toMatch(/LOG_LEVEL: must be one of/);
+    expect(run.output).toMatch(/TABLEAU_URL: must use https/);
+  }, 60_000);
+
+  test('an unreachable DATABASE_URL names host:port and the cause, not the password', async () => {
+    const dbPort = await freePort();
+    const run = await runUpToExit({ DATABASE_URL: `postgres://gw:s3cret-pw@127.0.0.1:${dbPort}/gw` });
+    expect(run.code).toBe(1);
+    expect(run.output).toContain(`cannot reach the user store at 127.0.0.1:${dbPort}: connection refused`);
+    expect(run.output).not.toContain('s3cret-pw');
+    expect(run.output).not.toContain('Gateway ready');
+  }, 60_000);
+});
+
+describe('two make up instances in one checkout', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-up-shared-'));
+  const launched: Launched[] = [];
+  afterAll(async () => {
+    for (const l of launched) await l.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  test('each has its own runtime dir; kill -9 of one launcher takes its nginx down; the other still reloads', async () => {
+    const a = await launchUp({}, { dataDir });
+    launched.push(a);
+    const b = await launchUp({}, { dataDir });
+    launched.push(b);
+    const prefixA = join(dataDir, `nginx-${a.proxyPort}`);
+    const prefixB = join(dataDir, `nginx-${b.proxyPort}`);
+    const masterA = Number(readFileSync(join(prefixA, 'logs', 'nginx.pid'), 'utf8'));
+    expect(Number(readFileSync(join(prefixB, 'logs', 'nginx.pid'), 'utf8'))).not.toBe(masterA);
+    expect((await rawRequest(b.proxyPort, 'GET', '/login')).status).toBe(200);
+
+    // Access logs hold user names and addresses: not for every local account.
+    for (const name of ['access.log', 'error.log']) {
+      expect({ name, mode: (statSync(join(prefixB, 'logs', name)).mode & 0o777).toString(8) }).toEqual({ name, mode: '640' });
+    }
+
+    a.process.kill('SIGKILL');
+    expect(await waitUntil(() => !alive(masterA), 5000)).toBe(true);
+    expect(await rawRequest(a.proxyPort, 'GET', '/login').then(() => 'answered', () => 'refused')).toBe('refused');
+
+    // With PROXY_PORT unset, reload picks the one instance whose launcher still runs (B).
+    const result = reload(dataDir, { PROXY_PORT: '' });
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
+    expect(result.stdout).toMatch(/reloaded: new workers/);
+    expect((await rawRequest(b.proxyPort, 'GET', '/login')).status).toBe(200);
+    expect(reload(dataDir, { PROXY_PORT: String(b.proxyPort) }).status).toBe(0);
+
+    // A third instance makes PROXY_PORT necessary.
+    const c = await launchUp({}, { dataDir });
+    launched.push(c);
+    const ambiguous = reload(dataDir, { PROXY_PORT: '' });
+    expect(ambiguous.status).toBe(1);
+    expect(ambiguous.stderr).toMatch(/2 gateways run from .*choose one, e\.g\. PROXY_PORT=\d+ make reload/);
+
+    const gone = reload(dataDir, { PROXY_PORT: String(a.proxyPort) });
+    expect(gone.status).toBe(1);
+  }, 180_000);
+});

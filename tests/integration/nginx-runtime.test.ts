@@ -1,0 +1,112 @@
+/**
+ * How the repo's nginx is started (make up, the tests, the bench): it is ready only when it really
+ * serves, says plainly why not, cannot outlive the process that started it, and writes its logs
+ * 0640.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from '@jest/globals';
+import { buildGateConfig } from '../../auth-service/src/services/gate-config.js';
+import { gatePolicyFor } from '../../auth-service/src/policy/policy-runtime.js';
+import { strongSecret } from '../support/stack.js';
+import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, stopLeftoverNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+describe('starting nginx', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn();
+  });
+
+  async function prefixOn(port: number): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-rt-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const unused = await freePort();
+    return prepareNginxPrefix({
+      prefix: join(dir, 'nginx'),
+      vars: { PROXY_LISTEN: `127.0.0.1:${port}`, APP_UPSTREAM: `127.0.0.1:${unused}`, AUTH_UPSTREAM: `127.0.0.1:${unused}` },
+      // What the auth service would write at start-up (nginx preloads both).
+      extraFiles: {
+        'runtime/gate-config.json': JSON.stringify(
+          buildGateConfig({ jwt: { secret: strongSecret(), previousSecrets: [] }, session: { ttlSeconds: 3600, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: false, ipBinding: true } }),
+        ),
+        'runtime/policy.json': JSON.stringify(gatePolicyFor(null)),
+      },
+    }).prefix;
+  }
+
+  test('a port held by another program fails the start with "port N is in use", never as ready', async () => {
+    const port = await freePort();
+    const squatter: Server = createServer((s) => s.end());
+    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => squatter.close(() => r())));
+    const prefix = await prefixOn(port);
+    await expect(startNginx(prefix, port)).rejects.toThrow(`port ${port} is in use`);
+  }, 20_000);
+
+  test('its access and error logs are 0640, also when an older run left them 0644', async () => {
+    const port = await freePort();
+    const prefix = await prefixOn(port);
+    writeFileSync(join(prefix, 'logs', 'access.log'), '', { mode: 0o644 });
+    chmodSync(join(prefix, 'logs', 'access.log'), 0o644);
+    const nginx: RunningNginx = await startNginx(prefix, port);
+    cleanups.push(() => nginx.stop());
+    await fetch(`http://127.0.0.1:${port}/_gate/errors/none`).catch(() => undefined);
+    for (const name of ['access.log', 'error.log']) {
+      expect({ name, mode: (statSync(join(prefix, 'logs', name)).mode & 0o777).toString(8) }).toEqual({ name, mode: '640' });
+    }
+  }, 20_000);
+
+  test('dies with the process that started it, even on kill -9', async () => {
+    const port = await freePort();
+    const prefix = await prefixOn(port);
+    const script = `import { startNginx } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/nginx-runtime.ts'))};
+      const n = await startNginx(${JSON.stringify(prefix)}, ${port}); console.log('master ' + n.process.pid); setInterval(() => {}, 1000);`;
+    const launcher = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    launcher.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    cleanups.push(() => void launcher.kill('SIGKILL'));
+    expect(await waitUntil(() => /master \d+/.test(out), 15_000)).toBe(true);
+    const master = Number(/master (\d+)/.exec(out)![1]);
+    expect(readFileSync(join(prefix, 'logs', 'nginx.pid'), 'utf8').trim()).toBe(String(master));
+    launcher.kill('SIGKILL');
+    expect(await waitUntil(() => !alive(master), 5000)).toBe(true);
+    expect(await fetch(`http://127.0.0.1:${port}/`).then(() => 'answered', () => 'refused')).toBe('refused');
+  }, 30_000);
+
+  test('a leftover master from an earlier run (daemonised, launcher gone) is stopped by stopLeftoverNginx', async () => {
+    const port = await freePort();
+    const prefix = await prefixOn(port);
+    // nginx's default: it daemonises and outlives whoever started it.
+    spawn('/usr/sbin/nginx', ['-p', prefix + '/', '-c', 'conf/nginx.conf', '-e', join(prefix, 'logs', 'error.log')], { stdio: 'ignore' });
+    const pidFile = join(prefix, 'logs', 'nginx.pid');
+    expect(await waitUntil(() => { try { return readFileSync(pidFile, 'utf8').trim() !== ''; } catch { return false; } }, 5000)).toBe(true);
+    const leftover = Number(readFileSync(pidFile, 'utf8'));
+    cleanups.push(() => { if (alive(leftover)) process.kill(leftover, 'SIGKILL'); });
+    expect(await stopLeftoverNginx(prefix)).toBe(leftover);
+    expect(alive(leftover)).toBe(false);
+    const nginx = await startNginx(prefix, port);
+    cleanups.push(() => nginx.stop());
+    expect(nginx.process.pid).not.toBe(leftover);
+  }, 30_000);
+});
