@@ -50,12 +50,17 @@ export interface PolicyTimeSource {
 export interface PolicyConditionsSource {
   /** Any of these groups (exact, case-sensitive match against the `groups` claim). */
   groups?: string[];
-  /** Any of these usernames (case-insensitive match against the `username` claim). */
+  /**
+   * Any of these users, as source-qualified ids (session-contract.ts qualifiedUserId): `local:kirk`
+   * (a bare `kirk` means `local:kirk`), `tableau:kirk`, `custom:<module-id>:<username>` (usernames
+   * compared case-insensitively), `oidc:<sub>`, `azure:<sub>` (the provider's subject identifier,
+   * case-sensitive: `preferred_username` and `email` can be changed by users or tenant admins).
+   */
   users?: string[];
   /**
    * Every listed claim must equal one of its values (an array claim matches if any element does).
    * `email_domain` is derived: the part of the `email` claim after the last '@', compared
-   * case-insensitively.
+   * case-insensitively, and only when the token's `email_verified` claim is true.
    */
   claims?: { [claim: string]: PolicyClaimValueSource };
   /** Source address (nginx $remote_addr) in any of these CIDRs, IPv4 or IPv6. */
@@ -112,7 +117,7 @@ export interface CompiledTimeCondition {
 
 export interface CompiledConditions {
   groups?: string[];
-  /** Lower-cased. */
+  /** Source-qualified user ids (policyUserId form): lower-cased, except the `<sub>` of oidc/azure. */
   users?: string[];
   claims?: CompiledClaimCondition[];
   /** [network as uint32, prefix length]. */

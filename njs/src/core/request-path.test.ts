@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { requestPathCases } from '../../test/cases/request-path-cases.js';
-import { policyPath } from './request-path.js';
+import { foldNonAscii, hasMethodOverrideParam, policyPath } from './request-path.js';
 
 describe('policyPath', () => {
   it.each(requestPathCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
@@ -15,5 +15,55 @@ describe('policyPath', () => {
       expect(p).not.toMatch(/[;\\\u0000-\u001f\u007f]|%[0-9a-fA-F]{2}|\/\/|(^|\/)\.\.?(\/|$)/);
     });
     expect(kept.length).toBeGreaterThan(20);
+  });
+});
+
+describe('Unicode case folding', () => {
+  it('refuses exactly the non-ASCII characters whose simple case mapping is ASCII (whole BMP)', () => {
+    const refused: number[] = [];
+    const foldsToAscii: number[] = [];
+    for (let code = 0x80; code <= 0xffff; code++) {
+      if (code >= 0xd800 && code <= 0xdfff) continue;
+      const c = String.fromCharCode(code);
+      if (policyPath('/' + c + 'x', '/' + c + 'x') === null) refused.push(code);
+      const maps = [c.toUpperCase(), c.toLowerCase(), c.toUpperCase().toLowerCase()];
+      if (maps.some((m) => m.length === 1 && m.charCodeAt(0) < 0x80)) foldsToAscii.push(code);
+    }
+    // U+0130's simple lower case is 'i' (UnicodeData.txt; njs 0.7.9 returns it), which Node hides
+    // behind the full mapping 'i' + U+0307; U+FFFD is what invalid UTF-8 decodes to.
+    expect(refused).toEqual([0x130, 0x131, 0x17f, 0x212a, 0xfffd]);
+    expect(foldsToAscii).toEqual([0x131, 0x17f, 0x212a]);
+  });
+
+  it('folds to one character per character (never a full mapping such as \u00df → SS)', () => {
+    for (const s of ['\u00df', '\ufb00', '\u0149', '\u1e9e']) {
+      expect(foldNonAscii('/' + s)).toHaveLength(2);
+    }
+  });
+
+  it('decodes a byte string with the given decoder before judging it', () => {
+    const bytes = Buffer.from('/CAF\u00c9').toString('latin1'); // what njs hands over as $uri
+    const utf8 = (b: string) => Buffer.from(b, 'latin1').toString('utf8');
+    expect(policyPath(bytes, '/CAF%C3%89', utf8)).toBe('/CAF\u00e9');
+    expect(policyPath('/a\u00ff', '/a%ff', utf8)).toBeNull(); // invalid UTF-8
+  });
+});
+
+describe('hasMethodOverrideParam', () => {
+  const cases: [string, string, boolean][] = [
+    ['finds _method=DELETE', '/reports?_method=DELETE', true],
+    ['finds it after other parameters', '/reports?a=1&_method=delete', true],
+    ['finds an upper-case name', '/reports?_METHOD=DELETE', true],
+    ['finds a %5f-encoded name', '/reports?%5Fmethod=DELETE', true],
+    ['finds the array form', '/reports?_method[]=DELETE', true],
+    ['finds it after a ;', '/reports?a=1;_method=PUT', true],
+    ['ignores _method in a value', '/reports?next=_method', false],
+    ['ignores a longer name that only contains it', '/reports?x_method=DELETE', false],
+    ['ignores a path without a query', '/reports/_method', false],
+    ['ignores a query without it', '/reports?a=1&b=%5B', false],
+    ['survives a malformed escape', '/reports?%E0%A4%A=1&_method=PUT', true],
+  ];
+  it.each(cases)('%s', (_name, uri, expected) => {
+    expect(hasMethodOverrideParam(uri)).toBe(expected);
   });
 });

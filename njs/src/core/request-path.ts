@@ -16,16 +16,71 @@
  * - `.`/`..` or empty segments nginx should already have removed (defence in depth, e.g. with
  *   `merge_slashes off`): `..`/`.` ambiguous, empty segments collapsed;
  * - a segment ending in `.` or a space (`/federation.`, `/federation%20`; Windows/IIS drops them and
- *   serves `/federation`): ambiguous.
+ *   serves `/federation`): ambiguous;
+ * - `?` or `#` decoded from `%3f`/`%23`: an upstream that decodes and re-parses the path cuts it there
+ *   (`/federation%23` is `/federation` to it): ambiguous;
+ * - bytes that are not valid UTF-8 (`%ff`, overlong `%c0%ae`): IIS may read them in the ANSI code page,
+ *   others replace them: ambiguous;
+ * - the four non-ASCII letters whose simple case mapping is ASCII (U+0130 İ → i, U+0131 ı → I,
+ *   U+017F ſ → S, U+212A Kelvin sign → k): .NET's and Java's case-insensitive compares read
+ *   `/federatıon` as `/federation`: ambiguous.
  *
- * Ambiguous paths are refused (400, reason `path-ambiguous`) rather than guessed at.
+ * Other non-ASCII letters are case-folded here with their simple (one character to one character)
+ * Unicode case mapping, as IIS's case-insensitive compare does (ordinal-ignore-case: invariant
+ * upper-casing): `/CAFÉ` and `/café` are one path, `/Straße` is not `/strasse`. ASCII case is kept;
+ * the policy evaluator lower-cases ASCII (cheaply, on every request).
+ *
+ * Ambiguous paths are refused (400, reason `path-ambiguous`) rather than guessed at, and paths longer
+ * than MAX_POLICY_PATH_LENGTH (400, reason `path-too-long`) before any regex rule runs on them.
  */
 
 /**
- * Anything that sends a path to the slow path: a control character, ';', backslash, '%', a space,
- * '//', '/.', './' or a final '.'.
+ * Longest `$uri` the gate matches rules against, in bytes as nginx hands it over (UTF-8). Bounds the
+ * cost of regex rules on every request; IIS's own default limit for the path (maxUrl) is 4,096.
  */
-const SUSPICIOUS = /[\x00-\x1f\x7f;\\% ]|\/\/|\/\.|\.\/|\.$/;
+export const MAX_POLICY_PATH_LENGTH = 2048;
+
+/** True when the policy must not even look at `uri` because it is longer than MAX_POLICY_PATH_LENGTH. */
+export function isPathTooLong(uri: string): boolean {
+  return uri.length > MAX_POLICY_PATH_LENGTH;
+}
+
+/**
+ * Anything that sends a path to the slow path: anything but printable ASCII (control characters, a
+ * space, non-ASCII bytes), ';', backslash, '%', '?', '#', '//', '/.', './' or a final '.'.
+ */
+const SUSPICIOUS = /[^!-~]|[;\\%?#]|\/\/|\/\.|\.\/|\.$/;
+
+/**
+ * The simple case folding of one non-ASCII character: its upper-case form (one character, else the
+ * character itself), lower-cased again (one character, else the upper-case form). Node's
+ * toUpperCase/toLowerCase apply full mappings (`ß` → `SS`), njs 0.7.9's simple ones; keeping only
+ * one-character results makes both runtimes agree (measured over the BMP: they differ only for the
+ * characters added in Unicode 16+, which njs 0.7.9 does not know, and for U+0130, refused above).
+ * Astral characters (one surrogate at a time in Node) are left as they are.
+ */
+function foldChar(c: string): string {
+  const code = c.charCodeAt(0);
+  if (c.length !== 1 || code > 0xffff || (code >= 0xd800 && code <= 0xdfff)) return c;
+  let upper = c.toUpperCase();
+  if (upper.length !== 1) upper = c;
+  const lower = upper.toLowerCase();
+  return lower.length === 1 ? lower : upper;
+}
+
+/**
+ * Case-folds the non-ASCII characters of `s` as foldChar does and keeps ASCII as it is. The gate and
+ * the policy compiler fold rule paths and request paths with this one function.
+ * Not done: compatibility normalisation (NFKC: `ﬀ` → `ff`, fullwidth letters), which IIS does not do.
+ */
+export function foldNonAscii(s: string): string {
+  return s.replace(/[^\x00-\x7f]/g, foldChar);
+}
+
+/** Non-ASCII letters whose simple case mapping is an ASCII letter: İ, ı, ſ and the Kelvin sign. */
+function foldsToAscii(c: number): boolean {
+  return c === 0x130 || c === 0x131 || c === 0x17f || c === 0x212a;
+}
 
 /** True when `c` is an ASCII hex digit (char code). */
 function isHex(c: number): boolean {
@@ -37,13 +92,17 @@ function isHex(c: number): boolean {
  *
  * - `uri`: nginx's `$uri` (decoded, normalised, no query string);
  * - `requestUri`: nginx's raw `$request_uri`, used only to take the fast path: when its path part
- *   has no `%`, nothing was decoded.
+ *   has no `%`, nothing was decoded;
+ * - `utf8`: turns `uri` into text when it holds non-ASCII. In njs, `$uri` is a byte string (UTF-8
+ *   bytes, one "character" each: `toLowerCase` and regex classes see bytes); the adapter passes a
+ *   decoder that yields U+FFFD for invalid UTF-8. Omitted when `uri` is already text (Node).
  *
- * Guaranteed: the result starts with '/', has no `;`, `\`, control character, `%XX`, empty, `.` or
- * `..` segment, and no segment ends in `.` or a space; a trailing '/' is kept. Case is kept (the policy evaluator lower-cases).
- * Not done: Unicode normalisation or overlong UTF-8 (`%c0%ae`), which nginx passes as raw bytes.
+ * Guaranteed: the result starts with '/', has no `;`, `\`, `?`, `#`, control character, `%XX`, U+FFFD,
+ * empty, `.` or `..` segment, and no segment ends in `.` or a space; a trailing '/' is kept. ASCII case
+ * is kept (the policy evaluator lower-cases), non-ASCII is case-folded (foldNonAscii).
+ * Not checked: the length (isPathTooLong), or Unicode normalisation (NFC/NFD forms stay distinct).
  */
-export function policyPath(uri: string, requestUri: string): string | null {
+export function policyPath(uri: string, requestUri: string, utf8?: (bytes: string) => string): string | null {
   if (typeof uri !== 'string' || uri.charCodeAt(0) !== 47) return null;
   const percent = requestUri.indexOf('%');
   const query = requestUri.indexOf('?');
@@ -51,13 +110,25 @@ export function policyPath(uri: string, requestUri: string): string | null {
   // Fast path: one search for anything the slow path cares about (~0.4 µs in njs, half of the
   // equivalent indexOf calls; RegExp test would cost several times more).
   if (!decoded && uri.search(SUSPICIOUS) < 0) return uri;
+  let text = uri;
+  let nonAscii = false;
   const n = uri.length;
   for (let i = 0; i < n; i++) {
-    const c = uri.charCodeAt(i);
-    if (c < 32 || c === 127 || c === 92) return null; // control characters, backslash
-    if (c === 37 && i + 2 < n && isHex(uri.charCodeAt(i + 1)) && isHex(uri.charCodeAt(i + 2))) return null; // %XX
+    if (uri.charCodeAt(i) > 126) {
+      nonAscii = true;
+      break;
+    }
   }
-  const segments = uri.split('/');
+  if (nonAscii && utf8 !== undefined) text = utf8(uri);
+  const t = text.length;
+  for (let i = 0; i < t; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 32 || c === 127 || c === 92 || c === 63 || c === 35) return null; // control characters, \ ? #
+    if (c === 37 && i + 2 < t && isHex(text.charCodeAt(i + 1)) && isHex(text.charCodeAt(i + 2))) return null; // %XX
+    if (c === 0xfffd || foldsToAscii(c)) return null; // invalid UTF-8; ı ſ K İ
+  }
+  if (nonAscii) text = foldNonAscii(text);
+  const segments = text.split('/');
   const kept: string[] = [];
   const last = segments.length - 1;
   for (let i = 1; i <= last; i++) {
@@ -73,4 +144,33 @@ export function policyPath(uri: string, requestUri: string): string | null {
   const trailing = segments[last] === '' || segments[last].charCodeAt(0) === 59; // '/x/' or '/x/;p'
   if (kept.length === 0) return '/';
   return '/' + kept.join('/') + (trailing ? '/' : '');
+}
+
+/**
+ * True when the query string of `requestUri` (nginx's raw $request_uri) has a parameter whose decoded
+ * name starts with `_method` (any case: `_method`, `_METHOD`, `%5fmethod`, `_method[]`). Express's
+ * method-override, Laravel and Symfony read it as the request's real method, so a POST carrying
+ * `_method=DELETE` would dodge a rule about DELETE. Not checked: `_method` in a form body (the gate
+ * never reads bodies).
+ */
+export function hasMethodOverrideParam(requestUri: string): boolean {
+  const q = requestUri.indexOf('?');
+  if (q < 0) return false;
+  const query = requestUri.slice(q + 1);
+  // The common case, no candidate at all, costs one search.
+  if (query.search(/_method|%5f/i) < 0) return false;
+  const params = query.split(/[&;]/);
+  for (let i = 0; i < params.length; i++) {
+    let name = params[i];
+    const eq = name.indexOf('=');
+    if (eq >= 0) name = name.slice(0, eq);
+    name = name.replace(/\+/g, ' ');
+    try {
+      name = decodeURIComponent(name);
+    } catch (e) {
+      name = name.replace(/%5f/gi, '_');
+    }
+    if (name.toLowerCase().indexOf('_method') === 0) return true;
+  }
+  return false;
 }
