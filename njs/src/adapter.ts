@@ -57,6 +57,14 @@ function decodeUtf8(bytes: string): string {
   return Buffer.from(bytes).toString();
 }
 
+/**
+ * A claim for the access log only: strings as they are (the log format escapes them as JSON), else
+ * ''. Cheaper than claimHeaderValue, whose regex replace allocates ~20 KB per call in njs.
+ */
+function logText(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
 /** Signs of tampering: logged at warn. Expired/missing/not-yet-valid are normal and stay quiet. */
 function isForgery(reason: DenyReason): boolean {
   return reason === 'token-invalid' || reason === 'token-malformed' || reason === 'token-duplicate';
@@ -142,7 +150,7 @@ export function check(r: NginxHTTPRequest): GateAction {
     if (decision.action === 'forbidden') {
       if (decision.claims !== null) {
         v.gate_user = claimHeaderValue(decision.claims.username) || '';
-        v.gate_src = claimHeaderValue(decision.claims.src) || '';
+        v.gate_src = logText(decision.claims.src);
       }
       return 'forbidden';
     }
@@ -224,7 +232,7 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       return;
     }
     v.gate_user = verified.claims.username;
-    v.gate_src = claimHeaderValue(verified.claims.src) || '';
+    v.gate_src = logText(verified.claims.src);
     if (!isPolicyOff(runtime.policy)) {
       const uri = v.uri || '';
       if (isPathTooLong(uri)) {
