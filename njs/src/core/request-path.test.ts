@@ -42,8 +42,17 @@ describe('Unicode case folding', () => {
   });
 
   it('decodes a byte string with the given decoder before judging it', () => {
-    const bytes = Buffer.from('/CAF\u00c9').toString('latin1'); // what njs hands over as $uri
-    const utf8 = (b: string) => Buffer.from(b, 'latin1').toString('utf8');
+    // What njs hands over as $uri: one "character" per UTF-8 byte.
+    const bytes = encodeURIComponent('/CAF\u00c9').replace(/%([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+    // Like the adapter's Buffer decoding: invalid UTF-8 becomes U+FFFD.
+    const utf8 = (b: string) => {
+      try {
+        return decodeURIComponent(b.replace(/[\x80-\xff]/g, (c) => '%' + c.charCodeAt(0).toString(16)));
+      } catch (e) {
+        return '\ufffd';
+      }
+    };
+    expect(bytes).toHaveLength(6);
     expect(policyPath(bytes, '/CAF%C3%89', utf8)).toBe('/CAF\u00e9');
     expect(policyPath('/a\u00ff', '/a%ff', utf8)).toBeNull(); // invalid UTF-8
   });
