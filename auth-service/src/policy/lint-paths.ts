@@ -56,7 +56,8 @@ export function checkRegex(where: string, source: string, errors: string[]): voi
   const why = verdict.error === 'timedOut' || verdict.error === 'hitMaxSteps' ? 'too complex to prove safe' : 'can backtrack catastrophically';
   errors.push(
     `${where}: slow regular expression refused: ${why} (nested or adjacent repetitions that can match the same text, ` +
-      "e.g. '([a-z0-9]+-?)+' or '.*x.*'), so one crafted path costs the gate seconds of CPU. Make each repetition " +
-      "unambiguous, e.g. '[a-z0-9-]+' instead of '([a-z0-9]+-?)+', '[^/]*' instead of '.*' between slashes",
+      "e.g. '([a-z0-9]+-?)+' or '.*/x/.*'), so a crafted path makes the gate try exponentially or polynomially many " +
+      "ways to match. Make each repetition unambiguous, e.g. '[a-z0-9-]+' instead of '([a-z0-9]+-?)+', '[^/]*' " +
+      "instead of '.*' between slashes",
   );
 }
