@@ -30,7 +30,8 @@ export const POLICY_DAYS: PolicyDay[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri
  * - `prefix`: `/federation` covers `/federation` and `/federation/...`, never `/federationX`. A trailing
  *   slash is normalised away; `/` covers everything.
  * - `regex`: a JavaScript/PCRE pattern searched (not anchored unless you write `^`/`$`) in the
- *   lower-cased path, with the `i` flag. Regex rules are evaluated linearly; keep them few.
+ *   folded path, with the `i` flag. Regex rules are evaluated linearly; keep them few. Patterns that
+ *   can backtrack catastrophically are refused by the compiler.
  */
 export type PolicyPathSource = { exact: string } | { prefix: string } | { regex: string };
 
