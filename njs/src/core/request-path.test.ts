@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { FOLD_TABLE_SHA256, foldTable } from '../../test/cases/case-fold-cases.js';
+import { sha256Hex } from '../../test/cases/fixtures.js';
 import { requestPathCases } from '../../test/cases/request-path-cases.js';
 import { foldNonAscii, hasMethodOverrideParam, policyPath } from './request-path.js';
 
@@ -74,5 +76,13 @@ describe('hasMethodOverrideParam', () => {
   ];
   it.each(cases)('%s', (_name, uri, expected) => {
     expect(hasMethodOverrideParam(uri)).toBe(expected);
+  });
+});
+
+describe('the gate (njs) and the compiler/CLI (Node) fold alike', () => {
+  it('has the digest the njs runner checks too (njs/test/cases/case-fold-cases.ts)', () => {
+    const table = foldTable();
+    expect(table.split(',').length).toBeGreaterThan(1000);
+    expect(sha256Hex(table)).toBe(FOLD_TABLE_SHA256);
   });
 });

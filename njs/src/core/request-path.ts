@@ -59,7 +59,7 @@ const SUSPICIOUS = /[^!-~]|[;\\%?#]|\/\/|\/\.|\.\/|\.$/;
  * characters added in Unicode 16+, which njs 0.7.9 does not know, and for U+0130, refused above).
  * Astral characters (one surrogate at a time in Node) are left as they are.
  */
-function foldChar(c: string): string {
+export function foldChar(c: string): string {
   const code = c.charCodeAt(0);
   if (c.length !== 1 || code > 0xffff || (code >= 0xd800 && code <= 0xdfff)) return c;
   let upper = c.toUpperCase();
