@@ -68,6 +68,14 @@ describe('non-ASCII paths, identities and method overrides through nginx', () =>
     });
   }
 
+  for (const [target, rule] of [['/reports-archive', 'escaped-dash'], ['/M%C3%9CNCHEN', 'escaped-umlaut']]) {
+    test(`applies a regex rule written with escapes (${rule}) to ${target}`, async () => {
+      const { res, log } = await requestLogged(stack, 'GET', target, { ...JSON_CLIENT, cookie: mccoy() });
+      expect(res.status).toBe(403);
+      expect(log).toMatchObject({ rule });
+    });
+  }
+
   test('users: [kirk] admits the local kirk and logs src local', async () => {
     const { res, log } = await requestLogged(stack, 'GET', '/admin', { ...JSON_CLIENT, cookie: localKirk() });
     expect(res.status).toBe(200);
