@@ -105,6 +105,8 @@ describe('decideAccess: conditions', () => {
     ['refuses an OIDC user whose username equals a listed sub', { path: '/u', claims: Object.assign({}, oidcKirk, { username: 'AbC-999' }) }, 'default'],
     ['matches a custom module user (custom:ldap:spock)', { path: '/u', claims: { sub: 's', username: 'Spock', src: 'custom:ldap' } }, 'users'],
     ['refuses claims without src for a users condition', { path: '/u', claims: { sub: 'u1', username: 'kirk' } }, 'default'],
+    ['matches a local user without a sub claim (local ids use the username)', { path: '/u', claims: { username: 'kirk', src: 'local' } }, 'users'],
+    ['refuses an OIDC user without a sub', { path: '/u', claims: { username: 'AbC-999', src: 'oidc' } }, 'default'],
     ['refuses an unverified e-mail for email_domain (email_verified false)', { path: '/d', claims: Object.assign({}, kirk, { email_verified: false }) }, 'default'],
     ['refuses an e-mail without email_verified for email_domain', { path: '/d', claims: Object.assign({}, kirk, { email_verified: undefined }) }, 'default'],
     ['refuses email_verified given as the string "true"', { path: '/d', claims: Object.assign({}, kirk, { email_verified: 'true' }) }, 'default'],

@@ -213,18 +213,17 @@ function scalarIn(value: unknown, accepted: string[], lower: boolean): boolean {
 /**
  * The id `users:` entries are compiled to (see compile-policy): qualifiedUserId, lower-cased unless the
  * source's id ends in `sub` (OIDC/Entra subject identifiers are case-sensitive). Undefined when a claim
- * it needs is not a string.
+ * it needs is missing or not a string: src and username, and for oidc/azure a non-empty sub.
  */
 export function policyUserId(claims: { [claim: string]: unknown }): string | undefined {
   const src = claims.src;
   const username = claims.username;
   const sub = claims.sub;
-  if (typeof src !== 'string' || typeof username !== 'string' || typeof sub !== 'string') return undefined;
-  const id = qualifiedUserId(src, username, sub);
+  if (typeof src !== 'string' || typeof username !== 'string') return undefined;
   for (let i = 0; i < MUTABLE_USERNAME_SOURCES.length; i++) {
-    if (MUTABLE_USERNAME_SOURCES[i] === src) return id;
+    if (MUTABLE_USERNAME_SOURCES[i] === src) return typeof sub === 'string' && sub !== '' ? qualifiedUserId(src, username, sub) : undefined;
   }
-  return id.toLowerCase();
+  return qualifiedUserId(src, username, '').toLowerCase();
 }
 
 /**
