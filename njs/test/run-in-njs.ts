@@ -375,7 +375,7 @@ function runRequestPathCases(): void {
   }
 }
 
-/** njs's case tables give foldNonAscii the same result as Node's (the compiler and the CLI). */
+/** njs's case tables give foldCase the same result as Node's (the compiler and the CLI). */
 function runCaseFoldDigest(): void {
   const problems: string[] = [];
   eq(problems, 'sha256(foldTable())', sha256Hex(foldTable()), FOLD_TABLE_SHA256);

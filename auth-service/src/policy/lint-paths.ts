@@ -4,12 +4,12 @@
  * catastrophically (njs runs them with a backtracking engine on every request that reaches them).
  */
 import { isSafePattern } from 'redos-detector';
-import { foldNonAscii } from '../../../njs/src/core/request-path.js';
+import { foldCase } from '../../../njs/src/core/request-path.js';
 
 /** Budget of the ReDoS analysis per pattern; a pattern it cannot clear in time is refused. */
 const REDOS_TIMEOUT_MS = 5000;
 
-/** Problems with an exact or prefix rule path (already lower-cased), appended to `errors`. */
+/** Problems with an exact or prefix rule path (as written), appended to `errors`. */
 export function checkPath(where: string, p: string, errors: string[]): void {
   if (!p.startsWith('/')) errors.push(`${where}: must start with '/'`);
   if (/[?#%;\\\u0000-\u001f\u007f]/.test(p)) {
@@ -26,9 +26,9 @@ export function checkPath(where: string, p: string, errors: string[]): void {
   }
 }
 
-/** A rule path as the gate compares it: non-ASCII case-folded like request paths, then lower-cased. */
+/** A rule path as the gate compares it: case-folded like request paths (foldCase). */
 export function foldRulePath(p: string): string {
-  return foldNonAscii(p).toLowerCase();
+  return foldCase(p);
 }
 
 /**

@@ -7,7 +7,7 @@
  * Path matching (both forms): rules are matched against nginx's normalised `$uri` (no query string,
  * `..`/`//`/percent-escapes already resolved by nginx), compared case-insensitively: the compiler
  * folds rule paths and the gate folds the request path with the same code (request-path.ts
- * foldNonAscii for non-ASCII letters, then lower-casing), because upstreams such as IIS/Tableau on
+ * foldCase), because upstreams such as IIS/Tableau on
  * Windows treat `/Federation` and `/FEDERATION` (and `/Café`, `/CAFÉ`) as the same resource and a case
  * variant must not slip past a deny rule.
  */

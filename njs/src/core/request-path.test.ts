@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { FOLD_TABLE_SHA256, foldTable } from '../../test/cases/case-fold-cases.js';
 import { sha256Hex } from '../../test/cases/fixtures.js';
 import { requestPathCases } from '../../test/cases/request-path-cases.js';
-import { foldNonAscii, hasMethodOverrideParam, policyPath } from './request-path.js';
+import { foldCase, foldCaseByChar, hasMethodOverrideParam, policyPath } from './request-path.js';
 
 describe('policyPath', () => {
   it.each(requestPathCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
@@ -39,7 +39,7 @@ describe('Unicode case folding', () => {
 
   it('folds to one character per character (never a full mapping such as \u00df → SS)', () => {
     for (const s of ['\u00df', '\ufb00', '\u0149', '\u1e9e']) {
-      expect(foldNonAscii('/' + s)).toHaveLength(2);
+      expect(foldCase('/' + s)).toHaveLength(2);
     }
   });
 
@@ -55,8 +55,35 @@ describe('Unicode case folding', () => {
       }
     };
     expect(bytes).toHaveLength(6);
-    expect(policyPath(bytes, '/CAF%C3%89', utf8)).toBe('/CAF\u00e9');
+    expect(policyPath(bytes, '/CAF%C3%89', utf8)).toBe('/caf\u00e9');
     expect(policyPath('/a\u00ff', '/a%ff', utf8)).toBeNull(); // invalid UTF-8
+  });
+});
+
+describe('foldCase', () => {
+  it('gives what the per-character fold gives, on 20,000 seeded random paths (incl. ß, İ, Σ/ς, ligatures, astral letters)', () => {
+    const pool = ['a', 'Z', '/', '-', '\u00c4', '\u00e9', '\u00df', '\u0130', '\u03a3', '\u03c2', '\u03c3', '\u0391', '\ufb00', '\u1e9e',
+      '\u0416', '\u0436', '\u01c5', '\u1f80', '\u0149', '\ud801\udc00', '\ud801\udc28', '\u65e5', '\u0345', '\u00b5', ' '];
+    let seed = 8;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    let fallbacks = 0;
+    for (let i = 0; i < 20000; i++) {
+      let s = '/';
+      const len = 1 + rand(8);
+      for (let j = 0; j < len; j++) s += pool[rand(pool.length)];
+      const expected = foldCaseByChar(s);
+      if (s.toUpperCase().toLowerCase().length !== s.length) fallbacks++;
+      expect([s, foldCase(s)]).toEqual([s, expected]);
+    }
+    expect(fallbacks).toBeGreaterThan(1000); // both routes were exercised
+  });
+
+  it('folds astral letters (Deseret) in both routes', () => {
+    expect(foldCase('/\ud801\udc00')).toBe('/\ud801\udc28');
+    expect(foldCase('/\ud801\udc00\u00df')).toBe('/\ud801\udc28\u00df');
   });
 });
 

@@ -1,10 +1,10 @@
 /**
  * The gate (njs 0.7.9) and `npm run policy -- check` / the compiler (Node) must fold paths the same
- * way, yet each uses its own runtime's case tables. This digest of foldNonAscii over the whole BMP is
+ * way, yet each uses its own runtime's case tables. This digest of foldChar (and foldCase) over the whole BMP is
  * checked in both (jest and the njs runner), so a runtime whose tables differ fails a test instead of
  * silently matching rules differently. njs 0.7.9 subset.
  */
-import { foldChar } from '../../src/core/request-path.js';
+import { foldCase, foldChar } from '../../src/core/request-path.js';
 
 /**
  * Left out of the digest (measured differences): U+0130, whose lower case is 'i' in njs and the
@@ -25,16 +25,20 @@ function isException(code: number): boolean {
 }
 
 /**
- * 'code:folded,' (hex) for every non-ASCII BMP character that foldChar (foldNonAscii's per-character
- * step) changes. One character at a time: the njs CLI never frees memory, and a regex replace per
+ * 'code:folded,' (hex) for every non-ASCII BMP character that foldChar changes, plus a marker
+ * wherever foldCase's fast route disagrees with it. One character at a time: the njs CLI never frees memory, and a regex replace per
  * character would exhaust it.
  */
 export function foldTable(): string {
   let out = '';
   for (let code = 0x80; code <= 0xffff; code++) {
     if ((code >= 0xd800 && code <= 0xdfff) || isException(code)) continue;
-    const f = foldChar(String.fromCharCode(code)).charCodeAt(0);
+    const c = String.fromCharCode(code);
+    const folded = foldChar(c);
+    const f = folded.charCodeAt(0);
     if (f !== code) out += code.toString(16) + ':' + f.toString(16) + ',';
+    // foldCase's whole-string route must give what the per-character fold gives.
+    if (foldCase(c) !== folded) out += 'foldCase differs at ' + code.toString(16) + ',';
   }
   return out;
 }
