@@ -92,8 +92,8 @@ function logGateError(r: NginxHTTPRequest, e: unknown): void {
  * `js_set $gate gate.check;` — returns a GateAction and writes
  * `$gate_reason` (deny reason, or 'session-valid' / 'public' on allow), `$gate_rule` (the policy
  * rule that decided, 'default', or empty without a policy), `$gate_user` and `$gate_src` (username
- * and identity source of a verified session), `$gate_location` (login URL on login), `$gate_cookie` (upstream Cookie header on allow)
- * and `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token (allow only).
+ * and identity source of a verified session), `$gate_location` (login URL on login), `$gate_cookie`
+ * (upstream Cookie header on allow) and `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token (allow only).
  *
  * Several Cookie headers: njs's `r.headersIn.Cookie` joins them with ';' (measured on njs 0.7.9),
  * which the strict parser splits like any other separator, so duplicates across headers are seen.
@@ -132,8 +132,7 @@ export function check(r: NginxHTTPRequest): GateAction {
       if (decision.claims !== null) {
         v.gate_user = headers.username;
         v.gate_src = headers.src || '';
-      }
-      else if (decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
+      } else if (decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
         r.warn('gate: rejected session token reason=' + decision.sessionProblem + ' request_id=' + v.request_id);
       }
       v.gate_reason = decision.reason;

@@ -141,8 +141,8 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  *
  * With a policy, first the path: a path longer than MAX_POLICY_PATH_LENGTH, an ambiguous one
  * (request-path.ts), or a `_method` query parameter on a path where a rule names `methods` is
- * `bad-request`. Then the
- * session as above, then the policy (policy.ts) on the path, method, claims, address and time:
+ * `bad-request`. Then the session as above, then the policy (policy.ts) on the path, method, claims,
+ * address and time:
  * - valid session: the policy's allow is `allow`, its deny is `forbidden` (403, not a login);
  * - no valid session: a `public` allow is `allow` without identity (reason 'public', no headers,
  *   cookies minus any session cookie), a `public` deny is `forbidden`, anything else needs a session
