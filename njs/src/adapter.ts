@@ -8,7 +8,7 @@ import { readCookie } from './core/cookie.js';
 import { claimHeaderValue, decideRequest } from './core/decide.js';
 import { decideAccess, gatePolicyProblem, isPolicyOff } from './core/policy.js';
 import type { CompiledPolicy, GatePolicy } from './core/policy-contract.js';
-import { policyPath } from './core/request-path.js';
+import { isPathTooLong, policyPath } from './core/request-path.js';
 import { gateConfigProblem } from './core/gate-config.js';
 import { FORWARDED_CLAIMS, TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
 import type { DenyReason, GateConfig } from './core/session-contract.js';
@@ -49,6 +49,22 @@ function decodeBase64url(s: string): string {
   return Buffer.from(s, 'base64url').toString();
 }
 
+/**
+ * $uri as text: njs hands nginx variables over as byte strings (measured on 0.7.9: `/caf%C3%A9` has
+ * length 6 and toLowerCase leaves `É` alone); invalid UTF-8 becomes U+FFFD, which policyPath refuses.
+ */
+function decodeUtf8(bytes: string): string {
+  return Buffer.from(bytes).toString();
+}
+
+/**
+ * A claim for the access log only: strings as they are (the log format escapes them as JSON), else
+ * ''. Cheaper than claimHeaderValue, whose regex replace allocates ~20 KB per call in njs.
+ */
+function logText(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
 /** Signs of tampering: logged at warn. Expired/missing/not-yet-valid are normal and stay quiet. */
 function isForgery(reason: DenyReason): boolean {
   return reason === 'token-invalid' || reason === 'token-malformed' || reason === 'token-duplicate';
@@ -75,9 +91,9 @@ function logGateError(r: NginxHTTPRequest, e: unknown): void {
 /**
  * `js_set $gate gate.check;` — returns a GateAction and writes
  * `$gate_reason` (deny reason, or 'session-valid' / 'public' on allow), `$gate_rule` (the policy
- * rule that decided, 'default', or empty without a policy), `$gate_user` (username of a verified
- * session), `$gate_location` (login URL on login), `$gate_cookie` (upstream Cookie header on allow)
- * and `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token (allow only).
+ * rule that decided, 'default', or empty without a policy), `$gate_user` and `$gate_src` (username
+ * and identity source of a verified session), `$gate_location` (login URL on login), `$gate_cookie`
+ * (upstream Cookie header on allow) and `$gate_h_<claim>` for each FORWARDED_CLAIMS entry present in the token (allow only).
  *
  * Several Cookie headers: njs's `r.headersIn.Cookie` joins them with ';' (measured on njs 0.7.9),
  * which the strict parser splits like any other separator, so duplicates across headers are seen.
@@ -102,6 +118,7 @@ export function check(r: NginxHTTPRequest): GateAction {
       hmac: hmacSha256,
       digest: sha256Digest,
       decode: decodeBase64url,
+      utf8: decodeUtf8,
     });
     if (decision.rule !== '') v.gate_rule = decision.rule;
 
@@ -112,8 +129,10 @@ export function check(r: NginxHTTPRequest): GateAction {
         const value = headers[name];
         if (value !== undefined) v['gate_h_' + name] = value;
       }
-      if (decision.claims !== null) v.gate_user = headers.username;
-      else if (decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
+      if (decision.claims !== null) {
+        v.gate_user = headers.username;
+        v.gate_src = headers.src || '';
+      } else if (decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
         r.warn('gate: rejected session token reason=' + decision.sessionProblem + ' request_id=' + v.request_id);
       }
       v.gate_reason = decision.reason;
@@ -128,7 +147,10 @@ export function check(r: NginxHTTPRequest): GateAction {
     v.gate_method = r.method;
     v.gate_uri = v.uri || '';
     if (decision.action === 'forbidden') {
-      if (decision.claims !== null) v.gate_user = claimHeaderValue(decision.claims.username) || '';
+      if (decision.claims !== null) {
+        v.gate_user = claimHeaderValue(decision.claims.username) || '';
+        v.gate_src = logText(decision.claims.src);
+      }
       return 'forbidden';
     }
     if (decision.action === 'bad-request') return 'bad-request';
@@ -209,8 +231,15 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       return;
     }
     v.gate_user = verified.claims.username;
+    v.gate_src = logText(verified.claims.src);
     if (!isPolicyOff(runtime.policy)) {
-      const path = policyPath(v.uri || '', v.request_uri || '');
+      const uri = v.uri || '';
+      if (isPathTooLong(uri)) {
+        v.gate_reason = 'path-too-long';
+        answerJson(r, 400, { error: 'bad-request', reason: 'path-too-long' });
+        return;
+      }
+      const path = policyPath(uri, v.request_uri || '', decodeUtf8);
       if (path === null) {
         v.gate_reason = 'path-ambiguous';
         answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });

@@ -16,8 +16,9 @@ import openRedirectList from './fixtures/oauth2-proxy-openredirects.txt';
 import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/cookie-cases.js';
 import { decisionCases } from './cases/decision-cases.js';
 import type { DecisionExpectation } from './cases/decision-cases.js';
-import { CLIENT_IP, CURRENT_KEY, NOW, headerSegment, makeConfig, signToken, validClaims, withClaims } from './cases/fixtures.js';
+import { CLIENT_IP, CURRENT_KEY, NOW, headerSegment, makeConfig, sha256Hex, signToken, validClaims, withClaims } from './cases/fixtures.js';
 import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from './cases/policy-cases.js';
+import { FOLD_TABLE_SHA256, foldTable } from './cases/case-fold-cases.js';
 import { requestPathCases } from './cases/request-path-cases.js';
 import { loginLocationCases, openRedirectCases, returnPathCases } from './cases/return-url-cases.js';
 import type { ReturnPathCase } from './cases/return-url-cases.js';
@@ -374,6 +375,13 @@ function runRequestPathCases(): void {
   }
 }
 
+/** njs's case tables give foldCase the same result as Node's (the compiler and the CLI). */
+function runCaseFoldDigest(): void {
+  const problems: string[] = [];
+  eq(problems, 'sha256(foldTable())', sha256Hex(foldTable()), FOLD_TABLE_SHA256);
+  check('case folding: njs folds the BMP as Node does', problems);
+}
+
 function runReturnPathCases(cases: ReturnPathCase[]): void {
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
@@ -408,6 +416,7 @@ runReturnPathCases(returnPathCases);
 runReturnPathCases(openRedirectCases(openRedirectList));
 runLoginLocationCases();
 runRequestPathCases();
+runCaseFoldDigest();
 
 /** A js_content request for gate.tableauApi: records the answer or the internal redirect. */
 interface ContentRequest extends FakeRequest {

@@ -46,10 +46,23 @@ const tricks: Array<{ target: string; why: string; outcome: Outcome }> = [
   { target: '/federation./secret', why: 'inner segment with a trailing dot (Windows)', outcome: { kind: 'ambiguous' } },
   // Control characters that nginx decodes into $uri.
   { target: '/federation%01', why: 'encoded control character', outcome: { kind: 'ambiguous' } },
+  // Encoded '?' and '#': an upstream that decodes and re-parses the path cuts it there (issue 8).
+  { target: '/federation%23', why: 'encoded # (re-parsed as a fragment)', outcome: { kind: 'ambiguous' } },
+  { target: '/federation%3f', why: 'encoded ? (re-parsed as a query)', outcome: { kind: 'ambiguous' } },
+  { target: '/federation%3Fx=1', why: 'encoded ? with a fake query', outcome: { kind: 'ambiguous' } },
+  // Non-ASCII letters that .NET/Java case-insensitive compares read as ASCII (issue 8).
+  { target: '/federat%C4%B1on', why: 'dotless i (U+0131)', outcome: { kind: 'ambiguous' } },
+  { target: '/%c5%bfecret', why: 'long s (U+017F)', outcome: { kind: 'ambiguous' } },
+  { target: '/%e2%84%aaeys', why: 'Kelvin sign (U+212A)', outcome: { kind: 'ambiguous' } },
+  { target: '/FEDERAT%C4%B0ON', why: 'dotted capital I (U+0130)', outcome: { kind: 'ambiguous' } },
+  { target: '/federation/%ff', why: 'invalid UTF-8', outcome: { kind: 'ambiguous' } },
+  { target: '/federation/%c0%ae', why: 'overlong UTF-8 dot', outcome: { kind: 'ambiguous' } },
   // Requests nginx itself refuses.
   { target: '/%2e%2e/federation', why: 'encoded .. above the root', outcome: { kind: 'nginx-400' } },
   { target: '/x/../../federation', why: '.. above the root', outcome: { kind: 'nginx-400' } },
   { target: '/a%00b', why: 'encoded NUL', outcome: { kind: 'nginx-400' } },
+  { target: '/100%', why: 'a lone % (not ordinary: nginx refuses it)', outcome: { kind: 'nginx-400' } },
+  { target: '/federation%zz', why: '% without two hex digits', outcome: { kind: 'nginx-400' } },
   // nginx normalises these to a path under /federation: the policy sees it there.
   { target: '/public/%2e%2e/federation', why: 'encoded dot segments', outcome: { kind: 'federation', uri: '/federation', upstream: '/federation' } },
   { target: '/fed%65ration', why: 'encoded letter', outcome: { kind: 'federation', uri: '/federation', upstream: '/federation' } },
@@ -101,8 +114,8 @@ describe('path tricks against the example policy, through nginx', () => {
       }
 
       expect(res.status).toBe(expectedStatus(o));
-      // The log names the path as the client sent it (query cut); nginx's own 400s have no request URI.
-      expect(log.path).toBe(o.kind === 'nginx-400' ? '' : pathOf(t.target));
+      // The log names the path as the client sent it (query cut), nginx's own 400s included.
+      expect(log.path).toBe(pathOf(t.target));
       switch (o.kind) {
         case 'ambiguous':
           expect(JSON.parse(res.body)).toEqual({ error: 'bad-request', reason: 'path-ambiguous' });
@@ -111,11 +124,11 @@ describe('path tricks against the example policy, through nginx', () => {
         case 'nginx-400':
           // The same JSON error body, but nginx's own reason: it answered before any location ran.
           expect(JSON.parse(res.body)).toEqual({ error: 'bad-request', reason: 'malformed-request' });
-          expect(log).toMatchObject({ status: 400, reason: '', rule: '', user: '' });
+          expect(log).toMatchObject({ status: 400, reason: 'malformed-request', rule: '', user: '' });
           break;
         case 'federation':
           expect(JSON.parse(res.body)).toEqual({ error: 'forbidden', reason: 'policy-denied' });
-          expect(log).toMatchObject({ status: 403, reason: 'policy-denied', rule: 'federation-others', user: 'mccoy' });
+          expect(log).toMatchObject({ status: 403, reason: 'policy-denied', rule: 'federation-others', user: 'mccoy', src: 'local' });
           // The log also has what nginx matched (its normalised $uri), not the error page's URI.
           expect(log.uri).toBe(o.uri);
           break;
@@ -131,7 +144,7 @@ describe('path tricks against the example policy, through nginx', () => {
       if (o.kind === 'ambiguous' || o.kind === 'nginx-400') {
         // Refused whoever asks: the path is judged before the session.
         expect(res.status).toBe(400);
-        expect(log).toMatchObject({ status: 400, reason: o.kind === 'ambiguous' ? 'path-ambiguous' : '', rule: '' });
+        expect(log).toMatchObject({ status: 400, reason: o.kind === 'ambiguous' ? 'path-ambiguous' : 'malformed-request', rule: '' });
         expect(stack.upstream.seen).toHaveLength(0);
         return;
       }

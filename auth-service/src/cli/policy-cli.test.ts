@@ -298,3 +298,47 @@ describe('policy check: the gate\'s path rules', () => {
     expect([r.code, r.stdout]).toEqual([0, 'bad-request (path-ambiguous): the gate answers 400 before any rule is looked at\n']);
   });
 });
+
+describe('policy check: Unicode paths and identities, as the gate decides them', () => {
+  const unicode = writePolicy(
+    'unicode.yaml',
+    [
+      'default: allow',
+      'rules:',
+      '  - { id: aerzte, path: { prefix: "/\u00e4rzte" }, priority: 1, decision: deny }',
+      '  - { id: cafe, path: { exact: "/caf\u00e9" }, priority: 2, decision: deny }',
+      '  - { id: admins, path: { prefix: /admin }, priority: 3, decision: allow, conditions: { users: [kirk] } }',
+      '  - { id: admin-others, path: { prefix: /admin }, priority: 4, decision: deny }',
+      '',
+    ].join('\n'),
+  );
+  it.each([
+    ['/\u00c4rzte', 'deny (rule aerzte)\n'],
+    ['/CAF\u00c9', 'deny (rule cafe)\n'],
+    ['/caf\u00e9', 'deny (rule cafe)\n'],
+  ])('folds %s like the gate', async (p, expected) => {
+    expect((await cli(['check', '--file', unicode, '--claims', mccoy, '--path', p])).stdout).toBe(expected);
+  });
+
+  it.each(['/federat\u0131on', '/\u017fecret', '/\u212aeys'])('reports %s as ambiguous, as the gate does', async (p) => {
+    const r = await cli(['check', '--file', SHIPPED_POLICY, '--claims', mccoy, '--path', p]);
+    expect(r.stdout).toBe('bad-request (path-ambiguous): the gate answers 400 before any rule is looked at\n');
+  });
+
+  it('reports a path over the limit as path-too-long', async () => {
+    const r = await cli(['check', '--file', SHIPPED_POLICY, '--claims', mccoy, '--path', '/' + 'a'.repeat(2048)]);
+    expect(r.stdout).toBe('bad-request (path-too-long): the gate answers 400 for paths over 2048 bytes\n');
+  });
+
+  it('does not give an OIDC account named kirk the rule written for the local kirk', async () => {
+    const oidcKirk = JSON.stringify({ sub: '00u1a2b3', username: 'kirk', groups: [], src: 'oidc' });
+    expect((await cli(['check', '--file', unicode, '--claims', kirk, '--path', '/admin'])).stdout).toBe('allow (rule admins)\n');
+    expect((await cli(['check', '--file', unicode, '--claims', oidcKirk, '--path', '/admin'])).stdout).toBe('deny (rule admin-others)\n');
+  });
+
+  it('refuses --user for a non-local source with a pointer to --claims', async () => {
+    const r = await cli(['check', '--file', unicode, '--user', 'oidc:00u1a2b3', '--path', '/admin']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: --user takes a local user \('kirk' or 'local:kirk'\); .*--claims/);
+  });
+});

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { decideAccess } from '../../../njs/src/core/policy.js';
-import { policyPath } from '../../../njs/src/core/request-path.js';
+import { MAX_POLICY_PATH_LENGTH, policyPath } from '../../../njs/src/core/request-path.js';
 import { writeGateConfig } from '../services/gate-config.js';
 import type { AccessDecision, AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
 import { LOCAL_SOURCE } from '../authenticators/local.js';
@@ -55,10 +55,13 @@ Options:
                    (backslash, '..;', a '%XX' left after decoding) is reported as bad-request.
   --out FILE       where compile writes the compiled policy
   --method M       HTTP method (default GET)
-  --user NAME      claims of a local user from the store: DATABASE_URL if set, else the embedded store
-                   in DATA_DIR (default ./data)
-  --claims JSON    claims as a JSON object, e.g. '{"username":"kirk","groups":["Federation"]}'
-                   (neither --user nor --claims: an anonymous request)
+  --user NAME      claims of a local user ('kirk' or 'local:kirk') from the store: DATABASE_URL if
+                   set, else the embedded store in DATA_DIR (default ./data)
+  --claims JSON    claims as a JSON object, as the auth service signs them, e.g.
+                   '{"src":"oidc","sub":"00u1a2b3","username":"kirk","email":"kirk@example.com",
+                     "email_verified":true,"groups":["Federation"]}'
+                   (users: rules match src and sub/username: 'oidc:00u1a2b3', 'local:kirk';
+                   email_domain needs "email_verified":true; neither --user nor --claims: anonymous)
   --ip ADDR        client address ($remote_addr); without it, sourceIps conditions never match
   --at ISO-TIME    the instant to decide at, with a zone, e.g. 2026-03-27T08:30:00+01:00 (default: now);
                    the policy is compiled as of that instant too
@@ -166,6 +169,14 @@ function validateCheck(values: Values, io: PolicyCliIo): CheckRequest {
   if (!/^[A-Z]+$/.test(method)) throw new UsageError(`--method must be an HTTP method (got ${JSON.stringify(values.method)})`);
   if (values.user !== undefined && values.claims !== undefined) throw new UsageError('give --user or --claims, not both');
   if (values.user !== undefined && values.user.trim() === '') throw new UsageError('--user needs a username');
+  let user = values.user;
+  if (user !== undefined && user.includes(':')) {
+    // The store holds local users only; other sources' claims come from their provider.
+    if (!user.toLowerCase().startsWith(`${LOCAL_SOURCE}:`)) {
+      throw new UsageError(`--user takes a local user ('kirk' or 'local:kirk'); for ${JSON.stringify(user)} give the claims with --claims, e.g. '{"src":"oidc","sub":"...","username":"..."}'`);
+    }
+    user = user.slice(LOCAL_SOURCE.length + 1);
+  }
   let claims: { [claim: string]: unknown } | null = null;
   if (values.claims !== undefined) {
     let parsed: unknown;
@@ -176,6 +187,10 @@ function validateCheck(values: Values, io: PolicyCliIo): CheckRequest {
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError('--claims must be a JSON object');
     claims = parsed as { [claim: string]: unknown };
+    if (claims.src === undefined) {
+      // As the gate sees it, a token without src matches no users: rule; say so rather than surprise.
+      io.stderr.write('note: --claims has no "src"; users: conditions match only source-qualified users (src local, tableau, oidc, ...)\n');
+    }
   }
   const remoteAddr = values.ip ?? '';
   if (values.ip !== undefined && isIP(values.ip) === 0) throw new UsageError(`--ip must be an IPv4 or IPv6 address (got ${JSON.stringify(values.ip)})`);
@@ -192,7 +207,7 @@ function validateCheck(values: Values, io: PolicyCliIo): CheckRequest {
         'before the gate matches $uri, so the gate would see a different path\n',
     );
   }
-  return { file: policyFile(values, io.env), method, path: p, user: values.user, claims, remoteAddr, at };
+  return { file: policyFile(values, io.env), method, path: p, user, claims, remoteAddr, at };
 }
 
 /** The claims the auth service signs for a local user (see authenticators/local.ts and session-token.ts). */
@@ -209,7 +224,11 @@ async function loadUserClaims(username: string, io: PolicyCliIo): Promise<{ [cla
       if (user.disabled) io.stderr.write(`note: user ${user.username} is disabled and cannot log in; showing what the policy would decide anyway\n`);
       const claims: { [claim: string]: unknown } = { sub: user.id, username: user.username, groups: [...user.groups], src: LOCAL_SOURCE };
       if (user.fullName) claims.name = user.fullName;
-      if (user.email) claims.email = user.email;
+      // Local e-mail addresses are set by an admin: the auth service signs them as verified.
+      if (user.email) {
+        claims.email = user.email;
+        claims.email_verified = true;
+      }
       return claims;
     } finally {
       await pool.end();
@@ -233,7 +252,12 @@ async function runCheck(values: Values, io: PolicyCliIo, nowMillis: number): Pro
   if (!out) return 1;
   for (const w of out.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
   const claims = req.user !== undefined ? await loadUserClaims(req.user, io) : req.claims;
-  // The same path rules as the gate: ;params cut, ambiguous paths refused before any rule is looked at.
+  // The same path rules as the gate: too long or ambiguous paths refused before any rule is looked at,
+  // ;params cut, non-ASCII case-folded (the same core code as the gate).
+  if (Buffer.byteLength(req.path) > MAX_POLICY_PATH_LENGTH) {
+    io.stdout.write(`bad-request (path-too-long): the gate answers 400 for paths over ${MAX_POLICY_PATH_LENGTH} bytes\n`);
+    return 0;
+  }
   const gatePath = policyPath(req.path, req.path);
   if (gatePath === null) {
     io.stdout.write('bad-request (path-ambiguous): the gate answers 400 before any rule is looked at\n');

@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { decideAccess } from '../../../njs/src/core/policy.js';
+import { policyPath } from '../../../njs/src/core/request-path.js';
 import type { AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
-import { compilePolicy, HORIZON_FUTURE_SECONDS, lintCompiledPolicy, loadPolicyFile, parseCidr, requiredLiteral } from './compile-policy.js';
+import { compilePolicy, HORIZON_FUTURE_SECONDS, lintCompiledPolicy, loadPolicyFile, parseCidr, policyUserEntry, requiredLiteral } from './compile-policy.js';
 
 const NOW = Date.UTC(2026, 0, 15) / 1000; // frozen clock: 2026-01-15T00:00Z
 const at = (iso: string) => Date.parse(iso) / 1000;
@@ -20,8 +21,8 @@ function errorsOf(source: unknown): string[] {
   return r.ok ? [] : r.errors;
 }
 
-const kirk = { sub: 'u1', username: 'kirk', groups: ['Federation'], email: 'kirk@starfleet.example' };
-const mccoy = { sub: 'u2', username: 'mccoy', groups: ['Medical'], email: 'mccoy@starfleet.example' };
+const kirk = { sub: 'u1', username: 'kirk', src: 'local', groups: ['Federation'], email: 'kirk@starfleet.example', email_verified: true };
+const mccoy = { sub: 'u2', username: 'mccoy', src: 'local', groups: ['Medical'], email: 'mccoy@starfleet.example', email_verified: true };
 
 function decide(compiled: CompiledPolicy, over: Partial<AccessRequest>) {
   return decideAccess(compiled, Object.assign({ method: 'GET', path: '/', claims: kirk, remoteAddr: '192.0.2.1', now: NOW }, over));
@@ -358,5 +359,98 @@ describe('requiredLiteral (the regex prefilter the gate uses)', () => {
     ] }, { now: 1_800_000_000 });
     if (!r.ok) throw new Error(r.errors.join('\n'));
     expect(r.compiled.rules.map((rule) => rule.literal)).toEqual(['.bak', undefined, undefined]);
+  });
+});
+
+describe('users entries are source-qualified ids', () => {
+  const cases: Array<[string, string, string]> = [
+    ['a bare username is a local user', 'Kirk', 'local:kirk'],
+    ['local: is lower-cased', 'LOCAL:Kirk', 'local:kirk'],
+    ['tableau: is lower-cased', 'tableau:JKirk', 'tableau:jkirk'],
+    ['a custom module user', 'custom:ldap:Spock', 'custom:ldap:spock'],
+    ['an OIDC subject keeps its case', 'oidc:AbC-123', 'oidc:AbC-123'],
+    ['an Entra object id keeps its case', 'azure:00000000-0000-0000-0000-00000000000A', 'azure:00000000-0000-0000-0000-00000000000A'],
+  ];
+  it.each(cases)('%s (%s → %s)', (_name, entry, id) => {
+    expect(policyUserEntry(entry)).toBe(id);
+  });
+
+  it('refuses an unknown source, an empty id and a malformed custom entry, all at once', () => {
+    const r = compilePolicy({ default: 'deny', rules: [
+      { id: 'u', path: { prefix: '/u' }, priority: 1, decision: 'allow', conditions: { users: ['ldap:kirk', 'oidc:', 'custom:kirk'] } },
+    ] }, { now: NOW });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors).toEqual([
+      expect.stringMatching(/^rules\[0\] \(u\)\.conditions\.users\.0: unknown source 'ldap'.*'oidc:<sub>'.*\(got 'ldap:kirk'\)$/),
+      expect.stringMatching(/^rules\[0\] \(u\)\.conditions\.users\.1: the part after the source is empty/),
+      expect.stringMatching(/^rules\[0\] \(u\)\.conditions\.users\.2: a custom module's user is 'custom:<module-id>:<username>'/),
+    ]);
+  });
+
+  it('compiles users: [kirk] so that an OIDC account named kirk does not match', () => {
+    const compiled = compileOk({ default: 'deny', rules: [{ id: 'admins', path: { prefix: '/admin' }, priority: 1, decision: 'allow', conditions: { users: ['kirk'] } }] });
+    expect(decide(compiled, { path: '/admin' }).rule).toBe('admins');
+    expect(decide(compiled, { path: '/admin', claims: { sub: 'x', username: 'kirk', src: 'oidc', groups: [] } }).rule).toBe('default');
+  });
+});
+
+describe('email_domain needs a verified e-mail', () => {
+  const compiled = compileOk({ default: 'deny', rules: [{ id: 'mail', path: { prefix: '/mail' }, priority: 1, decision: 'allow', conditions: { claims: { email_domain: 'starfleet.example' } } }] });
+  it('matches with email_verified true', () => {
+    expect(decide(compiled, { path: '/mail' }).rule).toBe('mail');
+  });
+  it('refuses the same e-mail when the provider did not verify it', () => {
+    expect(decide(compiled, { path: '/mail', claims: Object.assign({}, kirk, { email_verified: false }) }).rule).toBe('default');
+  });
+});
+
+describe('slow regex rules are refused (ReDoS)', () => {
+  it('refuses ^/reports/([a-z0-9]+-?)+/archive$ with a clear message', () => {
+    const r = compilePolicy({ default: 'allow', rules: [
+      { id: 'archive', path: { regex: '^/reports/([a-z0-9]+-?)+/archive$' }, priority: 1, decision: 'deny' },
+      { id: 'nested', path: { regex: '^/(a+)+$' }, priority: 2, decision: 'deny' },
+    ] }, { now: NOW });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors).toHaveLength(2);
+    expect(r.errors[0]).toMatch(/^rules\[0\] \(archive\)\.path\.regex: slow regular expression refused: (can backtrack catastrophically|too complex to prove safe) .*'\[a-z0-9-\]\+' instead of '\(\[a-z0-9\]\+-\?\)\+'/);
+    expect(r.errors[1]).toMatch(/^rules\[1\] \(nested\)\.path\.regex: slow regular expression refused/);
+  }, 20_000);
+
+  it('accepts the usual safe patterns', () => {
+    compileOk({ default: 'allow', rules: [
+      { id: 'a', path: { regex: '^/payroll(/|$)' }, priority: 1, decision: 'deny' },
+      { id: 'b', path: { regex: '^/api/v[0-9]+/users/[^/]+$' }, priority: 2, decision: 'deny' },
+      { id: 'c', path: { regex: '\\.(bak|old|swp)$' }, priority: 3, decision: 'deny' },
+      { id: 'd', path: { regex: '^/t/[^/]+/views/' }, priority: 4, decision: 'deny' },
+    ] });
+  });
+});
+
+describe('non-ASCII rule paths fold like request paths', () => {
+  const compiled = compileOk({ default: 'allow', rules: [
+    { id: 'aerzte', path: { prefix: '/\u00c4rzte' }, priority: 1, decision: 'deny' },
+    { id: 'cafe', path: { exact: '/caf\u00e9' }, priority: 2, decision: 'deny' },
+    { id: 'regex-e', path: { regex: '^/r[\u00e9]sum' }, priority: 3, decision: 'deny' },
+  ] });
+  it('keys the compiled maps by the folded path', () => {
+    expect(Object.keys(compiled.prefix)).toEqual(['/\u00e4rzte']);
+    expect(Object.keys(compiled.exact)).toEqual(['/caf\u00e9']);
+  });
+  const cases: Array<[string, string, string]> = [
+    ['/\u00c4rzte under a rule written /\u00c4rzte', '/\u00c4rzte/x', 'aerzte'],
+    ['/\u00e4rzte (lower case)', '/\u00e4rzte', 'aerzte'],
+    ['/CAF\u00c9 (upper-case \u00c9)', '/CAF\u00c9', 'cafe'],
+    ['/R\u00c9SUM\u00c9 against [\u00e9]', '/R\u00c9SUM\u00c9', 'regex-e'],
+  ];
+  it.each(cases)('%s', (_name, p, rule) => {
+    expect(decide(compiled, { path: policyPath(p, p) as string }).rule).toBe(rule);
+  });
+
+  it('refuses rule paths with characters the gate refuses (\u0131, \u017f, Kelvin sign)', () => {
+    const r = compilePolicy({ default: 'allow', rules: [{ id: 'x', path: { prefix: '/federat\u0131on' }, priority: 1, decision: 'deny' }] }, { now: NOW });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors[0]).toMatch(/^rules\[0\] \(x\)\.path\.prefix: must not contain .*Kelvin sign/);
   });
 });

@@ -7,9 +7,9 @@ import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { FORWARDED_CLAIMS } from './session-contract.js';
 import type { AllowReason, DenyReason, GateConfig, SessionClaims } from './session-contract.js';
-import { decideAccessFor, isPolicyOff } from './policy.js';
+import { decideAccessFor, isPolicyOff, methodRulesCover } from './policy.js';
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
-import { policyPath } from './request-path.js';
+import { hasMethodOverrideParam, isPathTooLong, policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
 
 export interface DecideInput {
@@ -32,6 +32,8 @@ export interface DecideInput {
   hmac: (secret: string, data: string) => string;
   digest: (s: string) => string;
   decode: (b64url: string) => string;
+  /** Turns a non-ASCII $uri into text (see policyPath); omitted when `uri` is already text. */
+  utf8?: (bytes: string) => string;
 }
 
 export type Decision =
@@ -57,8 +59,11 @@ export type Decision =
   | { action: 'deny'; reason: DenyReason; rule: string }
   /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
   | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
-  /** The path is ambiguous (see request-path.ts): 400, before any session or rule is looked at. */
-  | { action: 'bad-request'; reason: 'path-ambiguous'; rule: string };
+  /**
+   * 400, before any session is looked at: the path is ambiguous or too long (see request-path.ts), or
+   * the query overrides the method (`_method`) where a rule depends on the method.
+   */
+  | { action: 'bad-request'; reason: 'path-ambiguous' | 'path-too-long' | 'method-override'; rule: string };
 
 /** Removes every character below 0x20 and DEL, so no claim can split or fold a header. */
 export function sanitizeHeaderValue(value: string): string {
@@ -134,13 +139,16 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  *   Location when the client accepts text/html (a browser navigation), else `deny`. The reason is
  *   returned either way; telling forged from expired in the logs is the adapter's job.
  *
- * With a policy, first the path: an ambiguous one (request-path.ts) is `bad-request`. Then the
- * session as above, then the policy (policy.ts) on the path, method, claims, address and time:
+ * With a policy, first the path: a path longer than MAX_POLICY_PATH_LENGTH, an ambiguous one
+ * (request-path.ts), or a `_method` query parameter on a path where a rule names `methods` is
+ * `bad-request`. Then the session as above, then the policy (policy.ts) on the path, method, claims,
+ * address and time:
  * - valid session: the policy's allow is `allow`, its deny is `forbidden` (403, not a login);
  * - no valid session: a `public` allow is `allow` without identity (reason 'public', no headers,
  *   cookies minus any session cookie), a `public` deny is `forbidden`, anything else needs a session
  *   (`login`/`deny` as above, whatever the rule said: `default` never exempts from logging in).
- * `rule` names the deciding rule ('default' when none matched) for the access log.
+ * `rule` names the deciding rule ('default' when none matched) for the access log; it is '' on
+ * `login`/`deny`, where the missing session decided, not the rule that matched the path.
  *
  * Not decided here: whether the request is a navigation at all (Accept is a hint; an API client
  * sending text/html gets a 302).
@@ -151,9 +159,13 @@ export function decideRequest(input: DecideInput): Decision {
   const off = isPolicyOff(policy);
   let path = '';
   if (!off) {
-    const p = policyPath(input.uri, input.requestUri);
+    if (isPathTooLong(input.uri)) return { action: 'bad-request', reason: 'path-too-long', rule: '' };
+    const p = policyPath(input.uri, input.requestUri, input.utf8);
     if (p === null) return { action: 'bad-request', reason: 'path-ambiguous', rule: '' };
     path = p;
+    if (hasMethodOverrideParam(input.requestUri) && methodRulesCover(policy as CompiledPolicy, path)) {
+      return { action: 'bad-request', reason: 'method-override', rule: '' };
+    }
   }
   const cookie = readCookie(input.cookieHeaders, config.cookieName);
   let reason: DenyReason;
@@ -211,7 +223,7 @@ export function decideRequest(input: DecideInput): Decision {
     };
   }
   if (wantsHtml(input.accept)) {
-    return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri), rule: rule };
+    return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri), rule: '' };
   }
-  return { action: 'deny', reason: reason, rule: rule };
+  return { action: 'deny', reason: reason, rule: '' };
 }

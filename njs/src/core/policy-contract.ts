@@ -6,9 +6,10 @@
  *
  * Path matching (both forms): rules are matched against nginx's normalised `$uri` (no query string,
  * `..`/`//`/percent-escapes already resolved by nginx), compared case-insensitively: the compiler
- * lower-cases rule paths and the evaluator lower-cases the request path, because upstreams such as
- * IIS/Tableau on Windows treat `/Federation` and `/federation` as the same resource and a case variant
- * must not slip past a deny rule.
+ * folds rule paths and the gate folds the request path with the same code (request-path.ts
+ * foldCase), because upstreams such as IIS/Tableau on
+ * Windows treat `/Federation` and `/FEDERATION` (and `/Café`, `/CAFÉ`) as the same resource and a case
+ * variant must not slip past a deny rule.
  */
 
 export type PolicyDecision = 'allow' | 'deny';
@@ -29,7 +30,8 @@ export const POLICY_DAYS: PolicyDay[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri
  * - `prefix`: `/federation` covers `/federation` and `/federation/...`, never `/federationX`. A trailing
  *   slash is normalised away; `/` covers everything.
  * - `regex`: a JavaScript/PCRE pattern searched (not anchored unless you write `^`/`$`) in the
- *   lower-cased path, with the `i` flag. Regex rules are evaluated linearly; keep them few.
+ *   folded path, with the `i` flag. Regex rules are evaluated linearly; keep them few. Patterns that
+ *   can backtrack catastrophically are refused by the compiler.
  */
 export type PolicyPathSource = { exact: string } | { prefix: string } | { regex: string };
 
@@ -50,12 +52,17 @@ export interface PolicyTimeSource {
 export interface PolicyConditionsSource {
   /** Any of these groups (exact, case-sensitive match against the `groups` claim). */
   groups?: string[];
-  /** Any of these usernames (case-insensitive match against the `username` claim). */
+  /**
+   * Any of these users, as source-qualified ids (session-contract.ts qualifiedUserId): `local:kirk`
+   * (a bare `kirk` means `local:kirk`), `tableau:kirk`, `custom:<module-id>:<username>` (usernames
+   * compared case-insensitively), `oidc:<sub>`, `azure:<sub>` (the provider's subject identifier,
+   * case-sensitive: `preferred_username` and `email` can be changed by users or tenant admins).
+   */
   users?: string[];
   /**
    * Every listed claim must equal one of its values (an array claim matches if any element does).
    * `email_domain` is derived: the part of the `email` claim after the last '@', compared
-   * case-insensitively.
+   * case-insensitively, and only when the token's `email_verified` claim is true.
    */
   claims?: { [claim: string]: PolicyClaimValueSource };
   /** Source address (nginx $remote_addr) in any of these CIDRs, IPv4 or IPv6. */
@@ -112,7 +119,7 @@ export interface CompiledTimeCondition {
 
 export interface CompiledConditions {
   groups?: string[];
-  /** Lower-cased. */
+  /** Source-qualified user ids (policyUserId form): lower-cased, except the `<sub>` of oidc/azure. */
   users?: string[];
   claims?: CompiledClaimCondition[];
   /** [network as uint32, prefix length]. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { decideAccess, parseIPv4, parseIPv6, zoneOffset } from './policy.js';
+import { decideAccess, methodRulesCover, parseIPv4, parseIPv6, zoneOffset } from './policy.js';
 import type { AccessRequest, CompiledPolicy, CompiledRule } from './policy-contract.js';
 
 // Hand-written compiled policies: these tests pin the compiled format the gate preloads, independently
@@ -32,8 +32,10 @@ function policy(rules: CompiledRule[], paths: { [id: string]: string }, extra?: 
   return Object.assign(p, extra);
 }
 
-const kirk = { sub: 'u1', username: 'Kirk', groups: ['Federation', 'Bridge'], email: 'kirk@Starfleet.example', tableau_site_role: 'Creator' };
-const mccoy = { sub: 'u2', username: 'mccoy', groups: ['Medical'], email: 'mccoy@starfleet.example', tableau_site_role: ['Viewer'] };
+const kirk = { sub: 'u1', username: 'Kirk', src: 'local', groups: ['Federation', 'Bridge'], email: 'kirk@Starfleet.example', email_verified: true, tableau_site_role: 'Creator' };
+const mccoy = { sub: 'u2', username: 'mccoy', src: 'local', groups: ['Medical'], email: 'mccoy@starfleet.example', email_verified: true, tableau_site_role: ['Viewer'] };
+/** An OIDC account that picked the username `kirk` (preferred_username is user-editable). */
+const oidcKirk = { sub: 'AbC-123', username: 'kirk', src: 'oidc', groups: [], email: 'kirk@starfleet.example', email_verified: false };
 
 function req(over: Partial<AccessRequest>): AccessRequest {
   return Object.assign({ method: 'GET', path: '/', claims: kirk, remoteAddr: '192.0.2.10', now: 1_700_000_000 }, over);
@@ -84,7 +86,7 @@ describe('decideAccess: paths, methods, priorities', () => {
 describe('decideAccess: conditions', () => {
   const p = policy(
     [
-      { id: 'users', priority: 1, decision: 'allow', public: false, conditions: { users: ['kirk'] } },
+      { id: 'users', priority: 1, decision: 'allow', public: false, conditions: { users: ['local:kirk', 'oidc:AbC-999', 'custom:ldap:spock'] } },
       { id: 'domain', priority: 1, decision: 'allow', public: false, conditions: { claims: [{ name: 'email_domain', values: ['starfleet.example'] }] } },
       { id: 'role', priority: 1, decision: 'allow', public: false, conditions: { claims: [{ name: 'tableau_site_role', values: ['Viewer', 'Explorer'] }] } },
       { id: 'net4', priority: 1, decision: 'allow', public: false, conditions: { cidr4: [[3232235520, 16], [167772160, 8]] } },
@@ -95,7 +97,19 @@ describe('decideAccess: conditions', () => {
     { users: 'exact:/u', domain: 'exact:/d', role: 'exact:/r', net4: 'exact:/n4', net6: 'exact:/n6', 'net-any': 'exact:/na', both: 'exact:/b' },
   );
   const cases: [string, Partial<AccessRequest>, string][] = [
-    ['matches a user case-insensitively', { path: '/u', claims: kirk }, 'users'],
+    ['matches a local user case-insensitively (local:kirk)', { path: '/u', claims: kirk }, 'users'],
+    ['refuses an OIDC account whose username is kirk (users are source-qualified)', { path: '/u', claims: oidcKirk }, 'default'],
+    ['refuses a Tableau account named kirk for local:kirk', { path: '/u', claims: Object.assign({}, kirk, { src: 'tableau' }) }, 'default'],
+    ['matches an OIDC user by sub, exactly', { path: '/u', claims: Object.assign({}, oidcKirk, { sub: 'AbC-999' }) }, 'users'],
+    ['refuses an OIDC sub that differs only in case', { path: '/u', claims: Object.assign({}, oidcKirk, { sub: 'abc-999' }) }, 'default'],
+    ['refuses an OIDC user whose username equals a listed sub', { path: '/u', claims: Object.assign({}, oidcKirk, { username: 'AbC-999' }) }, 'default'],
+    ['matches a custom module user (custom:ldap:spock)', { path: '/u', claims: { sub: 's', username: 'Spock', src: 'custom:ldap' } }, 'users'],
+    ['refuses claims without src for a users condition', { path: '/u', claims: { sub: 'u1', username: 'kirk' } }, 'default'],
+    ['matches a local user without a sub claim (local ids use the username)', { path: '/u', claims: { username: 'kirk', src: 'local' } }, 'users'],
+    ['refuses an OIDC user without a sub', { path: '/u', claims: { username: 'AbC-999', src: 'oidc' } }, 'default'],
+    ['refuses an unverified e-mail for email_domain (email_verified false)', { path: '/d', claims: Object.assign({}, kirk, { email_verified: false }) }, 'default'],
+    ['refuses an e-mail without email_verified for email_domain', { path: '/d', claims: Object.assign({}, kirk, { email_verified: undefined }) }, 'default'],
+    ['refuses email_verified given as the string "true"', { path: '/d', claims: Object.assign({}, kirk, { email_verified: 'true' }) }, 'default'],
     ['refuses another user', { path: '/u', claims: mccoy }, 'default'],
     ['refuses a user condition for anonymous', { path: '/u', claims: null }, 'default'],
     ['matches the email domain case-insensitively', { path: '/d', claims: kirk }, 'domain'],
@@ -118,6 +132,28 @@ describe('decideAccess: conditions', () => {
   ];
   it.each(cases)('%s', (_name, over, rule) => {
     expect(decideAccess(p, req(over)).rule).toBe(rule);
+  });
+});
+
+describe('methodRulesCover', () => {
+  const cases: [string, string, boolean][] = [
+    ['is true under a prefix where a rule names methods (admin-post on /federation)', '/federation/a', true],
+    ['is true for a regex rule with methods that matches', '/x/upload.CGI', true],
+    ['is false where no rule names methods', '/static/app.js', false],
+    ['is false where the method rule is exact and the path is below it', '/health/x', false],
+    ['is true on the exact path of a method rule', '/Health/', true],
+  ];
+  const p = policy(
+    [
+      { id: 'admin-post', priority: 2, decision: 'deny', public: false, methods: { POST: true } },
+      { id: 'health', priority: 1, decision: 'allow', public: true, methods: { GET: true, HEAD: true } },
+      { id: 'cgi', priority: 3, decision: 'deny', public: false, regex: '\\.cgi$', literal: '.cgi', methods: { DELETE: true } },
+      { id: 'static', priority: 5, decision: 'allow', public: true },
+    ],
+    { 'admin-post': 'prefix:/federation', health: 'exact:/health', cgi: 'regex:', static: 'prefix:/static' },
+  );
+  it.each(cases)('%s', (_name, path, expected) => {
+    expect(methodRulesCover(p, path)).toBe(expected);
   });
 });
 

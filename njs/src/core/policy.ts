@@ -20,6 +20,7 @@ import type {
   CompiledZone,
 } from './policy-contract.js';
 import { COMPILED_POLICY_VERSION, POLICY_DEFAULT_RULE, POLICY_HORIZON_RULE } from './policy-contract.js';
+import { MUTABLE_USERNAME_SOURCES, qualifiedUserId } from './session-contract.js';
 
 // Regexes are built from the compiled sources only when a regex rule is reached. njs re-runs module
 // code for each request, so this cache lives for one request there and for the process under Node.
@@ -40,6 +41,9 @@ const HORIZON = 2;
  * - the path is compared lower-cased; prefix rules match only at '/' boundaries; exact rules ignore
  *   one trailing slash;
  * - identity conditions (groups, users, claims) never match an anonymous request (claims === null);
+ * - `users` entries match policyUserId(claims) (source-qualified: `local:kirk`, `oidc:<sub>`), so an
+ *   OIDC account whose username is `kirk` is not the local `kirk`;
+ * - `email_domain` matches only when the token says `email_verified: true`;
  * - `public` is true only when a rule marked public decided;
  * - a time condition evaluated outside the compiled horizon denies (rule 'policy-horizon-expired');
  * - it never throws on odd input (unparsable address, non-string claims): such conditions do not match.
@@ -160,14 +164,15 @@ function conditionsMatch(
     if (claims === null || !anyIn(claims.groups, c.groups, false)) return NO;
   }
   if (c.users !== undefined) {
-    if (claims === null || !anyIn(claims.username, c.users, true)) return NO;
+    if (claims === null || !scalarIn(policyUserId(claims), c.users, false)) return NO;
   }
   if (c.claims !== undefined) {
     if (claims === null) return NO;
     for (let i = 0; i < c.claims.length; i++) {
       const cc = c.claims[i];
       if (cc.name === 'email_domain') {
-        if (!anyIn(emailDomain(claims.email), cc.values, true)) return NO;
+        // Only an address the source vouches for: a provider may let users set any `email`.
+        if (claims.email_verified !== true || !anyIn(emailDomain(claims.email), cc.values, true)) return NO;
       } else if (!anyIn(claims[cc.name], cc.values, false)) {
         return NO;
       }
@@ -201,6 +206,49 @@ function scalarIn(value: unknown, accepted: string[], lower: boolean): boolean {
   // arrays of the compiled policy have no methods inside the gate.
   for (let i = 0; i < accepted.length; i++) {
     if (accepted[i] === s) return true;
+  }
+  return false;
+}
+
+/**
+ * The id `users:` entries are compiled to (see compile-policy): qualifiedUserId, lower-cased unless the
+ * source's id ends in `sub` (OIDC/Entra subject identifiers are case-sensitive). Undefined when a claim
+ * it needs is missing or not a string: src and username, and for oidc/azure a non-empty sub.
+ */
+export function policyUserId(claims: { [claim: string]: unknown }): string | undefined {
+  const src = claims.src;
+  const username = claims.username;
+  const sub = claims.sub;
+  if (typeof src !== 'string' || typeof username !== 'string') return undefined;
+  for (let i = 0; i < MUTABLE_USERNAME_SOURCES.length; i++) {
+    if (MUTABLE_USERNAME_SOURCES[i] === src) return typeof sub === 'string' && sub !== '' ? qualifiedUserId(src, username, sub) : undefined;
+  }
+  return qualifiedUserId(src, username, '').toLowerCase();
+}
+
+/**
+ * True when a rule that names `methods` covers `requestPath` (whatever its conditions), i.e. the
+ * decision may depend on the method. The gate asks only when the query carries a method override
+ * (`_method`), so this walk is off the common path.
+ */
+export function methodRulesCover(compiled: CompiledPolicy, requestPath: string): boolean {
+  const path = requestPath.toLowerCase();
+  const last = path.length - 1;
+  if (anyWithMethods(compiled, compiled.exact[last > 0 && path.charCodeAt(last) === 47 ? path.slice(0, -1) : path], null)) return true;
+  if (path !== '/' && anyWithMethods(compiled, compiled.prefix[path], null)) return true;
+  let slash = path.lastIndexOf('/');
+  while (slash > 0) {
+    if (anyWithMethods(compiled, compiled.prefix[path.slice(0, slash)], null)) return true;
+    slash = path.lastIndexOf('/', slash - 1);
+  }
+  return anyWithMethods(compiled, compiled.prefix['/'], null) || anyWithMethods(compiled, compiled.regex, path);
+}
+
+function anyWithMethods(compiled: CompiledPolicy, list: number[] | undefined, regexPath: string | null): boolean {
+  if (list === undefined) return false;
+  for (let k = 0; k < list.length; k++) {
+    const rule = compiled.rules[list[k]];
+    if (rule.methods !== undefined && (regexPath === null || regexMatches(rule, regexPath))) return true;
   }
   return false;
 }

@@ -95,6 +95,8 @@ export type DenyReason =
   | 'ip-mismatch'
   | 'policy-denied'
   | 'path-ambiguous'
+  | 'path-too-long'
+  | 'method-override'
   | 'gate-error';
 
 /** Why the gate let a request through: a valid session, or an anonymous request a public rule allows. */

@@ -124,7 +124,7 @@ export function policyFixture(): CompiledPolicy {
       { at: 'prefix:/day', rule: { id: 'day-shift', priority: 42, decision: 'allow', public: false, conditions: { time: { days: 4, from: 8 * 60, to: 18 * 60, zone: 'Test/Zone' } } } },
       { at: 'prefix:/day', rule: { id: 'day-others', priority: 43, decision: 'deny', public: false } },
       // Written as `exact: /admin/` in the source; the compiler drops the trailing slash from the key.
-      { at: 'exact:/admin', rule: { id: 'admin-kirk', priority: 50, decision: 'allow', public: false, conditions: { users: ['kirk'] } } },
+      { at: 'exact:/admin', rule: { id: 'admin-kirk', priority: 50, decision: 'allow', public: false, conditions: { users: ['local:kirk'] } } },
       { at: 'exact:/admin', rule: { id: 'admin-others', priority: 51, decision: 'deny', public: false } },
       // Its source is the name of an Object.prototype member: a regex cache that is a plain object
       // would return Object.prototype.toString for it. Every request matched by no earlier rule
@@ -184,14 +184,14 @@ export function policyCases(now: number): PolicyCase[] {
     get('sends an anonymous browser on /federation to the login page', '/federation', null, BROWSER, {
       action: 'login',
       reason: 'token-missing',
-      rule: 'federation-others',
+      rule: '',
       location: '/login?rd=%2Ffederation',
     }),
-    get('answers an anonymous JSON client on /federation with 401 token-missing', '/federation', null, JSON_CLIENT, { action: 'deny', reason: 'token-missing', rule: 'federation-others' }),
+    get('answers an anonymous JSON client on /federation with 401 token-missing', '/federation', null, JSON_CLIENT, { action: 'deny', reason: 'token-missing', rule: '' }),
     get('still asks an anonymous browser to log in where the default allows', '/reports', null, BROWSER, {
       action: 'login',
       reason: 'token-missing',
-      rule: 'default',
+      rule: '',
       location: '/login?rd=%2Freports',
     }),
     get('lets mccoy through where the default allows', '/reports', mccoy, JSON_CLIENT, allowed('default', 'mccoy')),
@@ -214,7 +214,7 @@ export function policyCases(now: number): PolicyCase[] {
       requestUri: '/healthz',
       claims: null,
       accept: JSON_CLIENT,
-      expect: { action: 'deny', reason: 'token-missing', rule: 'default' },
+      expect: { action: 'deny', reason: 'token-missing', rule: '' },
     },
     get('forwards the identity of a signed-in user on the public /healthz', '/healthz', kirk, JSON_CLIENT, allowed('healthz', 'kirk')),
     {
@@ -232,7 +232,7 @@ export function policyCases(now: number): PolicyCase[] {
     get('sends a browser with an expired session on a non-public path to the login page', '/federation', expiredKirk, BROWSER, {
       action: 'login',
       reason: 'token-expired',
-      rule: 'federation-others',
+      rule: '',
       location: '/login?rd=%2Ffederation',
     }),
     {
@@ -243,7 +243,7 @@ export function policyCases(now: number): PolicyCase[] {
       claims: kirk,
       forged: true,
       accept: JSON_CLIENT,
-      expect: { action: 'deny', reason: 'token-invalid', rule: 'federation-others' },
+      expect: { action: 'deny', reason: 'token-invalid', rule: '' },
     },
     get('refuses an anonymous request on a public deny rule with 403', '/static/private/key.pem', null, BROWSER, { action: 'forbidden', reason: 'policy-denied', rule: 'static-private' }),
     get('refuses a signed-in user on a public deny rule with 403 and names the user', '/static/private/key.pem', kirk, BROWSER, forbidden('static-private', 'kirk')),
@@ -262,6 +262,30 @@ export function policyCases(now: number): PolicyCase[] {
     // Path tricks (see request-path.ts).
     get('cuts ;params: /federation;x=1 is /federation for mccoy (403)', '/federation;x=1', mccoy, JSON_CLIENT, forbidden('federation-others', 'mccoy')),
     get('cuts ;jsessionid from a middle segment for mccoy (403)', '/federation;jsessionid=1/ships', mccoy, JSON_CLIENT, forbidden('federation-others', 'mccoy')),
+    get('refuses /federat\u0131on (dotless i: .NET reads /federation) with 400', '/federat\u0131on', mccoy, JSON_CLIENT, badRequest),
+    get('refuses /\u212aeys (Kelvin sign) with 400', '/\u212aeys', mccoy, JSON_CLIENT, badRequest),
+    get('refuses /federation# (decoded %23) with 400', '/federation#', mccoy, JSON_CLIENT, badRequest),
+    get('refuses /federation? (decoded %3f) with 400', '/federation?', mccoy, JSON_CLIENT, badRequest),
+    get('refuses mccoy on /FEDERATION/\u00c4rzte (non-ASCII folded, ASCII lower-cased)', '/FEDERATION/\u00c4rzte', mccoy, JSON_CLIENT, forbidden('federation-others', 'mccoy')),
+    get('refuses a path over 2,048 bytes with 400 path-too-long', '/federation/' + 'x'.repeat(2040), mccoy, JSON_CLIENT, { action: 'bad-request', reason: 'path-too-long', rule: '' }),
+    {
+      name: 'refuses _method in the query where a rule names methods (/healthz?_method=DELETE)',
+      method: 'GET',
+      uri: '/healthz',
+      requestUri: '/healthz?_method=DELETE',
+      claims: null,
+      accept: JSON_CLIENT,
+      expect: { action: 'bad-request', reason: 'method-override', rule: '' },
+    },
+    {
+      name: 'lets _method through where no rule names methods (/reports?_method=DELETE)',
+      method: 'POST',
+      uri: '/reports',
+      requestUri: '/reports?_method=DELETE',
+      claims: mccoy,
+      accept: JSON_CLIENT,
+      expect: { action: 'allow', reason: 'session-valid', rule: 'default', user: 'mccoy' },
+    },
     get('refuses ..; (Tomcat traversal from a public prefix) with 400', '/static/..;/federation', mccoy, BROWSER, badRequest),
     get('refuses ..; with 400 before asking an anonymous browser to log in', '/federation/..;/static', null, BROWSER, badRequest),
     {
@@ -311,7 +335,7 @@ export function policyCases(now: number): PolicyCase[] {
     },
 
     // Regex rules.
-    get('lets a regex deny beat the public /static prefix by priority', '/static/old/index.php', null, JSON_CLIENT, { action: 'deny', reason: 'token-missing', rule: 'no-php' }),
+    get('lets a regex deny beat the public /static prefix by priority', '/static/old/index.php', null, JSON_CLIENT, { action: 'deny', reason: 'token-missing', rule: '' }),
     get('matches a regex case-insensitively for a signed-in user (403)', '/reports/INDEX.PHP', kirk, JSON_CLIENT, forbidden('no-php', 'kirk')),
     get('evaluates a regex whose source is an Object member name (toString)', '/docs/tostring', kirk, JSON_CLIENT, forbidden('object-member-regex', 'kirk')),
 

@@ -83,6 +83,28 @@ export const requestPathCases: RequestPathCase[] = [
   { name: 'keeps a decoded space', uri: '/my files/', requestUri: '/my%20files/', expect: '/my files/' },
   { name: 'keeps decoded non-ASCII text', uri: '/caf\u00e9', requestUri: '/caf%C3%A9', expect: '/caf\u00e9' },
 
+  // Encoded '?' and '#': an upstream that decodes and re-parses the path cuts it there.
+  { name: 'refuses ? decoded from %3f (/federation%3f)', uri: '/federation?', requestUri: '/federation%3f', expect: null },
+  { name: 'refuses ? decoded from %3F in the middle', uri: '/federation?x/y', requestUri: '/federation%3Fx/y', expect: null },
+  { name: 'refuses # decoded from %23 (/federation%23)', uri: '/federation#', requestUri: '/federation%23', expect: null },
+  { name: 'refuses # decoded from %23 before a suffix', uri: '/federation#/public', requestUri: '/federation%23/public', expect: null },
+
+  // Non-ASCII letters that .NET/Java case-insensitive compares read as ASCII.
+  { name: 'refuses dotless \u0131 (/federat%C4%B1on reads as /federation)', uri: '/federat\u0131on', requestUri: '/federat%C4%B1on', expect: null },
+  { name: 'refuses long s \u017f (/%c5%bfecret reads as /secret)', uri: '/\u017fecret', requestUri: '/%c5%bfecret', expect: null },
+  { name: 'refuses the Kelvin sign (/%e2%84%aaeys reads as /keys)', uri: '/\u212aeys', requestUri: '/%e2%84%aaeys', expect: null },
+  { name: 'refuses dotted capital \u0130 (lower-cases to i)', uri: '/\u0130mages', requestUri: '/%C4%B0mages', expect: null },
+  { name: 'refuses \u0131 sent raw (no % in the request line)', uri: '/federat\u0131on', requestUri: '/federat\u0131on', expect: null },
+  { name: 'refuses U+FFFD (what invalid UTF-8 decodes to)', uri: '/a\ufffdb', requestUri: '/a%ff%feb', expect: null },
+
+  // Other non-ASCII letters are case-folded (simple mapping, as IIS); ASCII keeps its case.
+  { name: 'folds \u00c4 to \u00e4 (/%C3%84rzte)', uri: '/\u00c4rzte', requestUri: '/%C3%84rzte', expect: '/\u00e4rzte' },
+  { name: 'folds a path with non-ASCII entirely, ASCII included (/CAF%C3%89)', uri: '/CAF\u00c9', requestUri: '/CAF%C3%89', expect: '/caf\u00e9' },
+  { name: 'folds raw non-ASCII without any escape', uri: '/\u00c4rzte', requestUri: '/\u00c4rzte', expect: '/\u00e4rzte' },
+  { name: 'folds Greek final sigma and capital sigma alike', uri: '/\u03a3\u03bf\u03c6\u03af\u03b1\u03c2', requestUri: '/x', expect: '/\u03c3\u03bf\u03c6\u03af\u03b1\u03c3' },
+  { name: 'keeps \u00df (no simple upper case; not ss)', uri: '/stra\u00dfe', requestUri: '/stra%C3%9Fe', expect: '/stra\u00dfe' },
+  { name: 'folds Cyrillic', uri: '/\u0416\u0443\u0440\u043d\u0430\u043b', requestUri: '/x', expect: '/\u0436\u0443\u0440\u043d\u0430\u043b' },
+
   // Control characters nginx decodes into $uri (%01, %7f, %0d%0a); it refuses %00 and raw ones itself.
   { name: 'refuses \\u0001 decoded from %01', uri: '/a\u0001b', requestUri: '/a%01b', expect: null },
   { name: 'refuses DEL decoded from %7f', uri: '/a\u007fb', requestUri: '/a%7fb', expect: null },
