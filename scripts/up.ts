@@ -19,7 +19,7 @@ import { createPool, runMigrations } from '../auth-service/src/storage/db.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { REPO_ROOT, freePort, nginxSettingsFromEnv, prepareNginxPrefix, startNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -56,6 +56,8 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
   };
   try {
     const proxyPort = parsePort('PROXY_PORT', env.PROXY_PORT, 8080);
+    const nginxSettings = nginxSettingsFromEnv(env);
+    if (nginxSettings.problems.length > 0) throw new Error(nginxSettings.problems.join('\n'));
     const dataDir = resolve(env.DATA_DIR ?? 'data');
     mkdirSync(dataDir, { recursive: true, mode: 0o711 });
     ensureJwtSecret(env, dataDir);
@@ -90,7 +92,12 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<{ stop: 
     const proxyHost = env.PROXY_HOST ?? '127.0.0.1';
     const { prefix, gateConfigFile } = prepareNginxPrefix({
       prefix: join(dataDir, 'nginx'),
-      vars: { PROXY_LISTEN: `${proxyHost}:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${app.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
+      vars: {
+        PROXY_LISTEN: `${proxyHost}:${proxyPort}`,
+        APP_UPSTREAM: `127.0.0.1:${app.port}`,
+        AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
+        ...nginxSettings.settings,
+      },
     });
     // The access policy: nginx/policy.yaml unless POLICY_FILE names another; POLICY_FILE= (empty) turns it off.
     const policyFile = env.POLICY_FILE === undefined ? join(REPO_ROOT, 'nginx', 'policy.yaml') : env.POLICY_FILE === '' ? null : resolve(env.POLICY_FILE);
