@@ -55,7 +55,7 @@ export interface Stack {
   dbRelay: TcpProxy | null;
   createUser(username: string, password: string, opts?: { groups?: string[]; email?: string; fullName?: string }): Promise<void>;
   /** Raw HTTP request through nginx (no redirects followed, headers sent exactly as given). */
-  request(method: string, path: string, headers?: OutgoingHttpHeaders | [string, string][], body?: string): Promise<HttpResult>;
+  request(method: string, path: string, headers?: OutgoingHttpHeaders | [string, string][], body?: string | Buffer): Promise<HttpResult>;
   /** GET /login and return the CSRF cookie + form token. */
   loginForm(rd?: string): Promise<{ csrfCookie: string; fields: Record<string, string>; page: HttpResult }>;
   /** Full form login; returns the POST response and the session cookie pair (name=value) if set. */
@@ -157,7 +157,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined);
     cleanups.push(() => nginx.stop());
 
-    const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string) =>
+    const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string | Buffer) =>
       rawRequest(proxyPort, method, path, headers, body);
 
     const stack: Stack = {
