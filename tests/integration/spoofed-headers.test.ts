@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect } from '@jest/globals';
 import { connect } from 'node:net';
 import { headerSegmentFor } from '../../auth-service/src/services/gate-config.js';
-import { stackTest, startStack, type Stack } from '../support/stack.js';
+import { freePort } from '../../scripts/lib/nginx-runtime.js';
+import { rawRequest, stackTest, startStack, type Stack } from '../support/stack.js';
 import { claimsFor, nowSeconds, signWith } from '../support/tokens.js';
 
 describe('spoofed X-Payload-* headers', () => {
@@ -15,7 +16,10 @@ describe('spoofed X-Payload-* headers', () => {
   const test = stackTest(() => stack);
   let session: string;
 
+  let bareServerPort: number;
+
   beforeAll(async () => {
+    bareServerPort = await freePort();
     stack = await startStack({
       // What an operator adds: an unprotected location (the README's /static/ example), and one with
       // its own headers-more and proxy_set_header lines. Big header buffers for the 1,000-group test.
@@ -32,7 +36,9 @@ describe('spoofed X-Payload-* headers', () => {
         proxy_set_header X-App-Extra yes;
         proxy_pass http://protected_app;
     }`,
-        ),
+          ) +
+          // A second server an operator adds without the gate's includes at all.
+          `\nserver {\n    listen 127.0.0.1:${bareServerPort};\n    location / {\n        proxy_pass http://protected_app;\n    }\n}\n`,
     });
     session = `gw_session=${signWith(headerSegmentFor(stack.secret), claimsFor('127.0.0.1', nowSeconds(), { email: undefined }), stack.secret)}`;
   }, 60_000);
@@ -124,9 +130,12 @@ describe('spoofed X-Payload-* headers', () => {
     ['a protected location', '/reports', true],
     ['an unprotected location (/static/)', '/static/app.css', false],
     ['a location with its own more_clear_input_headers and proxy_set_header', '/own-headers/x', false],
+    ['a server without the gate includes', 'bare:/anything', false],
   ] as const) {
     test(`${where}: no client claim of path, method, host or address reaches the upstream`, async () => {
-      const res = await stack.request('POST', path, [
+      const bare = path.startsWith('bare:');
+      const send = bare ? (m: string, p: string, h: [string, string][]) => rawRequest(bareServerPort, m, p, h) : stack.request;
+      const res = await send('POST', bare ? path.slice(5) : path, [
         ['accept', 'application/json'],
         ['cookie', session],
         ['content-length', '0'],
