@@ -26,7 +26,7 @@ WAIT_SECONDS=${GATE_CONFIG_WAIT_SECONDS:-60}
 POLICY_RUNTIME_FILE=$(dirname "$GATE_CONFIG_FILE")/policy.json
 
 # Only these are substituted, so nginx's own $variables in the templates stay untouched.
-TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM}'
+TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM} ${TABLEAU_API_TIMEOUT_SECONDS} ${TABLEAU_API_MAX_BODY_MB}'
 
 log() {
     msg=$(printf '%s' "$2" | sed 's/\\/\\\\/g; s/"/\\"/g')
@@ -48,6 +48,23 @@ require_directive_value() {
 "*)
             die "$name must be a plain nginx value (no ; { } \$ quotes # or newlines)" ;;
     esac
+}
+
+# require_whole_number NAME DEFAULT MIN MAX: an unset or empty NAME gets DEFAULT; anything but a
+# whole number in [MIN, MAX] is refused (so nothing in it can end an nginx directive). The same
+# defaults and bounds as scripts/lib/nginx-runtime.ts (NGINX_SETTINGS). Problems are collected in
+# $settings_problems, so all of them are reported at once.
+settings_problems=
+require_whole_number() {
+    eval "value=\${$1:-}"
+    [ -n "$value" ] || value=$2
+    eval "$1=\$value"
+    export "$1"
+    case $value in
+        '' | *[!0-9]* | ??????*) ;;
+        *) [ "$value" -ge "$3" ] && [ "$value" -le "$4" ] && return 0 ;;
+    esac
+    settings_problems="$settings_problems$1: must be a whole number from $3 to $4 (received \"$value\"); "
 }
 
 # render_conf DEST: build a complete conf/ directory at DEST.
@@ -113,6 +130,9 @@ test_conf() {
 require_directive_value PROXY_LISTEN
 require_directive_value APP_UPSTREAM
 require_directive_value AUTH_UPSTREAM
+require_whole_number TABLEAU_API_TIMEOUT_SECONDS 300 1 3600
+require_whole_number TABLEAU_API_MAX_BODY_MB 64 1 4096
+[ -z "$settings_problems" ] || die "$settings_problems"
 
 case ${1:-run} in
     run)

@@ -30,7 +30,7 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, prepareNginxPrefix, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -75,6 +75,7 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   else probe.POLICY_FILE = policyFile;
   const loaded = loadConfig(probe);
   if (!loaded.ok) problems.push(...loaded.errors);
+  problems.push(...nginxSettingsFromEnv(env).problems);
   return problems;
 }
 
@@ -196,7 +197,12 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
     const authPort = portOr(env.AUTH_PORT, await freePort());
     const { prefix, gateConfigFile } = prepareNginxPrefix({
       prefix: runtimeDir,
-      vars: { PROXY_LISTEN: `${proxyHost}:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${app.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
+      vars: {
+        PROXY_LISTEN: `${proxyHost}:${proxyPort}`,
+        APP_UPSTREAM: `127.0.0.1:${app.port}`,
+        AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
+        ...nginxSettingsFromEnv(env).settings,
+      },
     });
     writePolicySource(prefix, policyFile);
     const authEnv: NodeJS.ProcessEnv = { ...env, AUTH_HOST: '127.0.0.1', AUTH_PORT: String(authPort), GATE_CONFIG_FILE: gateConfigFile };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startDemoApp, type DemoApp } from './server.js';
+import { parseGroupsHeader, startDemoApp, type DemoApp } from './server.js';
 
 let app: DemoApp;
 let base: string;
@@ -67,6 +67,7 @@ describe('demo app pages', () => {
     expect(html).toContain('<a href="/federation">');
     expect(html).toContain('<th scope="row">X-Payload-username</th><td>kirk</td>');
     expect(html).toContain('<th scope="row">X-Payload-groups</th><td>crew,officers</td>');
+    expect(html).toContain('<ul><li>crew</li><li>officers</li></ul>');
     expect(html).toContain('<form method="post" action="/logout"><button type="submit">Sign out</button></form>');
   });
 
@@ -99,6 +100,18 @@ describe('demo app pages', () => {
     ).text();
     expect(html).not.toContain('secret');
     expect(html).toContain('<th scope="row">X-Payload-sub</th><td>u1</td>');
+  });
+});
+
+describe('parseGroupsHeader', () => {
+  it.each([
+    ['no header', undefined, []],
+    ['plain names', 'crew,officers', ['crew', 'officers']],
+    ['a name with a comma stays one group', 'Sales%2CFederation,Crew', ['Sales,Federation', 'Crew']],
+    ['percent and non-ASCII names', '100%25,Zo%C3%AB,%F0%9F%9A%80 Team', ['100%', 'Zoë', '🚀 Team']],
+    ['an item that is not valid encoding is kept', 'a%zz', ['a%zz']],
+  ])('%s', (_name, value, expected) => {
+    expect(parseGroupsHeader(value)).toEqual(expected);
   });
 });
 

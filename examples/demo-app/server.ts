@@ -68,6 +68,23 @@ export function readPayloadHeaders(req: IncomingMessage): Array<[string, string]
   return rows;
 }
 
+/**
+ * The group names of an `X-Payload-groups` value: the gateway comma-joins the names and
+ * percent-encodes each one where it holds `,`, `%`, control characters or non-ASCII (README,
+ * "Protecting your own app"), so split first, then decode each item. An item that is not valid
+ * percent-encoding (not from the gateway) is kept as it is.
+ */
+export function parseGroupsHeader(value: string | undefined): string[] {
+  if (value === undefined || value === '') return [];
+  return value.split(',').map((item) => {
+    try {
+      return decodeURIComponent(item);
+    } catch {
+      return item;
+    }
+  });
+}
+
 function payloadValue(rows: Array<[string, string]>, claim: string): string | undefined {
   const label = 'X-Payload-' + claim;
   const row = rows.find(([name, value]) => name === label && value !== '');
@@ -90,6 +107,12 @@ ${body}
 </table>`;
 }
 
+function renderGroups(rows: Array<[string, string]>): string {
+  const groups = parseGroupsHeader(payloadValue(rows, 'groups'));
+  if (groups.length === 0) return '';
+  return `<p>Your groups (X-Payload-groups, decoded):</p>\n<ul>${groups.map((g) => `<li>${escapeHtml(g)}</li>`).join('')}</ul>`;
+}
+
 function renderPage(title: string, heading: string, intro: string, rows: Array<[string, string]>): string {
   return `<!doctype html>
 <html lang="en">
@@ -110,6 +133,7 @@ function renderPage(title: string, heading: string, intro: string, rows: Array<[
 <h1>${escapeHtml(heading)}</h1>
 <p>${intro}</p>
 ${renderPayloadTable(rows)}
+${renderGroups(rows)}
 <form method="post" action="/logout"><button type="submit">Sign out</button></form>
 </main>
 </body>

@@ -12,7 +12,7 @@ import { isPathTooLong, policyPath } from './core/request-path.js';
 import { gateConfigProblem } from './core/gate-config.js';
 import { FORWARDED_CLAIMS, TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
 import type { DenyReason, GateConfig } from './core/session-contract.js';
-import { TABLEAU_IV_BYTES, isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './core/tableau-api.js';
+import { TABLEAU_IV_BYTES, crossSiteProblem, isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './core/tableau-api.js';
 import { verifySessionToken } from './core/token.js';
 
 /** Loaded once per config load by `js_preload_object gate_config from ...;`. */
@@ -129,6 +129,7 @@ export function check(r: NginxHTTPRequest): GateAction {
         const value = headers[name];
         if (value !== undefined) v['gate_h_' + name] = value;
       }
+      if (headers.user !== undefined) v.gate_h_user = headers.user;
       if (decision.claims !== null) {
         v.gate_user = headers.username;
         v.gate_src = headers.src || '';
@@ -187,14 +188,16 @@ function unauthenticated(r: NginxHTTPRequest, reason: string): void {
  * Verifies the session cookie with the same core code as `check`, then opens the session's
  * sealed Tableau credentials (`tta`, AES-256-GCM with the gate config's key for the token's
  * header segment) and internally redirects to `/_gate/tableau-api` with `$gate_tableau_token`,
- * `$gate_tableau_url` (Tableau origin + the raw request URI) and `$gate_tableau_host` set.
+ * `$gate_tableau_url` (Tableau origin + the judged path, re-escaped, + the raw query) and
+ * `$gate_tableau_host` set. Unsafe methods must be same-origin first (core crossSiteProblem): else
+ * 403 `cross-site-request`, before the session is looked at.
  *
  * Without Tableau in the gate config, redirects to the named location `@protected_app` (the site's
  * usual protected proxy), so /api/ stays the app's. Otherwise answers itself, as JSON: 401 `unauthenticated` for no or an
  * invalid session (any reason the gate knows), a session without `tta` (`tableau-session-missing`),
  * one that does not decrypt (`tableau-session-invalid`, logged as a warning) or whose token expired
- * (`tableau-session-expired`); with a policy, 400 `path-ambiguous` and 403 `policy-denied` as
- * `check` decides them (a signed-in user is required here even where a public rule allows);
+ * (`tableau-session-expired`); 400 `path-ambiguous` for a path policyPath refuses (with or without a
+ * policy); with a policy, 403 `policy-denied` as `check` decides it (a signed-in user is required here even where a public rule allows);
  * 500 `gate-error` on any exception. Never logs the token.
  * Not checked: whether Tableau still accepts the token (Tableau answers 401 itself).
  */
@@ -209,6 +212,18 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       return;
     }
     const v = r.variables;
+    const csrf = crossSiteProblem(r.method, r.headersIn['Sec-Fetch-Site'], r.headersIn.Origin, v.scheme + '://' + (r.headersIn.Host || ''));
+    if (csrf !== null) {
+      v.gate_reason = 'cross-site-request';
+      v.gate_method = r.method;
+      r.warn('gate: refused a cross-site ' + r.method + ' to /api/ (' + csrf + ') request_id=' + v.request_id);
+      answerJson(r, 403, {
+        error: 'forbidden',
+        reason: 'cross-site-request',
+        detail: 'Unsafe methods on /api/ must come from this site: send Origin (or Sec-Fetch-Site: same-origin).',
+      });
+      return;
+    }
     const cookie = readCookie(r.headersIn.Cookie, config.cookieName);
     if (cookie.status !== 'ok') {
       unauthenticated(r, cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing');
@@ -232,19 +247,20 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
     }
     v.gate_user = verified.claims.username;
     v.gate_src = logText(verified.claims.src);
+    // The path the policy judges is also the one Tableau receives, with or without a policy.
+    const uri = v.uri || '';
+    if (isPathTooLong(uri)) {
+      v.gate_reason = 'path-too-long';
+      answerJson(r, 400, { error: 'bad-request', reason: 'path-too-long' });
+      return;
+    }
+    const path = policyPath(uri, v.request_uri || '', decodeUtf8);
+    if (path === null) {
+      v.gate_reason = 'path-ambiguous';
+      answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });
+      return;
+    }
     if (!isPolicyOff(runtime.policy)) {
-      const uri = v.uri || '';
-      if (isPathTooLong(uri)) {
-        v.gate_reason = 'path-too-long';
-        answerJson(r, 400, { error: 'bad-request', reason: 'path-too-long' });
-        return;
-      }
-      const path = policyPath(uri, v.request_uri || '', decodeUtf8);
-      if (path === null) {
-        v.gate_reason = 'path-ambiguous';
-        answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });
-        return;
-      }
       const access = decideAccess(runtime.policy as CompiledPolicy, {
         method: r.method,
         path: path,
@@ -284,9 +300,10 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       unauthenticated(r, 'tableau-session-expired');
       return;
     }
-    const url = tableauUpstreamUrl(tableau.origin, v.request_uri || '');
+    const url = tableauUpstreamUrl(tableau.origin, path, v.request_uri || '');
     if (url === null) {
-      answerJson(r, 404, { error: 'not-found' });
+      v.gate_reason = 'path-ambiguous';
+      answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });
       return;
     }
     v.gate_reason = 'session-valid';

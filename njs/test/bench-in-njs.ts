@@ -57,14 +57,15 @@ function perCall(iterations: number, fn: () => void): string {
   return us.toFixed(2) + ' us/call, ' + kb.toFixed(1) + ' KB/call';
 }
 
-function measure(name: string, cookie: string | undefined, uri: string, expected: string): void {
+function measure(name: string, cookie: string | undefined, uri: string, expected: string, iterations?: number): void {
+  const n = iterations || ITERATIONS;
   const r = request(cookie, uri);
   const got = gate.check(r) as string;
   if (got !== expected) throw new Error(name + ': expected ' + expected + ', got ' + got);
-  const cost = perCall(ITERATIONS, function () {
+  const cost = perCall(n, function () {
     gate.check(r);
   });
-  console.log(name + ': ' + cost + ' (' + ITERATIONS + ' calls)');
+  console.log(name + ': ' + cost + ' (' + n + ' calls)');
 }
 
 function measurePolicy(name: string, policy: CompiledPolicy, path: string, claims: { [claim: string]: unknown }): void {
@@ -87,6 +88,19 @@ const now = Math.floor(Date.now() / 1000);
 const kirk = withClaims(validClaims(now), { username: 'kirk', groups: ['Federation'], email: 'kirk@enterprise.example' });
 const cookie = 'theme=dark; ' + COOKIE_NAME + '=' + signToken(kirk) + '; lang=en';
 measure('allow (valid token, 2 other cookies), no policy', cookie, MEASURED_PATH, 'allow');
+// X-Payload-groups of a user in many groups: plain ASCII names take the fast path, a list with
+// non-ASCII names is percent-encoded item by item (core/decide.ts listText).
+const asciiGroups: string[] = [];
+const accentedGroups: string[] = [];
+for (let i = 0; i < 250; i++) {
+  asciiGroups.push('Sales Region ' + i + ' Field Team');
+  accentedGroups.push('Vertrieb Region ' + i + ' Außendienst');
+}
+const asciiCookie = COOKIE_NAME + '=' + signToken(withClaims(kirk, { groups: asciiGroups }));
+const accentedCookie = COOKIE_NAME + '=' + signToken(withClaims(kirk, { groups: accentedGroups }));
+// Few calls: each takes MBs from the CLI's never-freed pool.
+measure('allow, 250 ASCII groups, no policy', asciiCookie, MEASURED_PATH, 'allow', 100);
+measure('allow, 250 non-ASCII groups, no policy', accentedCookie, MEASURED_PATH, 'allow', 100);
 measure('deny/login (token signed with an unknown key)', COOKIE_NAME + '=' + signToken(kirk, UNKNOWN_KEY), MEASURED_PATH, 'login');
 measure('login (no cookie)', undefined, MEASURED_PATH, 'login');
 

@@ -28,6 +28,8 @@ import type { CookieHeaders } from '../src/core/cookie.js';
 import { policyPath } from '../src/core/request-path.js';
 import { loginRedirectLocation, safeReturnPath } from '../src/core/return-url.js';
 import { FORWARDED_CLAIMS } from '../src/core/session-contract.js';
+/** Every $gate_h_ variable: the forwarded claims plus the derived source-qualified id. */
+const FORWARDED_HEADERS = FORWARDED_CLAIMS.concat(['user']);
 
 interface FakeRequest {
   method: string;
@@ -130,16 +132,16 @@ function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, s
     eq(problems, '$gate_cookie', v(r, 'gate_cookie'), expect.upstreamCookie);
     const headers = expect.headers || {};
     eq(problems, '$gate_user', v(r, 'gate_user'), headers.username || '');
-    for (let i = 0; i < FORWARDED_CLAIMS.length; i++) {
-      const claim = FORWARDED_CLAIMS[i];
+    for (let i = 0; i < FORWARDED_HEADERS.length; i++) {
+      const claim = FORWARDED_HEADERS[i];
       eq(problems, '$gate_h_' + claim, v(r, 'gate_h_' + claim), headers[claim] || '');
     }
   } else {
     // Nothing about the identity may leak into variables on a refusal.
     eq(problems, '$gate_user', v(r, 'gate_user'), '');
     eq(problems, '$gate_cookie', v(r, 'gate_cookie'), '');
-    for (let i = 0; i < FORWARDED_CLAIMS.length; i++) {
-      eq(problems, '$gate_h_' + FORWARDED_CLAIMS[i], v(r, 'gate_h_' + FORWARDED_CLAIMS[i]), '');
+    for (let i = 0; i < FORWARDED_HEADERS.length; i++) {
+      eq(problems, '$gate_h_' + FORWARDED_HEADERS[i], v(r, 'gate_h_' + FORWARDED_HEADERS[i]), '');
     }
   }
   const forged = expect.reason !== undefined && FORGED_REASONS.indexOf(expect.reason) >= 0;
@@ -264,6 +266,7 @@ function runAdapterCases(realNowMs: number): void {
         groups: 'staff,federation',
         src: 'local',
         sid: validClaims(NOW).sid,
+        user: 'local:alice',
       },
       upstreamCookie: 'gw_session=x',
     },

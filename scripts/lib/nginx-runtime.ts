@@ -23,15 +23,63 @@ export interface NginxTemplateVars {
   PROXY_LISTEN: string;
   APP_UPSTREAM: string;
   AUTH_UPSTREAM: string;
+  /** Tableau /api/ pass-through: proxy read/send timeout, whole seconds (default in NGINX_SETTING_DEFAULTS). */
+  TABLEAU_API_TIMEOUT_SECONDS?: string;
+  /** Tableau /api/ pass-through: request body limit, whole MiB. */
+  TABLEAU_API_MAX_BODY_MB?: string;
 }
 
-const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = ['PROXY_LISTEN', 'APP_UPSTREAM', 'AUTH_UPSTREAM'];
+const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
+  'PROXY_LISTEN',
+  'APP_UPSTREAM',
+  'AUTH_UPSTREAM',
+  'TABLEAU_API_TIMEOUT_SECONDS',
+  'TABLEAU_API_MAX_BODY_MB',
+];
 
-/** Substitutes ${PROXY_LISTEN}, ${APP_UPSTREAM} and ${AUTH_UPSTREAM}; leaves every other `$` alone. */
+/**
+ * nginx settings that come from the environment, with their defaults and bounds. 300 s: a publish
+ * or a large query takes longer than the sign-in calls TABLEAU_TIMEOUT_MS bounds. 64 MiB: the
+ * largest file Tableau accepts in one publish request (bigger ones go in 64 MiB upload-session parts).
+ * docker/nginx-entrypoint.sh applies the same defaults and bounds.
+ */
+export const NGINX_SETTINGS = {
+  TABLEAU_API_TIMEOUT_SECONDS: { default: '300', min: 1, max: 3600 },
+  TABLEAU_API_MAX_BODY_MB: { default: '64', min: 1, max: 4096 },
+} as const;
+
+type NginxSettingName = keyof typeof NGINX_SETTINGS;
+
+/**
+ * Reads the NGINX_SETTINGS variables from `env` (unset or empty: the default). Returns every problem
+ * at once (variable, rule, value received); the values are whole numbers, so nothing in them can
+ * end an nginx directive.
+ */
+export function nginxSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Record<NginxSettingName, string>; problems: string[] } {
+  const settings = {} as Record<NginxSettingName, string>;
+  const problems: string[] = [];
+  for (const name of Object.keys(NGINX_SETTINGS) as NginxSettingName[]) {
+    const rule = NGINX_SETTINGS[name];
+    const raw = env[name];
+    const value = raw === undefined || raw === '' ? rule.default : raw;
+    if (!/^[0-9]{1,5}$/.test(value) || Number(value) < rule.min || Number(value) > rule.max) {
+      problems.push(`${name}: must be a whole number from ${rule.min} to ${rule.max} (received ${JSON.stringify(raw)})`);
+    }
+    settings[name] = value;
+  }
+  return { settings, problems };
+}
+
+/**
+ * Substitutes the TEMPLATE_VARS placeholders (an unset setting gets its NGINX_SETTINGS default);
+ * leaves every other `$` alone.
+ */
 export function renderTemplate(text: string, vars: NginxTemplateVars): string {
   let out = text;
   for (const name of TEMPLATE_VARS) {
-    out = out.split('${' + name + '}').join(vars[name]);
+    const value = vars[name] ?? (name in NGINX_SETTINGS ? NGINX_SETTINGS[name as NginxSettingName].default : undefined);
+    if (value === undefined) throw new Error(`nginx template value ${name} missing`);
+    out = out.split('${' + name + '}').join(value);
   }
   return out;
 }

@@ -124,4 +124,23 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(s.output()).toContain('compiled access policy');
     expect(s.output()).toContain(join(tmp, 'missing', 'run', 'policy.json'));
   }, 30_000);
+
+  test('renders the Tableau /api/ limits: defaults when unset, the values given otherwise', async () => {
+    const { env: e, port } = await env('limits', true);
+    started = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '', TABLEAU_API_MAX_BODY_MB: '200' }, join(tmp, 'limits', 'output.log'));
+    await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    const rendered = readFileSync(join(tmp, 'limits', 'prefix', 'conf', 'snippets', 'tableau-api.conf'), 'utf8');
+    expect(rendered).toContain('proxy_read_timeout 300s;');
+    expect(rendered).toContain('client_max_body_size 200m;');
+    expect(rendered).not.toContain('${');
+    await stop(started);
+  }, 30_000);
+
+  test('refuses bad Tableau /api/ limits, naming every one at once', async () => {
+    const { env: e } = await env('bad-limits', true);
+    const s = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '60s; evil', TABLEAU_API_MAX_BODY_MB: '0' }, join(tmp, 'bad-limits', 'output.log'));
+    expect(await s.exited).not.toBe(0);
+    expect(s.output()).toContain('TABLEAU_API_TIMEOUT_SECONDS: must be a whole number from 1 to 3600');
+    expect(s.output()).toContain('TABLEAU_API_MAX_BODY_MB: must be a whole number from 1 to 4096');
+  }, 30_000);
 });

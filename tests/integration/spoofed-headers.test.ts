@@ -1,10 +1,14 @@
 /**
  * Client-sent identity headers never reach the upstream, whatever their spelling; only the gate's
- * values do.
+ * values do. Neither do client headers that claim a path, a method, a host or an address, on any
+ * location of the server: protected, unprotected (an operator's /static/), or one with its own
+ * headers-more directives. The upstream always gets a Host, and the group list cannot be split.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect } from '@jest/globals';
+import { connect } from 'node:net';
 import { headerSegmentFor } from '../../auth-service/src/services/gate-config.js';
-import { stackTest, startStack, type Stack } from '../support/stack.js';
+import { freePort } from '../../scripts/lib/nginx-runtime.js';
+import { rawRequest, stackTest, startStack, type Stack } from '../support/stack.js';
 import { claimsFor, nowSeconds, signWith } from '../support/tokens.js';
 
 describe('spoofed X-Payload-* headers', () => {
@@ -12,8 +16,30 @@ describe('spoofed X-Payload-* headers', () => {
   const test = stackTest(() => stack);
   let session: string;
 
+  let bareServerPort: number;
+
   beforeAll(async () => {
-    stack = await startStack();
+    bareServerPort = await freePort();
+    stack = await startStack({
+      // What an operator adds: an unprotected location (the README's /static/ example), and one with
+      // its own headers-more and proxy_set_header lines. Big header buffers for the 1,000-group test.
+      editSite: (site) =>
+        site.replace(
+          '    include snippets/gate-server.conf;',
+          `    include snippets/gate-server.conf;
+    large_client_header_buffers 4 512k;
+    location /static/ {
+        proxy_pass http://protected_app;
+    }
+    location /own-headers/ {
+        more_clear_input_headers 'X-Debug';
+        proxy_set_header X-App-Extra yes;
+        proxy_pass http://protected_app;
+    }`,
+          ) +
+          // A second server an operator adds without the gate's includes at all.
+          `\nserver {\n    listen 127.0.0.1:${bareServerPort};\n    location / {\n        proxy_pass http://protected_app;\n    }\n}\n`,
+    });
     session = `gw_session=${signWith(headerSegmentFor(stack.secret), claimsFor('127.0.0.1', nowSeconds(), { email: undefined }), stack.secret)}`;
   }, 60_000);
   afterAll(async () => {
@@ -63,5 +89,142 @@ describe('spoofed X-Payload-* headers', () => {
     const seen = stack.upstream.seen[0];
     expect(seen.headers['x-payload-admin']).toBeUndefined();
     expect(seen.headers['x-payload-name']).toBe('KirkX-Payload-Admin: yes');
+  });
+
+  /** Headers an attacker adds to reach a path, a method or an identity the gate did not judge. */
+  const claimsOfClient: Array<[string, string]> = [
+    ['X-Original-URL', '/federation'],
+    ['X-Rewrite-URL', '/federation'],
+    ['X-HTTP-Method-Override', 'DELETE'],
+    ['X-HTTP-Method', 'DELETE'],
+    ['X-Method-Override', 'DELETE'],
+    ['X-Forwarded-Host', 'evil.example'],
+    ['X-Forwarded-Port', '8443'],
+    ['X-Forwarded-Prefix', '/admin'],
+    ['X-Forwarded-Proto', 'https'],
+    ['X-Forwarded-For', '10.0.0.1'],
+    ['X-Forwarded-Server', 'evil.example'],
+    ['Forwarded', 'for=10.0.0.1;host=evil.example;proto=https'],
+    ['X-Real-IP', '10.0.0.1'],
+    ['X-Client-IP', '10.0.0.1'],
+    ['True-Client-IP', '10.0.0.1'],
+    ['X-Original-Host', 'evil.example'],
+  ];
+  const removed = [
+    'x-original-url',
+    'x-rewrite-url',
+    'x-http-method-override',
+    'x-http-method',
+    'x-method-override',
+    'x-forwarded-host',
+    'x-forwarded-port',
+    'x-forwarded-prefix',
+    'x-forwarded-server',
+    'forwarded',
+    'x-client-ip',
+    'true-client-ip',
+    'x-original-host',
+  ];
+
+  for (const [where, path, identity] of [
+    ['a protected location', '/reports', true],
+    ['an unprotected location (/static/)', '/static/app.css', false],
+    ['a location with its own more_clear_input_headers and proxy_set_header', '/own-headers/x', false],
+    ['a server without the gate includes', 'bare:/anything', false],
+  ] as const) {
+    test(`${where}: no client claim of path, method, host or address reaches the upstream`, async () => {
+      const bare = path.startsWith('bare:');
+      const send = bare ? (m: string, p: string, h: [string, string][]) => rawRequest(bareServerPort, m, p, h) : stack.request;
+      const res = await send('POST', bare ? path.slice(5) : path, [
+        ['accept', 'application/json'],
+        ['cookie', session],
+        ['content-length', '0'],
+        ['x-debug', '1'],
+        ...claimsOfClient,
+        ...spoofs,
+      ]);
+      expect(res.status).toBe(200);
+      const seen = stack.upstream.seen[0]!;
+      expect(seen.method).toBe('POST');
+      for (const name of removed) expect([name, seen.headers[name]]).toEqual([name, undefined]);
+      const payload = Object.keys(seen.headers).filter((n) => n.startsWith('x-payload') || n.startsWith('x_payload'));
+      if (identity) {
+        // Only the gate's own values, from nginx's own view of the connection.
+        expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+        expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
+        expect(seen.headers['x-forwarded-proto']).toBe('http');
+        expect(seen.headers['x-payload-username']).toBe('kirk');
+        expect(seen.headers['x-payload-role']).toBeUndefined();
+      } else {
+        // These locations set nothing of their own: the client's values are simply gone.
+        for (const name of ['x-forwarded-for', 'x-real-ip', 'x-forwarded-proto']) expect([name, seen.headers[name]]).toEqual([name, undefined]);
+        expect(payload).toEqual([]);
+      }
+      if (path.startsWith('/own-headers/')) {
+        expect(seen.headers['x-debug']).toBeUndefined();
+        expect(seen.headers['x-app-extra']).toBe('yes');
+      }
+    });
+  }
+
+  /** A raw HTTP/1.0 request (no Host unless given); resolves when the server closes. */
+  function http10(lines: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(stack.proxyPort, '127.0.0.1');
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.write(lines.join('\r\n') + '\r\n\r\n');
+    });
+  }
+
+  test('HTTP/1.0 without a Host header: the upstream still gets one (the server_name)', async () => {
+    const answer = await http10(['GET /reports HTTP/1.0', 'Accept: application/json', `Cookie: ${session}`]);
+    expect(answer.split('\r\n')[0]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(stack.upstream.seen[0]!.headers.host).toBe('_');
+  });
+
+  test("a client's Host is passed on as sent, with its port", async () => {
+    const res = await stack.request('GET', '/reports', [
+      ['host', 'gateway.example:8443'],
+      ['accept', 'application/json'],
+      ['cookie', session],
+    ]);
+    expect(res.status).toBe(200);
+    expect(stack.upstream.seen[0]!.headers.host).toBe('gateway.example:8443');
+  });
+
+  test('X-Payload-user carries the source-qualified id: local:<username>, oidc:<sub>', async () => {
+    const oidc = signWith(
+      headerSegmentFor(stack.secret),
+      claimsFor('127.0.0.1', nowSeconds(), { src: 'oidc', sub: 'AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ', username: 'kirk' }),
+      stack.secret,
+    );
+    for (const [cookie, expected] of [
+      [session, 'local:kirk'],
+      [`gw_session=${oidc}`, 'oidc:AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ'],
+    ]) {
+      stack.upstream.reset();
+      const res = await stack.request('GET', '/', [['accept', 'application/json'], ['cookie', cookie!], ['x-payload-user', 'local:spock']]);
+      expect(res.status).toBe(200);
+      expect(stack.upstream.seen[0]!.headers['x-payload-user']).toBe(expected);
+    }
+  });
+
+  test('a user in 1,000 groups with long, non-ASCII names and commas: every name arrives as one item', async () => {
+    const groups: string[] = [];
+    for (let i = 0; i < 1000; i++) groups.push(`Abteilung ${i} Ärzte, Köln – 100% Vertrieb/Außendienst Nordrhein-Westfalen`);
+    groups.push('Sales,Federation', 'Zoë "Ops" <EU>', '日本 チーム', '🚀 Launch');
+    const token = signWith(headerSegmentFor(stack.secret), claimsFor('127.0.0.1', nowSeconds(), { groups }), stack.secret);
+    const res = await stack.request('GET', '/', { accept: 'application/json', cookie: `gw_session=${token}` });
+    expect(res.status).toBe(200);
+    const header = stack.upstream.seen[0]!.headers['x-payload-groups'] as string;
+    // Node hands header bytes over as latin1: the value must be plain ASCII to arrive intact.
+    expect(header).toMatch(/^[\x20-\x7e]+$/);
+    const items = header.split(',');
+    expect(items).toHaveLength(groups.length);
+    expect(items.map((item) => decodeURIComponent(item))).toEqual(groups);
+    expect(items.at(-4)).toBe('Sales%2CFederation');
   });
 });

@@ -22,7 +22,8 @@ export interface EchoUpstream {
 
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const seen: SeenRequest[] = [];
-  const server = createServer((req, res) => {
+  // A user in 1,000 groups makes X-Payload-groups far longer than Node's 16 KiB default.
+  const server = createServer({ maxHeaderSize: 1024 * 1024 }, (req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ url: req.url, headers: req.headers }));

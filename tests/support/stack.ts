@@ -5,7 +5,7 @@
  */
 import { test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from '../../auth-servic
 import { createPool, runMigrations } from '../../auth-service/src/storage/db.js';
 import { startEmbeddedPostgres } from '../../auth-service/src/storage/embedded.js';
 import { createUsersRepo, type UsersRepo } from '../../auth-service/src/storage/users-repo.js';
-import { freePort, prepareNginxPrefix, startNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
+import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, type NginxTemplateVars, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
 import { hiddenFields, rawRequest, setCookies, type HttpResult } from './http.js';
 
@@ -33,6 +33,13 @@ export interface StackOptions {
   cuttableStore?: boolean;
   /** Extra environment for nginx itself (e.g. LD_PRELOAD/FAKETIME to run it at another time). */
   nginxEnv?: Record<string, string>;
+  /**
+   * Edits a copy of nginx/sites/gateway.conf.template before rendering, e.g. to add the location an
+   * operator would add. The repo's files stay untouched.
+   */
+  editSite?: (template: string) => string;
+  /** Extra template values (see NginxTemplateVars), e.g. TABLEAU_API_TIMEOUT_SECONDS. */
+  nginxVars?: Partial<NginxTemplateVars>;
 }
 
 
@@ -48,7 +55,7 @@ export interface Stack {
   dbRelay: TcpProxy | null;
   createUser(username: string, password: string, opts?: { groups?: string[]; email?: string; fullName?: string }): Promise<void>;
   /** Raw HTTP request through nginx (no redirects followed, headers sent exactly as given). */
-  request(method: string, path: string, headers?: OutgoingHttpHeaders | [string, string][], body?: string): Promise<HttpResult>;
+  request(method: string, path: string, headers?: OutgoingHttpHeaders | [string, string][], body?: string | Buffer): Promise<HttpResult>;
   /** GET /login and return the CSRF cookie + form token. */
   loginForm(rd?: string): Promise<{ csrfCookie: string; fields: Record<string, string>; page: HttpResult }>;
   /** Full form login; returns the POST response and the session cookie pair (name=value) if set. */
@@ -106,10 +113,23 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     const proxyPort = await freePort();
     const authPort = await freePort();
+    let sourceDir: string | undefined;
+    if (opts.editSite) {
+      sourceDir = join(tmp, 'nginx-source');
+      cpSync(join(REPO_ROOT, 'nginx'), sourceDir, { recursive: true });
+      const site = join(sourceDir, 'sites', 'gateway.conf.template');
+      writeFileSync(site, opts.editSite(readFileSync(site, 'utf8')));
+    }
     const { prefix, gateConfigFile } = prepareNginxPrefix({
       // Named as `make up` names its runtime dir, so `make reload` finds it (DATA_DIR=tmp PROXY_PORT=port).
       prefix: join(tmp, `nginx-${proxyPort}`),
-      vars: { PROXY_LISTEN: `127.0.0.1:${proxyPort}`, APP_UPSTREAM: `127.0.0.1:${upstream.port}`, AUTH_UPSTREAM: `127.0.0.1:${authPort}` },
+      sourceDir,
+      vars: {
+        PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
+        APP_UPSTREAM: `127.0.0.1:${upstream.port}`,
+        AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
+        ...opts.nginxVars,
+      },
     });
 
     const secret = strongSecret();
@@ -138,7 +158,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined);
     cleanups.push(() => nginx.stop());
 
-    const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string) =>
+    const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string | Buffer) =>
       rawRequest(proxyPort, method, path, headers, body);
 
     const stack: Stack = {

@@ -4,7 +4,8 @@
  * and error format (`<error code="401001"><summary/><detail/></error>`, or `{"error":{...}}`) for the
  * few calls the gateway makes: serverinfo, auth/signin, auth/signout, Query User On Site and Get
  * Groups for a User (paginated), plus Query Workbooks for Site (an empty list that names the token
- * it was called with, for the /api/ pass-through tests). It listens on 127.0.0.1 on a free port.
+ * it was called with) and Publish Workbook (201, reports the body size), for the /api/ pass-through
+ * tests. It listens on 127.0.0.1 on a free port.
  *
  * Not modelled: personal access tokens, JWT sign-in, impersonation, site switching, any permission
  * rule (every signed-in user may query itself), token expiry by time (use the 'expired-token' fault).
@@ -45,6 +46,8 @@ export interface RecordedRequest {
   /** The API version from the path (`/api/3.19/...`), or null. */
   apiVersion: string | null;
   headers: Record<string, string | string[] | undefined>;
+  /** Size of the request body in bytes. */
+  bodyBytes: number;
 }
 
 export interface TableauFake {
@@ -183,10 +186,11 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     return s;
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
+  function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): void {
+    const body = raw.toString('utf8');
     const url = new URL(req.url ?? '/', 'http://fake');
     const m = /^\/api\/([0-9]+\.[0-9]+)(\/.*)$/.exec(url.pathname);
-    requests.push({ method: req.method ?? '', url: req.url ?? '', apiVersion: m?.[1] ?? null, headers: { ...req.headers } });
+    requests.push({ method: req.method ?? '', url: req.url ?? '', apiVersion: m?.[1] ?? null, headers: { ...req.headers }, bodyBytes: raw.length });
 
     if (fault === 'down') {
       req.socket.destroy();
@@ -260,6 +264,14 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       return;
     }
 
+    // Publish Workbook (single request, multipart/mixed): only the size is looked at.
+    if (req.method === 'POST' && workbooksRoute) {
+      const s = session(req, res, workbooksRoute[1]!);
+      if (s === null) return;
+      send(req, res, 201, 'tsResponse', { workbook: { id: randomUUID(), name: 'published' }, calledWith: { bodyBytes: raw.length } });
+      return;
+    }
+
     const userRoute = /^\/sites\/([^/]+)\/users\/([^/]+)(\/groups)?$/.exec(route);
     if (req.method === 'GET' && userRoute) {
       const [, siteId, userId, groups] = userRoute as unknown as [string, string, string, string | undefined];
@@ -300,7 +312,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
   });
   server.on('connection', (socket) => {
     sockets.add(socket);

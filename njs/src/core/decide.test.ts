@@ -3,7 +3,7 @@ import { decisionCases } from '../../test/cases/decision-cases.js';
 import { CLIENT_IP, NOW, decodeBase64url, hmacBase64url, makeConfig, sha256Hex, signToken, validClaims } from '../../test/cases/fixtures.js';
 import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from '../../test/cases/policy-cases.js';
 import type { PolicyCase } from '../../test/cases/policy-cases.js';
-import { claimHeaderValue, decideRequest } from './decide.js';
+import { claimHeaderValue, decideRequest, encodeListItem } from './decide.js';
 import type { Decision } from './decide.js';
 import type { GatePolicy } from './policy-contract.js';
 
@@ -55,6 +55,27 @@ describe('decideRequest', () => {
   });
 });
 
+describe('encodeListItem', () => {
+  it('is undone exactly by decodeURIComponent, for every BMP code unit class and astral characters', () => {
+    let all = '';
+    for (let c = 0; c < 0x800; c++) all += String.fromCharCode(c);
+    all += '\uffef\ud83d\ude80%,';
+    const encoded = encodeListItem(all);
+    expect(encoded).not.toMatch(/[^A-Za-z0-9 ;/?:@&=+$_.!~*'()#%-]|%(?![0-9A-F]{2})/);
+    expect(decodeURIComponent(encoded)).toBe(all);
+  });
+  it('encodes a name the same whether or not another name in the list holds a comma', () => {
+    const names = ['Zoë "Ops" <EU>', '100% {x}|y', 'plain name'];
+    const alone = claimHeaderValue(names)!;
+    const withComma = claimHeaderValue(names.concat(['a,b']))!;
+    expect(withComma).toBe(alone + ',a%2Cb');
+    expect(alone.split(',').map(decodeURIComponent)).toEqual(names);
+  });
+  it('turns a lone surrogate into U+FFFD instead of throwing', () => {
+    expect(encodeListItem('a\ud800b')).toBe('a%EF%BF%BDb');
+  });
+});
+
 describe('claimHeaderValue', () => {
   const cases: Array<[string, unknown, string | undefined]> = [
     ['keeps a plain string', 'alice', 'alice'],
@@ -62,6 +83,8 @@ describe('claimHeaderValue', () => {
     ['removes every C0 control and DEL', 'a\u0000\u0001\u001f\u007fb', 'ab'],
     ['keeps non-ASCII text', 'Zoë', 'Zoë'],
     ['comma-joins arrays', ['a', 'b'], 'a,b'],
+    ['percent-encodes a comma inside an array item', ['a,b', 'c'], 'a%2Cb,c'],
+    ['percent-encodes control characters in array items instead of dropping them', ['a\nb'], 'a%0Ab'],
     ['drops non-scalar array items', ['a', { x: 1 }, null, 2], 'a,2'],
     ['stringifies numbers', 42, '42'],
     ['stringifies booleans', false, 'false'],

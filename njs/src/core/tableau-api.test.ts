@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import type { TableauGateConfig } from './session-contract.js';
-import { isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './tableau-api.js';
+import { crossSiteProblem, escapePath, isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './tableau-api.js';
 
 const NOW = 1_800_000_000;
 const KEY = 'A'.repeat(43);
@@ -50,10 +50,43 @@ describe('readTableauCredentials', () => {
 
 describe('tableauUpstreamUrl', () => {
   test.each([
-    ['keeps the raw path and query', '/api/3.19/sites/x/workbooks?filter=name:eq:a%20b', 'https://tableau.example.com/api/3.19/sites/x/workbooks?filter=name:eq:a%20b'],
-    ['refuses anything outside /api/', '/apix/3.19', null],
-    ['refuses an absolute-form URI', 'http://evil/api/3.19', null],
-  ])('%s', (_name, uri, expected) => {
-    expect(tableauUpstreamUrl(tableau.origin, uri)).toBe(expected);
+    ['the judged path with the raw query', '/api/3.19/sites/x/workbooks', '/api/3.19/sites/x//./workbooks;p=1?filter=name:eq:a%20b', 'https://tableau.example.com/api/3.19/sites/x/workbooks?filter=name:eq:a%20b'],
+    ['the judged path re-escaped (space, non-ASCII, %, ? and #)', '/api/3.19/a b/é/%/?/#', '/api/3.19/a%20b/%C3%A9/%25/%3F/%23', 'https://tableau.example.com/api/3.19/a%20b/%C3%A9/%25/%3F/%23'],
+    ['no query', '/api/3.19/serverinfo', '/api/3.19/serverinfo', 'https://tableau.example.com/api/3.19/serverinfo'],
+    ['refuses anything outside /api/', '/apix/3.19', '/apix/3.19', null],
+    ['refuses a path encodeURI cannot encode (lone surrogate)', '/api/\ud800', '/api/%ED%A0%80', null],
+  ])('%s', (_name, judged, uri, expected) => {
+    expect(tableauUpstreamUrl(tableau.origin, judged, uri)).toBe(expected);
+  });
+});
+
+describe('escapePath', () => {
+  test('round-trips through decodeURI for every printable ASCII character and some non-ASCII', () => {
+    let all = '/';
+    for (let c = 32; c < 127; c++) all += String.fromCharCode(c);
+    all += 'ä€😀';
+    const escaped = escapePath(all)!;
+    expect(escaped).not.toMatch(/[ ?#\u0080-\uffff]/);
+    expect(decodeURIComponent(escaped)).toBe(all);
+  });
+});
+
+describe('crossSiteProblem', () => {
+  const ours = 'https://gw.example.com';
+  test.each([
+    ['a GET from another site (safe method)', 'GET', 'cross-site', 'https://evil.example', null],
+    ['a HEAD without any origin header', 'HEAD', undefined, undefined, null],
+    ['a POST the browser marks same-origin', 'POST', 'same-origin', ours, null],
+    ['a DELETE with our Origin and no Fetch Metadata (older browser)', 'DELETE', undefined, 'HTTPS://GW.example.com', null],
+    ['a cross-site form POST', 'POST', 'cross-site', 'https://evil.example', 'cross-site'],
+    ['a cross-site POST whose script cannot set Origin but the browser marks it', 'PUT', 'cross-site', ours, 'cross-site'],
+    ['a POST from a sibling subdomain', 'POST', 'same-site', 'https://app.example.com', 'same-site'],
+    ['a POST typed in the address bar (Sec-Fetch-Site none) is not from our pages', 'POST', 'none', undefined, 'cross-site'],
+    ['a POST from another origin without Fetch Metadata', 'POST', undefined, 'https://evil.example', 'origin-mismatch'],
+    ['a POST with Origin: null (sandboxed frame)', 'PATCH', undefined, 'null', 'origin-mismatch'],
+    ['a POST with neither header', 'POST', undefined, undefined, 'origin-missing'],
+    ['a lower-case method name is not a safe method', 'get', undefined, undefined, 'origin-missing'],
+  ])('%s', (_name, method, site, origin, expected) => {
+    expect(crossSiteProblem(method, site, origin, ours)).toBe(expected);
   });
 });

@@ -58,11 +58,60 @@ export function readTableauCredentials(json: string, now: number): OpenedTableau
   return { token: o.t, siteId: o.s, userId: o.u };
 }
 
+/** Methods that change nothing (RFC 9110 §9.2.1): no same-origin check for them. */
+const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS'];
+
 /**
- * The URL to proxy to: Tableau's origin plus the raw request URI, which must start with '/api/'
- * (else null). The raw URI is what a plain `proxy_pass` without a URI part would send too.
+ * Why an /api/ request must be refused as a possible cross-site request forgery, or null when it
+ * may pass. The pass-through adds the user's Tableau token to any request that carries the session
+ * cookie, so an unsafe method must prove it comes from the gateway's own pages:
+ * - `Sec-Fetch-Site` (set by the browser, not by page script), when sent, must be `same-origin`
+ *   (`same-site` is refused too: a sibling subdomain is another application);
+ * - else `Origin` must equal `expectedOrigin` (`<scheme>://<Host header>`, compared case-insensitively);
+ * - neither header: refused as well (every current browser sends one of them on an unsafe request;
+ *   a script using the session cookie must send `Origin`).
+ * Not checked: safe methods (GET, HEAD, OPTIONS), which Tableau's API does not let change anything.
  */
-export function tableauUpstreamUrl(origin: string, requestUri: string): string | null {
-  if (requestUri.indexOf('/api/') !== 0) return null;
-  return origin + requestUri;
+export function crossSiteProblem(
+  method: string,
+  secFetchSite: string | undefined,
+  origin: string | undefined,
+  expectedOrigin: string,
+): 'cross-site' | 'same-site' | 'origin-mismatch' | 'origin-missing' | null {
+  if (SAFE_METHODS.indexOf(method) >= 0) return null;
+  if (typeof secFetchSite === 'string') {
+    if (secFetchSite === 'same-origin') return null;
+    return secFetchSite === 'same-site' ? 'same-site' : 'cross-site';
+  }
+  if (typeof origin !== 'string') return 'origin-missing';
+  return origin.toLowerCase() === expectedOrigin.toLowerCase() ? null : 'origin-mismatch';
+}
+
+/**
+ * Re-escapes a decoded, normalised path (what the policy judged) for a request line: like
+ * `encodeURI`, plus `?` and `#`, which would otherwise start a query or fragment. Returns null for
+ * a path `encodeURI` cannot encode (a lone surrogate).
+ */
+export function escapePath(path: string): string | null {
+  let escaped: string;
+  try {
+    escaped = encodeURI(path);
+  } catch (e) {
+    return null;
+  }
+  return escaped.indexOf('?') < 0 && escaped.indexOf('#') < 0 ? escaped : escaped.replace(/\?/g, '%3F').replace(/#/g, '%23');
+}
+
+/**
+ * The URL to proxy to: Tableau's origin, the path the gate judged (`judgedPath`, decoded and
+ * normalised, see request-path.ts) re-escaped, and the raw query string of `requestUri`. The path
+ * must start with '/api/' (else null). Sending the judged path, not the raw one, means Tableau and
+ * the policy can never read one request two ways (`/api/x/..;/y`, `//`, `%2e%2e`).
+ */
+export function tableauUpstreamUrl(origin: string, judgedPath: string, requestUri: string): string | null {
+  if (judgedPath.indexOf('/api/') !== 0) return null;
+  const path = escapePath(judgedPath);
+  if (path === null) return null;
+  const query = requestUri.indexOf('?');
+  return origin + path + (query >= 0 ? requestUri.slice(query) : '');
 }

@@ -39,7 +39,16 @@ export function decisionCases(now: number): DecisionCase[] {
     groups: 'staff,federation',
     src: 'local',
     sid: claims.sid,
+    user: 'local:alice',
   };
+  // A user in 1,000 groups with long, non-ASCII names, commas and '%' (Entra/Tableau names are free
+  // text): every name must arrive as one list item. The expected text is spelled out by hand.
+  const manyGroups: string[] = [];
+  const manyExpected: string[] = [];
+  for (let i = 0; i < 1000; i++) {
+    manyGroups.push('Abteilung ' + i + ' Ärzte, Köln – 100% Vertrieb/Außendienst Nordrhein-Westfalen');
+    manyExpected.push('Abteilung ' + i + ' %C3%84rzte%2C K%C3%B6ln %E2%80%93 100%25 Vertrieb/Au%C3%9Fendienst Nordrhein-Westfalen');
+  }
   const hostile = signToken(
     withClaims(claims, {
       name: 'Alice\r\nX-Payload-Role: admin',
@@ -85,7 +94,7 @@ export function decisionCases(now: number): DecisionCase[] {
           sub: claims.sub,
           username: 'alicetab',
           name: 'AliceX-Payload-Role: admin',
-          groups: 'staff,ab,cd',
+          groups: 'staff%0A,a%00b,c%7Fd',
           src: '1',
           sid: 'true',
         },
@@ -99,7 +108,48 @@ export function decisionCases(now: number): DecisionCase[] {
       requestUri: '/',
       expect: {
         action: 'allow',
-        headers: { sub: claims.sub, username: 'alice', src: 'local', sid: claims.sid },
+        headers: { sub: claims.sub, username: 'alice', src: 'local', sid: claims.sid, user: 'local:alice' },
+        upstreamCookie: '',
+      },
+    },
+    {
+      name: "encodes a comma in a group name, so 'Sales,Federation' cannot become two groups",
+      cookie: 'gw_session=' + signToken(withClaims(claims, { groups: ['Sales,Federation', 'Crew'] })),
+      accept: 'application/json',
+      requestUri: '/',
+      expect: { action: 'allow', headers: Object.assign({}, allHeaders, { groups: 'Sales%2CFederation,Crew' }), upstreamCookie: '' },
+    },
+    {
+      name: "encodes '%', non-ASCII (as UTF-8, also outside the BMP) and nothing else in group names",
+      cookie: 'gw_session=' + signToken(withClaims(claims, { groups: ['100%', 'Zoë', '日本', '🚀 Team', "a b;c/d=e&f+g'h"] })),
+      accept: 'application/json',
+      requestUri: '/',
+      expect: {
+        action: 'allow',
+        headers: Object.assign({}, allHeaders, { groups: "100%25,Zo%C3%AB,%E6%97%A5%E6%9C%AC,%F0%9F%9A%80 Team,a b;c/d=e&f+g'h" }),
+        upstreamCookie: '',
+      },
+    },
+    {
+      name: 'forwards 1,000 long non-ASCII group names, each one list item',
+      cookie: 'gw_session=' + signToken(withClaims(claims, { groups: manyGroups })),
+      accept: 'application/json',
+      requestUri: '/',
+      expect: { action: 'allow', headers: Object.assign({}, allHeaders, { groups: manyExpected.join(',') }), upstreamCookie: '' },
+    },
+    {
+      name: 'forwards the source-qualified user id: oidc:<sub>, never the mutable username',
+      cookie: 'gw_session=' + signToken(withClaims(claims, { src: 'oidc', sub: 'AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ', username: 'kirk' })),
+      accept: 'application/json',
+      requestUri: '/',
+      expect: {
+        action: 'allow',
+        headers: Object.assign({}, allHeaders, {
+          src: 'oidc',
+          sub: 'AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ',
+          username: 'kirk',
+          user: 'oidc:AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ',
+        }),
         upstreamCookie: '',
       },
     },
