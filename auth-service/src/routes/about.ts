@@ -71,7 +71,9 @@ export function createAboutRouter(deps: AboutRouteDeps): Router {
       unavailable(err instanceof Error ? err.name : 'error');
       return;
     }
-    if (session.status === 401 || (session.status === 200 && session.userId !== creds.userId)) {
+    // A 200 naming another user means the token is not this session's; a 200 without a readable user
+    // still proves the token is live, so it does not send the user round the sign-in loop.
+    if (session.status === 401 || (session.status === 200 && session.userId !== null && session.userId !== creds.userId)) {
       logger.info({ event: 'tableau_session_refused', src: 'tableau', user: claims.username, status: session.status, request_id: requestId });
       res.status(401).json({ error: 'unauthenticated', reason: 'tableau-session-expired', login: '/login' });
       return;
