@@ -9,7 +9,7 @@ import { cookieSize, MAX_COOKIE_BYTES, serializeCookie } from '../security/cooki
 import type { CsrfProtection } from '../security/csrf.js';
 import { checkLoginOrigin, expectedOrigin } from '../security/request-origin.js';
 import type { LoginService } from '../services/login.js';
-import { signOutTableauSession, tableauLogoutDeps } from '../services/tableau-token.js';
+import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import type { OidcService } from '../services/oidc.js';
 import { renderLoginPage } from '../views/login-page.js';
 import { localsOf } from './context.js';
@@ -142,10 +142,8 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
       await result.discard();
       throw new AppError('ERR_SESSION_TOO_LARGE', 403, sessionTooLargeMessage(result.claims.groups.length));
     }
-    // The session this sign-in replaces may hold a Tableau token (tta) that no cookie will carry any
-    // more: end it, in the background as at logout.
-    const previous = readCookie(req.headers.cookie, config.session.cookieName);
-    if (previous.status === 'ok') void signOutTableauSession(previous.value, locals.requestId, tableauLogoutDeps(config, logger));
+    // In the background, as at logout: Tableau never delays the sign-in.
+    void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append(
       'Set-Cookie',
       serializeCookie(config.session.cookieName, result.token, {

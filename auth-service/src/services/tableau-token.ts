@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
+import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
 import { headerSegmentFor } from './session-token.js';
 
@@ -209,6 +210,17 @@ export function tableauLogoutDeps(config: AuthConfig, logger: Logger): TableauLo
     secrets: [config.jwt.secret, ...config.jwt.previousSecrets],
     logger,
   };
+}
+
+/**
+ * At a new sign-in (password form or OIDC): the session it replaces (the session cookie in
+ * `cookieHeader`) may hold a Tableau token that no cookie will carry any more, so it is signed out.
+ * Meant not to be awaited, like signOutTableauSession.
+ */
+export function signOutReplacedTableauSession(cookieHeader: string | undefined, requestId: string, config: AuthConfig, logger: Logger): Promise<void> {
+  const previous = readCookie(cookieHeader, config.session.cookieName);
+  if (previous.status !== 'ok') return Promise.resolve();
+  return signOutTableauSession(previous.value, requestId, tableauLogoutDeps(config, logger));
 }
 
 /**
