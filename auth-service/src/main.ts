@@ -89,8 +89,12 @@ async function createPasswordSources(
     const { url, site, apiVersion, timeoutMs } = config.tableau;
     // The Tableau session is kept, sealed into the session token, for the /api/ pass-through.
     const sealCredentials = (creds: Parameters<typeof sealTableauCredentials>[0]) => sealTableauCredentials(creds, config.jwt.secret);
-    sources.tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now });
+    const tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now });
+    sources.tableau = tableau;
     logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
+    // Not awaited: a Tableau that is down must not stop start-up; a version it refuses is logged
+    // now (tableau_setup_required, with what to set) instead of at the first user's sign-in.
+    void tableau.checkServer();
   }
   if (config.customModule !== null) {
     sources.custom = await loadCustomAuthenticator(config.customModule);

@@ -2,10 +2,15 @@
  * A small stand-in for Tableau Server / Tableau Cloud's REST API, for tests. It speaks the documented
  * request and response shapes (XML by default, JSON when the client sends `Accept: application/json`)
  * and error format (`<error code="401001"><summary/><detail/></error>`, or `{"error":{...}}`) for the
- * few calls the gateway makes: serverinfo, auth/signin, auth/signout, Query User On Site and Get
- * Groups for a User (paginated), plus Query Workbooks for Site (an empty list that names the token
- * it was called with) and Publish Workbook (201, reports the body size), for the /api/ pass-through
- * tests. It listens on 127.0.0.1 on a free port.
+ * few calls the gateway makes: serverinfo, auth/signin, auth/signout, Get Current Server Session
+ * (`GET /api/{v}/sessions/current`), Query User On Site and Get Groups for a User (paginated), plus
+ * Query Workbooks for Site (an empty list that names the token it was called with) and Publish
+ * Workbook (201, reports the body size), for the /api/ pass-through tests. It listens on 127.0.0.1 on a free port.
+ *
+ * Versions: like Tableau, it answers only the REST API versions it speaks (`oldestApiVersion` up to
+ * `restApiVersion`); any other `/api/{v}/` gets 404 with error 404001 ("Version 'x' is not a valid
+ * version of the API"), which is what a server too old for a version, or one that has retired the
+ * 2.x versions, answers.
  *
  * Not modelled: personal access tokens, JWT sign-in, impersonation, site switching, any permission
  * rule (every signed-in user may query itself), token expiry by time (use the 'expired-token' fault).
@@ -28,16 +33,21 @@ export interface TableauFakeOptions {
   users: TableauFakeUser[];
   /** The one site the fake hosts. Default: the Default site (contentUrl ''). */
   site?: { contentUrl: string; id: string };
-  /** What serverinfo reports. Default '3.19'. */
+  /** What serverinfo reports, and the newest version the fake answers. Default '3.19'. */
   restApiVersion?: string;
+  /** The oldest version the fake answers. Default '2.0'; '3.0' models a server that refuses 2.x. */
+  oldestApiVersion?: string;
 }
 
 /**
  * none: normal; slow: never answers in time (30 s); down: drops every connection without an answer;
  * 500: every call fails with an internal server error; expired-token: every authenticated call
- * answers 401002 as if the token had expired.
+ * answers 401002 as if the token had expired. The rest break one step after a successful sign-in:
+ * groups-500: Get Groups for a User fails with 500; user-malformed: Query User On Site answers 200
+ * with a user that has no name; signin-malformed: the sign-in answers 200 with a token but no user id;
+ * sessions-down: Get Current Server Session drops the connection (everything else works).
  */
-export type TableauFault = 'none' | 'slow' | 'down' | '500' | 'expired-token';
+export type TableauFault = 'none' | 'slow' | 'down' | '500' | 'expired-token' | 'groups-500' | 'user-malformed' | 'signin-malformed' | 'sessions-down';
 
 export interface RecordedRequest {
   method: string;
@@ -57,8 +67,12 @@ export interface TableauFake {
   /** The sign-in requests that reached the fake (whatever their outcome). */
   signIns(): RecordedRequest[];
   setFault(fault: TableauFault): void;
+  /** Changes the versions the fake speaks, as an upgrade, downgrade or retirement of 2.x would. */
+  setApiVersions(versions: { oldest: string; newest: string }): void;
   /** Tokens issued and not signed out yet. */
   liveTokens(): number;
+  /** Whether Tableau would still accept `token` (issued, not signed out, not expired). */
+  isLive(token: string): boolean;
   /** Every token the fake issued, oldest first. */
   issuedTokens(): string[];
   /** The X-Tableau-Auth of every sign-out request received. */
@@ -81,6 +95,13 @@ const SLOW_MS = 30_000;
 
 function xmlEscape(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/** "3.19" compared with "3.7" numerically. */
+function compareVersions(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split('.').map(Number);
+  const [bm = 0, bn = 0] = b.split('.').map(Number);
+  return am !== bm ? am - bm : an - bn;
 }
 
 function xmlUnescape(value: string): string {
@@ -130,7 +151,8 @@ function toXml(name: string, value: Record<string, unknown>): string {
 
 export async function startTableauFake(opts: TableauFakeOptions): Promise<TableauFake> {
   const site = opts.site ?? { contentUrl: '', id: randomUUID() };
-  const restApiVersion = opts.restApiVersion ?? '3.19';
+  let restApiVersion = opts.restApiVersion ?? '3.19';
+  let oldestApiVersion = opts.oldestApiVersion ?? '2.0';
   const users: FakeUserRecord[] = opts.users.map((u) => ({ ...u, id: randomUUID() }));
   const sessions = new Map<string, Session>();
   const issued: string[] = [];
@@ -212,6 +234,11 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       sendError(req, res, 404, '404000', 'Resource Not Found', 'Unknown path');
       return;
     }
+    const version = m[1]!;
+    if (compareVersions(version, oldestApiVersion) < 0 || compareVersions(version, restApiVersion) > 0) {
+      sendError(req, res, 404, '404001', 'Resource Not Found', `Version '${version}' is not a valid version of the API.`);
+      return;
+    }
     const route = m[2]!;
 
     if (req.method === 'GET' && route === '/serverinfo') {
@@ -236,7 +263,28 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       sessions.set(token, { userId: user.id, siteId: site.id });
       issued.push(token);
       send(req, res, 200, 'tsResponse', {
-        credentials: { token, site: { id: site.id, contentUrl: site.contentUrl }, user: { id: user.id } },
+        credentials: { token, site: { id: site.id, contentUrl: site.contentUrl }, user: fault === 'signin-malformed' ? {} : { id: user.id } },
+      });
+      return;
+    }
+
+    if (req.method === 'GET' && route === '/sessions/current') {
+      if (fault === 'sessions-down') {
+        req.socket.destroy();
+        return;
+      }
+      const token = req.headers['x-tableau-auth'];
+      const s = typeof token === 'string' ? sessions.get(token) : undefined;
+      if (s === undefined || fault === 'expired-token') {
+        sendError(req, res, 401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided');
+        return;
+      }
+      const user = users.find((u) => u.id === s.userId)!;
+      send(req, res, 200, 'tsResponse', {
+        session: {
+          site: { id: site.id, name: site.contentUrl === '' ? 'Default' : site.contentUrl, contentUrl: site.contentUrl },
+          user: { id: user.id, name: user.name, siteRole: user.siteRole, lastLogin: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+        },
       });
       return;
     }
@@ -287,8 +335,12 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       }
       if (groups === undefined) {
         send(req, res, 200, 'tsResponse', {
-          user: { id: user.id, name: user.name, siteRole: user.siteRole, fullName: user.fullName, email: user.email, authSetting: 'ServerDefault' },
+          user: { id: user.id, name: fault === 'user-malformed' ? undefined : user.name, siteRole: user.siteRole, fullName: user.fullName, email: user.email, authSetting: 'ServerDefault' },
         });
+        return;
+      }
+      if (fault === 'groups-500') {
+        sendError(req, res, 500, '500000', 'Internal Server Error', 'The fake was told to fail Get Groups for a User');
         return;
       }
       const pageSize = Number(url.searchParams.get('pageSize') ?? '100');
@@ -332,7 +384,12 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     setFault(f) {
       fault = f;
     },
+    setApiVersions({ oldest, newest }) {
+      oldestApiVersion = oldest;
+      restApiVersion = newest;
+    },
     liveTokens: () => sessions.size,
+    isLive: (token) => sessions.has(token),
     issuedTokens: () => [...issued],
     signedOutTokens: () => [...signedOut],
     expireAllTokens() {

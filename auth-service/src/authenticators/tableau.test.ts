@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startTableauFake, type TableauFake } from '../../../tests/support/tableau-fake.js';
 import { AppError } from '../errors.js';
-import { compareApiVersions, createTableauAuthenticator, IDP_UNAVAILABLE_MESSAGE, type TableauAuthenticatorOptions } from './tableau.js';
+import { compareApiVersions, createTableauAuthenticator, IDP_MISCONFIGURED_MESSAGE, IDP_UNAVAILABLE_MESSAGE, type TableauAuthenticatorOptions } from './tableau.js';
 
 const SITE = { contentUrl: 'finance', id: '9a8b7c6d-0000-4000-8000-00000000f00d' };
 const ctx = { requestId: 'req-tableau-1' };
@@ -57,6 +57,22 @@ async function unavailable(promise: Promise<unknown>): Promise<AppError> {
   return err as AppError;
 }
 
+async function misconfigured(promise: Promise<unknown>): Promise<AppError> {
+  const err = await promise.then(
+    () => {
+      throw new Error('expected ERR_IDP_MISCONFIGURED');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toMatchObject({ code: 'ERR_IDP_MISCONFIGURED', status: 503, safeMessage: IDP_MISCONFIGURED_MESSAGE });
+  return err as AppError;
+}
+
+/** The `tableau_setup_required` reasons logged so far. */
+function setupReasons(): string[] {
+  return lines.map((l) => JSON.parse(l) as { event?: string; reason?: string }).filter((l) => l.event === 'tableau_setup_required').map((l) => String(l.reason));
+}
+
 describe('Tableau sign-in', () => {
   test('a right password gives the Tableau identity: ids in sub, site role and ids as extra claims, all groups over 3 pages', async () => {
     const outcome = await authenticator({ pageSize: 2 }).authenticate({ username: 'ada', password: 'tableau pass 1' }, ctx);
@@ -68,6 +84,8 @@ describe('Tableau sign-in', () => {
       username: 'ada',
       name: 'Ada Lovelace',
       email: 'ada@example.com',
+      // Tableau's e-mail is set by administrators, not by the user: it is vouched for.
+      emailVerified: true,
       groups: FIVE_GROUPS,
       src: 'tableau',
       extraClaims: { tableau_site_id: SITE.id, tableau_user_id: userId, tableau_site_role: 'Creator' },
@@ -106,6 +124,7 @@ describe('Tableau sign-in', () => {
     expect(outcome.identity.sub).toMatch(new RegExp(`^tableau:${SITE.id}:[0-9a-f-]{36}$`));
     expect(outcome.identity).not.toHaveProperty('name');
     expect(outcome.identity).not.toHaveProperty('email');
+    expect(outcome.identity).not.toHaveProperty('emailVerified');
   });
 
   test('signs in with a JSON body and Accept: application/json, sends the token only in X-Tableau-Auth, and signs out', async () => {
@@ -131,6 +150,60 @@ describe('Tableau sign-in', () => {
   test('a site the user is not on is invalid', async () => {
     const outcome = await authenticator({ site: 'other-site' }).authenticate({ username: 'ada', password: 'tableau pass 1' }, ctx);
     expect(outcome).toEqual({ kind: 'invalid' });
+  });
+});
+
+describe('no Tableau session is left alive once Tableau accepted the password', () => {
+  const sealing = { sealCredentials: () => 'sealed-value' } as const;
+
+  test.each([
+    ['groups-500', 'Get Groups for a User fails'],
+    ['user-malformed', 'Query User On Site answers a user without a name'],
+    ['signin-malformed', 'the sign-in answers a token but no user id'],
+  ] as const)('%s (%s): 503, and the token is signed out at Tableau', async (fault, _what) => {
+    fake.setFault(fault);
+    await unavailable(authenticator(sealing).authenticate({ username: 'ada', password: 'tableau pass 1' }, ctx));
+    const token = fake.issuedTokens().at(-1)!;
+    expect(fake.signedOutTokens()).toContain(token);
+    expect(fake.isLive(token)).toBe(false);
+  });
+
+  test('sealing the token fails: the token is signed out and the error propagates', async () => {
+    const broken = authenticator({
+      sealCredentials: () => {
+        throw new Error('seal failed');
+      },
+    });
+    await expect(broken.authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx)).rejects.toThrow('seal failed');
+    expect(fake.isLive(fake.issuedTokens().at(-1)!)).toBe(false);
+  });
+
+  test('a kept session is signed out by the outcome\'s discard (the session cookie was not issued after all)', async () => {
+    const outcome = await authenticator(sealing).authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx);
+    if (outcome.kind !== 'success' || outcome.discard === undefined) throw new Error('expected a success with discard');
+    const token = fake.issuedTokens().at(-1)!;
+    expect(fake.isLive(token)).toBe(true);
+    await outcome.discard();
+    expect(fake.signedOutTokens()).toContain(token);
+    expect(fake.isLive(token)).toBe(false);
+  });
+});
+
+describe('realistic sizes', () => {
+  test('a user in 1,000 groups with long non-ASCII names: every page is read, names intact and in order', async () => {
+    const groups = Array.from({ length: 1000 }, (_, i) => `Überregionale Ärzte-Fachgruppe Zürich–東京–Ωmega & <Partner> "${i}" ${'ä'.repeat(40)}`);
+    const big = await startTableauFake({ site: SITE, users: [{ name: 'gus', password: 'tableau pass 3', siteRole: 'Viewer', groups }] });
+    try {
+      const auth = createTableauAuthenticator({ url: big.url, site: SITE.contentUrl, apiVersion: '3.19', timeoutMs: 5000, logger, pageSize: 100 });
+      const outcome = await auth.authenticate({ username: 'gus', password: 'tableau pass 3' }, ctx);
+      expect(outcome).toMatchObject({ kind: 'success' });
+      if (outcome.kind !== 'success') return;
+      expect(outcome.identity.groups).toEqual(groups);
+      const pages = big.requests.filter((r) => r.url.includes('/groups?')).map((r) => new URL(r.url, 'http://x').searchParams.get('pageNumber'));
+      expect(pages).toEqual(Array.from({ length: 10 }, (_, i) => String(i + 1)));
+    } finally {
+      await big.close();
+    }
   });
 });
 
@@ -187,15 +260,64 @@ describe('Tableau REST API version', () => {
     await expect(auth.authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx)).resolves.toMatchObject({ kind: 'success' });
   });
 
-  test('refuses a server older than REST API 3.7 (no Get Groups for a User)', async () => {
+  test('refuses a server older than REST API 3.7 (no Get Groups for a User) as a setup problem that names the upgrade, not as "not reachable"', async () => {
     const old = await startTableauFake({ users: [], restApiVersion: '3.6' });
     try {
       const auth = createTableauAuthenticator({ url: old.url, site: '', timeoutMs: 2000, logger });
-      await unavailable(auth.authenticate({ username: 'bob', password: 'x' }, ctx));
+      await misconfigured(auth.authenticate({ username: 'bob', password: 'x' }, ctx));
+      expect(old.signIns()).toEqual([]);
+      expect(setupReasons().at(-1)).toMatch(/speaks REST API 3\.6, but 3\.7 \(Tableau Server 2020\.1\) or newer is needed.*upgrade Tableau Server/);
+    } finally {
+      await old.close();
+    }
+  });
+
+  test('a server that refuses the 2.x serverinfo probe is asked again at 3.7 and used at the version it reports', async () => {
+    const modern = await startTableauFake({ site: SITE, users: [{ name: 'bob', password: 'tableau pass 2', siteRole: 'Viewer', groups: [] }], oldestApiVersion: '3.0', restApiVersion: '3.24' });
+    try {
+      const auth = createTableauAuthenticator({ url: modern.url, site: SITE.contentUrl, timeoutMs: 2000, logger });
+      await expect(auth.authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx)).resolves.toMatchObject({ kind: 'success' });
+      const probes = modern.requests.filter((r) => r.url.endsWith('/serverinfo'));
+      expect(probes.map((r) => r.apiVersion)).toEqual(['2.4', '3.7']);
+      expect(modern.signIns().map((r) => r.apiVersion)).toEqual(['3.24']);
+    } finally {
+      await modern.close();
+    }
+  });
+
+  test('a server that refuses 2.x and is older than 3.7 is a setup problem that says what to do', async () => {
+    const old = await startTableauFake({ users: [], oldestApiVersion: '3.0', restApiVersion: '3.6' });
+    try {
+      const auth = createTableauAuthenticator({ url: old.url, site: '', timeoutMs: 2000, logger });
+      await misconfigured(auth.authenticate({ username: 'bob', password: 'x' }, ctx));
+      expect(setupReasons().at(-1)).toMatch(/refused serverinfo at REST API 2\.4 and 3\.7 \(404 \(Tableau error 404001\)\).*upgrade to Tableau Server 2020\.1.*TABLEAU_API_VERSION/);
       expect(old.signIns()).toEqual([]);
     } finally {
       await old.close();
     }
+  });
+
+  test('a TABLEAU_API_VERSION the server does not speak is a setup problem naming the variable, not "invalid password"', async () => {
+    const older = await startTableauFake({ site: SITE, users: [{ name: 'bob', password: 'tableau pass 2', siteRole: 'Viewer', groups: [] }], restApiVersion: '3.10' });
+    try {
+      const auth = createTableauAuthenticator({ url: older.url, site: SITE.contentUrl, apiVersion: '3.19', timeoutMs: 2000, logger });
+      await misconfigured(auth.authenticate({ username: 'bob', password: 'tableau pass 2' }, ctx));
+      expect(setupReasons().at(-1)).toMatch(/TABLEAU_API_VERSION=3\.19 is not a version this server speaks/);
+      // And at start-up, before anyone signs in:
+      await expect(auth.checkServer()).resolves.toBe(false);
+      expect(setupReasons().at(-1)).toMatch(/Tableau refused REST API 3\.19 \(serverinfo answered 404 \(Tableau error 404001\)\): TABLEAU_API_VERSION=3\.19/);
+    } finally {
+      await older.close();
+    }
+  });
+
+  test('checkServer logs tableau_ready with the version in use, and tableau_unavailable (not a setup problem) when Tableau is down', async () => {
+    await expect(authenticator({ apiVersion: undefined }).checkServer()).resolves.toBe(true);
+    expect(lines.join('')).toMatch(/"event":"tableau_ready".*"api_version":"3.21"/);
+    fake.setFault('down');
+    await expect(authenticator({ apiVersion: undefined }).checkServer()).resolves.toBe(false);
+    expect(lines.at(-1)).toContain('"event":"tableau_unavailable"');
+    expect(setupReasons()).toEqual([]);
   });
 
   test.each([
@@ -209,6 +331,28 @@ describe('Tableau REST API version', () => {
 });
 
 describe('the Tableau fake', () => {
+  test('answers Get Current Server Session in XML for a live token and 401002 once it is signed out', async () => {
+    const signIn = await fetch(`${fake.url}/api/3.19/auth/signin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ credentials: { name: 'ada', password: 'tableau pass 1', site: { contentUrl: 'finance' } } }),
+    });
+    const { credentials } = (await signIn.json()) as { credentials: { token: string; user: { id: string } } };
+    const live = await fetch(`${fake.url}/api/3.19/sessions/current`, { headers: { 'x-tableau-auth': credentials.token } });
+    expect(live.status).toBe(200);
+    expect(await live.text()).toMatch(new RegExp(`<session><site id="${SITE.id}" name="finance" contentUrl="finance"/><user id="${credentials.user.id}" name="ada" siteRole="Creator" lastLogin="[0-9T:-]+Z"/></session>`));
+    await fetch(`${fake.url}/api/3.19/auth/signout`, { method: 'POST', headers: { 'x-tableau-auth': credentials.token } });
+    const dead = await fetch(`${fake.url}/api/3.19/sessions/current`, { headers: { 'x-tableau-auth': credentials.token, accept: 'application/json' } });
+    expect(dead.status).toBe(401);
+    expect(await dead.json()).toMatchObject({ error: { code: '401002' } });
+  });
+
+  test('refuses a version newer than it speaks with 404001, as Tableau does', async () => {
+    const res = await fetch(`${fake.url}/api/3.99/serverinfo`, { headers: { accept: 'application/json' } });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: '404001', detail: "Version '3.99' is not a valid version of the API." } });
+  });
+
   test('accepts an XML sign-in and answers in XML without Accept: application/json', async () => {
     const res = await fetch(`${fake.url}/api/3.19/auth/signin`, {
       method: 'POST',

@@ -25,7 +25,15 @@ export interface Identity {
  * returned.
  */
 export type AuthOutcome =
-  | { kind: 'success'; identity: Identity }
+  | {
+      kind: 'success';
+      identity: Identity;
+      /**
+       * Undoes what the source kept open for this sign-in (Tableau: signs its session out) when no
+       * session is issued after all (the cookie would be too big, the store failed, ...). Never throws.
+       */
+      discard?: () => Promise<void>;
+    }
   | { kind: 'not-found' }
   | { kind: 'invalid' }
   | { kind: 'disabled' };

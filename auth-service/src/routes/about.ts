@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM, verifySessionCookie } from '../services/tableau-token.js';
+import { fetchCurrentTableauSession, fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM, verifySessionCookie } from '../services/tableau-token.js';
 import { localsOf } from './context.js';
 
 export interface AboutRouteDeps {
@@ -21,9 +21,11 @@ export interface AboutRouteDeps {
 
 /**
  * Answers JSON, never cached: 200 `{serverInfo, siteId, userId}` for a Tableau session whose token
- * Tableau still accepts; 401 `unauthenticated` without a valid session or when Tableau refuses the
- * token (so the front end signs in again); 404 `not-a-tableau-session` for other sessions or when
- * Tableau is off; 503 `tableau-unavailable` when Tableau cannot be asked.
+ * Tableau still accepts (checked with Get Current Server Session under the user's own token);
+ * 401 `unauthenticated` without a valid session or when Tableau refuses the token, or names another
+ * user for it (so the front end signs in again); 404 `not-a-tableau-session` for other sessions or
+ * when Tableau is off; 503 `tableau-unavailable` when Tableau cannot be asked, is slower than
+ * TABLEAU_TIMEOUT_MS or answers anything else.
  */
 export function createAboutRouter(deps: AboutRouteDeps): Router {
   const { config, logger } = deps;
@@ -54,24 +56,37 @@ export function createAboutRouter(deps: AboutRouteDeps): Router {
       res.status(401).json({ error: 'unauthenticated', reason: 'tableau-session-expired', login: '/login' });
       return;
     }
-    let answer: { status: number; serverInfo: unknown };
-    try {
-      answer = await fetchTableauServerInfo(creds, { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs, fetch: deps.fetch });
-    } catch (err) {
-      logger.warn({ event: 'tableau_unavailable', src: 'tableau', reason: err instanceof Error ? err.name : 'error', request_id: requestId }, 'Tableau could not be asked');
+    const call = { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs, fetch: deps.fetch };
+    const unavailable = (reason: string) => {
+      logger.warn({ event: 'tableau_unavailable', src: 'tableau', reason, request_id: requestId }, 'Tableau could not be asked');
       res.status(503).json({ error: 'tableau-unavailable' });
+    };
+    // serverinfo needs no token, so only a call made with the user's own token can tell whether
+    // Tableau still accepts it (it ends sessions on its own timeout, restart or sign-out).
+    let session: { status: number; userId: string | null };
+    let info: { status: number; serverInfo: unknown };
+    try {
+      [session, info] = await Promise.all([fetchCurrentTableauSession(creds, call), fetchTableauServerInfo(creds.apiVersion, call)]);
+    } catch (err) {
+      unavailable(err instanceof Error ? err.name : 'error');
       return;
     }
-    if (answer.status === 401) {
+    // A 200 naming another user means the token is not this session's; a 200 without a readable user
+    // still proves the token is live, so it does not send the user round the sign-in loop.
+    if (session.status === 401 || (session.status === 200 && session.userId !== null && session.userId !== creds.userId)) {
+      logger.info({ event: 'tableau_session_refused', src: 'tableau', user: claims.username, status: session.status, request_id: requestId });
       res.status(401).json({ error: 'unauthenticated', reason: 'tableau-session-expired', login: '/login' });
       return;
     }
-    if (answer.status !== 200 || answer.serverInfo === null) {
-      logger.warn({ event: 'tableau_unavailable', src: 'tableau', reason: `serverinfo answered ${answer.status}`, request_id: requestId }, 'Tableau could not be asked');
-      res.status(503).json({ error: 'tableau-unavailable' });
+    if (session.status !== 200) {
+      unavailable(`sessions/current answered ${session.status}`);
       return;
     }
-    res.status(200).json({ serverInfo: answer.serverInfo, siteId: creds.siteId, userId: creds.userId });
+    if (info.status !== 200 || info.serverInfo === null) {
+      unavailable(`serverinfo answered ${info.status}`);
+      return;
+    }
+    res.status(200).json({ serverInfo: info.serverInfo, siteId: creds.siteId, userId: creds.userId });
   });
 
   return router;

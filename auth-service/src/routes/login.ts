@@ -5,10 +5,11 @@ import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import { CSRF_COOKIE_NAME, type AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { serializeCookie } from '../security/cookies.js';
+import { cookieSize, MAX_COOKIE_BYTES, serializeCookie } from '../security/cookies.js';
 import type { CsrfProtection } from '../security/csrf.js';
 import { checkLoginOrigin, expectedOrigin } from '../security/request-origin.js';
 import type { LoginService } from '../services/login.js';
+import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import type { OidcService } from '../services/oidc.js';
 import { renderLoginPage } from '../views/login-page.js';
 import { localsOf } from './context.js';
@@ -17,6 +18,14 @@ export const GENERIC_FAILURE_MESSAGE = 'Invalid username or password.';
 export const INVALID_INPUT_MESSAGE = 'Enter your username (up to 64 characters) and your password.';
 export const BAD_REQUEST_MESSAGE = 'The request could not be read. Please start again.';
 export const CSRF_FAILURE_MESSAGE = 'This sign-in form has expired or was sent from another site. Please start again.';
+
+/** For a user whose session would not fit in a browser cookie (mostly: very many groups). */
+export function sessionTooLargeMessage(groups: number): string {
+  return (
+    `Your account is in too many groups (${groups}) for this gateway's sign-in cookie, so your browser would not keep it. ` +
+    'Trying again will not help: please tell your administrator.'
+  );
+}
 
 const MAX_USERNAME_LENGTH = 64;
 const MAX_PASSWORD_LENGTH = 1024;
@@ -116,6 +125,25 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
       renderForm(res, 401, { cookieValue, returnPath, error: GENERIC_FAILURE_MESSAGE, username });
       return;
     }
+    const bytes = cookieSize(config.session.cookieName, result.token);
+    if (bytes > MAX_COOKIE_BYTES) {
+      // A browser drops such a cookie without a word and the user lands on the login page again;
+      // say why instead, and end what the source kept for this sign-in (a live Tableau token).
+      logger.error({
+        event: 'auth_error',
+        user: result.claims.username,
+        src: result.claims.src,
+        reason: 'session-too-large',
+        cookie_bytes: bytes,
+        max_bytes: MAX_COOKIE_BYTES,
+        groups: result.claims.groups.length,
+        request_id: locals.requestId,
+      });
+      await result.discard();
+      throw new AppError('ERR_SESSION_TOO_LARGE', 403, sessionTooLargeMessage(result.claims.groups.length));
+    }
+    // In the background, as at logout: Tableau never delays the sign-in.
+    void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append(
       'Set-Cookie',
       serializeCookie(config.session.cookieName, result.token, {

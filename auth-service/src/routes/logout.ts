@@ -7,7 +7,7 @@ import type { AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { serializeCookie } from '../security/cookies.js';
 import { checkLogoutOrigin, expectedOrigin } from '../security/request-origin.js';
-import { signOutTableauSession } from '../services/tableau-token.js';
+import { signOutTableauSession, tableauLogoutDeps } from '../services/tableau-token.js';
 import type { OidcService } from '../services/oidc.js';
 import { renderLogoutPage } from '../views/logout-page.js';
 import { localsOf } from './context.js';
@@ -69,12 +69,7 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
     const session = describeSession(cookie.status === 'ok' ? cookie.value : undefined, secrets);
     logger.info({ event: 'logout', user: session.user, sid: session.sid, request_id: requestId });
     // Tableau sessions kept for /api/ end too; not awaited, so Tableau never delays the sign-out.
-    void signOutTableauSession(cookie.status === 'ok' ? cookie.value : undefined, requestId, {
-      url: config.tableau?.url ?? null,
-      timeoutMs: Math.min(config.tableau?.timeoutMs ?? 0, 3000),
-      secrets,
-      logger,
-    });
+    void signOutTableauSession(cookie.status === 'ok' ? cookie.value : undefined, requestId, tableauLogoutDeps(config, logger));
     res.append(
       'Set-Cookie',
       serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }),

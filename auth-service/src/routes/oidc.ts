@@ -8,7 +8,7 @@ import { serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
 import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
 import { OIDC_STATE_COOKIE, OIDC_STATE_TTL_SECONDS } from '../services/oidc-state.js';
-import { verifySessionCookie } from '../services/tableau-token.js';
+import { signOutReplacedTableauSession, verifySessionCookie } from '../services/tableau-token.js';
 import { renderMessagePage } from '../views/message-page.js';
 import { localsOf } from './context.js';
 
@@ -89,6 +89,8 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
       requestId: locals.requestId,
     });
     locals.returnPath = result.returnPath;
+    // The session this one replaces may hold a Tableau token; end it (in the background).
+    void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: config.session.ttlSeconds, secure }));
     res.status(302).setHeader('Location', result.returnPath);
     res.end();

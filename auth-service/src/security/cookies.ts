@@ -20,3 +20,15 @@ export function serializeCookie(name: string, value: string, attributes: CookieA
   if (attributes.secure) cookie += '; Secure';
   return cookie;
 }
+
+/**
+ * The largest `name=value` a session cookie may have: browsers keep at least 4096 bytes per cookie
+ * (RFC 6265 section 6.1) and Chromium and Firefox drop a bigger one silently, so the user would be
+ * sent back to the login page with no explanation.
+ */
+export const MAX_COOKIE_BYTES = 4096;
+
+/** Bytes of `name=value`, the part browsers count against MAX_COOKIE_BYTES. */
+export function cookieSize(name: string, value: string): number {
+  return Buffer.byteLength(`${name}=${value}`, 'utf8');
+}

@@ -14,7 +14,15 @@ export const STORE_UNAVAILABLE_MESSAGE = 'Sign-in is temporarily unavailable. Pl
 
 export type FailureReason = 'not-found' | 'invalid' | 'disabled';
 
-export type LoginResult = { kind: 'success'; token: string; claims: SessionClaims } | { kind: 'failure'; reason: FailureReason };
+export type LoginResult =
+  | {
+      kind: 'success';
+      token: string;
+      claims: SessionClaims;
+      /** The source's undo (e.g. Tableau sign-out) for a caller that cannot deliver the session after all. Never throws. */
+      discard: () => Promise<void>;
+    }
+  | { kind: 'failure'; reason: FailureReason };
 
 export interface LoginAttempt {
   username: string;
@@ -94,16 +102,26 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           throw err;
         }
         if (outcome.kind === 'success') {
-          const { token, claims } = issueSessionToken({
-            identity: outcome.identity,
-            ip,
-            secret: deps.session.secret,
-            ttlSeconds: deps.session.ttlSeconds,
-            now: deps.now(),
-          });
-          await rateLimiter.recordSuccess(username, ip);
+          const discard = outcome.discard ?? (() => Promise.resolve());
+          let issued;
+          try {
+            issued = issueSessionToken({
+              identity: outcome.identity,
+              ip,
+              secret: deps.session.secret,
+              ttlSeconds: deps.session.ttlSeconds,
+              now: deps.now(),
+            });
+            await rateLimiter.recordSuccess(username, ip);
+          } catch (err) {
+            // The source already holds a session for this sign-in (Tableau: a live token for 240
+            // minutes); no cookie will carry it, so end it before failing.
+            await discard();
+            throw err;
+          }
+          const { token, claims } = issued;
           logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, request_id: requestId });
-          return { kind: 'success', token, claims };
+          return { kind: 'success', token, claims, discard };
         }
         src = authenticator.id;
         reason = outcome.kind;

@@ -15,6 +15,8 @@
 import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
+import { readCookie } from '../../../njs/src/core/cookie.js';
+import type { AuthConfig } from '../config.js';
 import { headerSegmentFor } from './session-token.js';
 
 /** Name of the session claim that holds the sealed credentials (shared contract). */
@@ -151,11 +153,11 @@ export async function signOutTableau(creds: TableauCredentials, opts: TableauCal
   return res.status < 300;
 }
 
-/** GET /api/{v}/serverinfo with the user's token; returns Tableau's `serverInfo` object and the status. */
-export async function fetchTableauServerInfo(creds: TableauCredentials, opts: TableauCallOptions): Promise<{ status: number; serverInfo: unknown }> {
+/** GET `path` under the server root as JSON; the body is null when it is not JSON. Throws on a network error or timeout. */
+async function getTableauJson(path: string, headers: Record<string, string>, opts: TableauCallOptions): Promise<{ status: number; body: unknown }> {
   const doFetch = opts.fetch ?? globalThis.fetch;
-  const res = await doFetch(`${opts.url.replace(/\/+$/, '')}/api/${creds.apiVersion}/serverinfo`, {
-    headers: { 'x-tableau-auth': creds.token, accept: 'application/json' },
+  const res = await doFetch(`${opts.url.replace(/\/+$/, '')}${path}`, {
+    headers: { ...headers, accept: 'application/json' },
     redirect: 'error',
     signal: AbortSignal.timeout(opts.timeoutMs),
   });
@@ -166,8 +168,29 @@ export async function fetchTableauServerInfo(creds: TableauCredentials, opts: Ta
   } catch {
     body = null;
   }
-  const serverInfo = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).serverInfo : undefined;
-  return { status: res.status, serverInfo: serverInfo ?? null };
+  return { status: res.status, body };
+}
+
+function member(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * Get Current Server Session (`GET /api/{v}/sessions/current`, REST API 3.1 and later) with the
+ * user's own token: the cheapest call that Tableau answers only for a live token (401 once it has
+ * expired or been signed out). Returns the status and the session's user id (null when absent).
+ * Throws on a network error or timeout; the token is never put in an error message.
+ */
+export async function fetchCurrentTableauSession(creds: TableauCredentials, opts: TableauCallOptions): Promise<{ status: number; userId: string | null }> {
+  const { status, body } = await getTableauJson(`/api/${creds.apiVersion}/sessions/current`, { 'x-tableau-auth': creds.token }, opts);
+  const userId = member(member(member(body, 'session'), 'user'), 'id');
+  return { status, userId: typeof userId === 'string' ? userId : null };
+}
+
+/** GET /api/{v}/serverinfo, which needs no token; returns Tableau's `serverInfo` object (null when absent) and the status. */
+export async function fetchTableauServerInfo(apiVersion: string, opts: TableauCallOptions): Promise<{ status: number; serverInfo: unknown }> {
+  const { status, body } = await getTableauJson(`/api/${apiVersion}/serverinfo`, {}, opts);
+  return { status, serverInfo: member(body, 'serverInfo') ?? null };
 }
 
 export interface TableauLogoutDeps {
@@ -179,8 +202,29 @@ export interface TableauLogoutDeps {
   fetch?: typeof globalThis.fetch;
 }
 
+/** The logout dependencies from the service config: Tableau cut off after at most 3 s, as at logout. */
+export function tableauLogoutDeps(config: AuthConfig, logger: Logger): TableauLogoutDeps {
+  return {
+    url: config.tableau?.url ?? null,
+    timeoutMs: Math.min(config.tableau?.timeoutMs ?? 0, 3000),
+    secrets: [config.jwt.secret, ...config.jwt.previousSecrets],
+    logger,
+  };
+}
+
 /**
- * At logout: when the session token (expired or not, but signed with one of `secrets`) carries a
+ * At a new sign-in (password form or OIDC): the session it replaces (the session cookie in
+ * `cookieHeader`) may hold a Tableau token that no cookie will carry any more, so it is signed out.
+ * Meant not to be awaited, like signOutTableauSession.
+ */
+export function signOutReplacedTableauSession(cookieHeader: string | undefined, requestId: string, config: AuthConfig, logger: Logger): Promise<void> {
+  const previous = readCookie(cookieHeader, config.session.cookieName);
+  if (previous.status !== 'ok') return Promise.resolve();
+  return signOutTableauSession(previous.value, requestId, tableauLogoutDeps(config, logger));
+}
+
+/**
+ * At logout, and when a new sign-in replaces a session: when the session token (expired or not, but signed with one of `secrets`) carries a
  * sealed Tableau token, signs it out at Tableau. Best effort and meant not to be awaited: it never
  * throws, cuts Tableau off after `timeoutMs`, and logs `tableau_signout_failed` (never the token).
  */
