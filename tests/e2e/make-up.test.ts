@@ -10,27 +10,10 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { freePort, REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
+import { freePort, isAlive, REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
+import { waitUntil } from '../support/wait.js';
 import { rawRequest } from '../support/http.js';
 import { launchUp, runUpToExit, type Launched } from '../support/launcher.js';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
 
 const reload = (dataDir: string, env: Record<string, string>) =>
   spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'reload.ts')], {
@@ -98,7 +81,7 @@ describe('two make up instances in one checkout', () => {
     }
 
     a.process.kill('SIGKILL');
-    expect(await waitUntil(() => !alive(masterA), 5000)).toBe(true);
+    expect(await waitUntil(() => !isAlive(masterA), 5000)).toBe(true);
     expect(await rawRequest(a.proxyPort, 'GET', '/login').then(() => 'answered', () => 'refused')).toBe('refused');
 
     // With PROXY_PORT unset, reload picks the one instance whose launcher still runs (B).

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
-import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
+import { azureGatewayEnv, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startTableauFake, type TableauFake } from '../support/tableau-fake.js';
 
@@ -23,17 +23,7 @@ describe('a new sign-in in the same browser', () => {
   beforeAll(async () => {
     provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + '/login/oauth2/code/azure'], accounts: [BOB] });
     tableau = await startTableauFake({ users: [{ name: 'tina', password: 'tableau only password 7', siteRole: 'Explorer', groups: ['All Users'] }] });
-    stack = await startStack({
-      env: {
-        AZURE_TENANT_ID: provider.tenant,
-        AZURE_CLIENT_ID: CLIENT.id,
-        AZURE_CLIENT_SECRET: CLIENT.secret,
-        OIDC_ISSUER: provider.issuer,
-        PUBLIC_BASE_URL: PUBLIC,
-        TABLEAU_URL: tableau.url,
-        ALLOW_INSECURE_HTTP_IDP: 'true',
-      },
-    });
+    stack = await startStack({ env: azureGatewayEnv(provider, CLIENT, PUBLIC, { TABLEAU_URL: tableau.url }) });
     browser = await launchBrowser({ proxy: { server: `http://127.0.0.1:${stack.proxyPort}`, bypass: '127.0.0.1' } });
   }, 60_000);
   afterAll(async () => {

@@ -12,25 +12,8 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { buildGateConfig } from '../../auth-service/src/services/gate-config.js';
 import { gatePolicyFor } from '../../auth-service/src/policy/policy-runtime.js';
 import { strongSecret } from '../support/stack.js';
-import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, stopLeftoverNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
+import { freePort, isAlive, prepareNginxPrefix, REPO_ROOT, startNginx, stopLeftoverNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
+import { waitUntil } from '../support/wait.js';
 
 describe('starting nginx', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -90,7 +73,7 @@ describe('starting nginx', () => {
     const master = Number(/master (\d+)/.exec(out)![1]);
     expect(readFileSync(join(prefix, 'logs', 'nginx.pid'), 'utf8').trim()).toBe(String(master));
     launcher.kill('SIGKILL');
-    expect(await waitUntil(() => !alive(master), 5000)).toBe(true);
+    expect(await waitUntil(() => !isAlive(master), 5000)).toBe(true);
     expect(await fetch(`http://127.0.0.1:${port}/`).then(() => 'answered', () => 'refused')).toBe('refused');
   }, 30_000);
 
@@ -102,9 +85,9 @@ describe('starting nginx', () => {
     const pidFile = join(prefix, 'logs', 'nginx.pid');
     expect(await waitUntil(() => { try { return readFileSync(pidFile, 'utf8').trim() !== ''; } catch { return false; } }, 5000)).toBe(true);
     const leftover = Number(readFileSync(pidFile, 'utf8'));
-    cleanups.push(() => { if (alive(leftover)) process.kill(leftover, 'SIGKILL'); });
+    cleanups.push(() => { if (isAlive(leftover)) process.kill(leftover, 'SIGKILL'); });
     expect(await stopLeftoverNginx(prefix)).toBe(leftover);
-    expect(alive(leftover)).toBe(false);
+    expect(isAlive(leftover)).toBe(false);
     const nginx = await startNginx(prefix, port);
     cleanups.push(() => nginx.stop());
     expect(nginx.process.pid).not.toBe(leftover);

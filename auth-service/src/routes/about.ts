@@ -5,11 +5,9 @@
  */
 import { Router } from 'express';
 import type { Logger } from 'pino';
-import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
-import { normaliseClientIp } from '../security/client-ip.js';
-import { fetchCurrentTableauSession, fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM, verifySessionCookie } from '../services/tableau-token.js';
-import { localsOf } from './context.js';
+import { fetchCurrentTableauSession, fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM } from '../services/tableau-token.js';
+import { localsOf, verifiedSessionOf } from './context.js';
 
 export interface AboutRouteDeps {
   config: AuthConfig;
@@ -35,14 +33,7 @@ export function createAboutRouter(deps: AboutRouteDeps): Router {
   router.get('/auth/about', async (req, res) => {
     const { requestId } = localsOf(res);
     res.setHeader('Cache-Control', 'no-store');
-    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
-    const claims = verifySessionCookie(cookie.status === 'ok' ? cookie.value : undefined, {
-      secrets,
-      leewaySeconds: config.session.leewaySeconds,
-      ipBinding: config.session.ipBinding,
-      clientIp: normaliseClientIp(req.ip),
-      now: Math.floor(deps.now() / 1000),
-    });
+    const claims = verifiedSessionOf(req, config, deps.now());
     if (claims === null) {
       res.status(401).json({ error: 'unauthenticated', login: '/login' });
       return;

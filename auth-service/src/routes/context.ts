@@ -1,4 +1,8 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { readCookie } from '../../../njs/src/core/cookie.js';
+import type { AuthConfig } from '../config.js';
+import { normaliseClientIp } from '../security/client-ip.js';
+import { verifySessionCookie } from '../services/tableau-token.js';
 
 /** Per-request values the middleware in app.ts puts on `res.locals`. */
 export interface RequestLocals {
@@ -14,4 +18,19 @@ export function localsOf(res: Response): RequestLocals {
 /** `/login` or `/login?rd=…` for a validated return path. */
 export function loginHref(returnPath: string | undefined): string {
   return returnPath === undefined || returnPath === '/' ? '/login' : `/login?rd=${encodeURIComponent(returnPath)}`;
+}
+
+/**
+ * The request's session claims, verified as the gate verifies them (verifySessionCookie: current or
+ * previous key, exp/nbf with the leeway, IP binding), or null when there is no valid session.
+ */
+export function verifiedSessionOf(req: Request, config: AuthConfig, nowMs: number): Record<string, unknown> | null {
+  const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+  return verifySessionCookie(cookie.status === 'ok' ? cookie.value : undefined, {
+    secrets: [config.jwt.secret, ...config.jwt.previousSecrets],
+    leewaySeconds: config.session.leewaySeconds,
+    ipBinding: config.session.ipBinding,
+    clientIp: normaliseClientIp(req.ip),
+    now: Math.floor(nowMs / 1000),
+  });
 }

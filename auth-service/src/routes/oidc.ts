@@ -8,9 +8,9 @@ import { serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
 import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
 import { OIDC_STATE_COOKIE, OIDC_STATE_TTL_SECONDS } from '../services/oidc-state.js';
-import { signOutReplacedTableauSession, verifySessionCookie } from '../services/tableau-token.js';
+import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import { renderMessagePage } from '../views/message-page.js';
-import { localsOf } from './context.js';
+import { localsOf, verifiedSessionOf } from './context.js';
 
 export interface OidcRouteDeps {
   config: AuthConfig;
@@ -34,18 +34,10 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
   const secure = config.session.cookieSecure;
   // Lax, not Strict: the callback is a top-level navigation coming from the provider's site.
   const clearState = serializeCookie(OIDC_STATE_COOKIE, '', { sameSite: 'Lax', maxAge: 0, secure });
-  const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
 
   router.get('/logout/frontchannel', (req, res) => {
     const { requestId } = localsOf(res);
-    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
-    const session = verifySessionCookie(cookie.status === 'ok' ? cookie.value : undefined, {
-      secrets,
-      leewaySeconds: config.session.leewaySeconds,
-      ipBinding: config.session.ipBinding,
-      clientIp: normaliseClientIp(req.ip),
-      now: Math.floor(deps.now() / 1000),
-    });
+    const session = verifiedSessionOf(req, config, deps.now());
     const decision = decideFrontChannelLogout({ iss: req.query.iss, sid: req.query.sid, issuer: oidc.issuer, flavour: oidc.flavour, session });
     const user = typeof session?.username === 'string' ? session.username : undefined;
     if (decision.kind === 'refused') {
