@@ -200,8 +200,8 @@ const schema = z.object({
   AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
   PROXY_IP_BINDING: booleanWord('on', 'off').default(true),
   LOGIN_RATE_LIMIT_IP: rateLimit(86_400).default({ points: 20, durationSeconds: 300 }),
-  // Per-username windows are capped: a blocked username is a locked-out user, so an attacker who
-  // spends a few guesses must only be able to lock the real user out briefly.
+  // Per username: failures from all clients before its backoff starts / how long they are
+  // remembered. Only clients that already failed for the username are slowed (login-rate-limiter.ts).
   LOGIN_RATE_LIMIT_USER: rateLimit(3_600).default({ points: 10, durationSeconds: 300 }),
   LOGIN_RATE_LIMIT_USER_IP: rateLimit(3_600).default({ points: 5, durationSeconds: 300 }),
   AUTH_TRUST_PROXY: trustProxy.default(['loopback']),
