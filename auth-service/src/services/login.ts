@@ -71,7 +71,11 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
         throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE);
       }
 
-      // Sources are asked in order; the first that knows the user decides.
+      // Sources are asked in order; the first that accepts the password decides. A wrong password
+      // goes on to the next source exactly like an unknown username, so that both take the same
+      // time and get the same answer when a later source (Tableau) is down: otherwise the status and
+      // the timing told which local accounts exist (issue 8). Only a disabled user stops the chain,
+      // and only when its password was right.
       let reason: FailureReason = 'not-found';
       let src = authenticators[authenticators.length - 1]!.id;
       for (const authenticator of authenticators) {
@@ -105,9 +109,11 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, request_id: requestId });
           return { kind: 'success', token, claims };
         }
-        src = authenticator.id;
-        reason = outcome.kind;
-        if (outcome.kind !== 'not-found') break;
+        if (reason === 'not-found' || outcome.kind === 'disabled') {
+          src = authenticator.id;
+          reason = outcome.kind;
+        }
+        if (outcome.kind === 'disabled') break;
       }
 
       await rateLimiter.recordFailure(username, ip);
