@@ -12,7 +12,7 @@ import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
-import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
+import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
 
@@ -393,8 +393,10 @@ export function loadConfig(env: Env): ConfigResult {
   const oidcSettings = loadOidcConfig(env, errors, parsed.success ? parsed.data.ALLOW_INSECURE_HTTP_IDP : false);
 
   const policy = passwordPolicyFromEnv(env);
-  if (!policy.ok) {
-    for (const issue of policy.issues) errors.push(`${issue.variable}: ${issue.rule} (received ${JSON.stringify(issue.received)})`);
+  // Used by the users CLI and the demo seeding, not by sign-in; checked here so a typo shows at start-up.
+  const newPasswordRules = newPasswordRulesFromEnv(env);
+  for (const issue of [...(policy.ok ? [] : policy.issues), ...(newPasswordRules.ok ? [] : newPasswordRules.issues)]) {
+    errors.push(`${issue.variable}: ${issue.rule} (received ${JSON.stringify(issue.received)})`);
   }
 
   // The access policy is compiled here so that its problems are reported with all the others.

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { isAppError } from '../errors.js';
-import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv, type PasswordPolicy } from '../passwords/index.js';
+import {
+  createPasswordHasher,
+  formatEnvIssue,
+  newPasswordProblem,
+  newPasswordRulesFromEnv,
+  passwordPolicyFromEnv,
+  type PasswordPolicy,
+} from '../passwords/index.js';
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo, type UserRecord, type UsersRepo } from '../storage/users-repo.js';
@@ -18,7 +25,8 @@ import { describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text
  */
 
 export interface UsersCliIo {
-  stdin: AsyncIterable<Buffer | string> & { isTTY?: boolean };
+  /** With `isTTY` and `setRawMode` (a terminal), the password is typed at a prompt without echo. */
+  stdin: AsyncIterable<Buffer | string> & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
@@ -37,7 +45,9 @@ Commands:
   help                               show this text
 
 Usernames: 1-64 characters from A-Z a-z 0-9 . _ @ -, matched case-insensitively.
-Passwords: stdin is read to the end and one trailing newline is removed, e.g.
+Passwords: at least PASSWORD_MIN_LENGTH characters (default 12), not one of the most common
+  passwords, not the username. On a terminal you are asked twice, and nothing you type is shown.
+  Otherwise stdin is read to the end and one trailing newline is removed, e.g.
   printf '%s' "$PW" | npm run users -- add kirk --password-stdin --group Federation
 
 Store: DATABASE_URL if set, else the embedded store in DATA_DIR (default ./data).
@@ -132,9 +142,88 @@ function checkEmail(value: unknown): string | null {
   return email;
 }
 
-/** Reads stdin to the end, strips one trailing "\n" or "\r\n", rejects empty or oversized input. */
+function decodePassword(bytes: Buffer, where: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CommandError(`password ${where} is not valid UTF-8`);
+  }
+}
+
+const ENTER = new Set([0x0a, 0x0d]);
+const ERASE = new Set([0x08, 0x7f]);
+const CTRL_C = 0x03;
+const CTRL_D = 0x04;
+
+/**
+ * Reads lines typed at a terminal in raw mode, so the terminal shows nothing of them (the plain
+ * prompt used to echo the password). Enter ends a line; Backspace erases one character; Ctrl-C or
+ * Ctrl-D on an empty line cancels.
+ */
+function rawLineReader(io: UsersCliIo): { readLine(prompt: string): Promise<string>; close(): void } {
+  const source = io.stdin[Symbol.asyncIterator]();
+  let pending: Buffer = Buffer.alloc(0);
+  io.stdin.setRawMode!(true);
+  return {
+    async readLine(prompt) {
+      io.stderr.write(prompt);
+      const line: number[] = [];
+      for (;;) {
+        if (pending.length === 0) {
+          const next = await source.next();
+          if (next.done) throw new CommandError('no password typed');
+          pending = typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : next.value;
+          continue;
+        }
+        const byte = pending[0]!;
+        pending = pending.subarray(1);
+        if (ENTER.has(byte)) {
+          if (byte === 0x0d && pending[0] === 0x0a) pending = pending.subarray(1);
+          break;
+        }
+        if (byte === CTRL_C || (byte === CTRL_D && line.length === 0)) {
+          io.stderr.write('\n');
+          throw new CommandError('cancelled');
+        }
+        if (ERASE.has(byte)) {
+          // Drop one whole UTF-8 character: its continuation bytes, then its lead byte.
+          while (line.length > 0 && (line[line.length - 1]! & 0xc0) === 0x80) line.pop();
+          line.pop();
+          continue;
+        }
+        if (line.length > MAX_PASSWORD_BYTES) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
+        line.push(byte);
+      }
+      io.stderr.write('\n');
+      return decodePassword(Buffer.from(line), 'typed');
+    },
+    close() {
+      io.stdin.setRawMode!(false);
+      void source.return?.();
+    },
+  };
+}
+
+/** Asks twice at the terminal, without echo; the two must match. */
+async function promptPassword(io: UsersCliIo): Promise<string> {
+  const reader = rawLineReader(io);
+  try {
+    const first = await reader.readLine('New password: ');
+    if (first === '') throw new CommandError('empty password');
+    const second = await reader.readLine('Repeat it: ');
+    if (second !== first) throw new CommandError('the two passwords do not match; nothing was changed');
+    return first;
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * At a terminal: promptPassword. Otherwise reads stdin to the end, strips one trailing "\n" or
+ * "\r\n", rejects empty or oversized input.
+ */
 async function readPassword(io: UsersCliIo): Promise<string> {
-  if (io.stdin.isTTY) io.stderr.write('Type the password, then press Enter and Ctrl-D:\n');
+  if (io.stdin.isTTY && typeof io.stdin.setRawMode === 'function') return await promptPassword(io);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of io.stdin) {
@@ -143,12 +232,7 @@ async function readPassword(io: UsersCliIo): Promise<string> {
     if (size > MAX_PASSWORD_BYTES + 2) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
     chunks.push(buf);
   }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new CommandError('password on stdin is not valid UTF-8');
-  }
+  let text = decodePassword(Buffer.concat(chunks), 'on stdin');
   text = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
   if (text === '') throw new CommandError('empty password on stdin');
   if (Buffer.byteLength(text) > MAX_PASSWORD_BYTES) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
@@ -245,9 +329,13 @@ export async function runUsersCli(argv: string[], io: UsersCliIo): Promise<numbe
 
   try {
     const policy = passwordPolicyFromEnv(io.env);
-    if (!policy.ok) throw new CommandError(policy.issues.map(formatEnvIssue).join('; '));
+    const rules = newPasswordRulesFromEnv(io.env);
+    const envIssues = [...(policy.ok ? [] : policy.issues), ...(rules.ok ? [] : rules.issues)];
+    if (!policy.ok || !rules.ok) throw new CommandError(envIssues.map(formatEnvIssue).join('; '));
     const request = validateRequest(parsed);
     const password = parsed.values['password-stdin'] === true ? await readPassword(io) : null;
+    const problem = password === null ? null : newPasswordProblem(password, request.username, rules.rules);
+    if (problem !== null) throw new CommandError(problem);
 
     const store = await resolveStore({ databaseUrl: io.env.DATABASE_URL, dataDir: io.env.DATA_DIR || './data' });
     if (store.kind !== 'postgres') {
