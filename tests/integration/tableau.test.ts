@@ -1,8 +1,8 @@
 /**
  * Tableau as the second identity source, through the real nginx gate: a Tableau-only user signs in
  * with the form and reaches the upstream with Tableau's claims; a local user's wrong password and an
- * unknown username take the same path (so neither status nor timing tells which local accounts
- * exist); a Tableau that is down gives a clear 503, not "wrong password".
+ * unknown username both ask Tableau (the former with a decoy password), so neither status nor timing
+ * tells which local accounts exist; a Tableau that is down gives a clear 503, not "wrong password".
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { stackTest, startStack, type Stack } from '../support/stack.js';
@@ -17,7 +17,11 @@ describe('Tableau sign-in through nginx', () => {
   beforeAll(async () => {
     tableau = await startTableauFake({
       site: SITE,
-      users: [{ name: 'tina', password: 'tableau only password 7', fullName: 'Tina Tableau', email: 'tina@example.com', siteRole: 'Explorer', groups: ['All Users', 'Sales'] }],
+      users: [
+        { name: 'tina', password: 'tableau only password 7', fullName: 'Tina Tableau', email: 'tina@example.com', siteRole: 'Explorer', groups: ['All Users', 'Sales'] },
+        // Also a local user: the local account shadows this one.
+        { name: 'larry', password: 'larry tableau password 9', siteRole: 'Viewer', groups: ['All Users'] },
+      ],
     });
     stack = await startStack({
       env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, ALLOW_INSECURE_HTTP_IDP: 'true', TABLEAU_TIMEOUT_MS: '1000' },
@@ -52,15 +56,21 @@ describe('Tableau sign-in through nginx', () => {
 
   // Issue 8: a wrong local password used to stop at the local store while an unknown username went
   // on to Tableau, so the unknown one was slower and, with Tableau down, answered 503 instead of 401.
-  test('a local user with a wrong password is asked of Tableau too, exactly like an unknown username', async () => {
+  test('a local user with a wrong password is asked of Tableau too (with a decoy), like an unknown username', async () => {
     const before = tableau.signIns().length;
     const known = await stack.login('larry', 'not the password');
     expect(known.res.status).toBe(401);
     expect(known.session).toBeNull();
     expect(tableau.signIns()).toHaveLength(before + 1);
+    // larry's Tableau password is not sent to Tableau for the local larry: no Tableau session opens.
+    const live = tableau.liveTokens();
+    const tableauPassword = await stack.login('larry', 'larry tableau password 9');
+    expect(tableauPassword.res.status).toBe(401);
+    expect(tableau.signIns()).toHaveLength(before + 2);
+    expect(tableau.liveTokens()).toBe(live);
     const unknown = await stack.login('nobody-here', 'not the password');
     expect(unknown.res.status).toBe(401);
-    expect(tableau.signIns()).toHaveLength(before + 2);
+    expect(tableau.signIns()).toHaveLength(before + 3);
     expect(known.res.body.replace(/name="csrf" value="[^"]*"|value="(larry|nobody-here)"/g, '')).toBe(
       unknown.res.body.replace(/name="csrf" value="[^"]*"|value="(larry|nobody-here)"/g, ''),
     );

@@ -33,17 +33,38 @@ function service(authenticators: PasswordAuthenticator[]) {
 const attempt = (username: string) => ({ username, password: 'pw', ip: '192.0.2.1', requestId: 'r' });
 const identity = { sub: 't1', username: 'kirk', groups: [], src: 'tableau' };
 
+function recordingSource(id: string, answer: (password: string) => AuthOutcome): PasswordAuthenticator & { passwords: string[] } {
+  const passwords: string[] = [];
+  return {
+    id,
+    passwords,
+    async authenticate({ password }) {
+      passwords.push(password);
+      return answer(password);
+    },
+  };
+}
+
 // Issue 8: a wrong local password stopped at the local store while an unknown username went on to
 // Tableau, so status and timing told which local accounts exist.
 describe('login service: the chain of password sources', () => {
+  it('asks the next source with the typed password after an unknown local username', async () => {
+    const tableau = recordingSource('tableau', () => ({ kind: 'invalid' }));
+    expect(await service([source('local', () => ({ kind: 'not-found' })), tableau]).attempt(attempt('kirk'))).toEqual({ kind: 'failure', reason: 'invalid' });
+    expect(tableau.passwords).toEqual(['pw']);
+  });
+
   it.each<[string, AuthOutcome['kind']]>([
-    ['an unknown local username', 'not-found'],
     ['a wrong local password', 'invalid'],
-  ])('asks the next source after %s', async (_name, localKind) => {
-    const local = source('local', () => ({ kind: localKind }) as AuthOutcome);
-    const tableau = source('tableau', () => ({ kind: 'invalid' }));
-    expect(await service([local, tableau]).attempt(attempt('kirk'))).toEqual({ kind: 'failure', reason: 'invalid' });
-    expect(tableau.asked).toEqual(['kirk']);
+    ['a disabled local user', 'disabled'],
+  ])('still asks the next source after %s, with a random decoy instead of the typed password', async (_name, localKind) => {
+    const tableau = recordingSource('tableau', () => ({ kind: 'invalid' }));
+    expect(await service([source('local', () => ({ kind: localKind }) as AuthOutcome), tableau]).attempt(attempt('kirk'))).toEqual({
+      kind: 'failure',
+      reason: localKind,
+    });
+    expect(tableau.passwords).toHaveLength(1);
+    expect(tableau.passwords[0]).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   it('answers the same 503 for a wrong local password and an unknown username while the next source is down', async () => {
@@ -56,21 +77,17 @@ describe('login service: the chain of password sources', () => {
     }
   });
 
-  it('signs in with the next source when it accepts the password (its own identity, not the local one)', async () => {
-    const local = source('local', () => ({ kind: 'invalid' }));
-    const result = await service([local, source('tableau', () => ({ kind: 'success', identity }))]).attempt(attempt('kirk'));
-    expect(result).toMatchObject({ kind: 'success', claims: { src: 'tableau' } });
-  });
-
-  it('stops at a disabled local user whose password was right', async () => {
-    const tableau = source('tableau', () => ({ kind: 'success', identity }));
-    const result = await service([source('local', () => ({ kind: 'disabled' })), tableau]).attempt(attempt('kirk'));
-    expect(result).toEqual({ kind: 'failure', reason: 'disabled' });
-    expect(tableau.asked).toEqual([]);
-  });
-
-  it('logs the first source that knew the user as the reason', async () => {
-    const result = await service([source('local', () => ({ kind: 'invalid' })), source('tableau', () => ({ kind: 'not-found' }))]).attempt(attempt('kirk'));
+  it('keeps shadowing: a later source that would accept is never given the chance to sign in a name an earlier one knows', async () => {
+    const accepting = recordingSource('tableau', () => ({ kind: 'success', identity }));
+    const result = await service([source('local', () => ({ kind: 'invalid' })), accepting]).attempt(attempt('kirk'));
     expect(result).toEqual({ kind: 'failure', reason: 'invalid' });
+    expect(accepting.passwords).not.toContain('pw');
+  });
+
+  it('signs in with a later source for a name no earlier source knows', async () => {
+    const result = await service([source('local', () => ({ kind: 'not-found' })), source('tableau', () => ({ kind: 'success', identity }))]).attempt(
+      attempt('kirk'),
+    );
+    expect(result).toMatchObject({ kind: 'success', claims: { src: 'tableau' } });
   });
 });
