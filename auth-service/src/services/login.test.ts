@@ -7,13 +7,14 @@ import { createLoginService } from './login.js';
 
 const HIGH = { points: 100_000, durationSeconds: 60 };
 
-function source(id: string, answer: () => AuthOutcome): PasswordAuthenticator & { asked: string[] } {
-  const asked: string[] = [];
+/** A password source that answers `answer` and records the passwords it was asked with. */
+function source(id: string, answer: () => AuthOutcome): PasswordAuthenticator & { passwords: string[] } {
+  const passwords: string[] = [];
   return {
     id,
-    asked,
-    async authenticate({ username }) {
-      asked.push(username);
+    passwords,
+    async authenticate({ password }) {
+      passwords.push(password);
       return answer();
     },
   };
@@ -33,23 +34,11 @@ function service(authenticators: PasswordAuthenticator[]) {
 const attempt = (username: string) => ({ username, password: 'pw', ip: '192.0.2.1', requestId: 'r' });
 const identity = { sub: 't1', username: 'kirk', groups: [], src: 'tableau' };
 
-function recordingSource(id: string, answer: (password: string) => AuthOutcome): PasswordAuthenticator & { passwords: string[] } {
-  const passwords: string[] = [];
-  return {
-    id,
-    passwords,
-    async authenticate({ password }) {
-      passwords.push(password);
-      return answer(password);
-    },
-  };
-}
-
 // Issue 8: a wrong local password stopped at the local store while an unknown username went on to
 // Tableau, so status and timing told which local accounts exist.
 describe('login service: the chain of password sources', () => {
   it('asks the next source with the typed password after an unknown local username', async () => {
-    const tableau = recordingSource('tableau', () => ({ kind: 'invalid' }));
+    const tableau = source('tableau', () => ({ kind: 'invalid' }));
     expect(await service([source('local', () => ({ kind: 'not-found' })), tableau]).attempt(attempt('kirk'))).toEqual({ kind: 'failure', reason: 'invalid' });
     expect(tableau.passwords).toEqual(['pw']);
   });
@@ -58,7 +47,7 @@ describe('login service: the chain of password sources', () => {
     ['a wrong local password', 'invalid'],
     ['a disabled local user', 'disabled'],
   ])('still asks the next source after %s, with a random decoy instead of the typed password', async (_name, localKind) => {
-    const tableau = recordingSource('tableau', () => ({ kind: 'invalid' }));
+    const tableau = source('tableau', () => ({ kind: 'invalid' }));
     expect(await service([source('local', () => ({ kind: localKind }) as AuthOutcome), tableau]).attempt(attempt('kirk'))).toEqual({
       kind: 'failure',
       reason: localKind,
@@ -78,7 +67,7 @@ describe('login service: the chain of password sources', () => {
   });
 
   it('keeps shadowing: a later source that would accept is never given the chance to sign in a name an earlier one knows', async () => {
-    const accepting = recordingSource('tableau', () => ({ kind: 'success', identity }));
+    const accepting = source('tableau', () => ({ kind: 'success', identity }));
     const result = await service([source('local', () => ({ kind: 'invalid' })), accepting]).attempt(attempt('kirk'));
     expect(result).toEqual({ kind: 'failure', reason: 'invalid' });
     expect(accepting.passwords).not.toContain('pw');
