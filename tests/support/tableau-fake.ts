@@ -54,6 +54,8 @@ export interface TableauFake {
   /** The sign-in requests that reached the fake (whatever their outcome). */
   signIns(): RecordedRequest[];
   setFault(fault: TableauFault): void;
+  /** Delays every answer by `ms` (as a remote Tableau's round trip would); 0 answers at once. */
+  setLatency(ms: number): void;
   /** Tokens issued and not signed out yet. */
   liveTokens(): number;
   /** Every token the fake issued, oldest first. */
@@ -136,6 +138,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let fault: TableauFault = 'none';
+  let latencyMs = 0;
 
   function send(req: IncomingMessage, res: ServerResponse, status: number, root: string, payload: Record<string, unknown>): void {
     const json = String(req.headers.accept ?? '').includes('application/json');
@@ -300,7 +303,15 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (latencyMs === 0) return handle(req, res, body);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        handle(req, res, body);
+      }, latencyMs);
+      timers.add(timer);
+    });
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -319,6 +330,9 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     signIns: () => requests.filter((r) => r.method === 'POST' && r.url.endsWith('/auth/signin')),
     setFault(f) {
       fault = f;
+    },
+    setLatency(ms) {
+      latencyMs = ms;
     },
     liveTokens: () => sessions.size,
     issuedTokens: () => [...issued],
