@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { request as httpRequest } from 'node:http';
 import { hiddenFields, setCookies, stackTest, startStack, type HttpResult, type Stack } from '../support/stack.js';
+import { startTableauFake, type TableauFake } from '../support/tableau-fake.js';
 
 /** passlib's pbkdf2_sha512 of 'correct horse battery staple' at 1,000 rounds, as Zuar WAF imports them. */
 const PASSLIB_1000_ROUNDS =
@@ -117,5 +118,53 @@ describe('password sign-in abuse through nginx (defaults: 5 failures per user an
     }
     expect(median(imported)).toBeGreaterThan(0.6 * median(unknown));
     expect(median(imported)).toBeLessThan(1.7 * median(unknown));
+  }, 60_000);
+});
+
+describe('with Tableau sign-in configured, a wrong local password and an unknown username look the same', () => {
+  let stack: Stack;
+  let tableau: TableauFake;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    tableau = await startTableauFake({ users: [{ name: 'tina', password: 'tableau only password 7', siteRole: 'Viewer', groups: [] }] });
+    stack = await startStack({ env: { TABLEAU_URL: tableau.url, ALLOW_INSECURE_HTTP_IDP: 'true', TABLEAU_TIMEOUT_MS: '3000' } });
+    await stack.createUser('larry', 'local user password 42');
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await tableau?.close();
+  });
+
+  // Before: the unknown username paid for the local miss and then for Tableau; the wrong local
+  // password only for the local check, so a remote Tableau's round trip told them apart.
+  test('in the same time, with a Tableau that takes 300 ms to answer', async () => {
+    tableau.setLatency(300);
+    try {
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const a = await loginFrom(stack, `127.0.7.${i + 1}`, 'larry', 'wrong guess');
+        const b = await loginFrom(stack, `127.0.8.${i + 1}`, 'nobody-by-this-name', 'wrong guess');
+        expect([a.res.status, b.res.status]).toEqual([401, 401]);
+        known.push(a.ms);
+        unknown.push(b.ms);
+      }
+      expect(median(known)).toBeGreaterThan(0.75 * median(unknown));
+      expect(median(known)).toBeLessThan(1.33 * median(unknown));
+    } finally {
+      tableau.setLatency(0);
+    }
+  }, 60_000);
+
+  test('with the same status while Tableau is down', async () => {
+    tableau.setFault('down');
+    try {
+      const known = await loginFrom(stack, '127.0.9.1', 'larry', 'wrong guess');
+      const unknown = await loginFrom(stack, '127.0.9.2', 'nobody-by-this-name', 'wrong guess');
+      expect([known.res.status, unknown.res.status]).toEqual([503, 503]);
+    } finally {
+      tableau.setFault('none');
+    }
   }, 60_000);
 });
