@@ -29,7 +29,7 @@ import { embeddedUrl, resolveStore } from '../auth-service/src/storage/embedded.
 import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from '../auth-service/src/storage/db.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
-import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
+import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
 import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
@@ -179,9 +179,12 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         throw isConnectionError(err) || isAppError(err) ? new Error(describeStoreConnectionError(store.url, err)) : err;
       });
       const policy = passwordPolicyFromEnv(env);
-      if (!policy.ok) throw new Error(policy.issues.map(formatEnvIssue).join('\n'));
+      const rules = newPasswordRulesFromEnv(env);
+      if (!policy.ok || !rules.ok) {
+        throw new Error([...(policy.ok ? [] : policy.issues), ...(rules.ok ? [] : rules.issues)].map(formatEnvIssue).join('\n'));
+      }
       const hasher = createPasswordHasher(policy.policy);
-      const created = await seedDemoUsers(createUsersRepo(pool), hasher);
+      const created = await seedDemoUsers(createUsersRepo(pool), hasher, rules.rules);
       if (created.length > 0) {
         console.log('\nCreated demo users. Their passwords are shown only this once:');
         for (const u of created) console.log(`  demo-user ${u.username} ${u.password}`);

@@ -430,3 +430,13 @@ describe('POLICY_FILE', () => {
     expect(errors[0]).toMatch(new RegExp(`^POLICY_FILE: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read the policy file \\(.+\\)$`));
   });
 });
+
+describe('PASSWORD_MIN_LENGTH (users CLI and demo seeding)', () => {
+  test('is reported at start-up together with the other password settings', () => {
+    expect(errorsOf({ ...base, PASSWORD_MIN_LENGTH: '6', PASSWORD_HASH_ALGORITHM: 'md5' })).toEqual([
+      'PASSWORD_HASH_ALGORITHM: must be one of pbkdf2-sha512, argon2id (received "md5")',
+      'PASSWORD_MIN_LENGTH: must be an integer from 8 (the least any standard allows) to 64 (received "6")',
+    ]);
+    expect(loadConfig({ ...base, PASSWORD_MIN_LENGTH: '16' }).ok).toBe(true);
+  });
+});

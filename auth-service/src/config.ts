@@ -12,7 +12,7 @@ import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
-import { passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
+import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
 import type { Env } from './env.js';
@@ -201,8 +201,8 @@ const schema = z.object({
   AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
   PROXY_IP_BINDING: booleanWord('on', 'off').default(true),
   LOGIN_RATE_LIMIT_IP: rateLimit(86_400).default({ points: 20, durationSeconds: 300 }),
-  // Per-username windows are capped: a blocked username is a locked-out user, so an attacker who
-  // spends a few guesses must only be able to lock the real user out briefly.
+  // Per username: failures from all clients before its backoff starts / how long they are
+  // remembered. Only clients that already failed for the username are slowed (login-rate-limiter.ts).
   LOGIN_RATE_LIMIT_USER: rateLimit(3_600).default({ points: 10, durationSeconds: 300 }),
   LOGIN_RATE_LIMIT_USER_IP: rateLimit(3_600).default({ points: 5, durationSeconds: 300 }),
   AUTH_TRUST_PROXY: trustProxy.default(['loopback']),
@@ -396,8 +396,10 @@ export function loadConfig(env: Env): ConfigResult {
   const oidcSettings = loadOidcConfig(env, errors, allowInsecureHttpIdp);
 
   const policy = passwordPolicyFromEnv(env);
-  if (!policy.ok) {
-    for (const issue of policy.issues) errors.push(`${issue.variable}: ${issue.rule} (received ${JSON.stringify(issue.received)})`);
+  // Used by the users CLI and the demo seeding, not by sign-in; checked here so a typo shows at start-up.
+  const newPasswordRules = newPasswordRulesFromEnv(env);
+  for (const issue of [...(policy.ok ? [] : policy.issues), ...(newPasswordRules.ok ? [] : newPasswordRules.issues)]) {
+    errors.push(`${issue.variable}: ${issue.rule} (received ${JSON.stringify(issue.received)})`);
   }
 
   // The access policy is compiled here so that its problems are reported with all the others.

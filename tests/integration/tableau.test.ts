@@ -1,9 +1,10 @@
 /**
  * Tableau as the second identity source, through the real nginx gate: a Tableau-only user signs in
- * with the form and reaches the upstream with Tableau's claims; a local user's wrong password stays
- * local; a Tableau that is down gives a clear 503, not "wrong password"; no failure after Tableau
- * accepted the password leaves its session alive; a server whose REST API version does not fit says
- * so; /auth/about checks the user's own Tableau token.
+ * with the form and reaches the upstream with Tableau's claims; a local user's wrong password and an
+ * unknown username both ask Tableau (the former with a decoy), so neither status nor timing tells
+ * which local accounts exist; a Tableau that is down gives a clear 503, not "wrong password"; no
+ * failure after Tableau accepted the password leaves its session alive; a server whose REST API
+ * version does not fit says so; /auth/about checks the user's own Tableau token.
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { stackTest, startStack, type Stack } from '../support/stack.js';
@@ -27,6 +28,8 @@ describe('Tableau sign-in through nginx', () => {
         { name: 'tina', password: 'tableau only password 7', fullName: 'Tina Tableau', email: 'tina@example.com', siteRole: 'Explorer', groups: ['All Users', 'Sales'] },
         { name: 'gina', password: 'tableau only password 8', fullName: 'Gina Gruppen', siteRole: 'Viewer', groups: THOUSAND_GROUPS },
         { name: 'nina', password: 'tableau only password 9', fullName: 'Nina Nah', siteRole: 'Viewer', groups: NEAR_LIMIT_GROUPS },
+        // Also a local user: the local account shadows this one.
+        { name: 'larry', password: 'larry tableau password 9', siteRole: 'Viewer', groups: ['All Users'] },
       ],
     });
     stack = await startStack({
@@ -60,12 +63,42 @@ describe('Tableau sign-in through nginx', () => {
     expect(headers['x-payload-sub']).toBe(`tableau:${SITE.id}:${String(headers['x-payload-tableau_user_id'])}`);
   });
 
-  test('a local user with a wrong password does not fall through to Tableau', async () => {
+  // Issue 8: a wrong local password used to stop at the local store while an unknown username went
+  // on to Tableau, so the unknown one was slower and, with Tableau down, answered 503 instead of 401.
+  test('a local user with a wrong password is asked of Tableau too (with a decoy), like an unknown username', async () => {
     const before = tableau.signIns().length;
-    const { res, session } = await stack.login('larry', 'not the password');
-    expect(res.status).toBe(401);
-    expect(session).toBeNull();
-    expect(tableau.signIns()).toHaveLength(before);
+    const known = await stack.login('larry', 'not the password');
+    expect(known.res.status).toBe(401);
+    expect(known.session).toBeNull();
+    expect(tableau.signIns()).toHaveLength(before + 1);
+    // larry's Tableau password is not sent to Tableau for the local larry: no Tableau session opens.
+    const live = tableau.liveTokens();
+    const tableauPassword = await stack.login('larry', 'larry tableau password 9');
+    expect(tableauPassword.res.status).toBe(401);
+    expect(tableau.signIns()).toHaveLength(before + 2);
+    expect(tableau.liveTokens()).toBe(live);
+    const unknown = await stack.login('nobody-here', 'not the password');
+    expect(unknown.res.status).toBe(401);
+    expect(tableau.signIns()).toHaveLength(before + 3);
+    expect(known.res.body.replace(/name="csrf" value="[^"]*"|value="(larry|nobody-here)"/g, '')).toBe(
+      unknown.res.body.replace(/name="csrf" value="[^"]*"|value="(larry|nobody-here)"/g, ''),
+    );
+  });
+
+  test('Tableau down: a local user with a wrong password gets the same 503 as an unknown username', async () => {
+    tableau.setFault('down');
+    try {
+      const known = await stack.login('larry', 'not the password');
+      const unknown = await stack.login('nobody-here', 'not the password');
+      expect(known.res.status).toBe(503);
+      expect(unknown.res.status).toBe(503);
+      const withoutRequestId = (body: string) => body.replace(/<code>[0-9a-f]{32}<\/code>/, '');
+      expect(withoutRequestId(known.res.body)).toBe(withoutRequestId(unknown.res.body));
+      // The right local password does not need Tableau.
+      expect((await stack.login('larry', 'local user password 42')).res.status).toBe(302);
+    } finally {
+      tableau.setFault('none');
+    }
   });
 
   test('Tableau down: the login page answers 503 with a clear message, not "invalid password"', async () => {

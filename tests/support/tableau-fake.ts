@@ -69,6 +69,8 @@ export interface TableauFake {
   setFault(fault: TableauFault): void;
   /** Changes the versions the fake speaks, as an upgrade, downgrade or retirement of 2.x would. */
   setApiVersions(versions: { oldest: string; newest: string }): void;
+  /** Delays every answer by `ms` (as a remote Tableau's round trip would); 0 answers at once. */
+  setLatency(ms: number): void;
   /** Tokens issued and not signed out yet. */
   liveTokens(): number;
   /** Whether Tableau would still accept `token` (issued, not signed out, not expired). */
@@ -161,6 +163,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let fault: TableauFault = 'none';
+  let latencyMs = 0;
 
   function send(req: IncomingMessage, res: ServerResponse, status: number, root: string, payload: Record<string, unknown>): void {
     const json = String(req.headers.accept ?? '').includes('application/json');
@@ -364,7 +367,15 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (latencyMs === 0) return handle(req, res, body);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        handle(req, res, body);
+      }, latencyMs);
+      timers.add(timer);
+    });
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -387,6 +398,9 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     setApiVersions({ oldest, newest }) {
       oldestApiVersion = oldest;
       restApiVersion = newest;
+    },
+    setLatency(ms) {
+      latencyMs = ms;
     },
     liveTokens: () => sessions.size,
     isLive: (token) => sessions.has(token),

@@ -31,8 +31,9 @@ function toIdentity(user: UserRecord): Identity {
  * disabled user is `disabled` only when the password was right, otherwise `invalid`; after a
  * successful login a hash written under an older policy (other algorithm or cost) is replaced,
  * and a failure to do so is logged, never fatal.
- * Not guaranteed: identical timing when the store is slow or when a stored hash uses another cost
- * than the dummy (the first login after a policy change takes the old cost).
+ * A stored hash cheaper than the dummy is topped up to the dummy's cost (verifyAtDummyCost).
+ * Not guaranteed: identical timing when the store is slow, or when a stored hash costs more than the
+ * dummy or uses another algorithm than the policy (until the user's next sign-in rehashes it).
  */
 export function createLocalAuthenticator(deps: LocalAuthenticatorDeps): PasswordAuthenticator {
   const { usersRepo, hasher, logger } = deps;
@@ -58,7 +59,9 @@ export function createLocalAuthenticator(deps: LocalAuthenticatorDeps): Password
         await hasher.verifyDummy(password);
         return { kind: 'not-found' };
       }
-      const matches = await hasher.verify(password, user.passwordHash);
+      // At least the dummy's cost: a hash imported at a lower cost must not answer faster than an
+      // unknown user (issue 8).
+      const matches = await hasher.verifyAtDummyCost(password, user.passwordHash);
       if (!matches) return { kind: 'invalid' };
       if (user.disabled) return { kind: 'disabled' };
       await rehashIfNeeded(user, password, ctx.requestId);

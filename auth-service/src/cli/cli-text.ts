@@ -17,6 +17,9 @@ export function oneLine(text: string): string {
 /** A problem with how a command was called (exit 2). */
 export class UsageError extends Error {}
 
+/** The command was understood but cannot be carried out (exit 1). */
+export class CommandError extends Error {}
+
 /**
  * `parseArgs` for one sub-command, strict, with its errors turned into short UsageErrors that name
  * the option and the command.

@@ -41,7 +41,7 @@ describe('users CLI', () => {
   it('adds a user with groups, email and name; the password comes from stdin minus one newline', async () => {
     const result = await cli(
       ['add', 'Kirk', '--password-stdin', '--group', 'Federation', '--group', 'Starfleet', '--email', 'kirk@enterprise.example', '--name', 'James T. Kirk'],
-      { stdin: 'Ncc-1701\n' },
+      { stdin: 'Ncc-1701 Enterprise\n' },
     );
     expect(result).toEqual({ code: 0, stdout: 'Created user Kirk.\n', stderr: '' });
     const user = await repo.findByUsername('kirk');
@@ -53,7 +53,7 @@ describe('users CLI', () => {
       disabled: false,
     });
     expect(user!.passwordHash.startsWith('$pbkdf2-sha512$i=100000,')).toBe(true);
-    expect(await hasher.verify('Ncc-1701', user!.passwordHash)).toBe(true);
+    expect(await hasher.verify('Ncc-1701 Enterprise', user!.passwordHash)).toBe(true);
   });
 
   it('runs the migrations itself on an empty database', async () => {
@@ -70,16 +70,16 @@ describe('users CLI', () => {
     ['lower case', 'kirk'],
     ['upper case', 'KIRK'],
   ])('refuses a duplicate in %s and names the existing user', async (_name, username) => {
-    const result = await cli(['add', username, '--password-stdin'], { stdin: 'x' });
+    const result = await cli(['add', username, '--password-stdin'], { stdin: 'a long enough password' });
     expect(result).toEqual({ code: 1, stdout: '', stderr: 'error: user "Kirk" already exists (usernames are case-insensitive)\n' });
   });
 
   it.each([
-    ['a CRLF line ending', 'Enterprise-D\r\n', 'Enterprise-D'],
-    ['no line ending', 'Enterprise-E', 'Enterprise-E'],
-    ['two newlines (only one is stripped)', 'Voyager\n\n', 'Voyager\n'],
-    ['surrounding spaces (kept)', ' warp 9 \n', ' warp 9 '],
-    ['non-ASCII', 'Κλίνγκον\n', 'Κλίνγκον'],
+    ['a CRLF line ending', 'Enterprise-D 1701\r\n', 'Enterprise-D 1701'],
+    ['no line ending', 'Enterprise-E 1701', 'Enterprise-E 1701'],
+    ['two newlines (only one is stripped)', 'Voyager 74656\n\n', 'Voyager 74656\n'],
+    ['surrounding spaces (kept)', ' warp 9 engage \n', ' warp 9 engage '],
+    ['non-ASCII', 'Κλίνγκον Qo’noS\n', 'Κλίνγκον Qo’noS'],
   ])('passwd reads %s exactly', async (_name, stdin, expected) => {
     expect(await cli(['passwd', 'KIRK', '--password-stdin'], { stdin })).toEqual({ code: 0, stdout: 'Password changed for KIRK.\n', stderr: '' });
     const hash = (await repo.findByUsername('kirk'))!.passwordHash;
@@ -128,7 +128,7 @@ describe('users CLI', () => {
   });
 
   it('lists users as a table', async () => {
-    await cli(['add', 'mccoy', '--password-stdin', '--name', 'Leonard McCoy'], { stdin: 'bones' });
+    await cli(['add', 'mccoy', '--password-stdin', '--name', 'Leonard McCoy'], { stdin: 'bones-of-the-enterprise' });
     await cli(['groups', 'kirk', 'Federation', 'Starfleet']);
     await cli(['disable', 'mccoy']);
     expect(await cli(['list'])).toEqual({
@@ -144,7 +144,7 @@ describe('users CLI', () => {
   });
 
   it.each([
-    ['passwd', ['passwd', 'spock', '--password-stdin'], 'pw'],
+    ['passwd', ['passwd', 'spock', '--password-stdin'], 'a long enough password'],
     ['disable', ['disable', 'spock'], undefined],
     ['enable', ['enable', 'spock'], undefined],
     ['groups', ['groups', 'spock', 'Vulcan'], undefined],
@@ -209,12 +209,52 @@ describe('users CLI', () => {
     });
   });
 
+  // Issue 8: a 1-character password was accepted.
+  it.each([
+    ['one character', 'x', 'error: password is too short (1 characters): use at least 12 (PASSWORD_MIN_LENGTH)'],
+    ['eleven characters', 'abcdefghijk', 'error: password is too short (11 characters): use at least 12 (PASSWORD_MIN_LENGTH)'],
+    ['eleven non-ASCII characters (counted as characters, not bytes)', 'ÄÖÜäöüßÄÖÜä', 'error: password is too short (11 characters)'],
+    ['a common password', 'qwerty123456', 'error: password is one of the most commonly used passwords, which attackers try first: choose another'],
+    ['a common password in other case', 'QWERTY123456', 'error: password is one of the most commonly used passwords'],
+    ['the username', 'Chapel-Christine', 'error: password must not be the username'],
+  ])('refuses %s as a new password, for add and passwd, and changes nothing', async (_name, stdin, message) => {
+    const before = (await repo.findByUsername('kirk'))!.passwordHash;
+    const added = await cli(['add', 'chapel-christine', '--password-stdin'], { stdin });
+    expect(added.code).toBe(1);
+    expect(added.stderr.startsWith(message)).toBe(true);
+    expect(added.stderr).not.toContain(stdin);
+    const changed = await cli(['passwd', 'kirk', '--password-stdin'], { stdin: stdin === 'Chapel-Christine' ? 'kirk' : stdin });
+    expect(changed.code).toBe(1);
+    expect(await repo.findByUsername('chapel-christine')).toBeNull();
+    expect((await repo.findByUsername('kirk'))!.passwordHash).toBe(before);
+  });
+
+  it('takes the minimum length from PASSWORD_MIN_LENGTH, never below 8', async () => {
+    expect((await cli(['add', 'rand', '--password-stdin'], { stdin: 'Yeoman-1', env: { ...env(), PASSWORD_MIN_LENGTH: '8' } })).code).toBe(0);
+    const longer = await cli(['passwd', 'rand', '--password-stdin'], { stdin: 'twenty characters 20', env: { ...env(), PASSWORD_MIN_LENGTH: '21' } });
+    expect(longer).toMatchObject({ code: 1, stderr: expect.stringContaining('use at least 21 (PASSWORD_MIN_LENGTH)') });
+    for (const bad of ['7', '65', 'twelve', '-8']) {
+      expect(await cli(['passwd', 'rand', '--password-stdin'], { stdin: 'a long enough password', env: { ...env(), PASSWORD_MIN_LENGTH: bad } })).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `error: PASSWORD_MIN_LENGTH must be an integer from 8 (the least any standard allows) to 64 (received ${JSON.stringify(bad)})\n`,
+      });
+    }
+  });
+
+  it('reports PASSWORD_MIN_LENGTH together with the hashing settings', async () => {
+    const result = await cli(['list'], { env: { ...env(), PASSWORD_HASH_ALGORITHM: 'md5', PASSWORD_MIN_LENGTH: '4' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('PASSWORD_HASH_ALGORITHM must be one of');
+    expect(result.stderr).toContain('PASSWORD_MIN_LENGTH must be an integer from 8');
+  });
+
   it('hashes with argon2id when configured', async () => {
-    const result = await cli(['add', 'scotty', '--password-stdin'], { stdin: 'engineering', env: { ...env(), PASSWORD_HASH_ALGORITHM: 'argon2id' } });
+    const result = await cli(['add', 'scotty', '--password-stdin'], { stdin: 'engineering deck 12', env: { ...env(), PASSWORD_HASH_ALGORITHM: 'argon2id' } });
     expect(result.code).toBe(0);
     const hash = (await repo.findByUsername('scotty'))!.passwordHash;
     expect(hash.startsWith('$argon2id$')).toBe(true);
-    expect(await hasher.verify('engineering', hash)).toBe(true);
+    expect(await hasher.verify('engineering deck 12', hash)).toBe(true);
   });
 
   it('says the store is unavailable, with the reason, in one line', async () => {

@@ -1,11 +1,19 @@
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { isAppError } from '../errors.js';
-import { createPasswordHasher, formatEnvIssue, passwordPolicyFromEnv, type PasswordPolicy } from '../passwords/index.js';
+import {
+  createPasswordHasher,
+  formatEnvIssue,
+  newPasswordProblem,
+  newPasswordRulesFromEnv,
+  passwordPolicyFromEnv,
+  type PasswordPolicy,
+} from '../passwords/index.js';
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo, type UserRecord, type UsersRepo } from '../storage/users-repo.js';
-import { describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
+import { CommandError, describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
+import { readPassword, type PasswordInput } from './password-input.js';
 
 /**
  * The logic of `npm run users -- <command>` (the bin is users.ts): manage local users in DATABASE_URL,
@@ -17,10 +25,8 @@ import { describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text
  * missing or extra arguments).
  */
 
-export interface UsersCliIo {
-  stdin: AsyncIterable<Buffer | string> & { isTTY?: boolean };
+export interface UsersCliIo extends PasswordInput {
   stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
 }
 
@@ -37,7 +43,9 @@ Commands:
   help                               show this text
 
 Usernames: 1-64 characters from A-Z a-z 0-9 . _ @ -, matched case-insensitively.
-Passwords: stdin is read to the end and one trailing newline is removed, e.g.
+Passwords: at least PASSWORD_MIN_LENGTH characters (default 12), not one of the most common
+  passwords, not the username. On a terminal you are asked twice, and nothing you type is shown.
+  Otherwise stdin is read to the end and one trailing newline is removed, e.g.
   printf '%s' "$PW" | npm run users -- add kirk --password-stdin --group Federation
 
 Store: DATABASE_URL if set, else the embedded store in DATA_DIR (default ./data).
@@ -45,15 +53,12 @@ Hashing: PASSWORD_HASH_ALGORITHM (pbkdf2-sha512 | argon2id), PASSWORD_PBKDF2_ITE
 `;
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
-const MAX_PASSWORD_BYTES = 1024;
 const MAX_GROUP_LENGTH = 64;
 const MAX_EMAIL_LENGTH = 254;
 const MAX_NAME_LENGTH = 200;
 // C0/C1 controls and DEL: they would corrupt the table output and, in groups, the forwarded headers.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** The command was understood but cannot be carried out: exit 1. */
-class CommandError extends Error {}
 
 type Options = ParseArgsConfig['options'];
 
@@ -130,29 +135,6 @@ function checkEmail(value: unknown): string | null {
   const email = checkOptionalText(value, 'email', MAX_EMAIL_LENGTH);
   if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw new CommandError(`invalid email ${JSON.stringify(email)}`);
   return email;
-}
-
-/** Reads stdin to the end, strips one trailing "\n" or "\r\n", rejects empty or oversized input. */
-async function readPassword(io: UsersCliIo): Promise<string> {
-  if (io.stdin.isTTY) io.stderr.write('Type the password, then press Enter and Ctrl-D:\n');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of io.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    size += buf.length;
-    if (size > MAX_PASSWORD_BYTES + 2) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
-    chunks.push(buf);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new CommandError('password on stdin is not valid UTF-8');
-  }
-  text = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
-  if (text === '') throw new CommandError('empty password on stdin');
-  if (Buffer.byteLength(text) > MAX_PASSWORD_BYTES) throw new CommandError(`password is longer than ${MAX_PASSWORD_BYTES} bytes`);
-  return text;
 }
 
 function formatTable(users: UserRecord[]): string {
@@ -245,9 +227,13 @@ export async function runUsersCli(argv: string[], io: UsersCliIo): Promise<numbe
 
   try {
     const policy = passwordPolicyFromEnv(io.env);
-    if (!policy.ok) throw new CommandError(policy.issues.map(formatEnvIssue).join('; '));
+    const rules = newPasswordRulesFromEnv(io.env);
+    const envIssues = [...(policy.ok ? [] : policy.issues), ...(rules.ok ? [] : rules.issues)];
+    if (!policy.ok || !rules.ok) throw new CommandError(envIssues.map(formatEnvIssue).join('; '));
     const request = validateRequest(parsed);
     const password = parsed.values['password-stdin'] === true ? await readPassword(io) : null;
+    const problem = password === null ? null : newPasswordProblem(password, request.username, rules.rules);
+    if (problem !== null) throw new CommandError(problem);
 
     const store = await resolveStore({ databaseUrl: io.env.DATABASE_URL, dataDir: io.env.DATA_DIR || './data' });
     if (store.kind !== 'postgres') {

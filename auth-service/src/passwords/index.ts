@@ -8,3 +8,10 @@ export {
   type PasswordPolicy,
 } from './password-hasher.js';
 export { formatEnvIssue, passwordPolicyFromEnv, type EnvIssue, type PasswordPolicyResult } from './policy-from-env.js';
+export {
+  commonPasswordCount,
+  DEFAULT_PASSWORD_MIN_LENGTH,
+  newPasswordProblem,
+  newPasswordRulesFromEnv,
+  type NewPasswordRules,
+} from './new-password-rules.js';

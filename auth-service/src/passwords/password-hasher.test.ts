@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import crypto from 'node:crypto';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY, type PasswordPolicy } from './password-hasher.js';
 import { parseStoredHash } from './hash-formats.js';
 
@@ -207,5 +208,39 @@ describe('verifyDummy', () => {
     const hasher = createPasswordHasher(fastArgon2);
     await expect(hasher.verifyDummy('')).resolves.toBeUndefined();
     await expect(hasher.verifyDummy(undefined as unknown as string)).resolves.toBeUndefined();
+  });
+});
+
+describe('verifyAtDummyCost (issue 8: a cheaper stored hash must not answer faster than an unknown user)', () => {
+  function counting(policy: PasswordPolicy) {
+    const iterations: number[] = [];
+    const hasher = createPasswordHasher(policy, {
+      pbkdf2: (pw, salt, n, len, digest) => {
+        iterations.push(n);
+        return new Promise((resolve, reject) => crypto.pbkdf2(pw, salt, n, len, digest, (err, key) => (err ? reject(err) : resolve(key))));
+      },
+    });
+    return { hasher, iterations };
+  }
+  const policy: PasswordPolicy = { ...fastPbkdf2, pbkdf2Iterations: 5000 };
+
+  it.each([
+    ['a passlib hash at 1,000 rounds is topped up to the policy', PASSLIB_VECTORS[0]!.stored, 'correct horse battery staple', [1000, 4000]],
+    ['our hash at 2,000 iterations is topped up', 'ours-2000', 'pw', [2000, 3000]],
+    ['our hash at the policy cost gets nothing extra', 'ours-5000', 'pw', [5000]],
+    ['a hash above the policy cost gets nothing extra', 'ours-8000', 'pw', [8000]],
+    ['an unparseable hash pays for a whole dummy verification', 'not-a-hash', 'pw', [5000]],
+  ])('%s', async (_name, storedSpec, password, expected) => {
+    const { hasher, iterations } = counting(policy);
+    const stored = storedSpec.startsWith('ours-')
+      ? await createPasswordHasher({ ...fastPbkdf2, pbkdf2Iterations: Number(storedSpec.slice(5)) }).hash(password)
+      : storedSpec;
+    await hasher.verifyDummy('warm-up');
+    for (const guess of [password, `${password}x`]) {
+      iterations.length = 0;
+      const matches = await hasher.verifyAtDummyCost(guess, stored);
+      expect(matches).toBe(guess === password && storedSpec !== 'not-a-hash');
+      expect(iterations).toEqual(expected);
+    }
   });
 });

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import argon2 from 'argon2';
 import { encodePbkdf2Sha512, parseStoredHash, type ParsedHash } from './hash-formats.js';
 
-const pbkdf2 = promisify(crypto.pbkdf2);
+const nodePbkdf2: Pbkdf2 = promisify(crypto.pbkdf2);
 
 export type PasswordAlgorithm = 'pbkdf2-sha512' | 'argon2id';
 
@@ -36,6 +36,8 @@ export const DEFAULT_PASSWORD_POLICY: Readonly<PasswordPolicy> = Object.freeze({
 
 const PBKDF2_SALT_BYTES = 16;
 const PBKDF2_KEY_BYTES = 64;
+/** The padding's output is thrown away; only its cost matters, so any fixed salt does. */
+const PADDING_SALT = Buffer.alloc(PBKDF2_SALT_BYTES);
 
 export interface PasswordHasher {
   /** Hashes with the configured algorithm and cost, with a fresh random salt. */
@@ -56,9 +58,22 @@ export interface PasswordHasher {
    * call therefore also pays for one hash (call it once at start-up to warm it).
    */
   verifyDummy(password: string): Promise<void>;
+  /**
+   * `verify`, then at least the work of `verifyDummy`: a stored PBKDF2 hash (ours or passlib's) with
+   * fewer iterations than the policy is topped up with the missing iterations, so a user whose hash
+   * was imported at a low cost (passlib at 1,000 rounds) answers as slowly as an unknown user, and
+   * the timing does not reveal the account (issue 8). Any other hash cheaper than or unlike the
+   * policy's (unparseable, another algorithm, lower argon2 costs) is followed by a whole `verifyDummy`.
+   * Not guaranteed: equal time for those other kinds (never faster than an unknown user, but up to one
+   * stored verification slower); a successful sign-in replaces such hashes (needsRehash).
+   */
+  verifyAtDummyCost(password: string, stored: string): Promise<boolean>;
 }
 
-async function verifyParsed(password: string, parsed: ParsedHash, stored: string): Promise<boolean> {
+/** Node's PBKDF2, injectable so tests can count the work instead of timing it. */
+export type Pbkdf2 = (password: string, salt: Buffer, iterations: number, keyLength: number, digest: 'sha512') => Promise<Buffer>;
+
+async function verifyParsed(password: string, parsed: ParsedHash, stored: string, pbkdf2: Pbkdf2): Promise<boolean> {
   if (parsed.kind === 'argon2id') {
     // The argon2 binding compares in constant time (argon2_verify).
     return await argon2.verify(stored, password);
@@ -71,8 +86,9 @@ async function verifyParsed(password: string, parsed: ParsedHash, stored: string
  * Creates a hasher for one policy. Costs are taken as given: validate policies from the environment
  * with `passwordPolicyFromEnv` first.
  */
-export function createPasswordHasher(policy: PasswordPolicy): PasswordHasher {
+export function createPasswordHasher(policy: PasswordPolicy, deps: { pbkdf2?: Pbkdf2 } = {}): PasswordHasher {
   const { algorithm, pbkdf2Iterations } = policy;
+  const pbkdf2 = deps.pbkdf2 ?? nodePbkdf2;
   const argonCost = { ...policy.argon2 };
   let dummyHash: Promise<string> | undefined;
 
@@ -90,7 +106,7 @@ export function createPasswordHasher(policy: PasswordPolicy): PasswordHasher {
     const parsed = parseStoredHash(stored);
     if (parsed === null) return false;
     try {
-      return await verifyParsed(password, parsed, stored);
+      return await verifyParsed(password, parsed, stored, pbkdf2);
     } catch {
       return false;
     }
@@ -123,5 +139,27 @@ export function createPasswordHasher(policy: PasswordPolicy): PasswordHasher {
     await verify(password, stored);
   }
 
-  return { hash, verify, needsRehash, verifyDummy };
+  /** The dummy's work left over after verifying `parsed`: PBKDF2 iterations, a whole dummy, or nothing. */
+  function workBelowDummy(parsed: ParsedHash | null): number | 'dummy' | null {
+    if (parsed === null) return 'dummy';
+    if (algorithm === 'pbkdf2-sha512') {
+      if (parsed.kind === 'argon2id') return null;
+      return parsed.iterations < pbkdf2Iterations ? pbkdf2Iterations - parsed.iterations : null;
+    }
+    if (parsed.kind !== 'argon2id') return 'dummy';
+    return parsed.memoryCost * parsed.timeCost < argonCost.memoryCost * argonCost.timeCost ? 'dummy' : null;
+  }
+
+  async function verifyAtDummyCost(password: string, stored: string): Promise<boolean> {
+    const matches = await verify(password, stored);
+    const missing = workBelowDummy(parseStoredHash(stored));
+    if (missing === 'dummy') {
+      await verifyDummy(password);
+    } else if (missing !== null) {
+      await pbkdf2(typeof password === 'string' ? password : '', PADDING_SALT, missing, PBKDF2_KEY_BYTES, 'sha512').catch(() => undefined);
+    }
+    return matches;
+  }
+
+  return { hash, verify, needsRehash, verifyDummy, verifyAtDummyCost };
 }

@@ -2,6 +2,7 @@
  * The sign-in flow behind POST /login: rate limits, authentication, session issuing and the auth
  * event log lines. The route around it only parses the form and renders.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import type { PasswordAuthenticator } from '../authenticators/types.js';
@@ -9,6 +10,11 @@ import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { LoginRateLimiter } from '../security/login-rate-limiter.js';
 import { issueSessionToken } from './session-token.js';
+
+/** 192 random bits: what the sources after the deciding one are asked with. */
+function decoyPassword(): string {
+  return randomBytes(24).toString('base64url');
+}
 
 export const STORE_UNAVAILABLE_MESSAGE = 'Sign-in is temporarily unavailable. Please try again in a few minutes.';
 
@@ -79,13 +85,19 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
         throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE);
       }
 
-      // Sources are asked in order; the first that knows the user decides.
+      // Sources are asked in order; the first that knows the user decides. The sources after it are
+      // still asked, with a random password that cannot succeed, so that a wrong password and an
+      // unknown username take the same time and get the same answer when a later source (Tableau)
+      // is down: otherwise the status and the timing told which local accounts exist (issue 8). The
+      // decoy keeps the user's password away from sources that did not decide, and can open no
+      // session there.
       let reason: FailureReason = 'not-found';
       let src = authenticators[authenticators.length - 1]!.id;
       for (const authenticator of authenticators) {
+        const decided = reason !== 'not-found';
         let outcome;
         try {
-          outcome = await authenticator.authenticate({ username, password }, { requestId });
+          outcome = await authenticator.authenticate({ username, password: decided ? decoyPassword() : password }, { requestId });
         } catch (err) {
           const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
           // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
@@ -101,6 +113,7 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           if (storeDown) throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
           throw err;
         }
+        if (decided) continue;
         if (outcome.kind === 'success') {
           const discard = outcome.discard ?? (() => Promise.resolve());
           let issued;
@@ -125,7 +138,6 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
         }
         src = authenticator.id;
         reason = outcome.kind;
-        if (outcome.kind !== 'not-found') break;
       }
 
       await rateLimiter.recordFailure(username, ip);

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createFreshDatabase, type FreshDatabase } from '../../../tests/support/fresh-database.js';
-import { createPool, describeStoreConnectionError, isConnectionError, runMigrations, toStoreError } from './db.js';
+import { createPool, DEFAULT_MIGRATIONS_DIR, describeStoreConnectionError, isConnectionError, runMigrations, toStoreError } from './db.js';
+import { createUsersRepo } from './users-repo.js';
 import { createServer, type Server, type Socket } from 'node:net';
 
 let database: FreshDatabase;
@@ -31,16 +32,37 @@ afterAll(async () => {
 describe('runMigrations', () => {
   it('applies the repository migrations once and records them', async () => {
     const p = pool();
-    expect(await runMigrations(p)).toEqual(['001_users']);
+    expect(await runMigrations(p)).toEqual(['001_users', '002_username_key']);
     expect(await runMigrations(p)).toEqual([]);
     const recorded = await p.query('SELECT version FROM schema_migrations ORDER BY version');
-    expect(recorded.rows).toEqual([{ version: '001_users' }]);
+    expect(recorded.rows).toEqual([{ version: '001_users' }, { version: '002_username_key' }]);
   });
 
-  it('enforces case-insensitive uniqueness in the schema itself', async () => {
+  it('enforces one user per username key in the schema itself, and requires the key', async () => {
     const p = pool();
-    await p.query("INSERT INTO users (username, password_hash) VALUES ('Scotty', 'h')");
-    await expect(p.query("INSERT INTO users (username, password_hash) VALUES ('SCOTTY', 'h')")).rejects.toMatchObject({ code: '23505' });
+    await p.query("INSERT INTO users (username, username_key, password_hash) VALUES ('Scotty', 'scotty', 'h')");
+    await expect(p.query("INSERT INTO users (username, username_key, password_hash) VALUES ('SCOTTY', 'scotty', 'h')")).rejects.toMatchObject({ code: '23505' });
+    await expect(p.query("INSERT INTO users (username, password_hash) VALUES ('Chekov', 'h')")).rejects.toMatchObject({ code: '23502' });
+  });
+
+  it('gives users created before the key column their key (002_username_key)', async () => {
+    const dir = path.join(tempDir, 'upgrade');
+    await mkdir(dir);
+    await writeFile(path.join(dir, '001_users.sql'), await readFile(path.join(DEFAULT_MIGRATIONS_DIR, '001_users.sql'), 'utf8'));
+    const fresh = await createFreshDatabase();
+    const p = createPool(fresh.url, { max: 1 });
+    try {
+      await runMigrations(p, dir);
+      await p.query("INSERT INTO users (username, password_hash) VALUES ('Kirk', 'h'), ('mc.coy@Enterprise', 'h')");
+      expect(await runMigrations(p)).toEqual(['002_username_key']);
+      const repo = createUsersRepo(p);
+      expect((await repo.findByUsername('KIRK'))?.username).toBe('Kirk');
+      expect((await repo.findByUsername('MC.COY@enterprise'))?.username).toBe('mc.coy@Enterprise');
+      expect(await repo.findByUsername('kİrk')).toBeNull();
+    } finally {
+      await p.end();
+      await fresh.drop();
+    }
   });
 
   it('applies each file exactly once when two processes migrate at the same time', async () => {

@@ -44,6 +44,19 @@ describe('seedDemoUsers', () => {
     expect(await repo.count()).toBe(2);
   });
 
+  it('makes the passwords at least PASSWORD_MIN_LENGTH long', async () => {
+    const fresh = await createFreshDatabase();
+    const p = createPool(fresh.url, { max: 1 });
+    try {
+      await runMigrations(p);
+      const seeded = await seedDemoUsers(createUsersRepo(p), hasher, { minLength: 40 });
+      for (const { password } of seeded) expect(password).toMatch(/^[A-Za-z0-9_-]{40}$/);
+    } finally {
+      await p.end();
+      await fresh.drop();
+    }
+  });
+
   it('leaves a table that already has users alone', async () => {
     const fresh = await createFreshDatabase();
     const other = createPool(fresh.url, { max: 1 });

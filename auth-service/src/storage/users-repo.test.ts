@@ -39,6 +39,32 @@ describe('users repo on PostgreSQL', () => {
     expect((await repo.findByUsername(asTyped))?.username).toBe('Spock');
   });
 
+  // The same key as the login rate limiter: a spelling that PostgreSQL's lower() would fold onto
+  // "kirk" but the limiter would not must not find kirk (issue 8: `kİrk` got a fresh bucket).
+  it.each(['kİrk', 'KİRK'])('does not find kirk as %s, although PostgreSQL lower() folds it to kirk', async (asTyped) => {
+    await pool.query("INSERT INTO users (username, username_key, password_hash) VALUES ('kirk', 'kirk', 'h') ON CONFLICT DO NOTHING");
+    expect((await pool.query<{ l: string }>('SELECT lower($1) AS l', [asTyped])).rows[0]!.l).toBe('kirk');
+    expect(await repo.findByUsername(asTyped)).toBeNull();
+    expect((await repo.findByUsername('KIRK'))?.username).toBe('kirk');
+    await pool.query("DELETE FROM users WHERE username = 'kirk'");
+  });
+
+  it.each([
+    ['fullwidth letters', 'Ｓｐｏｃｋ'],
+    ['the long s', 'ſpock'],
+  ])('finds Spock through %s (NFKC), and refuses to create that spelling as a second user', async (_name, asTyped) => {
+    expect((await repo.findByUsername(asTyped))?.username).toBe('Spock');
+    await expect(repo.create({ username: asTyped, passwordHash: 'h' })).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });
+  });
+
+  it('treats a sharp s and SS as the same user', async () => {
+    await repo.create({ username: 'Straße', passwordHash: 'h' });
+    expect((await repo.findByUsername('STRASSE'))?.username).toBe('Straße');
+    expect((await repo.findByUsername('STRAẞE'))?.username).toBe('Straße');
+    await expect(repo.create({ username: 'strasse', passwordHash: 'h' })).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });
+    await pool.query("DELETE FROM users WHERE username = 'Straße'");
+  });
+
   it('returns null for an unknown user', async () => {
     expect(await repo.findByUsername('nobody')).toBeNull();
   });

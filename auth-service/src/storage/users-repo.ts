@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { AppError } from '../errors.js';
+import { usernameKey } from '../security/username-key.js';
 import { toStoreError } from './db.js';
 
 export interface UserRecord {
@@ -21,9 +22,12 @@ export interface CreateUserInput {
 }
 
 export interface UsersRepo {
-  /** Case-insensitive; returns disabled users too (the caller decides). */
+  /**
+   * Matches on usernameKey (NFKC + case fold), as every method taking a username does; returns
+   * disabled users too (the caller decides).
+   */
   findByUsername(username: string): Promise<UserRecord | null>;
-  /** Stores the username as given. A username that exists in any case → AppError('ERR_USER_EXISTS', 409). */
+  /** Stores the username as given. A username with the same key exists → AppError('ERR_USER_EXISTS', 409). */
   create(input: CreateUserInput): Promise<UserRecord>;
   updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
   /** False if there is no such user. */
@@ -31,7 +35,7 @@ export interface UsersRepo {
   setDisabled(username: string, disabled: boolean): Promise<boolean>;
   /** Replaces the whole set. */
   setGroups(username: string, groups: string[]): Promise<boolean>;
-  /** Ordered by username, case-insensitively. */
+  /** Ordered by username key. */
   list(): Promise<UserRecord[]>;
   count(): Promise<number>;
 }
@@ -77,7 +81,7 @@ export function createUsersRepo(db: { query: pg.Pool['query'] }): UsersRepo {
 
   return {
     async findByUsername(username) {
-      const result = await run<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username]);
+      const result = await run<UserRow>(`SELECT ${COLUMNS} FROM users WHERE username_key = $1`, [usernameKey(username)]);
       const row = result.rows[0];
       return row ? toRecord(row) : null;
     },
@@ -85,8 +89,8 @@ export function createUsersRepo(db: { query: pg.Pool['query'] }): UsersRepo {
     async create(input) {
       try {
         const result = await run<UserRow>(
-          `INSERT INTO users (username, password_hash, email, full_name, groups) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-          [input.username, input.passwordHash, input.email ?? null, input.fullName ?? null, input.groups ?? []],
+          `INSERT INTO users (username, username_key, password_hash, email, full_name, groups) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+          [input.username, usernameKey(input.username), input.passwordHash, input.email ?? null, input.fullName ?? null, input.groups ?? []],
         );
         return toRecord(result.rows[0]!);
       } catch (err) {
@@ -102,31 +106,31 @@ export function createUsersRepo(db: { query: pg.Pool['query'] }): UsersRepo {
     },
 
     async setPasswordHash(username, passwordHash) {
-      const result = await run('UPDATE users SET password_hash = $2, updated_at = now() WHERE lower(username) = lower($1)', [
-        username,
+      const result = await run('UPDATE users SET password_hash = $2, updated_at = now() WHERE username_key = $1', [
+        usernameKey(username),
         passwordHash,
       ]);
       return result.rowCount === 1;
     },
 
     async setDisabled(username, disabled) {
-      const result = await run('UPDATE users SET disabled = $2, updated_at = now() WHERE lower(username) = lower($1)', [
-        username,
+      const result = await run('UPDATE users SET disabled = $2, updated_at = now() WHERE username_key = $1', [
+        usernameKey(username),
         disabled,
       ]);
       return result.rowCount === 1;
     },
 
     async setGroups(username, groups) {
-      const result = await run('UPDATE users SET groups = $2, updated_at = now() WHERE lower(username) = lower($1)', [
-        username,
+      const result = await run('UPDATE users SET groups = $2, updated_at = now() WHERE username_key = $1', [
+        usernameKey(username),
         groups,
       ]);
       return result.rowCount === 1;
     },
 
     async list() {
-      const result = await run<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY lower(username), username`);
+      const result = await run<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY username_key, username`);
       return result.rows.map(toRecord);
     },
 
