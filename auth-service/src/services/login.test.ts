@@ -8,12 +8,15 @@ import { createLoginService } from './login.js';
 const HIGH = { points: 100_000, durationSeconds: 60 };
 
 /** A password source that answers `answer` and records the passwords it was asked with. */
-function source(id: string, answer: () => AuthOutcome): PasswordAuthenticator & { passwords: string[] } {
+function source(id: string, answer: () => AuthOutcome): PasswordAuthenticator & { passwords: string[]; usernames: string[] } {
   const passwords: string[] = [];
+  const usernames: string[] = [];
   return {
     id,
     passwords,
-    async authenticate({ password }) {
+    usernames,
+    async authenticate({ username, password }) {
+      usernames.push(username);
       passwords.push(password);
       return answer();
     },
@@ -46,7 +49,7 @@ describe('login service: the chain of password sources', () => {
   it.each<[string, AuthOutcome['kind']]>([
     ['a wrong local password', 'invalid'],
     ['a disabled local user', 'disabled'],
-  ])('still asks the next source after %s, with a random decoy instead of the typed password', async (_name, localKind) => {
+  ])('still asks the next source after %s, with a random decoy user and password instead of the typed ones', async (_name, localKind) => {
     const tableau = source('tableau', () => ({ kind: 'invalid' }));
     expect(await service([source('local', () => ({ kind: localKind }) as AuthOutcome), tableau]).attempt(attempt('kirk'))).toEqual({
       kind: 'failure',
@@ -54,6 +57,11 @@ describe('login service: the chain of password sources', () => {
     });
     expect(tableau.passwords).toHaveLength(1);
     expect(tableau.passwords[0]).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    // Not the typed name: decoy failures must not count toward the source's own lockout of a real
+    // account of that name (Tableau logs and may lock failed sign-ins).
+    expect(tableau.usernames).toHaveLength(1);
+    expect(tableau.usernames[0]).not.toBe('kirk');
+    expect(tableau.usernames[0]).toMatch(/^decoy-[A-Za-z0-9_-]{22}$/);
   });
 
   it('answers the same 503 for a wrong local password and an unknown username while the next source is down', async () => {

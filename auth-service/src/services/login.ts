@@ -11,9 +11,12 @@ import { errorSummary } from '../logger.js';
 import type { LoginRateLimiter } from '../security/login-rate-limiter.js';
 import { issueSessionToken } from './session-token.js';
 
-/** 192 random bits: what the sources after the deciding one are asked with. */
-function decoyPassword(): string {
-  return randomBytes(24).toString('base64url');
+/**
+ * What the sources after the deciding one are asked with: a random name no account has (so the
+ * decoy never counts toward that source's own lockout of a real account) and 192 random bits.
+ */
+function decoyCredentials(): { username: string; password: string } {
+  return { username: `decoy-${randomBytes(16).toString('base64url')}`, password: randomBytes(24).toString('base64url') };
 }
 
 export const STORE_UNAVAILABLE_MESSAGE = 'Sign-in is temporarily unavailable. Please try again in a few minutes.';
@@ -86,7 +89,7 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
       }
 
       // Sources are asked in order; the first that knows the user decides. The sources after it are
-      // still asked, with a random password that cannot succeed, so that a wrong password and an
+      // still asked, with a random name and password that cannot succeed, so that a wrong password and an
       // unknown username take the same time and get the same answer when a later source (Tableau)
       // is down: otherwise the status and the timing told which local accounts exist (issue 8). The
       // decoy keeps the user's password away from sources that did not decide, and can open no
@@ -97,7 +100,7 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
         const decided = reason !== 'not-found';
         let outcome;
         try {
-          outcome = await authenticator.authenticate({ username, password: decided ? decoyPassword() : password }, { requestId });
+          outcome = await authenticator.authenticate(decided ? decoyCredentials() : { username, password }, { requestId });
         } catch (err) {
           const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
           // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
