@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
 import { stackTest, startStack, type Stack } from '../support/stack.js';
 
-const payloads = readFileSync(join(REPO_ROOT, '..', 'shared', 'security', 'oauth2-proxy-openredirects.txt'), 'utf8')
+const payloads = readFileSync(join(REPO_ROOT, 'njs', 'test', 'fixtures', 'oauth2-proxy-openredirects.txt'), 'utf8')
   .split('\n')
   .filter((l) => l.length > 0);
 
