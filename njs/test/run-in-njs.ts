@@ -29,7 +29,7 @@ import { policyPath } from '../src/core/request-path.js';
 import { loginRedirectLocation, safeReturnPath } from '../src/core/return-url.js';
 import { FORWARDED_CLAIMS } from '../src/core/session-contract.js';
 /** Every $gate_h_ variable: the forwarded claims plus the derived source-qualified id. */
-const FORWARDED_HEADERS = FORWARDED_CLAIMS.concat(['user']);
+const FORWARDED_HEADERS = FORWARDED_CLAIMS;
 
 interface FakeRequest {
   method: string;
@@ -120,6 +120,11 @@ function v(r: FakeRequest, name: string): string {
   return value === undefined ? '' : value;
 }
 
+/** The access log's user, as nginx/gate.conf's $gate_log_user map derives it. */
+function loggedUser(r: FakeRequest): string {
+  return v(r, 'gate_h_username') === '' ? v(r, 'gate_user') : v(r, 'gate_h_username');
+}
+
 /** Runs gate.check and compares the action, every js_var and the log lines with `expect`. */
 function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, secretsNotLogged: string[]): void {
   const r = fakeRequest(spec);
@@ -131,7 +136,8 @@ function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, s
   if (expect.action === 'allow') {
     eq(problems, '$gate_cookie', v(r, 'gate_cookie'), expect.upstreamCookie);
     const headers = expect.headers || {};
-    eq(problems, '$gate_user', v(r, 'gate_user'), headers.username || '');
+    eq(problems, '$gate_user (written on refusals only)', v(r, 'gate_user'), '');
+    eq(problems, 'logged user', loggedUser(r), headers.username || '');
     for (let i = 0; i < FORWARDED_HEADERS.length; i++) {
       const claim = FORWARDED_HEADERS[i];
       eq(problems, '$gate_h_' + claim, v(r, 'gate_h_' + claim), headers[claim] || '');
@@ -182,7 +188,7 @@ function runTokenCases(): void {
     const problems: string[] = [];
     eq(problems, 'action', gate.check(r), c.expect === 'ok' ? 'allow' : 'deny');
     eq(problems, '$gate_reason', v(r, 'gate_reason'), c.expect === 'ok' ? 'session-valid' : c.expect);
-    if (c.expect === 'ok') eq(problems, '$gate_user', v(r, 'gate_user'), 'alice');
+    if (c.expect === 'ok') eq(problems, 'logged user', loggedUser(r), 'alice');
     const forged = c.expect !== 'ok' && FORGED_REASONS.indexOf(c.expect) >= 0;
     eq(problems, 'warn lines', r.warnings.length, forged ? 1 : 0);
     eq(problems, 'error lines', r.errors.length, 0);
@@ -266,7 +272,6 @@ function runAdapterCases(realNowMs: number): void {
         groups: 'staff,federation',
         src: 'local',
         sid: validClaims(NOW).sid,
-        user: 'local:alice',
       },
       upstreamCookie: 'gw_session=x',
     },
@@ -329,7 +334,7 @@ function runPolicyCases(): void {
     eq(p, 'action', gate.check(r), e.action);
     eq(p, '$gate_reason', v(r, 'gate_reason'), e.reason);
     eq(p, '$gate_rule', v(r, 'gate_rule'), e.rule);
-    eq(p, '$gate_user', v(r, 'gate_user'), e.user || '');
+    eq(p, 'logged user', loggedUser(r), e.user || '');
     eq(p, '$gate_location', v(r, 'gate_location'), e.action === 'login' ? e.location : '');
     eq(p, '$gate_cookie', v(r, 'gate_cookie'), e.action === 'allow' ? e.upstreamCookie || '' : '');
     // Identity headers only on an allow for a session; never on a refusal or an anonymous public pass.

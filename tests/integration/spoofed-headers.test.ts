@@ -195,15 +195,14 @@ describe('spoofed X-Payload-* headers', () => {
     expect(stack.upstream.seen[0]!.headers.host).toBe('gateway.example:8443');
   });
 
-  test('X-Payload-user carries the source-qualified id: local:<username>, oidc:<sub>', async () => {
-    const oidc = signWith(
-      headerSegmentFor(stack.secret),
-      claimsFor('127.0.0.1', nowSeconds(), { src: 'oidc', sub: 'AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ', username: 'kirk' }),
-      stack.secret,
-    );
+  test('X-Payload-user carries the source-qualified id: local:<username>, oidc:<sub>, azure:<sub>, tableau:<username>', async () => {
+    const sub = 'AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ';
+    const cookieFor = (src: string) => `gw_session=${signWith(headerSegmentFor(stack.secret), claimsFor('127.0.0.1', nowSeconds(), { src, sub, username: 'kirk' }), stack.secret)}`;
     for (const [cookie, expected] of [
       [session, 'local:kirk'],
-      [`gw_session=${oidc}`, 'oidc:AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ'],
+      [cookieFor('oidc'), `oidc:${sub}`],
+      [cookieFor('azure'), `azure:${sub}`],
+      [cookieFor('tableau'), 'tableau:kirk'],
     ]) {
       stack.upstream.reset();
       const res = await stack.request('GET', '/', [['accept', 'application/json'], ['cookie', cookie!], ['x-payload-user', 'local:spock']]);
