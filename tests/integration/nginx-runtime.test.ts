@@ -78,14 +78,28 @@ describe('starting nginx', () => {
   }, 30_000);
 
   test('a leftover master from an earlier run (daemonised, launcher gone) is stopped by stopLeftoverNginx', async () => {
-    const port = await freePort();
-    const prefix = await prefixOn(port);
-    // nginx's default: it daemonises and outlives whoever started it.
-    spawn('/usr/sbin/nginx', ['-p', prefix + '/', '-c', 'conf/nginx.conf', '-e', join(prefix, 'logs', 'error.log')], { stdio: 'ignore' });
-    const pidFile = join(prefix, 'logs', 'nginx.pid');
-    expect(await waitUntil(() => { try { return readFileSync(pidFile, 'utf8').trim() !== ''; } catch { return false; } }, 5000)).toBe(true);
-    const leftover = Number(readFileSync(pidFile, 'utf8'));
-    cleanups.push(() => { if (isAlive(leftover)) process.kill(leftover, 'SIGKILL'); });
+    // The leftover must really be serving before it is stopped. Another process can take the free
+    // port between freePort() and nginx's bind (seen on a busy CI machine): then nginx exits, and
+    // the test starts over on a new port rather than testing nothing.
+    let port = 0;
+    let prefix = '';
+    let leftover = 0;
+    for (let attempt = 1; leftover === 0; attempt++) {
+      port = await freePort();
+      prefix = await prefixOn(port);
+      // nginx's default: it daemonises and outlives whoever started it.
+      spawn('/usr/sbin/nginx', ['-p', prefix + '/', '-c', 'conf/nginx.conf', '-e', join(prefix, 'logs', 'error.log')], { stdio: 'ignore' });
+      const pidFile = join(prefix, 'logs', 'nginx.pid');
+      const readPid = () => { try { return Number(readFileSync(pidFile, 'utf8').trim()) || 0; } catch { return 0; } };
+      const errorLog = () => { try { return readFileSync(join(prefix, 'logs', 'error.log'), 'utf8'); } catch { return ''; } };
+      const serving = () => fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+      const bindFailed = () => /Address already in use/.test(errorLog());
+      await waitUntil(async () => bindFailed() || (readPid() !== 0 && (await serving())), 5000);
+      const pid = readPid();
+      if (pid !== 0) cleanups.push(() => { if (isAlive(pid)) process.kill(pid, 'SIGKILL'); });
+      if (!bindFailed() && pid !== 0 && (await serving())) leftover = pid;
+      else if (attempt === 3) throw new Error(`the leftover nginx never served after 3 ports:\n${errorLog()}`);
+    }
     expect(await stopLeftoverNginx(prefix)).toBe(leftover);
     expect(isAlive(leftover)).toBe(false);
     const nginx = await startNginx(prefix, port);
