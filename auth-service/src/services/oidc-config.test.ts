@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { loadOidcConfig } from './oidc-config.js';
 
-const AZURE = { AZURE_TENANT_ID: 'contoso.onmicrosoft.com', AZURE_CLIENT_ID: 'app-id', AZURE_CLIENT_SECRET: 'azure-secret-value', PUBLIC_BASE_URL: 'https://gw.example.com/' };
+const AZURE = { AZURE_TENANT_ID: '9188040d-6c67-4c5b-b112-36a304b66dad', AZURE_CLIENT_ID: 'app-id', AZURE_CLIENT_SECRET: 'azure-secret-value', PUBLIC_BASE_URL: 'https://gw.example.com/' };
 const GENERIC = { OIDC_ISSUER: 'https://idp.example/realms/x', OIDC_CLIENT_ID: 'gw', OIDC_CLIENT_SECRET: 'generic-secret-value', PUBLIC_BASE_URL: 'https://gw.example.com' };
 
 function load(env: Record<string, string>, insecure = false) {
@@ -20,7 +20,7 @@ describe('loadOidcConfig', () => {
     expect(settings.loginMethods).toEqual({ password: true, oidc: true });
     expect(settings.oidc).toEqual({
       flavour: 'azure',
-      issuer: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0',
+      issuer: 'https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0',
       clientId: 'app-id',
       clientSecret: 'azure-secret-value',
       redirectPath: '/login/oauth2/code/azure',
@@ -34,6 +34,15 @@ describe('loadOidcConfig', () => {
       maxGroups: 2000,
     });
   });
+
+  test.each(['contoso.onmicrosoft.com', 'common', 'organizations', '9188040d6c674c5bb11236a304b66dad', '9188040d-6c67-4c5b-b112-36a304b66dad/v2.0'])(
+    'AZURE_TENANT_ID %s is refused at start-up with where to find the GUID, not at the first sign-in',
+    (tenant) => {
+      const { settings, errors } = load({ ...AZURE, AZURE_TENANT_ID: tenant });
+      expect(settings.oidc).toBeNull();
+      expect(errors).toEqual([expect.stringMatching(/^AZURE_TENANT_ID: must be the Directory \(tenant\) ID, a GUID .*Entra admin center/)]);
+    },
+  );
 
   test('generic OIDC defaults and LOGIN_METHODS=oidc', () => {
     const { settings, errors } = load({ ...GENERIC, LOGIN_METHODS: 'oidc' });

@@ -44,7 +44,12 @@ export interface OidcSettings {
 /** Never shown in messages. */
 export const OIDC_SECRET_VARIABLES: ReadonlySet<string> = new Set(['OIDC_CLIENT_SECRET', 'AZURE_CLIENT_SECRET']);
 
-const TENANT = /^[A-Za-z0-9.-]{1,100}$/;
+/**
+ * The directory (tenant) ID, a GUID. A domain (`contoso.onmicrosoft.com`) or `common`/`organizations`
+ * would pass discovery, but Entra's metadata and ID tokens name the issuer by the GUID, so every
+ * sign-in would then fail the issuer check; refused at start-up instead.
+ */
+const TENANT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CLIENT_ID = /^[\x21-\x7e]{1,200}$/;
 const REDIRECT_PATH = /^\/[A-Za-z0-9/_.-]{1,200}$/;
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -106,7 +111,10 @@ export function loadOidcConfig(env: Env, errors: string[], allowInsecureHttp: bo
   if (azure && generic) {
     push('OIDC_CLIENT_ID', 'set either the AZURE_* or the OIDC_CLIENT_ID/OIDC_CLIENT_SECRET variables, not both');
   }
-  if (tenant !== undefined && !TENANT.test(tenant)) push('AZURE_TENANT_ID', 'must be a tenant id (GUID) or domain');
+  if (tenant !== undefined && !TENANT.test(tenant)) push(
+      'AZURE_TENANT_ID',
+      "must be the Directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (Entra admin center → Overview); a domain name or 'common'/'organizations' is not accepted because Entra names the token issuer by the GUID",
+    );
 
   let issuer = issuerValue;
   if (azure && issuer === undefined && tenant !== undefined) issuer = `https://login.microsoftonline.com/${tenant}/v2.0`;
