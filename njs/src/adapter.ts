@@ -10,7 +10,7 @@ import { decideAccess, gatePolicyProblem, isPolicyOff } from './core/policy.js';
 import type { CompiledPolicy, GatePolicy } from './core/policy-contract.js';
 import { isPathTooLong, policyPath } from './core/request-path.js';
 import { gateConfigProblem } from './core/gate-config.js';
-import { FORWARDED_CLAIMS, TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
+import { TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
 import type { DenyReason, GateConfig } from './core/session-contract.js';
 import { TABLEAU_IV_BYTES, crossSiteProblem, isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './core/tableau-api.js';
 import { verifySessionToken } from './core/token.js';
@@ -34,6 +34,12 @@ function loadRuntime(): { config: GateConfig; policy: GatePolicy } {
   const policyProblem = gatePolicyProblem(typeof gate_policy === 'undefined' ? undefined : gate_policy);
   if (policyProblem !== null) throw new Error('invalid gate_policy: ' + policyProblem);
   return { config: gate_config as GateConfig, policy: gate_policy as GatePolicy };
+}
+
+/** Whole seconds since the epoch. No Math.floor: `Math`'s first use costs ~2,500 CPU instructions per request in njs 0.7.9. */
+function nowSeconds(): number {
+  const ms = Date.now();
+  return (ms - (ms % 1000)) / 1000;
 }
 
 function hmacSha256(secret: string, data: string): string {
@@ -113,7 +119,7 @@ export function check(r: NginxHTTPRequest): GateAction {
       uri: v.uri || '',
       method: r.method,
       remoteAddr: r.remoteAddress,
-      now: Math.floor(Date.now() / 1000),
+      now: nowSeconds(),
       config: runtime.config,
       policy: runtime.policy,
       hmac: hmacSha256,
@@ -125,11 +131,8 @@ export function check(r: NginxHTTPRequest): GateAction {
 
     if (decision.action === 'allow') {
       const headers = decision.headers;
-      for (let i = 0; i < FORWARDED_CLAIMS.length; i++) {
-        const name = FORWARDED_CLAIMS[i];
-        const value = headers[name];
-        if (value !== undefined) v['gate_h_' + name] = value;
-      }
+      // The forwarded claims present (forwardedHeaders), not a loop over FORWARDED_CLAIMS (see there).
+      for (const name in headers) v['gate_h_' + name] = headers[name];
       // Nothing else is written on this path (see gate.conf: X-Payload-user and the log's user and
       // src are nginx maps over the $gate_h_* values).
       if (decision.claims === null && decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
@@ -229,7 +232,7 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       unauthenticated(r, cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing');
       return;
     }
-    const now = Math.floor(Date.now() / 1000);
+    const now = nowSeconds();
     const verified = verifySessionToken(cookie.value, {
       keys: config.keys,
       now: now,

@@ -5,7 +5,7 @@
 import { readCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
-import { FORWARDED_CLAIMS } from './session-contract.js';
+import { isJsonArray } from './session-contract.js';
 import type { AllowReason, DenyReason, GateConfig, SessionClaims } from './session-contract.js';
 import { decideAccessFor, isPolicyOff, methodRulesCover } from './policy.js';
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
@@ -147,7 +147,7 @@ function listText(v: unknown[]): string {
 /** Header text of one claim (see claimHeaderValue); only scalars still need sanitising. */
 function claimText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
-  if (!Array.isArray(v)) return scalarToString(v);
+  if (!isJsonArray(v)) return scalarToString(v);
   return listText(v);
 }
 
@@ -171,15 +171,28 @@ export function claimHeaderValue(v: unknown): string | undefined {
  */
 export function forwardedHeaders(claims: SessionClaims, escaped: boolean): { [claim: string]: string } {
   const headers: { [claim: string]: string } = {};
-  for (let i = 0; i < FORWARDED_CLAIMS.length; i++) {
-    const name = FORWARDED_CLAIMS[i];
-    // Claims come from JSON.parse: own data properties only, and no forwarded claim name exists
-    // on Object.prototype, so a plain lookup is enough.
-    const value = claimText(claims[name]);
-    if (value === undefined) continue;
-    headers[name] = escaped ? sanitizeHeaderValue(value) : value;
-  }
+  // One line per FORWARDED_CLAIMS entry, in its order, rather than a loop over it: njs builds every
+  // module-level array again for each request (~190 CPU instructions per element). A unit test
+  // keeps this list and FORWARDED_CLAIMS in step.
+  forward(headers, 'sub', claims.sub, escaped);
+  forward(headers, 'username', claims.username, escaped);
+  forward(headers, 'name', claims.name, escaped);
+  forward(headers, 'email', claims.email, escaped);
+  forward(headers, 'groups', claims.groups, escaped);
+  forward(headers, 'src', claims.src, escaped);
+  forward(headers, 'sid', claims.sid, escaped);
+  forward(headers, 'tableau_site_id', claims.tableau_site_id, escaped);
+  forward(headers, 'tableau_user_id', claims.tableau_user_id, escaped);
+  forward(headers, 'tableau_site_role', claims.tableau_site_role, escaped);
   return headers;
+}
+
+/** Sets headers[name] to the header text of a claim, when it has one. */
+function forward(headers: { [claim: string]: string }, name: string, claim: unknown, escaped: boolean): void {
+  // Claims come from JSON.parse: own data properties only, and no forwarded claim name exists on
+  // Object.prototype, so the caller's plain lookups are enough.
+  const value = claimText(claim);
+  if (value !== undefined) headers[name] = escaped ? sanitizeHeaderValue(value) : value;
 }
 
 function wantsHtml(accept: string | undefined): boolean {

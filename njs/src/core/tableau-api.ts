@@ -17,15 +17,13 @@ export interface OpenedTableauCredentials {
   userId: string;
 }
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
 /**
  * The base64url AES key for a session token signed under `sessionToken`'s header segment, or null.
  * Call only after the session token was verified (the header segment then names a real key).
  */
 export function tableauKeyFor(tableau: TableauGateConfig, sessionToken: string): string | null {
   const header = sessionToken.slice(0, sessionToken.indexOf('.'));
-  if (!hasOwn.call(tableau.keys, header)) return null;
+  // A plain lookup: preloaded objects have no prototype chain, and an inherited member is never a string.
   const key = tableau.keys[header];
   return typeof key === 'string' && isStrictBase64url(key) ? key : null;
 }
@@ -58,9 +56,6 @@ export function readTableauCredentials(json: string, now: number): OpenedTableau
   return { token: o.t, siteId: o.s, userId: o.u };
 }
 
-/** Methods that change nothing (RFC 9110 §9.2.1): no same-origin check for them. */
-const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS'];
-
 /**
  * Why an /api/ request must be refused as a possible cross-site request forgery, or null when it
  * may pass. The pass-through adds the user's Tableau token to any request that carries the session
@@ -78,7 +73,9 @@ export function crossSiteProblem(
   origin: string | undefined,
   expectedOrigin: string,
 ): 'cross-site' | 'same-site' | 'origin-mismatch' | 'origin-missing' | null {
-  if (SAFE_METHODS.indexOf(method) >= 0) return null;
+  // Methods that change nothing (RFC 9110 §9.2.1). Compared one by one: a module-level array would be
+  // built again for every request the gate sees, /api/ or not.
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return null;
   if (typeof secFetchSite === 'string') {
     if (secFetchSite === 'same-origin') return null;
     return secFetchSite === 'same-site' ? 'same-site' : 'cross-site';

@@ -3,6 +3,7 @@
  * and the clock are passed in, so Node's jest and the njs CLI run the same code.
  */
 import { hasCanonicalSha256Shape, isStrictBase64url } from './base64url.js';
+import { isJsonArray } from './session-contract.js';
 import type { DenyReason, GateConfig, SessionClaims } from './session-contract.js';
 
 export interface VerifyInput {
@@ -29,8 +30,6 @@ export interface VerifyInput {
  */
 export type VerifyResult = { ok: true; claims: SessionClaims; escaped: boolean } | { ok: false; reason: DenyReason };
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
 function deny(reason: DenyReason): VerifyResult {
   return { ok: false, reason: reason };
 }
@@ -44,7 +43,7 @@ function isNonEmptyString(v: unknown): v is string {
 }
 
 function isStringArray(v: unknown): v is string[] {
-  if (!Array.isArray(v)) return false;
+  if (!isJsonArray(v)) return false;
   for (let i = 0; i < v.length; i++) {
     if (typeof v[i] !== 'string') return false;
   }
@@ -85,7 +84,8 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   const payload = parts[1];
   const signature = parts[2];
 
-  if (!hasOwn.call(input.keys, header)) return deny('token-invalid');
+  // A plain lookup, no hasOwnProperty (its first use costs ~3,600 CPU instructions per request in
+  // njs 0.7.9): an inherited member such as 'constructor' or '__proto__' is never a string.
   const secret = input.keys[header];
   if (!isNonEmptyString(secret)) return deny('token-invalid');
   if (!hasCanonicalSha256Shape(signature) || !isStrictBase64url(payload)) return deny('token-invalid');
@@ -101,20 +101,21 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   } catch (e) {
     return deny('token-malformed');
   }
-  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return deny('token-malformed');
+  if (typeof claims !== 'object' || claims === null || isJsonArray(claims)) return deny('token-malformed');
   const c = claims as { [claim: string]: unknown };
 
   const exp = c.exp;
   if (!isFiniteNumber(exp)) return deny('token-malformed');
   if (input.now > exp + input.leewaySeconds) return deny('token-expired');
-  if (hasOwn.call(c, 'nbf')) {
+  // JSON has no `undefined`, and Object.prototype has no `nbf` or `groups`: undefined means absent.
+  if (c.nbf !== undefined) {
     const nbf = c.nbf;
     if (!isFiniteNumber(nbf)) return deny('token-malformed');
     if (input.now + input.leewaySeconds < nbf) return deny('token-not-yet-valid');
   }
 
   if (!isNonEmptyString(c.sub) || !isNonEmptyString(c.username)) return deny('token-malformed');
-  if (hasOwn.call(c, 'groups') && !isStringArray(c.groups)) return deny('token-malformed');
+  if (c.groups !== undefined && !isStringArray(c.groups)) return deny('token-malformed');
 
   if (input.ipBinding && (typeof c.ip !== 'string' || c.ip !== input.remoteAddr)) return deny('ip-mismatch');
 
