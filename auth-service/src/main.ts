@@ -62,6 +62,7 @@ function loadConfigOrThrow(env: Env): AuthConfig {
 /** The logger, plus one warning for each unsafe switch that is on. */
 function createServiceLogger(config: AuthConfig, opts: StartOptions): Logger {
   const logger = createLogger({ level: config.logLevel, destination: opts.logStream });
+  for (const warning of config.warnings) logger.warn({ event: 'config_warning' }, warning);
   if (!config.session.cookieSecure) {
     logger.warn({ event: 'insecure_cookies' }, 'AUTH_COOKIE_SECURE=false: session cookies will also be sent over plain HTTP');
   }
