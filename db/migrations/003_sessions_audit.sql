@@ -42,7 +42,11 @@ CREATE TABLE auth_events (
                 'renewal', 'renewal_refused')),
   -- The user, or the name someone tried (truncated; it may be anything a client typed).
   username    text        CHECK (length(username) <= 256),
+  -- The account the event is about ("<src>:<key>", as sessions.user_key), when one is known.
   user_key    text,
+  -- The username key (NFKC + case fold) of `username`: finds the failed attempts on a name, which
+  -- belong to no known account.
+  name_key    text,
   source      text        CHECK (length(source) <= 64),
   client_ip   text        CHECK (length(client_ip) <= 64),
   request_id  text        CHECK (length(request_id) <= 128),
@@ -51,6 +55,7 @@ CREATE TABLE auth_events (
 );
 CREATE INDEX auth_events_at ON auth_events (at);
 CREATE INDEX auth_events_user_key ON auth_events (user_key, at);
+CREATE INDEX auth_events_name_key ON auth_events (name_key, at) WHERE user_key IS NULL;
 
 -- Append-only. UPDATE and TRUNCATE are always refused. DELETE is refused unless the retention job
 -- set `gateway.audit_purge_days` for its own transaction (SET LOCAL), and then only for rows older

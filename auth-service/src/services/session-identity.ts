@@ -37,3 +37,9 @@ export function userKeyFromArgument(arg: string): string {
   const rest = arg.slice(colon + 1);
   return sessionUserKey(src, rest, rest);
 }
+
+/** What `--user` selects in the audit trail: the account's events, and the attempts made under its name. */
+export function auditUserFromArgument(arg: string): { userKey: string; nameKey: string } {
+  const colon = arg.indexOf(':');
+  return { userKey: userKeyFromArgument(arg), nameKey: usernameKey(colon <= 0 ? arg : arg.slice(colon + 1)) };
+}

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { usernameKey } from '../security/username-key.js';
 import { inTransaction, toStoreError, type Queryable } from './db.js';
 
 /** Names of the rows in `auth_events` (the migration's CHECK lists the same). */
@@ -35,8 +36,12 @@ export interface AuthEventRecord {
 
 export interface AuditRepo {
   record(event: AuthEventInput): Promise<void>;
-  /** Events at or after `since` (all when absent), optionally of one user key, oldest first, the newest `limit`. */
-  tail(opts: { userKey?: string; since?: Date; limit: number }): Promise<AuthEventRecord[]>;
+  /**
+   * Events at or after `since` (all when absent), oldest first, the newest `limit`. With `user`: the
+   * events of that account (`userKey`), and the attempts with no known account whose typed name has
+   * the username key `nameKey` (failed sign-ins, rate-limit hits).
+   */
+  tail(opts: { user?: { userKey: string; nameKey: string }; since?: Date; limit: number }): Promise<AuthEventRecord[]>;
   /**
    * Deletes events older than `retentionDays` days (≥ 1), in a transaction that sets
    * `gateway.audit_purge_days`, the only way past the table's append-only trigger. Returns the count.
@@ -56,11 +61,12 @@ function clip(value: string | null | undefined, max: number): string | null {
 /** Inserts one event with `db` (a pool, or the client of a caller's transaction). */
 export async function insertAuthEvent(db: Queryable, e: AuthEventInput): Promise<void> {
   await db.query(
-    'INSERT INTO auth_events (event, username, user_key, source, client_ip, request_id, sid, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+    'INSERT INTO auth_events (event, username, user_key, name_key, source, client_ip, request_id, sid, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
     [
       e.event,
       clip(e.username, LIMITS.username),
       clip(e.userKey, LIMITS.userKey),
+      clip(e.username === undefined || e.username === null ? null : usernameKey(e.username), LIMITS.username),
       clip(e.source, LIMITS.source),
       clip(e.clientIp, LIMITS.clientIp),
       clip(e.requestId, LIMITS.requestId),
@@ -97,15 +103,15 @@ export function createAuditRepo(pool: pg.Pool): AuditRepo {
       }
     },
 
-    async tail({ userKey, since, limit }) {
+    async tail({ user, since, limit }) {
       try {
         const result = await pool.query<EventRow>(
           `SELECT * FROM (
              SELECT id::text AS id, at, event, username, user_key, source, client_ip, request_id, sid, reason FROM auth_events
-             WHERE ($1::text IS NULL OR user_key = $1) AND ($2::timestamptz IS NULL OR at >= $2)
-             ORDER BY at DESC, id DESC LIMIT $3
+             WHERE ($1::text IS NULL OR user_key = $1 OR (user_key IS NULL AND name_key = $2)) AND ($3::timestamptz IS NULL OR at >= $3)
+             ORDER BY at DESC, id DESC LIMIT $4
            ) newest ORDER BY at, id::bigint`,
-          [userKey ?? null, since ?? null, limit],
+          [user?.userKey ?? null, user?.nameKey ?? null, since ?? null, limit],
         );
         return result.rows.map((r) => ({
           id: r.id,

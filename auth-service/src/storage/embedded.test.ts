@@ -116,7 +116,7 @@ describe('embedded store', () => {
       await expect(pool.query('DELETE FROM auth_events')).rejects.toMatchObject({ code: '42501' });
       await pool.query("INSERT INTO auth_events (at, event, reason) VALUES (now() - interval '10 days', 'login_failure', 'old')");
       expect(await createAuditRepo(pool).purge(5)).toBe(1);
-      expect((await createAuditRepo(pool).tail({ userKey: 'local:sulu', limit: 10 })).map((e) => e.event)).toEqual(['login_success', 'revoke']);
+      expect((await createAuditRepo(pool).tail({ user: { userKey: 'local:sulu', nameKey: 'sulu' }, limit: 10 })).map((e) => e.event)).toEqual(['login_success', 'revoke']);
     } finally {
       await pool.end();
     }

@@ -189,12 +189,16 @@ describe('auth_events is append-only', () => {
 
   it('truncates long fields instead of failing, and tails by user and time, oldest first', async () => {
     await audit.record({ event: 'login_failure', username: 'x'.repeat(1000), userKey: 'local:tail', reason: 'r'.repeat(1000) });
-    await audit.record({ event: 'rate_limited', username: 'tail', userKey: 'local:tail', reason: 'rate-limited-ip' });
-    const rows = await audit.tail({ userKey: 'local:tail', limit: 10 });
-    expect(rows.map((r) => r.event)).toEqual(['login_failure', 'rate_limited']);
+    await audit.record({ event: 'logout', username: 'tail', userKey: 'local:tail', reason: 'logout' });
+    // An attempt belongs to no account: it is found by the name typed, in any case.
+    await audit.record({ event: 'rate_limited', username: 'TAIL', reason: 'rate-limited-ip' });
+    // Another source's account of the same name is someone else.
+    await audit.record({ event: 'logout', username: 'tail', userKey: 'tableau:tail', reason: 'logout' });
+    const rows = await audit.tail({ user: { userKey: 'local:tail', nameKey: 'tail' }, limit: 10 });
+    expect(rows.map((r) => r.event)).toEqual(['login_failure', 'logout', 'rate_limited']);
     expect(rows[0]!.username).toHaveLength(256);
     expect(rows[0]!.reason).toHaveLength(200);
-    expect(await audit.tail({ userKey: 'local:tail', limit: 1 })).toHaveLength(1);
-    expect(await audit.tail({ userKey: 'local:tail', since: new Date(Date.now() + 60_000), limit: 10 })).toEqual([]);
+    expect(await audit.tail({ user: { userKey: 'local:tail', nameKey: 'tail' }, limit: 1 })).toHaveLength(1);
+    expect(await audit.tail({ user: { userKey: 'local:tail', nameKey: 'tail' }, since: new Date(Date.now() + 60_000), limit: 10 })).toEqual([]);
   });
 });
