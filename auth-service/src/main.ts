@@ -24,6 +24,9 @@ import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
 import { sealTableauCredentials } from './services/tableau-token.js';
 import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
+import { createAuditRepo } from './storage/audit-repo.js';
+import { createSessionsRepo } from './storage/sessions-repo.js';
+import { startRetentionJob } from './services/audit-retention.js';
 
 export interface StartOptions {
   /** Where the JSON log lines go (default: stdout). */
@@ -238,6 +241,8 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const oidc = createOidcSignIn(config, logger, now);
 
   const migrations = await startMigrations(pool, config.databaseUrl, logger);
+  const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) };
+  const retention = startRetentionJob({ ...storage, retentionDays: config.auditRetentionDays, logger, ready: migrations.ready });
   try {
     await writeGateFiles(config, logger);
     const app = createApp({
@@ -248,6 +253,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       now,
       authenticators,
       oidc,
+      storage,
       storeReady: migrations.isReady,
       pingStore: async () => {
         await pool.query('SELECT 1');
@@ -266,11 +272,13 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       storeReady: migrations.ready,
       logger,
       close() {
+        retention.stop();
         closed ??= shutDown(server, pool, migrations, logger);
         return closed;
       },
     };
   } catch (err) {
+    retention.stop();
     migrations.stop();
     await pool.end().catch(() => undefined);
     throw err;

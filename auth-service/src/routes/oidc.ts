@@ -7,6 +7,7 @@ import { normaliseClientIp } from '../security/client-ip.js';
 import { serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
 import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
+import type { ServerSessions } from '../services/server-sessions.js';
 import { OIDC_STATE_COOKIE, OIDC_STATE_TTL_SECONDS } from '../services/oidc-state.js';
 import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import { renderMessagePage } from '../views/message-page.js';
@@ -18,6 +19,7 @@ export interface OidcRouteDeps {
   logger: Logger;
   /** Milliseconds since the epoch (session expiry in front-channel logout). */
   now: () => number;
+  sessions: Pick<ServerSessions, 'open' | 'end' | 'endByIdpSid'>;
 }
 
 export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
@@ -35,11 +37,19 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
   // Lax, not Strict: the callback is a top-level navigation coming from the provider's site.
   const clearState = serializeCookie(OIDC_STATE_COOKIE, '', { sameSite: 'Lax', maxAge: 0, secure });
 
-  router.get('/logout/frontchannel', (req, res) => {
+  router.get('/logout/frontchannel', async (req, res) => {
     const { requestId } = localsOf(res);
     const session = verifiedSessionOf(req, config, deps.now());
     const decision = decideFrontChannelLogout({ iss: req.query.iss, sid: req.query.sid, issuer: oidc.issuer, flavour: oidc.flavour, session });
     const user = typeof session?.username === 'string' ? session.username : undefined;
+    // The provider names its session (`sid`); every gateway session opened under it ends on the
+    // server, including those whose cookie this request does not carry (a cross-site iframe often
+    // carries none). A mismatched or missing `iss` names nothing.
+    const refusedOutright = decision.kind === 'refused' && (decision.reason === 'sid-missing' || decision.reason === 'iss-missing' || decision.reason === 'iss-mismatch');
+    if (!refusedOutright && typeof req.query.sid === 'string') {
+      const ended = await deps.sessions.endByIdpSid(oidc.flavour, req.query.sid, { event: 'logout', reason: 'frontchannel', requestId, clientIp: normaliseClientIp(req.ip) });
+      logger.info({ event: 'frontchannel_revoked', src: oidc.flavour, sessions: ended, request_id: requestId });
+    }
     if (decision.kind === 'refused') {
       logger.warn({ event: 'logout_refused', path: '/logout/frontchannel', reason: decision.reason, user, request_id: requestId });
       res.status(400).type('html').send(
@@ -81,6 +91,8 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
       requestId: locals.requestId,
     });
     locals.returnPath = result.returnPath;
+    // Before the cookie: a failure here is a 503 and no session (nothing to undo at the provider).
+    await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId });
     // The session this one replaces may hold a Tableau token; end it (in the background).
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: config.session.ttlSeconds, secure }));

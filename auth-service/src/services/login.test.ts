@@ -31,6 +31,7 @@ function service(authenticators: PasswordAuthenticator[]) {
     logger: pino({ level: 'silent' }),
     now: () => 1_800_000_000_000,
     storeReady: () => true,
+    sessions: { open: async () => undefined, recordEvent: async () => undefined, end: async () => false },
   });
 }
 

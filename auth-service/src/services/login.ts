@@ -9,6 +9,7 @@ import type { PasswordAuthenticator } from '../authenticators/types.js';
 import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { LoginRateLimiter } from '../security/login-rate-limiter.js';
+import type { ServerSessions } from './server-sessions.js';
 import { issueSessionToken } from './session-token.js';
 
 /**
@@ -39,6 +40,8 @@ export interface LoginAttempt {
   /** Normalised client address; becomes the `ip` claim. */
   ip: string;
   requestId: string;
+  /** The User-Agent header, kept (truncated) with the server-side session. */
+  userAgent?: string | null;
 }
 
 export interface LoginServiceDeps {
@@ -50,6 +53,8 @@ export interface LoginServiceDeps {
   now: () => number;
   /** False while the store is not migrated yet: sign-in answers 503 without touching it. */
   storeReady: () => boolean;
+  /** Opens the server-side session of a success, and writes failure and rate-limit events. */
+  sessions: Pick<ServerSessions, 'open' | 'recordEvent' | 'end'>;
 }
 
 export interface LoginService {
@@ -75,10 +80,11 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
   const sourceIds = authenticators.map((a) => a.id).join(',');
 
   return {
-    async attempt({ username, password, ip, requestId }) {
+    async attempt({ username, password, ip, requestId, userAgent }) {
       const decision = await rateLimiter.admit(username, ip);
       if (!decision.allowed) {
         logger.warn({ event: 'auth_failure', user: username, src: sourceIds, reason: `rate-limited-${decision.scope}`, request_id: requestId });
+        await deps.sessions.recordEvent({ event: 'rate_limited', username, source: sourceIds, clientIp: ip, requestId, reason: `rate-limited-${decision.scope}` });
         throw new AppError('ERR_RATE_LIMITED', 429, rateLimitMessage(decision.retryAfterSeconds), {
           retryAfterSeconds: decision.retryAfterSeconds,
         });
@@ -129,6 +135,8 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
               now: deps.now(),
             });
             await rateLimiter.recordSuccess(username, ip);
+            // Before the cookie exists: a sign-in that is answered with success always has its row.
+            await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId });
           } catch (err) {
             // The source already holds a session for this sign-in (Tableau: a live token for 240
             // minutes); no cookie will carry it, so end it before failing.
@@ -137,7 +145,12 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           }
           const { token, claims } = issued;
           logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, request_id: requestId });
-          return { kind: 'success', token, claims, discard };
+          // A caller that cannot deliver the cookie after all also ends the server-side session.
+          const discardAll = async (): Promise<void> => {
+            await discard();
+            await deps.sessions.end(claims.sid, { event: 'revoke', reason: 'not-delivered', requestId, clientIp: ip });
+          };
+          return { kind: 'success', token, claims, discard: discardAll };
         }
         src = authenticator.id;
         reason = outcome.kind;
@@ -145,6 +158,7 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
 
       await rateLimiter.recordFailure(username, ip);
       logger.warn({ event: 'auth_failure', user: username, src, reason, request_id: requestId });
+      await deps.sessions.recordEvent({ event: 'login_failure', username, source: src, clientIp: ip, requestId, reason });
       return { kind: 'failure', reason };
     },
   };
