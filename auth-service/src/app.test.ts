@@ -219,7 +219,7 @@ describe('POST /login success', () => {
   });
 
   test('omits Secure when AUTH_COOKIE_SECURE=false (plain-HTTP development)', async () => {
-    const insecure = await startTestApp({ usersRepo: db.repo, env: { ...NO_LIMITS, AUTH_COOKIE_SECURE: 'false', SESSION_TTL_SECONDS: '600' } });
+    const insecure = await startTestApp({ usersRepo: db.repo, env: { ...NO_LIMITS, AUTH_COOKIE_SECURE: 'false', SESSION_MAX_SECONDS: '600' } });
     try {
       const form = await insecure.loginForm();
       expect(setCookies(form.page)[0]).toMatch(/; SameSite=Strict; Path=\/$/);
