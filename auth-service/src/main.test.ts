@@ -99,7 +99,7 @@ describe('startAuthService', () => {
     await createUser(db.url, 'ivy', 'ivys password');
     const res = await login(running.port, 'ivy', 'ivys password');
     expect(res.status).toBe(302);
-    expect(setCookies(res)[0]).toMatch(/^corp_sso=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=28800; Secure$/);
+    expect(setCookies(res)[0]).toMatch(/^corp_sso=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=43200; Secure$/);
 
     const events = logs.lines().map((l) => l.event);
     expect(events).toEqual(expect.arrayContaining(['store_ready', 'gate_config_written', 'listening', 'auth_success']));
