@@ -77,6 +77,12 @@ describe('startAuthService', () => {
     expect((err as Error).message).not.toContain('changeme');
   });
 
+  test('starts with the old SESSION_TTL_SECONDS and logs a warning naming SESSION_MAX_SECONDS', async () => {
+    const logs = collectLogs();
+    running = await startAuthService({ DATABASE_URL: db.url, JWT_SECRET: secret, AUTH_PORT: '0', SESSION_TTL_SECONDS: '3600' }, { logStream: logs.stream });
+    expect(logs.lines()).toContainEqual(expect.objectContaining({ level: 'warn', event: 'config_warning', msg: expect.stringMatching(/SESSION_TTL_SECONDS is deprecated.*SESSION_MAX_SECONDS/) }));
+  });
+
   test('migrates, writes the gate config (0600) with both keys, listens and signs users in', async () => {
     const gateFile = join(dir, 'gate.json');
     const logs = collectLogs();
