@@ -1,8 +1,7 @@
-import type { ParseArgsConfig } from 'node:util';
 import { auditUserFromArgument } from '../services/session-identity.js';
 import { createAuditRepo, type AuthEventRecord } from '../storage/audit-repo.js';
-import { formatTable, reportCliError, withStore, type CliIo } from './cli-store.js';
-import { CommandError, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
+import { checkUserOption, formatTable, parseCommand, reportCliError, withStore, type CliIo, type CommandSpec } from './cli-store.js';
+import { UsageError } from './cli-text.js';
 
 /**
  * The logic of `npm run audit -- tail` (the bin is audit.ts): the newest rows of the append-only
@@ -24,11 +23,8 @@ Events: login_success, login_failure, rate_limited, logout, revoke, disable. Row
 AUDIT_RETENTION_DAYS days (default 90).
 `;
 
-const OPTIONS: ParseArgsConfig['options'] = {
-  user: { type: 'string' },
-  since: { type: 'string' },
-  limit: { type: 'string' },
-  json: { type: 'boolean' },
+const COMMANDS: Record<string, CommandSpec> = {
+  tail: { options: { user: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } }, positionals: 0, names: '' },
 };
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -54,17 +50,12 @@ function toJson(e: AuthEventRecord): Record<string, unknown> {
 /** Runs one command and returns its exit code. Errors go to `stderr` as one line, never a stack. */
 export async function runAuditCli(argv: string[], io: CliIo, now: () => number = Date.now): Promise<number> {
   try {
-    const [command, ...rest] = argv;
-    if (command === undefined) throw new UsageError('no command given (try "help")');
-    if (command === 'help' || command === '--help' || command === '-h') {
+    const parsed = parseCommand(argv, COMMANDS);
+    if (parsed === 'help') {
       io.stdout.write(USAGE);
       return 0;
     }
-    if (command !== 'tail') throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
-    const parsed = parseCommandArgs(command, rest, OPTIONS);
-    const positionals = parsed.positionals;
-    const values = parsed.values as Record<string, string | boolean | undefined>;
-    if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} for "tail"`);
+    const { values } = parsed;
     const sinceText = values.since as string | undefined;
     const since = sinceText === undefined ? undefined : parseSince(sinceText, now());
     if (since === null) throw new UsageError(`--since must be like 30m, 1h, 7d or an ISO date (received ${JSON.stringify(sinceText)})`);
@@ -72,10 +63,7 @@ export async function runAuditCli(argv: string[], io: CliIo, now: () => number =
     if (!/^[0-9]{1,5}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 10_000) {
       throw new UsageError(`--limit must be a whole number from 1 to 10000 (received ${JSON.stringify(limitText)})`);
     }
-    const user = values.user as string | undefined;
-    if (user !== undefined && (user === '' || user.length > 300 || /[\s\u0000-\u001f\u007f]/.test(user))) {
-      throw new CommandError(`invalid user ${JSON.stringify(user)}: a local username, or <source>:<name> such as tableau:kirk`);
-    }
+    const user = checkUserOption(values.user);
 
     await withStore(io, 'identity-gateway-audit-cli', async (pool) => {
       const events = await createAuditRepo(pool).tail({ user: user === undefined ? undefined : auditUserFromArgument(user), since, limit: Number(limitText) });
@@ -97,10 +85,6 @@ export async function runAuditCli(argv: string[], io: CliIo, now: () => number =
     });
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`error: ${oneLine(err.message)}\n`);
-      return 2;
-    }
     return reportCliError(io, err);
   }
 }

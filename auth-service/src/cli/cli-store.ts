@@ -1,10 +1,11 @@
 /** Opening the store and reporting errors the same way in every operator CLI (users, sessions, audit). */
 import path from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
 import type pg from 'pg';
 import { isAppError } from '../errors.js';
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
-import { CommandError, describeCause, oneLine, UsageError } from './cli-text.js';
+import { CommandError, describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
 
 export interface CliIo {
   stdout: { write(text: string): unknown };
@@ -51,4 +52,42 @@ export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** One sub-command: its options and exactly how many positional arguments it takes. */
+export interface CommandSpec {
+  options: ParseArgsConfig['options'];
+  positionals: number;
+  /** How the positionals are called in messages, e.g. `<sid>`. */
+  names: string;
+}
+
+/**
+ * `<command> [options] [arguments]` against `commands`: 'help' for help/--help/-h, else the command
+ * with its option values and positionals. Throws UsageError (no command, unknown command or option,
+ * missing or extra arguments).
+ */
+export function parseCommand(
+  argv: string[],
+  commands: Record<string, CommandSpec>,
+): 'help' | { command: string; values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError('no command given (try "help")');
+  if (command === 'help' || command === '--help' || command === '-h') return 'help';
+  const spec = Object.prototype.hasOwnProperty.call(commands, command) ? commands[command] : undefined;
+  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
+  const parsed = parseCommandArgs(command, rest, spec.options);
+  const { positionals } = parsed;
+  if (positionals.length < spec.positionals) throw new UsageError(`"${command}" needs ${spec.names}`);
+  if (positionals.length > spec.positionals) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals])} for "${command}"`);
+  return { command, values: parsed.values as Record<string, string | boolean | undefined>, positionals };
+}
+
+/** A `--user` value: a local username or `<source>:<name>`; anything with spaces or controls is refused. */
+export function checkUserOption(user: string | boolean | undefined): string | undefined {
+  if (user === undefined) return undefined;
+  if (typeof user !== 'string' || user === '' || user.length > 300 || /[\s\u0000-\u001f\u007f]/.test(user)) {
+    throw new CommandError(`invalid user ${JSON.stringify(user)}: a local username, or <source>:<name> such as tableau:kirk`);
+  }
+  return user;
 }

@@ -1,8 +1,7 @@
-import type { ParseArgsConfig } from 'node:util';
 import { userKeyFromArgument } from '../services/session-identity.js';
 import { createSessionsRepo, type SessionRecord } from '../storage/sessions-repo.js';
-import { formatTable, reportCliError, withStore, type CliIo } from './cli-store.js';
-import { CommandError, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
+import { checkUserOption, formatTable, parseCommand, reportCliError, withStore, type CliIo, type CommandSpec } from './cli-store.js';
+import { CommandError } from './cli-text.js';
 
 /**
  * The logic of `npm run sessions -- <command>` (the bin is sessions.ts): list and end server-side
@@ -25,8 +24,7 @@ Ending a session is recorded in the audit trail (npm run audit -- tail). The gat
 sessions yet: a copy of the cookie keeps passing it until the token expires (see the README).
 `;
 
-type Options = ParseArgsConfig['options'];
-const COMMANDS: Record<string, { options: Options; positionals: number; names: string }> = {
+const COMMANDS: Record<string, CommandSpec> = {
   list: { options: { user: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, positionals: 0, names: '' },
   revoke: { options: {}, positionals: 1, names: '<sid>' },
 };
@@ -65,19 +63,12 @@ function toJson(s: SessionRecord, nowMs: number): Record<string, unknown> {
 /** Runs one command and returns its exit code. Errors go to `stderr` as one line, never a stack. */
 export async function runSessionsCli(argv: string[], io: CliIo, now: () => number = Date.now): Promise<number> {
   try {
-    const [command, ...rest] = argv;
-    if (command === undefined) throw new UsageError('no command given (try "help")');
-    if (command === 'help' || command === '--help' || command === '-h') {
+    const parsed = parseCommand(argv, COMMANDS);
+    if (parsed === 'help') {
       io.stdout.write(USAGE);
       return 0;
     }
-    const spec = COMMANDS[command];
-    if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
-    const parsed = parseCommandArgs(command, rest, spec.options);
-    const positionals = parsed.positionals;
-    const values = parsed.values as Record<string, string | boolean | undefined>;
-    if (positionals.length < spec.positionals) throw new UsageError(`"${command}" needs ${spec.names}`);
-    if (positionals.length > spec.positionals) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals])} for "${command}"`);
+    const { command, values, positionals } = parsed;
 
     if (command === 'revoke') {
       const sid = positionals[0]!;
@@ -96,10 +87,7 @@ export async function runSessionsCli(argv: string[], io: CliIo, now: () => numbe
       return 0;
     }
 
-    const user = values.user as string | undefined;
-    if (user !== undefined && (user === '' || user.length > 300 || /[\s\u0000-\u001f\u007f]/.test(user))) {
-      throw new CommandError(`invalid user ${JSON.stringify(user)}: a local username, or <source>:<name> such as tableau:kirk`);
-    }
+    const user = checkUserOption(values.user);
     await withStore(io, 'identity-gateway-sessions-cli', async (pool) => {
       const nowMs = now();
       const rows = await createSessionsRepo(pool).list({ userKey: user === undefined ? undefined : userKeyFromArgument(user), includeEnded: values.all === true, nowMs });
@@ -116,10 +104,6 @@ export async function runSessionsCli(argv: string[], io: CliIo, now: () => numbe
     });
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`error: ${oneLine(err.message)}\n`);
-      return 2;
-    }
     return reportCliError(io, err);
   }
 }

@@ -275,3 +275,12 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     client.release(!ok);
   }
 }
+
+/** `db.query`, with connection-class failures rethrown as AppError('ERR_STORE_UNAVAILABLE', 503). */
+export async function queryStore<R extends pg.QueryResultRow>(db: Queryable, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  try {
+    return await db.query<R>(text, values);
+  } catch (err) {
+    throw toStoreError(err);
+  }
+}

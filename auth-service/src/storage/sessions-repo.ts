@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { SessionSource } from '../services/session-identity.js';
 import { insertAuthEvent, type AuthEventName } from './audit-repo.js';
-import { inTransaction, toStoreError, type Queryable } from './db.js';
+import { inTransaction, queryStore, type Queryable } from './db.js';
 
 export interface SessionRecord {
   sid: string;
@@ -149,13 +149,7 @@ async function revokeWhere(db: Queryable, where: string, params: unknown[], how:
  * Not checked: that the user exists (a session outlives nothing; the CLI checks before revoking).
  */
 export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
-  async function run<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
-    try {
-      return await pool.query<R>(text, values);
-    } catch (err) {
-      throw toStoreError(err);
-    }
-  }
+  const run = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => queryStore<R>(pool, text, values);
 
   return {
     async open(s) {
