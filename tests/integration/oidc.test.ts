@@ -190,6 +190,8 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
     const seen = stack.upstream.seen.length;
     await expectRejected(await get(stack, jar, callback.href), jar, 'state-mismatch');
     expect(stack.upstream.seen.length).toBe(seen);
+    const audited = await stack.pool.query("SELECT source FROM auth_events WHERE event = 'login_failure' AND reason = 'oidc-rejected'");
+    expect(audited.rows).toContainEqual({ source: 'azure' });
   });
 
   test('an error from the provider (access_denied) shows the error page without a session', async () => {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import type { AuthConfig } from '../config.js';
+import { isAppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
@@ -19,7 +20,7 @@ export interface OidcRouteDeps {
   logger: Logger;
   /** Milliseconds since the epoch (session expiry in front-channel logout). */
   now: () => number;
-  sessions: Pick<ServerSessions, 'open' | 'end' | 'endByIdpSid'>;
+  sessions: Pick<ServerSessions, 'open' | 'end' | 'endByIdpSid' | 'recordEvent'>;
 }
 
 export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
@@ -84,12 +85,22 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     const cookie = readCookie(req.headers.cookie, OIDC_STATE_COOKIE);
     // Cleared whatever happens: a replayed callback then finds no state.
     res.append('Set-Cookie', clearState);
-    const result = await oidc.finish({
-      pathAndQuery: req.originalUrl,
-      stateCookie: cookie.status === 'ok' ? cookie.value : undefined,
-      ip: normaliseClientIp(req.ip),
-      requestId: locals.requestId,
-    });
+    let result: Awaited<ReturnType<OidcService['finish']>>;
+    try {
+      result = await oidc.finish({
+        pathAndQuery: req.originalUrl,
+        stateCookie: cookie.status === 'ok' ? cookie.value : undefined,
+        ip: normaliseClientIp(req.ip),
+        requestId: locals.requestId,
+      });
+    } catch (err) {
+      // A refused sign-in (401/403) is audited; the log line with the same request id names the
+      // exact reason (state-mismatch, nonce-mismatch, too-many-groups, ...).
+      if (isAppError(err) && (err.status === 401 || err.status === 403)) {
+        await deps.sessions.recordEvent({ event: 'login_failure', source: oidc.flavour, clientIp: normaliseClientIp(req.ip), requestId: locals.requestId, reason: err.status === 403 ? 'oidc-refused' : 'oidc-rejected' });
+      }
+      throw err;
+    }
     locals.returnPath = result.returnPath;
     // Before the cookie: a failure here is a 503 and no session (nothing to undo at the provider).
     await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId });
