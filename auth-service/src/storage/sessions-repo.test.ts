@@ -85,10 +85,11 @@ describe('sessions repo on PostgreSQL', () => {
     expect(await eventsOf(input.sid)).toEqual([]);
   });
 
-  it('keeps at most 256 characters of the user agent', async () => {
-    const input = session({ userAgent: 'A'.repeat(5000) });
+  it('keeps at most 256 characters of the user agent and of the displayed username', async () => {
+    const input = session({ userAgent: 'A'.repeat(5000), username: 'u'.repeat(400) });
     await sessions.open(input);
     expect((await sessions.find(input.sid))!.userAgent).toBe('A'.repeat(256));
+    expect((await sessions.find(input.sid))!.username).toBe('u'.repeat(256));
   });
 
   it('caps the idle expiry at the absolute one', async () => {

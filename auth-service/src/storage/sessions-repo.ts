@@ -23,6 +23,7 @@ export interface SessionRecord {
 
 export interface OpenSessionInput {
   sid: string;
+  /** Truncated to 256 characters. */
   username: string;
   userKey: string;
   source: SessionSource;
@@ -91,6 +92,8 @@ interface SessionRow {
 const COLUMNS =
   'sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent, groups, idp_sid';
 export const MAX_USER_AGENT = 256;
+/** Display only (user_key, which matches, is whole): an OIDC e-mail address can be long. */
+const MAX_USERNAME = 256;
 
 function toRecord(r: SessionRow): SessionRecord {
   return {
@@ -160,7 +163,7 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
         await client.query(
           `INSERT INTO sessions (sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, client_ip, user_agent, groups, idp_sid)
            VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12)`,
-          [s.sid, s.username, s.userKey, s.source, s.src, created, idle, expires, s.clientIp, truncate(s.userAgent, MAX_USER_AGENT), s.groups, s.idpSid],
+          [s.sid, truncate(s.username, MAX_USERNAME), s.userKey, s.source, s.src, created, idle, expires, s.clientIp, truncate(s.userAgent, MAX_USER_AGENT), s.groups, s.idpSid],
         );
         await insertAuthEvent(client, {
           event: 'login_success',
