@@ -20,7 +20,7 @@ export interface OidcRouteDeps {
   logger: Logger;
   /** Milliseconds since the epoch (session expiry in front-channel logout). */
   now: () => number;
-  sessions: Pick<ServerSessions, 'open' | 'end' | 'endByIdpSid' | 'recordEvent'>;
+  sessions: Pick<ServerSessions, 'open' | 'endByIdpSid' | 'recordEvent'>;
 }
 
 export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
