@@ -8,7 +8,8 @@ import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import type { PasswordAuthenticator } from '../authenticators/types.js';
 import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
-import type { LoginRateLimiter } from '../security/login-rate-limiter.js';
+import type { LoginRateLimiter, RateLimitScope } from '../security/login-rate-limiter.js';
+import { usernameKey } from '../security/username-key.js';
 import type { ServerSessions } from './server-sessions.js';
 import { issueSessionToken } from './session-token.js';
 
@@ -74,8 +75,30 @@ export function rateLimitMessage(retryAfterSeconds: number): string {
   return `Too many sign-in attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
 }
 
+/** At most one `rate_limited` audit row per limited key (client, username or both) in this time. */
+export const RATE_LIMIT_EVENT_INTERVAL_MS = 60_000;
+const MAX_REMEMBERED_RATE_LIMIT_KEYS = 10_000;
+
+/**
+ * Decides whether a rate-limit hit gets an audit row: the first hit on a key in each interval does,
+ * the flood after it does not, so that refused attempts cannot turn into a flood of database writes.
+ */
+function createRateLimitAuditFilter(): (scope: RateLimitScope, username: string, ip: string, nowMs: number) => boolean {
+  const lastWritten = new Map<string, number>();
+  return (scope, username, ip, nowMs) => {
+    const key = scope === 'ip' ? `ip ${ip}` : scope === 'user' ? `user ${usernameKey(username)}` : `user-ip ${usernameKey(username)} ${ip}`;
+    const last = lastWritten.get(key);
+    if (last !== undefined && nowMs - last < RATE_LIMIT_EVENT_INTERVAL_MS) return false;
+    // Forgetting everything only lets a few more rows through; it never grows without bound.
+    if (lastWritten.size >= MAX_REMEMBERED_RATE_LIMIT_KEYS) lastWritten.clear();
+    lastWritten.set(key, nowMs);
+    return true;
+  };
+}
+
 export function createLoginService(deps: LoginServiceDeps): LoginService {
   const { authenticators, rateLimiter, logger } = deps;
+  const auditRateLimit = createRateLimitAuditFilter();
   if (authenticators.length === 0) throw new Error('createLoginService needs at least one authenticator');
   const sourceIds = authenticators.map((a) => a.id).join(',');
 
@@ -84,7 +107,9 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
       const decision = await rateLimiter.admit(username, ip);
       if (!decision.allowed) {
         logger.warn({ event: 'auth_failure', user: username, src: sourceIds, reason: `rate-limited-${decision.scope}`, request_id: requestId });
-        await deps.sessions.recordEvent({ event: 'rate_limited', username, source: sourceIds, clientIp: ip, requestId, reason: `rate-limited-${decision.scope}` });
+        if (auditRateLimit(decision.scope, username, ip, deps.now())) {
+          await deps.sessions.recordEvent({ event: 'rate_limited', username, source: sourceIds, clientIp: ip, requestId, reason: `rate-limited-${decision.scope}` });
+        }
         throw new AppError('ERR_RATE_LIMITED', 429, rateLimitMessage(decision.retryAfterSeconds), {
           retryAfterSeconds: decision.retryAfterSeconds,
         });
