@@ -66,7 +66,7 @@ describe('sessions CLI', () => {
   it('prints JSON with --json', async () => {
     const result = await sessionsCli('list', '--json', '--user', 'kirk');
     expect(JSON.parse(result.stdout)).toEqual([
-      expect.objectContaining({ sid: 'AAAAAAAAAAAAAAAAAAAAAA', user: 'Kirk', userKey: 'local:kirk', source: 'local', state: 'live', clientIp: '192.0.2.9', userAgent: 'UA', groups: 1, revokedAt: null }),
+      expect.objectContaining({ sid: 'AAAAAAAAAAAAAAAAAAAAAA', user: 'Kirk', userKey: 'local:kirk', source: 'local', state: 'live', clientIp: '192.0.2.9', userAgent: 'UA', groupCount: 1, revokedAt: null }),
     ]);
   });
 

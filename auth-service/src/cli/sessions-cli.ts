@@ -56,7 +56,7 @@ function toJson(s: SessionRecord, nowMs: number): Record<string, unknown> {
     revokeReason: s.revokeReason,
     clientIp: s.clientIp,
     userAgent: s.userAgent,
-    groups: s.groups.length,
+    groupCount: s.groups.length,
   };
 }
 
