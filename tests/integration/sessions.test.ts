@@ -117,6 +117,33 @@ describe('server-side sessions through the real stack', () => {
   });
 });
 
+describe('server-side sessions on the embedded store (PGlite)', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    stack = await startStack({ store: 'embedded' });
+    await stack.createUser('chekov', PASSWORD, { groups: ['Federation'] });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('sign-in stores the session, the CLIs list and revoke it, and logout revokes the next one', async () => {
+    const first = sidOf((await stack.login('chekov', PASSWORD, '/')).session!);
+    const list = await cli(runSessionsCli, ['list', '--user', 'chekov'], stack.databaseUrl);
+    expect(list.stdout).toContain(first);
+    expect(await usersCli(['revoke', 'chekov'], stack.databaseUrl)).toMatchObject({ code: 0, stdout: 'Signed chekov out everywhere (1 session ended).\n' });
+    const { session } = await stack.login('chekov', PASSWORD, '/');
+    await stack.request('POST', '/logout', { cookie: session!, origin: stack.baseUrl, 'sec-fetch-site': 'same-origin' });
+    const rows = await stack.pool.query<{ sid: string; revoke_reason: string }>('SELECT sid, revoke_reason FROM sessions ORDER BY created_at');
+    expect(rows.rows).toEqual([
+      { sid: first, revoke_reason: 'sign-out-everywhere' },
+      { sid: sidOf(session!), revoke_reason: 'logout' },
+    ]);
+  });
+});
+
 describe('the session store fails between the source and the cookie', () => {
   let stack: Stack;
   let tableau: TableauFake;
