@@ -2,11 +2,14 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { startTcpProxy, type TcpProxy } from '../../tests/support/tcp-proxy.js';
-import { FAST_POLICY, openTestDatabase, startTestApp, type TestApp, type TestDatabase } from './app.testkit.js';
+import type { AppDeps } from './app.js';
+import { FAST_POLICY, openTestDatabase, startTestApp, storageFor, type TestApp, type TestDatabase } from './app.testkit.js';
 import { createPasswordHasher } from './passwords/index.js';
 import { parseStoredHash } from './passwords/hash-formats.js';
 import { createPool } from './storage/db.js';
 import { createUsersRepo, type UsersRepo } from './storage/users-repo.js';
+import { createAuditRepo } from './storage/audit-repo.js';
+import { createSessionsRepo } from './storage/sessions-repo.js';
 
 let db: TestDatabase;
 const open: TestApp[] = [];
@@ -40,10 +43,14 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-function repoAt(url: string): { repo: UsersRepo; ping: () => Promise<void> } {
+function repoAt(url: string): { repo: UsersRepo; storage: NonNullable<AppDeps['storage']>; ping: () => Promise<void> } {
   const pool = createPool(url, { connectionTimeoutMillis: 1000, logger: { warn: () => undefined } });
   pools.push(pool);
-  return { repo: createUsersRepo(pool), ping: async () => void (await pool.query('SELECT 1')) };
+  return {
+    repo: createUsersRepo(pool),
+    storage: { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) },
+    ping: async () => void (await pool.query('SELECT 1')),
+  };
 }
 
 describe('user store unavailable', () => {
@@ -85,8 +92,8 @@ describe('user store unavailable', () => {
     const relay: TcpProxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
     try {
       target.port = String(relay.port);
-      const { repo } = repoAt(target.toString());
-      const app = await start({ usersRepo: repo });
+      const { repo, storage } = repoAt(target.toString());
+      const app = await start({ usersRepo: repo, deps: { storage } });
       expect((await app.login('dora', 'doras password')).status).toBe(302);
       await relay.cut();
       expect((await app.login('dora', 'doras password')).status).toBe(503);
@@ -137,7 +144,7 @@ describe('password rehash on sign-in', () => {
         throw new Error('disk full');
       },
     };
-    const app = await start({ usersRepo: failing, hasher: createPasswordHasher({ ...FAST_POLICY, pbkdf2Iterations: 2000 }) });
+    const app = await start({ usersRepo: failing, deps: { storage: storageFor(db.repo) }, hasher: createPasswordHasher({ ...FAST_POLICY, pbkdf2Iterations: 2000 }) });
     expect((await app.login('hank', 'hanks password')).status).toBe(302);
     expect(app.events('password_rehash_failed')).toContainEqual(expect.objectContaining({ user: 'hank', err: expect.objectContaining({ message: 'disk full' }) }));
   });

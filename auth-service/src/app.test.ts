@@ -134,7 +134,7 @@ describe('POST /login success', () => {
     expect(res.status).toBe(302);
     expect(res.headers.location).toBe('/reports?year=2024');
     const cookie = sessionCookie(res)!;
-    expect(cookie).toMatch(/^gw_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Lax; Path=\/; Max-Age=28800; Secure$/);
+    expect(cookie).toMatch(/^gw_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Lax; Path=\/; Max-Age=43200; Secure$/);
     expectSecurityHeaders(res);
   });
 
@@ -155,7 +155,7 @@ describe('POST /login success', () => {
       ip: '203.0.113.9',
       sid: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
       iat: FIXED_NOW_S,
-      exp: FIXED_NOW_S + 28800,
+      exp: FIXED_NOW_S + 43200,
     });
   });
 
@@ -219,7 +219,7 @@ describe('POST /login success', () => {
   });
 
   test('omits Secure when AUTH_COOKIE_SECURE=false (plain-HTTP development)', async () => {
-    const insecure = await startTestApp({ usersRepo: db.repo, env: { ...NO_LIMITS, AUTH_COOKIE_SECURE: 'false', SESSION_TTL_SECONDS: '600' } });
+    const insecure = await startTestApp({ usersRepo: db.repo, env: { ...NO_LIMITS, AUTH_COOKIE_SECURE: 'false', SESSION_MAX_SECONDS: '600' } });
     try {
       const form = await insecure.loginForm();
       expect(setCookies(form.page)[0]).toMatch(/; SameSite=Strict; Path=\/$/);

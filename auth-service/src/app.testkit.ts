@@ -15,6 +15,16 @@ import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY, type PasswordHasher, type PasswordPolicy } from './passwords/index.js';
 import { createPool, runMigrations } from './storage/db.js';
 import { createUsersRepo, type UserRecord, type UsersRepo } from './storage/users-repo.js';
+import { createAuditRepo } from './storage/audit-repo.js';
+import { createSessionsRepo } from './storage/sessions-repo.js';
+
+/** The sessions and audit repos on the same database as a users repo from openTestDatabase. */
+const storageOf = new WeakMap<UsersRepo, NonNullable<AppDeps['storage']>>();
+
+/** The sessions and audit repos that go with a users repo from openTestDatabase (undefined for any other). */
+export function storageFor(repo: UsersRepo): AppDeps['storage'] {
+  return storageOf.get(repo);
+}
 
 /** A fixed clock: 2025-06-15T15:06:40Z. */
 export const FIXED_NOW_MS = 1_750_000_000_000;
@@ -58,6 +68,7 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   const pool = createPool(db.url, { max: 4 });
   await runMigrations(pool);
   const repo = createUsersRepo(pool);
+  storageOf.set(repo, { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) });
   const hasher = createPasswordHasher(FAST_POLICY);
   return {
     db,
@@ -123,6 +134,9 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     hasher: opts.hasher ?? createPasswordHasher(FAST_POLICY),
     logger,
     now: () => FIXED_NOW_MS,
+    // A users repo from openTestDatabase brings its database's sessions and audit trail; any other
+    // (a store that is down, a wrapper) gets none, so sign-in fails closed unless the test passes them.
+    storage: storageOf.get(opts.usersRepo),
     ...opts.deps,
   });
   const server: Server = createServer(app);

@@ -22,6 +22,9 @@ import { securityHeaders } from './security/headers.js';
 import { createLoginRateLimiter } from './security/login-rate-limiter.js';
 import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
+import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
+import type { AuditRepo } from './storage/audit-repo.js';
+import type { SessionsRepo } from './storage/sessions-repo.js';
 import type { UsersRepo } from './storage/users-repo.js';
 import { renderMessagePage } from './views/message-page.js';
 
@@ -40,6 +43,11 @@ export interface AppDeps {
   pingStore?: () => Promise<void>;
   /** Azure AD / OIDC sign-in (config.oidc), or null/absent when off. */
   oidc?: OidcService | null;
+  /**
+   * Server-side sessions and the audit trail. Absent: no session can be opened, so every sign-in
+   * answers 503 (fail closed); main.ts always passes them.
+   */
+  storage?: { sessions: SessionsRepo; audit: AuditRepo };
 }
 
 /** nginx's `$request_id` is 32 hex characters; accept similar ids, replace anything else. */
@@ -125,6 +133,15 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
   };
 }
 
+/** Stands in when AppDeps.storage is absent; never reached, as the store then never counts as ready. */
+const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
+  const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
+  return {
+    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse },
+    audit: { record: refuse, tail: refuse, purge: refuse },
+  };
+})();
+
 /**
  * Builds the auth service's Express app.
  *
@@ -137,6 +154,14 @@ export function createApp(deps: AppDeps): Express {
   const { config, logger } = deps;
   const storeReady = deps.storeReady ?? (() => true);
   const authenticators = deps.authenticators ?? [createLocalAuthenticator({ usersRepo: deps.usersRepo, hasher: deps.hasher, logger })];
+  const sessions: ServerSessions = createServerSessions({
+    sessions: deps.storage?.sessions ?? missingStorage.sessions,
+    audit: deps.storage?.audit ?? missingStorage.audit,
+    lifetimes: config.sessionLifetimes,
+    logger,
+    now: deps.now,
+    storeReady: deps.storage === undefined ? () => false : storeReady,
+  });
   const loginService = createLoginService({
     authenticators,
     rateLimiter: createLoginRateLimiter(config.rateLimits),
@@ -144,6 +169,7 @@ export function createApp(deps: AppDeps): Express {
     logger,
     now: deps.now,
     storeReady,
+    sessions,
   });
 
   const app = express();
@@ -156,10 +182,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(logger));
   app.use(securityHeaders());
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
-  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now }));
+  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions }));
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
-  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null }));
-  app.use(createAboutRouter({ config, logger, now: deps.now }));
+  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
+  app.use(createAboutRouter({ config, logger, now: deps.now, sessions }));
   app.use((_req, res) => {
     res
       .status(404)

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { loadConfig, type Env } from './config.js';
+import { loadConfig, maxSessionAgeSeconds, type Env } from './config.js';
 
 const SECRET = randomBytes(48).toString('base64url');
 const OTHER = randomBytes(48).toString('base64url');
@@ -32,7 +32,7 @@ describe('loadConfig defaults', () => {
       port: 3001,
       databaseUrl: DB,
       jwt: { secret: SECRET, previousSecrets: [] },
-      session: { ttlSeconds: 28800, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: true },
+      session: { ttlSeconds: 43200, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: true },
       passwordPolicy: { algorithm: 'pbkdf2-sha512', pbkdf2Iterations: 210000, argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 } },
       rateLimits: {
         ip: { points: 20, durationSeconds: 300 },
@@ -51,6 +51,9 @@ describe('loadConfig defaults', () => {
       oidc: null,
       loginMethods: { password: true, oidc: false },
       publicBaseUrl: null,
+      sessionLifetimes: { maxSeconds: 43200, idleSeconds: 3600 },
+      auditRetentionDays: 90,
+      warnings: [],
     });
   });
 
@@ -68,7 +71,9 @@ describe('loadConfig defaults', () => {
       AUTH_HOST: '0.0.0.0',
       AUTH_PORT: '0',
       JWT_PREVIOUS_SECRETS: `${OTHER}, ${SECRET}`,
-      SESSION_TTL_SECONDS: '3600',
+      SESSION_MAX_SECONDS: '3600',
+      SESSION_IDLE_SECONDS: '1800',
+      AUDIT_RETENTION_DAYS: '30',
       SESSION_LEEWAY_SECONDS: '0',
       SESSION_COOKIE_NAME: '__Host-gw',
       AUTH_COOKIE_SECURE: 'false',
@@ -95,6 +100,9 @@ describe('loadConfig defaults', () => {
       logLevel: 'debug',
       brandName: 'Acme SSO',
       gateConfigFile: '/run/gw/gate.json',
+      sessionLifetimes: { maxSeconds: 3600, idleSeconds: 1800 },
+      auditRetentionDays: 30,
+      warnings: [],
     });
   });
 
@@ -438,5 +446,49 @@ describe('PASSWORD_MIN_LENGTH (users CLI and demo seeding)', () => {
       'PASSWORD_MIN_LENGTH: must be an integer from 8 (the least any standard allows) to 64 (received "6")',
     ]);
     expect(loadConfig({ ...base, PASSWORD_MIN_LENGTH: '16' }).ok).toBe(true);
+  });
+});
+
+describe('session lifetimes and audit retention', () => {
+  test('maxSessionAgeSeconds is SESSION_MAX_SECONDS, and the token lifetime follows it for now', () => {
+    const config = configOf({ ...base, SESSION_MAX_SECONDS: '7200' });
+    expect(maxSessionAgeSeconds(config)).toBe(7200);
+    expect(config.session.ttlSeconds).toBe(7200);
+    expect(maxSessionAgeSeconds(configOf(base))).toBe(43_200);
+  });
+
+  test('still reads the old name SESSION_TTL_SECONDS, with a warning that names the new one', () => {
+    const config = configOf({ ...base, SESSION_TTL_SECONDS: '3600' });
+    expect(maxSessionAgeSeconds(config)).toBe(3600);
+    expect(config.warnings).toEqual([expect.stringMatching(/SESSION_TTL_SECONDS is deprecated.*SESSION_MAX_SECONDS/)]);
+  });
+
+  test('accepts both names with the same value (a half-done rename), with the warning', () => {
+    const config = configOf({ ...base, SESSION_TTL_SECONDS: '3600', SESSION_MAX_SECONDS: '3600' });
+    expect(maxSessionAgeSeconds(config)).toBe(3600);
+    expect(config.warnings).toHaveLength(1);
+  });
+
+  test.each([
+    ['both names with different values', { SESSION_TTL_SECONDS: '3600', SESSION_MAX_SECONDS: '7200' }, /^SESSION_TTL_SECONDS: is the old name of SESSION_MAX_SECONDS.*"3600".*"7200"/],
+    ['an idle limit above the default maximum', { SESSION_IDLE_SECONDS: '50000' }, /^SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS \(43200\) \(received "50000"\)$/],
+    ['an idle limit above the set maximum', { SESSION_MAX_SECONDS: '600', SESSION_IDLE_SECONDS: '3600' }, /^SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS \(600\)/],
+    ['an idle limit above the old-name maximum', { SESSION_TTL_SECONDS: '600', SESSION_IDLE_SECONDS: '3600' }, /^SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS \(600\)/],
+    ['a maximum under a minute', { SESSION_MAX_SECONDS: '59' }, /^SESSION_MAX_SECONDS: must be an integer from 60 to 604800 \(received "59"\)$/],
+    ['an idle limit that is not a number', { SESSION_IDLE_SECONDS: '1h' }, /^SESSION_IDLE_SECONDS: must be an integer from 60 to 604800 \(received "1h"\)$/],
+    ['no retention at all', { AUDIT_RETENTION_DAYS: '0' }, /^AUDIT_RETENTION_DAYS: must be an integer from 1 to 3650 \(received "0"\)$/],
+  ])('refuses %s', (_name, env, message) => {
+    expect(errorsOf({ ...base, ...env })).toEqual([expect.stringMatching(message)]);
+  });
+
+  test('reports every lifetime problem at once', () => {
+    const errors = errorsOf({ ...base, SESSION_TTL_SECONDS: '600', SESSION_MAX_SECONDS: '700', SESSION_IDLE_SECONDS: '5000', AUDIT_RETENTION_DAYS: 'x' });
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^AUDIT_RETENTION_DAYS: /),
+        expect.stringMatching(/^SESSION_TTL_SECONDS: is the old name/),
+        expect.stringMatching(/^SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS \(700\)/),
+      ]),
+    );
   });
 });

@@ -39,6 +39,10 @@ export interface AuthConfig {
     previousSecrets: string[];
   };
   session: {
+    /**
+     * Lifetime of the session token (its `exp`) and cookie. For now it equals
+     * `sessionLifetimes.maxSeconds`; short tokens with renewal come later (issue 9).
+     */
     ttlSeconds: number;
     leewaySeconds: number;
     cookieName: string;
@@ -68,6 +72,22 @@ export interface AuthConfig {
   loginMethods: LoginMethods;
   /** External origin of the gateway (PUBLIC_BASE_URL), or null when unset. */
   publicBaseUrl: string | null;
+  /** Server-side session limits (ASVS 7.3). */
+  sessionLifetimes: {
+    /** Absolute lifetime from sign-in (SESSION_MAX_SECONDS, formerly SESSION_TTL_SECONDS). */
+    maxSeconds: number;
+    /** A session unused this long ends (SESSION_IDLE_SECONDS); never more than maxSeconds. */
+    idleSeconds: number;
+  };
+  /** Audit events (auth_events) older than this many days are deleted (AUDIT_RETENTION_DAYS). */
+  auditRetentionDays: number;
+  /** Problems that do not stop start-up (a deprecated variable name); main logs each as a warning. */
+  warnings: string[];
+}
+
+/** The longest a session may live from sign-in, in seconds (SESSION_MAX_SECONDS). */
+export function maxSessionAgeSeconds(config: Pick<AuthConfig, 'sessionLifetimes'>): number {
+  return config.sessionLifetimes.maxSeconds;
 }
 
 export interface TableauConfig {
@@ -191,7 +211,11 @@ const schema = z.object({
     .default('127.0.0.1'),
   AUTH_PORT: integerInRange(0, 65535).default(3001),
   DATABASE_URL: databaseUrl,
-  SESSION_TTL_SECONDS: integerInRange(60, 604_800).default(28_800),
+  SESSION_MAX_SECONDS: integerInRange(60, 604_800).optional(),
+  // The old name of SESSION_MAX_SECONDS: still read, with a warning (see loadSessionLifetimes).
+  SESSION_TTL_SECONDS: integerInRange(60, 604_800).optional(),
+  SESSION_IDLE_SECONDS: integerInRange(60, 604_800).default(3600),
+  AUDIT_RETENTION_DAYS: integerInRange(1, 3650).default(90),
   SESSION_LEEWAY_SECONDS: integerInRange(0, 300).default(30),
   SESSION_COOKIE_NAME: z
     .string()
@@ -364,6 +388,32 @@ function parseChain(raw: string | undefined, configured: Record<PasswordSource, 
   return chain;
 }
 
+export const DEFAULT_SESSION_MAX_SECONDS = 43_200;
+
+/**
+ * SESSION_MAX_SECONDS, or its old name SESSION_TTL_SECONDS (a warning), and SESSION_IDLE_SECONDS,
+ * which may not exceed it. Both names with different values is an error: which one was meant?
+ * Reads the raw input, so these checks run even when another variable is invalid.
+ */
+function loadSessionLifetimes(input: Record<string, string | undefined>, errors: string[], warnings: string[]): void {
+  const max = input.SESSION_MAX_SECONDS;
+  const old = input.SESSION_TTL_SECONDS;
+  if (max !== undefined && old !== undefined && max !== old) {
+    errors.push(
+      `SESSION_TTL_SECONDS: is the old name of SESSION_MAX_SECONDS, and the two are set to different values; remove SESSION_TTL_SECONDS (received ${JSON.stringify(old)}, SESSION_MAX_SECONDS ${JSON.stringify(max)})`,
+    );
+  } else if (old !== undefined) {
+    warnings.push(`SESSION_TTL_SECONDS is deprecated: rename it to SESSION_MAX_SECONDS (same meaning, the absolute session lifetime)`);
+  }
+  const effective = max ?? old;
+  const idle = input.SESSION_IDLE_SECONDS;
+  const isInt = (s: string | undefined): s is string => s !== undefined && /^[0-9]+$/.test(s);
+  const maxValue = isInt(effective) ? Number(effective) : effective === undefined ? DEFAULT_SESSION_MAX_SECONDS : null;
+  if (isInt(idle) && maxValue !== null && Number(idle) > maxValue) {
+    errors.push(`SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS (${maxValue}) (received ${JSON.stringify(idle)})`);
+  }
+}
+
 export function loadConfig(env: Env): ConfigResult {
   const errors: string[] = [];
 
@@ -389,6 +439,9 @@ export function loadConfig(env: Env): ConfigResult {
       `TABLEAU_URL: must use https (users' passwords are sent to it); plain http needs ALLOW_INSECURE_HTTP_IDP=true, for tests only (received ${JSON.stringify(tableauUrlValue)})`,
     );
   }
+
+  const warnings: string[] = [];
+  loadSessionLifetimes(input, errors, warnings);
 
   const chain = parseChain(input.AUTH_CHAIN, { local: true, tableau: input.TABLEAU_URL !== undefined, custom: input.AUTH_CUSTOM_MODULE !== undefined }, errors);
 
@@ -425,7 +478,7 @@ export function loadConfig(env: Env): ConfigResult {
       databaseUrl: v.DATABASE_URL,
       jwt: secrets,
       session: {
-        ttlSeconds: v.SESSION_TTL_SECONDS,
+        ttlSeconds: v.SESSION_MAX_SECONDS ?? v.SESSION_TTL_SECONDS ?? DEFAULT_SESSION_MAX_SECONDS,
         leewaySeconds: v.SESSION_LEEWAY_SECONDS,
         cookieName: v.SESSION_COOKIE_NAME,
         cookieSecure: v.AUTH_COOKIE_SECURE,
@@ -446,6 +499,12 @@ export function loadConfig(env: Env): ConfigResult {
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
       chain,
       ...oidcSettings,
+      sessionLifetimes: {
+        maxSeconds: v.SESSION_MAX_SECONDS ?? v.SESSION_TTL_SECONDS ?? DEFAULT_SESSION_MAX_SECONDS,
+        idleSeconds: v.SESSION_IDLE_SECONDS,
+      },
+      auditRetentionDays: v.AUDIT_RETENTION_DAYS,
+      warnings,
     },
   };
 }

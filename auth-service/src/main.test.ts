@@ -77,6 +77,12 @@ describe('startAuthService', () => {
     expect((err as Error).message).not.toContain('changeme');
   });
 
+  test('starts with the old SESSION_TTL_SECONDS and logs a warning naming SESSION_MAX_SECONDS', async () => {
+    const logs = collectLogs();
+    running = await startAuthService({ DATABASE_URL: db.url, JWT_SECRET: secret, AUTH_PORT: '0', SESSION_TTL_SECONDS: '3600' }, { logStream: logs.stream });
+    expect(logs.lines()).toContainEqual(expect.objectContaining({ level: 'warn', event: 'config_warning', msg: expect.stringMatching(/SESSION_TTL_SECONDS is deprecated.*SESSION_MAX_SECONDS/) }));
+  });
+
   test('migrates, writes the gate config (0600) with both keys, listens and signs users in', async () => {
     const gateFile = join(dir, 'gate.json');
     const logs = collectLogs();
@@ -99,7 +105,7 @@ describe('startAuthService', () => {
     await createUser(db.url, 'ivy', 'ivys password');
     const res = await login(running.port, 'ivy', 'ivys password');
     expect(res.status).toBe(302);
-    expect(setCookies(res)[0]).toMatch(/^corp_sso=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=28800; Secure$/);
+    expect(setCookies(res)[0]).toMatch(/^corp_sso=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=43200; Secure$/);
 
     const events = logs.lines().map((l) => l.event);
     expect(events).toEqual(expect.arrayContaining(['store_ready', 'gate_config_written', 'listening', 'auth_success']));

@@ -24,6 +24,9 @@ import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
 import { sealTableauCredentials } from './services/tableau-token.js';
 import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
+import { createAuditRepo } from './storage/audit-repo.js';
+import { createSessionsRepo } from './storage/sessions-repo.js';
+import { startRetentionJob } from './services/audit-retention.js';
 
 export interface StartOptions {
   /** Where the JSON log lines go (default: stdout). */
@@ -62,6 +65,7 @@ function loadConfigOrThrow(env: Env): AuthConfig {
 /** The logger, plus one warning for each unsafe switch that is on. */
 function createServiceLogger(config: AuthConfig, opts: StartOptions): Logger {
   const logger = createLogger({ level: config.logLevel, destination: opts.logStream });
+  for (const warning of config.warnings) logger.warn({ event: 'config_warning' }, warning);
   if (!config.session.cookieSecure) {
     logger.warn({ event: 'insecure_cookies' }, 'AUTH_COOKIE_SECURE=false: session cookies will also be sent over plain HTTP');
   }
@@ -237,6 +241,8 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const oidc = createOidcSignIn(config, logger, now);
 
   const migrations = await startMigrations(pool, config.databaseUrl, logger);
+  const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) };
+  const retention = startRetentionJob({ ...storage, retentionDays: config.auditRetentionDays, logger, ready: migrations.ready });
   try {
     await writeGateFiles(config, logger);
     const app = createApp({
@@ -247,6 +253,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       now,
       authenticators,
       oidc,
+      storage,
       storeReady: migrations.isReady,
       pingStore: async () => {
         await pool.query('SELECT 1');
@@ -265,11 +272,13 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       storeReady: migrations.ready,
       logger,
       close() {
+        retention.stop();
         closed ??= shutDown(server, pool, migrations, logger);
         return closed;
       },
     };
   } catch (err) {
+    retention.stop();
     migrations.stop();
     await pool.end().catch(() => undefined);
     throw err;

@@ -190,6 +190,8 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
     const seen = stack.upstream.seen.length;
     await expectRejected(await get(stack, jar, callback.href), jar, 'state-mismatch');
     expect(stack.upstream.seen.length).toBe(seen);
+    const audited = await stack.pool.query("SELECT source FROM auth_events WHERE event = 'login_failure' AND reason = 'oidc-rejected'");
+    expect(audited.rows).toContainEqual({ source: 'azure' });
   });
 
   test('an error from the provider (access_denied) shows the error page without a session', async () => {
@@ -396,6 +398,20 @@ describe('Azure AD / OIDC sign-in through nginx', () => {
       expect(res.status).toBe(200);
       expect(res.headers['cache-control']).toContain('no-store');
       expect(setCookies(res)).toContain(`${stack.cookieName}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0`);
+    });
+
+    test('the provider\'s request ends, on the server, every gateway session under its sid, even one whose cookie it does not carry', async () => {
+      const { session, idpSid } = await signedIn();
+      const sid = claimsOf(session).sid as string;
+      const stored = await stack.pool.query('SELECT source, src, idp_sid, revoked_at FROM sessions WHERE sid = $1', [sid]);
+      expect(stored.rows).toEqual([{ source: 'oidc', src: 'azure', idp_sid: idpSid, revoked_at: null }]);
+      // A cross-site iframe often carries no cookie (SameSite=Lax): the sid alone names the sessions.
+      const res = await rawRequest(stack.proxyPort, 'GET', `/logout/frontchannel?iss=${encodeURIComponent(provider.issuer)}&sid=${encodeURIComponent(idpSid)}`, { host: 'gw.test' });
+      expect(res.status).toBe(200);
+      const ended = await stack.pool.query('SELECT revoke_reason FROM sessions WHERE sid = $1', [sid]);
+      expect(ended.rows).toEqual([{ revoke_reason: 'frontchannel' }]);
+      const about = await rawRequest(stack.proxyPort, 'GET', '/auth/about', { host: 'gw.test', cookie: `${stack.cookieName}=${session}` });
+      expect(about.status).toBe(401);
     });
 
     test('Entra sends sid without iss: that is accepted for the azure flavour', async () => {

@@ -52,6 +52,9 @@ export interface Stack {
   upstream: EchoUpstream;
   nginx: RunningNginx;
   repo: UsersRepo;
+  /** The test's own connection to the store (never through dbRelay), and its URL. */
+  pool: ReturnType<typeof createPool>;
+  databaseUrl: string;
   dbRelay: TcpProxy | null;
   createUser(username: string, password: string, opts?: { groups?: string[]; email?: string; fullName?: string }): Promise<void>;
   /** Raw HTTP request through nginx (no redirects followed, headers sent exactly as given). */
@@ -170,6 +173,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       upstream,
       nginx,
       repo,
+      pool,
+      databaseUrl,
       dbRelay,
       async createUser(username, password, o = {}) {
         await repo.create({

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { createFreshDatabase, type FreshDatabase } from '../../../tests/support/fresh-database.js';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from '../passwords/index.js';
 import { createPool } from '../storage/db.js';
+import { createSessionsRepo } from '../storage/sessions-repo.js';
 import { createUsersRepo, type UsersRepo } from '../storage/users-repo.js';
 import { runUsersCli } from './users-cli.js';
 
@@ -110,10 +111,49 @@ describe('users CLI', () => {
   });
 
   it('disables and enables a user, in any case', async () => {
-    expect(await cli(['disable', 'kIrK'])).toEqual({ code: 0, stdout: 'Disabled kIrK.\n', stderr: '' });
+    expect(await cli(['disable', 'kIrK'])).toEqual({ code: 0, stdout: 'Disabled kIrK (0 sessions ended).\n', stderr: '' });
     expect((await repo.findByUsername('kirk'))!.disabled).toBe(true);
     expect(await cli(['enable', 'kirk'])).toEqual({ code: 0, stdout: 'Enabled kirk.\n', stderr: '' });
     expect((await repo.findByUsername('kirk'))!.disabled).toBe(false);
+  });
+
+  it('disable ends every live session of the user, with a disable event and one revoke event each', async () => {
+    const sessions = createSessionsRepo(pool);
+    const open = (sid: string, userKey: string) =>
+      sessions.open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
+    await open('kirk-session-000000001', 'local:kirk');
+    await open('kirk-session-000000002', 'local:kirk');
+    await open('tableau-kirk-000000001', 'tableau:kirk');
+    const before = (await pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM auth_events')).rows[0]!.id;
+    expect(await cli(['disable', 'KIRK'])).toEqual({ code: 0, stdout: 'Disabled KIRK (2 sessions ended).\n', stderr: '' });
+    expect((await sessions.find('kirk-session-000000001'))!.revokeReason).toBe('user-disabled');
+    expect((await sessions.find('kirk-session-000000002'))!.revokeReason).toBe('user-disabled');
+    expect((await sessions.find('tableau-kirk-000000001'))!.revokedAt).toBeNull();
+    const events = (await pool.query<{ event: string; sid: string | null; reason: string }>("SELECT event, sid, reason FROM auth_events WHERE user_key = 'local:kirk' AND id > $1 ORDER BY id", [before])).rows;
+    expect(events).toEqual([
+      { event: 'disable', sid: null, reason: 'users-cli' },
+      expect.objectContaining({ event: 'revoke', reason: 'user-disabled' }),
+      expect.objectContaining({ event: 'revoke', reason: 'user-disabled' }),
+    ]);
+    await cli(['enable', 'kirk']);
+  });
+
+  it('revoke signs a user out everywhere: a local name, or <source>:<name> for another source', async () => {
+    const sessions = createSessionsRepo(pool);
+    const open = (sid: string, userKey: string) =>
+      sessions.open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
+    await open('kirk-session-000000003', 'local:kirk');
+    expect(await cli(['revoke', 'Kirk'])).toEqual({ code: 0, stdout: 'Signed Kirk out everywhere (1 session ended).\n', stderr: '' });
+    expect((await sessions.find('kirk-session-000000003'))!.revokeReason).toBe('sign-out-everywhere');
+    expect((await repo.findByUsername('kirk'))!.disabled).toBe(false);
+    expect(await cli(['revoke', 'tableau:KIRK'])).toEqual({ code: 0, stdout: 'Signed tableau:KIRK out everywhere (1 session ended).\n', stderr: '' });
+    expect((await sessions.find('tableau-kirk-000000001'))!.revokedAt).toBeInstanceOf(Date);
+    expect(await cli(['revoke', 'kirk'])).toEqual({ code: 0, stdout: 'Signed kirk out everywhere (0 sessions ended).\n', stderr: '' });
+  });
+
+  it('revoke of an unknown local user fails with exit 1; a malformed source-qualified user too', async () => {
+    expect(await cli(['revoke', 'spock'])).toEqual({ code: 1, stdout: '', stderr: 'error: no user named "spock"\n' });
+    expect(await cli(['revoke', 'tableau:'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: invalid user "tableau:"/) });
   });
 
   it('replaces the groups, drops duplicates, and allows none', async () => {

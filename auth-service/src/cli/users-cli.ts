@@ -1,5 +1,5 @@
-import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import type pg from 'pg';
 import { isAppError } from '../errors.js';
 import {
   createPasswordHasher,
@@ -9,10 +9,13 @@ import {
   passwordPolicyFromEnv,
   type PasswordPolicy,
 } from '../passwords/index.js';
-import { createPool, runMigrations } from '../storage/db.js';
-import { resolveStore } from '../storage/embedded.js';
-import { createUsersRepo, type UserRecord, type UsersRepo } from '../storage/users-repo.js';
-import { CommandError, describeCause, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
+import { sessionUserKey, userKeyFromArgument } from '../services/session-identity.js';
+import { insertAuthEvent } from '../storage/audit-repo.js';
+import { inTransaction } from '../storage/db.js';
+import { createSessionsRepo } from '../storage/sessions-repo.js';
+import { createUsersRepo, type UserRecord } from '../storage/users-repo.js';
+import { formatTable as formatColumns, reportCliError, withStore } from './cli-store.js';
+import { CommandError, oneLine, parseCommandArgs, UsageError } from './cli-text.js';
 import { readPassword, type PasswordInput } from './password-input.js';
 
 /**
@@ -36,8 +39,11 @@ Commands:
   add <username> --password-stdin [--group G]... [--email E] [--name "Full Name"]
                                      create a user; the password is read from stdin
   passwd <username> --password-stdin set a new password, read from stdin
-  disable <username>                 block logins for the user
+  disable <username>                 block logins for the user and end all their sessions
   enable <username>                  allow logins again
+  revoke <user>                      sign the user out everywhere (end all their sessions);
+                                     <user> is a local username, or <source>:<name> for another
+                                     source (tableau:kirk; oidc: or azure:<subject id>)
   groups <username> [G1 G2 ...]      replace the user's groups (none clears them)
   list                               show all users
   help                               show this text
@@ -75,6 +81,7 @@ const COMMANDS: Record<string, { options: Options; positionals: { min: number; m
   passwd: { options: { 'password-stdin': { type: 'boolean' } }, positionals: { min: 1, max: 1, names: '<username>' } },
   disable: { options: {}, positionals: { min: 1, max: 1, names: '<username>' } },
   enable: { options: {}, positionals: { min: 1, max: 1, names: '<username>' } },
+  revoke: { options: {}, positionals: { min: 1, max: 1, names: '<user>' } },
   groups: { options: {}, positionals: { min: 1, max: Infinity, names: '<username> [groups...]' } },
   list: { options: {}, positionals: { min: 0, max: 0, names: '' } },
 };
@@ -140,9 +147,19 @@ function checkEmail(value: unknown): string | null {
 function formatTable(users: UserRecord[]): string {
   const header = ['USERNAME', 'NAME', 'EMAIL', 'GROUPS', 'DISABLED'];
   const rows = users.map((u) => [u.username, u.fullName ?? '-', u.email ?? '-', u.groups.length ? u.groups.join(', ') : '-', u.disabled ? 'yes' : 'no']);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return formatColumns(header, rows);
+}
+
+function sessionsEnded(n: number): string {
+  return `${n} ${n === 1 ? 'session' : 'sessions'} ended`;
+}
+
+/** `tableau:kirk`, `azure:<oid>`: a user of another source, who has no row in the users table. */
+function checkQualifiedUser(arg: string): string {
+  if (arg.length > 300 || CONTROL_CHARS.test(arg) || /\s/.test(arg) || arg.endsWith(':')) {
+    throw new CommandError(`invalid user ${JSON.stringify(arg)}: a local username, or <source>:<name> such as tableau:kirk`);
+  }
+  return arg;
 }
 
 function noSuchUser(username: string): CommandError {
@@ -174,7 +191,31 @@ function alreadyExists(username: string): CommandError {
   return new CommandError(`user ${JSON.stringify(username)} already exists (usernames are case-insensitive)`);
 }
 
-async function execute(req: Request, repo: UsersRepo, policy: PasswordPolicy, password: string | null, io: UsersCliIo): Promise<void> {
+/**
+ * Disables a local user and ends every session of theirs, with a `disable` event and one `revoke`
+ * event per session, in one transaction: a disabled user never keeps a live session row.
+ */
+async function disableUser(pool: pg.Pool, username: string): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    const users = createUsersRepo(client);
+    const user = await users.findByUsername(username);
+    if (user === null || !(await users.setDisabled(username, true))) throw noSuchUser(username);
+    const userKey = sessionUserKey('local', user.username, user.id);
+    await insertAuthEvent(client, { event: 'disable', username: user.username, userKey, source: 'local', reason: 'users-cli' });
+    return createSessionsRepo(pool).revokeUser(userKey, { event: 'revoke', reason: 'user-disabled' }, client);
+  });
+}
+
+async function revokeUser(pool: pg.Pool, arg: string): Promise<number> {
+  if (!arg.includes(':')) {
+    // A bare name is a local account, which must exist: a typo must not look like "0 sessions ended".
+    if ((await createUsersRepo(pool).findByUsername(arg)) === null) throw noSuchUser(arg);
+  }
+  return createSessionsRepo(pool).revokeUser(userKeyFromArgument(arg), { event: 'revoke', reason: 'sign-out-everywhere' });
+}
+
+async function execute(req: Request, pool: pg.Pool, policy: PasswordPolicy, password: string | null, io: UsersCliIo): Promise<void> {
+  const repo = createUsersRepo(pool);
   const { username, groups } = req;
   const hasher = createPasswordHasher(policy);
   switch (req.command) {
@@ -195,10 +236,17 @@ async function execute(req: Request, repo: UsersRepo, policy: PasswordPolicy, pa
       io.stdout.write(`Password changed for ${username}.\n`);
       return;
     case 'disable':
-    case 'enable':
-      if (!(await repo.setDisabled(username, req.command === 'disable'))) throw noSuchUser(username);
-      io.stdout.write(`${req.command === 'disable' ? 'Disabled' : 'Enabled'} ${username}.\n`);
+      io.stdout.write(`Disabled ${username} (${sessionsEnded(await disableUser(pool, username))}).\n`);
       return;
+    case 'enable':
+      if (!(await repo.setDisabled(username, false))) throw noSuchUser(username);
+      io.stdout.write(`Enabled ${username}.\n`);
+      return;
+    case 'revoke': {
+      const ended = await revokeUser(pool, username.includes(':') ? checkQualifiedUser(username) : username);
+      io.stdout.write(`Signed ${username} out everywhere (${sessionsEnded(ended)}).\n`);
+      return;
+    }
     case 'groups':
       if (!(await repo.setGroups(username, groups))) throw noSuchUser(username);
       io.stdout.write(`Groups of ${username}: ${groups.length ? groups.join(', ') : '(none)'}\n`);
@@ -235,29 +283,9 @@ export async function runUsersCli(argv: string[], io: UsersCliIo): Promise<numbe
     const problem = password === null ? null : newPasswordProblem(password, request.username, rules.rules);
     if (problem !== null) throw new CommandError(problem);
 
-    const store = await resolveStore({ databaseUrl: io.env.DATABASE_URL, dataDir: io.env.DATA_DIR || './data' });
-    if (store.kind !== 'postgres') {
-      io.stderr.write(`note: using the embedded store in ${path.resolve(io.env.DATA_DIR || './data')} (set DATABASE_URL for PostgreSQL)\n`);
-    }
-    try {
-      const pool = createPool(store.url, { max: 2, applicationName: 'identity-gateway-users-cli', logger: { warn: () => undefined } });
-      try {
-        await runMigrations(pool);
-        await execute(request, createUsersRepo(pool), policy.policy, password, io);
-      } finally {
-        await pool.end();
-      }
-    } finally {
-      await store.stop();
-    }
+    await withStore(io, 'identity-gateway-users-cli', (pool) => execute(request, pool, policy.policy, password, io));
     return 0;
   } catch (err) {
-    let message: string;
-    if (err instanceof CommandError) message = err.message;
-    else if (isAppError(err)) message = err.code === 'ERR_STORE_UNAVAILABLE' ? `${err.safeMessage} (${describeCause(err.cause)})` : err.safeMessage;
-    else if (err instanceof Error) message = err.message;
-    else message = String(err);
-    io.stderr.write(`error: ${oneLine(message)}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    return reportCliError(io, err);
   }
 }

@@ -6,6 +6,8 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import type { AuthConfig } from '../config.js';
+import { errorSummary } from '../logger.js';
+import type { ServerSessions } from '../services/server-sessions.js';
 import { fetchCurrentTableauSession, fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM } from '../services/tableau-token.js';
 import { localsOf, verifiedSessionOf } from './context.js';
 
@@ -15,13 +17,16 @@ export interface AboutRouteDeps {
   /** Milliseconds since the epoch. */
   now: () => number;
   fetch?: typeof globalThis.fetch;
+  sessions: Pick<ServerSessions, 'state'>;
 }
 
 /**
  * Answers JSON, never cached: 200 `{serverInfo, siteId, userId}` for a Tableau session whose token
  * Tableau still accepts (checked with Get Current Server Session under the user's own token);
- * 401 `unauthenticated` without a valid session or when Tableau refuses the token, or names another
- * user for it (so the front end signs in again); 404 `not-a-tableau-session` for other sessions or
+ * 401 `unauthenticated` without a valid session, when its server-side session was revoked, has
+ * expired or was never stored (reason `session-ended`), when Tableau refuses the token, or names another
+ * user for it (so the front end signs in again); 503 `store-unavailable` when the session store
+ * cannot be asked; 404 `not-a-tableau-session` for other sessions or
  * when Tableau is off; 503 `tableau-unavailable` when Tableau cannot be asked, is slower than
  * TABLEAU_TIMEOUT_MS or answers anything else.
  */
@@ -36,6 +41,18 @@ export function createAboutRouter(deps: AboutRouteDeps): Router {
     const claims = verifiedSessionOf(req, config, deps.now());
     if (claims === null) {
       res.status(401).json({ error: 'unauthenticated', login: '/login' });
+      return;
+    }
+    let state;
+    try {
+      state = await deps.sessions.state(String(claims.sid), deps.now());
+    } catch (err) {
+      logger.error({ event: 'auth_error', reason: 'store-unavailable', path: '/auth/about', request_id: requestId, err: errorSummary(err) });
+      res.status(503).json({ error: 'store-unavailable' });
+      return;
+    }
+    if (state !== 'live') {
+      res.status(401).json({ error: 'unauthenticated', reason: 'session-ended', login: '/login' });
       return;
     }
     const creds = config.tableau === null ? null : openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets);

@@ -120,7 +120,13 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
       return;
     }
 
-    const result = await loginService.attempt({ username, password, ip: normaliseClientIp(req.ip), requestId: locals.requestId });
+    const result = await loginService.attempt({
+      username,
+      password,
+      ip: normaliseClientIp(req.ip),
+      requestId: locals.requestId,
+      userAgent: req.headers['user-agent'] ?? null,
+    });
     if (result.kind === 'failure') {
       renderForm(res, 401, { cookieValue, returnPath, error: GENERIC_FAILURE_MESSAGE, username });
       return;

@@ -9,6 +9,8 @@ import { serializeCookie } from '../security/cookies.js';
 import { checkLogoutOrigin, expectedOrigin } from '../security/request-origin.js';
 import { signOutTableauSession, tableauLogoutDeps } from '../services/tableau-token.js';
 import type { OidcService } from '../services/oidc.js';
+import type { ServerSessions } from '../services/server-sessions.js';
+import { normaliseClientIp } from '../security/client-ip.js';
 import { renderLogoutPage } from '../views/logout-page.js';
 import { localsOf } from './context.js';
 
@@ -19,6 +21,7 @@ export interface LogoutRouteDeps {
   logger: Logger;
   /** RP-initiated logout at the provider for OIDC/Azure sessions; absent/null when OIDC is off. */
   oidc?: OidcService | null;
+  sessions: Pick<ServerSessions, 'end'>;
 }
 
 /** user and sid of the session being ended, for the log only; expired tokens are fine here. */
@@ -45,9 +48,12 @@ function describeSession(token: string | undefined, secrets: string[]): { user?:
 }
 
 /**
- * POST /logout clears the session cookie and sends the browser to /login. No CSRF token: the
- * protected app's plain form posts here, so the request's origin is checked instead. The token
- * itself stays valid until it expires (stateless sessions; see the README).
+ * POST /logout revokes the server-side session (with a `logout` audit event), clears the session
+ * cookie and sends the browser to /login. No CSRF token: the protected app's plain form posts here,
+ * so the request's origin is checked instead.
+ * Not guaranteed: the gate does not consult the server-side session yet, so a copy of the token keeps
+ * passing the gate until its `exp` (see the README's Sessions section). A store that cannot be
+ * reached does not stop the sign-out: the cookie is cleared and the failure is logged.
  */
 export function createLogoutRouter(deps: LogoutRouteDeps): Router {
   const { config, logger } = deps;
@@ -68,6 +74,9 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
     const cookie = readCookie(req.headers.cookie, config.session.cookieName);
     const session = describeSession(cookie.status === 'ok' ? cookie.value : undefined, secrets);
     logger.info({ event: 'logout', user: session.user, sid: session.sid, request_id: requestId });
+    if (session.sid !== undefined) {
+      await deps.sessions.end(session.sid, { event: 'logout', reason: 'logout', requestId, clientIp: normaliseClientIp(req.ip) });
+    }
     // Tableau sessions kept for /api/ end too; not awaited, so Tableau never delays the sign-out.
     void signOutTableauSession(cookie.status === 'ok' ? cookie.value : undefined, requestId, tableauLogoutDeps(config, logger));
     res.append(

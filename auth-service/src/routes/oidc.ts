@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import type { AuthConfig } from '../config.js';
+import { isAppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
 import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
+import type { ServerSessions } from '../services/server-sessions.js';
 import { OIDC_STATE_COOKIE, OIDC_STATE_TTL_SECONDS } from '../services/oidc-state.js';
 import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import { renderMessagePage } from '../views/message-page.js';
@@ -18,6 +20,7 @@ export interface OidcRouteDeps {
   logger: Logger;
   /** Milliseconds since the epoch (session expiry in front-channel logout). */
   now: () => number;
+  sessions: Pick<ServerSessions, 'open' | 'endByIdpSid' | 'recordEvent'>;
 }
 
 export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
@@ -35,11 +38,19 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
   // Lax, not Strict: the callback is a top-level navigation coming from the provider's site.
   const clearState = serializeCookie(OIDC_STATE_COOKIE, '', { sameSite: 'Lax', maxAge: 0, secure });
 
-  router.get('/logout/frontchannel', (req, res) => {
+  router.get('/logout/frontchannel', async (req, res) => {
     const { requestId } = localsOf(res);
     const session = verifiedSessionOf(req, config, deps.now());
     const decision = decideFrontChannelLogout({ iss: req.query.iss, sid: req.query.sid, issuer: oidc.issuer, flavour: oidc.flavour, session });
     const user = typeof session?.username === 'string' ? session.username : undefined;
+    // The provider names its session (`sid`); every gateway session opened under it ends on the
+    // server, including those whose cookie this request does not carry (a cross-site iframe often
+    // carries none). A mismatched or missing `iss` names nothing.
+    const refusedOutright = decision.kind === 'refused' && (decision.reason === 'sid-missing' || decision.reason === 'iss-missing' || decision.reason === 'iss-mismatch');
+    if (!refusedOutright && typeof req.query.sid === 'string') {
+      const ended = await deps.sessions.endByIdpSid(oidc.flavour, req.query.sid, { event: 'logout', reason: 'frontchannel', requestId, clientIp: normaliseClientIp(req.ip) });
+      logger.info({ event: 'frontchannel_revoked', src: oidc.flavour, sessions: ended, request_id: requestId });
+    }
     if (decision.kind === 'refused') {
       logger.warn({ event: 'logout_refused', path: '/logout/frontchannel', reason: decision.reason, user, request_id: requestId });
       res.status(400).type('html').send(
@@ -74,13 +85,25 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     const cookie = readCookie(req.headers.cookie, OIDC_STATE_COOKIE);
     // Cleared whatever happens: a replayed callback then finds no state.
     res.append('Set-Cookie', clearState);
-    const result = await oidc.finish({
-      pathAndQuery: req.originalUrl,
-      stateCookie: cookie.status === 'ok' ? cookie.value : undefined,
-      ip: normaliseClientIp(req.ip),
-      requestId: locals.requestId,
-    });
+    let result: Awaited<ReturnType<OidcService['finish']>>;
+    try {
+      result = await oidc.finish({
+        pathAndQuery: req.originalUrl,
+        stateCookie: cookie.status === 'ok' ? cookie.value : undefined,
+        ip: normaliseClientIp(req.ip),
+        requestId: locals.requestId,
+      });
+    } catch (err) {
+      // A refused sign-in (401/403) is audited; the log line with the same request id names the
+      // exact reason (state-mismatch, nonce-mismatch, too-many-groups, ...).
+      if (isAppError(err) && (err.status === 401 || err.status === 403)) {
+        await deps.sessions.recordEvent({ event: 'login_failure', source: oidc.flavour, clientIp: normaliseClientIp(req.ip), requestId: locals.requestId, reason: err.status === 403 ? 'oidc-refused' : 'oidc-rejected' });
+      }
+      throw err;
+    }
     locals.returnPath = result.returnPath;
+    // Before the cookie: a failure here is a 503 and no session (nothing to undo at the provider).
+    await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId });
     // The session this one replaces may hold a Tableau token; end it (in the background).
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: config.session.ttlSeconds, secure }));

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { startTableauFake, type TableauFake } from '../../../tests/support/tableau-fake.js';
 import { createTableauAuthenticator } from '../authenticators/tableau.js';
 import { createLoginRateLimiter, type LoginRateLimiter } from '../security/login-rate-limiter.js';
+import { AppError } from '../errors.js';
 import { createLoginService } from './login.js';
 
 const SITE = { contentUrl: 'finance', id: '9a8b7c6d-0000-4000-8000-00000000beef' };
@@ -21,7 +22,10 @@ afterAll(async () => {
   await fake.close();
 });
 
-function service(rateLimiter: LoginRateLimiter) {
+type Sessions = Parameters<typeof createLoginService>[0]['sessions'];
+const storingNothing: Sessions = { open: async () => undefined, recordEvent: async () => undefined, end: async () => false };
+
+function service(rateLimiter: LoginRateLimiter, sessions: Sessions = storingNothing) {
   const tableau = createTableauAuthenticator({ url: fake.url, site: SITE.contentUrl, apiVersion: '3.19', timeoutMs: 2000, logger, sealCredentials: () => 'sealed' });
   return createLoginService({
     authenticators: [tableau],
@@ -30,6 +34,7 @@ function service(rateLimiter: LoginRateLimiter) {
     logger,
     now: () => 1_800_000_000_000,
     storeReady: () => true,
+    sessions,
   });
 }
 
@@ -41,6 +46,17 @@ describe('login service: a source success that does not become a session', () =>
     const token = fake.issuedTokens().at(-1)!;
     expect(fake.signedOutTokens()).toContain(token);
     expect(fake.isLive(token)).toBe(false);
+  });
+
+  test('a session row that cannot be written: 503, and the Tableau token is signed out', async () => {
+    const failing: Sessions = {
+      ...storingNothing,
+      open: () => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'Sign-in is temporarily unavailable.')),
+    };
+    const attempt = service(createLoginRateLimiter(rules), failing).attempt({ username: 'ada', password: 'tableau pass 1', ip: '192.0.2.7', requestId: 'r3' });
+    await expect(attempt).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503 });
+    const token = fake.issuedTokens().at(-1)!;
+    expect(fake.signedOutTokens()).toContain(token);
   });
 
   test('a success hands the caller a discard that signs the kept Tableau token out', async () => {

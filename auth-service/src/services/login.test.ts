@@ -31,6 +31,7 @@ function service(authenticators: PasswordAuthenticator[]) {
     logger: pino({ level: 'silent' }),
     now: () => 1_800_000_000_000,
     storeReady: () => true,
+    sessions: { open: async () => undefined, recordEvent: async () => undefined, end: async () => false },
   });
 }
 
@@ -86,5 +87,27 @@ describe('login service: the chain of password sources', () => {
       attempt('kirk'),
     );
     expect(result).toMatchObject({ kind: 'success', claims: { src: 'tableau' } });
+  });
+});
+
+describe('login service: rate-limit hits in the audit trail', () => {
+  it('writes one rate_limited row per limited client per minute, not one per refused attempt', async () => {
+    const recorded: Array<{ event: string; reason?: string | null; clientIp?: string | null }> = [];
+    let now = 1_800_000_000_000;
+    const limited = createLoginService({
+      authenticators: [source('local', () => ({ kind: 'invalid' }))],
+      rateLimiter: createLoginRateLimiter({ ip: { points: 1, durationSeconds: 3600 }, user: HIGH, userIp: HIGH }),
+      session: { secret: 'x'.repeat(48), ttlSeconds: 3600 },
+      logger: pino({ level: 'silent' }),
+      now: () => now,
+      storeReady: () => true,
+      sessions: { open: async () => undefined, recordEvent: async (e) => void recorded.push(e), end: async () => false },
+    });
+    await limited.attempt(attempt('kirk'));
+    for (let i = 0; i < 20; i++) await expect(limited.attempt(attempt(`user${i}`))).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
+    expect(recorded.filter((e) => e.event === 'rate_limited')).toEqual([expect.objectContaining({ reason: 'rate-limited-ip', clientIp: '192.0.2.1' })]);
+    now += 61_000;
+    await expect(limited.attempt(attempt('kirk'))).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
+    expect(recorded.filter((e) => e.event === 'rate_limited')).toHaveLength(2);
   });
 });

@@ -8,7 +8,9 @@ import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import type { PasswordAuthenticator } from '../authenticators/types.js';
 import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
-import type { LoginRateLimiter } from '../security/login-rate-limiter.js';
+import type { LoginRateLimiter, RateLimitScope } from '../security/login-rate-limiter.js';
+import { usernameKey } from '../security/username-key.js';
+import type { ServerSessions } from './server-sessions.js';
 import { issueSessionToken } from './session-token.js';
 
 /**
@@ -39,6 +41,8 @@ export interface LoginAttempt {
   /** Normalised client address; becomes the `ip` claim. */
   ip: string;
   requestId: string;
+  /** The User-Agent header, kept (truncated) with the server-side session. */
+  userAgent?: string | null;
 }
 
 export interface LoginServiceDeps {
@@ -50,6 +54,8 @@ export interface LoginServiceDeps {
   now: () => number;
   /** False while the store is not migrated yet: sign-in answers 503 without touching it. */
   storeReady: () => boolean;
+  /** Opens the server-side session of a success, and writes failure and rate-limit events. */
+  sessions: Pick<ServerSessions, 'open' | 'recordEvent' | 'end'>;
 }
 
 export interface LoginService {
@@ -69,16 +75,41 @@ export function rateLimitMessage(retryAfterSeconds: number): string {
   return `Too many sign-in attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
 }
 
+/** At most one `rate_limited` audit row per limited key (client, username or both) in this time. */
+export const RATE_LIMIT_EVENT_INTERVAL_MS = 60_000;
+const MAX_REMEMBERED_RATE_LIMIT_KEYS = 10_000;
+
+/**
+ * Decides whether a rate-limit hit gets an audit row: the first hit on a key in each interval does,
+ * the flood after it does not, so that refused attempts cannot turn into a flood of database writes.
+ */
+function createRateLimitAuditFilter(): (scope: RateLimitScope, username: string, ip: string, nowMs: number) => boolean {
+  const lastWritten = new Map<string, number>();
+  return (scope, username, ip, nowMs) => {
+    const key = scope === 'ip' ? `ip ${ip}` : scope === 'user' ? `user ${usernameKey(username)}` : `user-ip ${usernameKey(username)} ${ip}`;
+    const last = lastWritten.get(key);
+    if (last !== undefined && nowMs - last < RATE_LIMIT_EVENT_INTERVAL_MS) return false;
+    // Forgetting everything only lets a few more rows through; it never grows without bound.
+    if (lastWritten.size >= MAX_REMEMBERED_RATE_LIMIT_KEYS) lastWritten.clear();
+    lastWritten.set(key, nowMs);
+    return true;
+  };
+}
+
 export function createLoginService(deps: LoginServiceDeps): LoginService {
   const { authenticators, rateLimiter, logger } = deps;
+  const auditRateLimit = createRateLimitAuditFilter();
   if (authenticators.length === 0) throw new Error('createLoginService needs at least one authenticator');
   const sourceIds = authenticators.map((a) => a.id).join(',');
 
   return {
-    async attempt({ username, password, ip, requestId }) {
+    async attempt({ username, password, ip, requestId, userAgent }) {
       const decision = await rateLimiter.admit(username, ip);
       if (!decision.allowed) {
         logger.warn({ event: 'auth_failure', user: username, src: sourceIds, reason: `rate-limited-${decision.scope}`, request_id: requestId });
+        if (auditRateLimit(decision.scope, username, ip, deps.now())) {
+          await deps.sessions.recordEvent({ event: 'rate_limited', username, source: sourceIds, clientIp: ip, requestId, reason: `rate-limited-${decision.scope}` });
+        }
         throw new AppError('ERR_RATE_LIMITED', 429, rateLimitMessage(decision.retryAfterSeconds), {
           retryAfterSeconds: decision.retryAfterSeconds,
         });
@@ -129,6 +160,8 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
               now: deps.now(),
             });
             await rateLimiter.recordSuccess(username, ip);
+            // Before the cookie exists: a sign-in that is answered with success always has its row.
+            await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId });
           } catch (err) {
             // The source already holds a session for this sign-in (Tableau: a live token for 240
             // minutes); no cookie will carry it, so end it before failing.
@@ -137,7 +170,12 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           }
           const { token, claims } = issued;
           logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, request_id: requestId });
-          return { kind: 'success', token, claims, discard };
+          // A caller that cannot deliver the cookie after all also ends the server-side session.
+          const discardAll = async (): Promise<void> => {
+            await discard();
+            await deps.sessions.end(claims.sid, { event: 'revoke', reason: 'not-delivered', requestId, clientIp: ip });
+          };
+          return { kind: 'success', token, claims, discard: discardAll };
         }
         src = authenticator.id;
         reason = outcome.kind;
@@ -145,6 +183,7 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
 
       await rateLimiter.recordFailure(username, ip);
       logger.warn({ event: 'auth_failure', user: username, src, reason, request_id: requestId });
+      await deps.sessions.recordEvent({ event: 'login_failure', username, source: src, clientIp: ip, requestId, reason });
       return { kind: 'failure', reason };
     },
   };

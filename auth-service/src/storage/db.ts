@@ -242,3 +242,45 @@ export function describeStoreConnectionError(databaseUrl: string, err: unknown):
   })();
   return `cannot reach the user store at ${target}: ${cause}`;
 }
+
+/** What the repositories need: a pool, or one client inside a transaction. */
+export interface Queryable {
+  query: pg.Pool['query'];
+}
+
+/**
+ * Runs `fn` in one transaction on one client: COMMIT when it resolves, ROLLBACK when it throws (the
+ * error is rethrown, connection-class errors as ERR_STORE_UNAVAILABLE). Keep `fn` short: on the
+ * embedded store an open transaction holds back every other connection.
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw toStoreError(err);
+  }
+  let ok = false;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    ok = true;
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw toStoreError(err);
+  } finally {
+    // A client whose transaction failed is discarded rather than returned to the pool.
+    client.release(!ok);
+  }
+}
+
+/** `db.query`, with connection-class failures rethrown as AppError('ERR_STORE_UNAVAILABLE', 503). */
+export async function queryStore<R extends pg.QueryResultRow>(db: Queryable, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  try {
+    return await db.query<R>(text, values);
+  } catch (err) {
+    throw toStoreError(err);
+  }
+}

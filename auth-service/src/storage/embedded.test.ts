@@ -7,6 +7,8 @@ import path from 'node:path';
 import { createPool, runMigrations } from './db.js';
 import { EmbeddedStoreLockedError, LOCK_FILE_NAME, resolveStore, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 import { createUsersRepo } from './users-repo.js';
+import { createAuditRepo } from './audit-repo.js';
+import { createSessionsRepo } from './sessions-repo.js';
 
 // One embedded store for the whole file: creating one costs several seconds (initdb in WASM).
 let dataDir: string;
@@ -90,7 +92,7 @@ describe('embedded store', () => {
     try {
       // Two "processes" migrating at once: the shared session serialises their transactions.
       const applied = await Promise.all(pools.map((p) => runMigrations(p)));
-      expect(applied.flat()).toEqual(['001_users', '002_username_key']);
+      expect(applied.flat()).toEqual(['001_users', '002_username_key', '003_sessions_audit']);
       const repo = createUsersRepo(pools[0]!);
       await repo.create({ username: 'Sulu', passwordHash: 'h', groups: ['Helm'] });
       await expect(createUsersRepo(pools[1]!).create({ username: 'SULU', passwordHash: 'h' })).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });
@@ -98,6 +100,25 @@ describe('embedded store', () => {
       expect(found.map((u) => u?.groups)).toEqual(Array(10).fill(['Helm']));
     } finally {
       await Promise.all(pools.map((p) => p.end()));
+    }
+  }, 20_000);
+
+  it('keeps sessions and the append-only audit trail (plpgsql trigger, SET LOCAL purge) on PGlite', async () => {
+    const pool = createPool(store!.url, { max: 2 });
+    try {
+      const sessions = createSessionsRepo(pool);
+      await sessions.open({
+        sid: 'embedded-session-id-0001', username: 'Sulu', userKey: 'local:sulu', source: 'local', src: 'local', clientIp: '192.0.2.1',
+        userAgent: null, groups: ['Helm'], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 120, requestId: 'r1',
+      });
+      expect(await sessions.revokeUser('local:sulu', { event: 'revoke', reason: 'test' })).toBe(1);
+      await expect(pool.query("UPDATE auth_events SET reason = 'x'")).rejects.toMatchObject({ code: '42501' });
+      await expect(pool.query('DELETE FROM auth_events')).rejects.toMatchObject({ code: '42501' });
+      await pool.query("INSERT INTO auth_events (at, event, reason) VALUES (now() - interval '10 days', 'login_failure', 'old')");
+      expect(await createAuditRepo(pool).purge(5)).toBe(1);
+      expect((await createAuditRepo(pool).tail({ user: { userKey: 'local:sulu', nameKey: 'sulu' }, limit: 10 })).map((e) => e.event)).toEqual(['login_success', 'revoke']);
+    } finally {
+      await pool.end();
     }
   }, 20_000);
 

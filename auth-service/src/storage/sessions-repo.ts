@@ -1,0 +1,218 @@
+import type pg from 'pg';
+import type { SessionSource } from '../services/session-identity.js';
+import { insertAuthEvent, type AuthEventName } from './audit-repo.js';
+import { inTransaction, queryStore, type Queryable } from './db.js';
+
+export interface SessionRecord {
+  sid: string;
+  username: string;
+  userKey: string;
+  source: SessionSource;
+  src: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  idleExpiresAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  revokeReason: string | null;
+  clientIp: string;
+  userAgent: string | null;
+  groups: string[];
+  idpSid: string | null;
+}
+
+export interface OpenSessionInput {
+  sid: string;
+  /** Truncated to 256 characters. */
+  username: string;
+  userKey: string;
+  source: SessionSource;
+  src: string;
+  clientIp: string;
+  /** Truncated to 256 characters. */
+  userAgent: string | null;
+  groups: string[];
+  idpSid: string | null;
+  /** Sign-in time, milliseconds since the epoch (the service's clock). */
+  nowMs: number;
+  idleSeconds: number;
+  maxSeconds: number;
+  requestId: string;
+}
+
+/** Who ends a session and why; becomes the row's revoke_reason and one audit event per session ended. */
+export interface RevokeInput {
+  event: Extract<AuthEventName, 'logout' | 'revoke'>;
+  reason: string;
+  requestId?: string | null;
+  clientIp?: string | null;
+}
+
+export interface SessionsRepo {
+  /**
+   * Inserts the session row and its `login_success` event in ONE transaction: either both exist or
+   * neither (the caller then must not send the cookie). Throws ERR_STORE_UNAVAILABLE (503) when the
+   * store cannot be reached; any other database error propagates.
+   */
+  open(input: OpenSessionInput): Promise<void>;
+  find(sid: string): Promise<SessionRecord | null>;
+  /**
+   * Ends one session (and writes its event) if it is not ended already. Returns the row as it is
+   * now, or null when there is no such sid. A session already revoked keeps its first reason.
+   */
+  revoke(sid: string, how: RevokeInput): Promise<SessionRecord | null>;
+  /** Ends every live session of a user key; returns how many. `db` lets a caller's transaction include it. */
+  revokeUser(userKey: string, how: RevokeInput, db?: Queryable): Promise<number>;
+  /** Ends every live session of `src` whose provider session is `idpSid` (OIDC front-channel logout). */
+  revokeByIdpSid(src: string, idpSid: string, how: RevokeInput): Promise<number>;
+  /** Newest first. Without `includeEnded`, only sessions not revoked and not past their absolute expiry at `nowMs`. */
+  list(opts: { userKey?: string; includeEnded?: boolean; nowMs: number; limit?: number }): Promise<SessionRecord[]>;
+  /** Deletes sessions that ended (expired or revoked) more than `days` days ago; returns how many. */
+  purgeEnded(days: number): Promise<number>;
+}
+
+interface SessionRow {
+  sid: string;
+  username: string;
+  user_key: string;
+  source: SessionSource;
+  src: string;
+  created_at: Date;
+  last_seen_at: Date;
+  idle_expires_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoke_reason: string | null;
+  client_ip: string;
+  user_agent: string | null;
+  groups: string[];
+  idp_sid: string | null;
+}
+
+const COLUMNS =
+  'sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent, groups, idp_sid';
+export const MAX_USER_AGENT = 256;
+/** Display only (user_key, which matches, is whole): an OIDC e-mail address can be long. */
+const MAX_USERNAME = 256;
+
+function toRecord(r: SessionRow): SessionRecord {
+  return {
+    sid: r.sid,
+    username: r.username,
+    userKey: r.user_key,
+    source: r.source,
+    src: r.src,
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    idleExpiresAt: r.idle_expires_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    revokeReason: r.revoke_reason,
+    clientIp: r.client_ip,
+    userAgent: r.user_agent,
+    groups: r.groups,
+    idpSid: r.idp_sid,
+  };
+}
+
+function truncate(text: string | null, max: number): string | null {
+  if (text === null) return null;
+  const chars = Array.from(text);
+  return chars.length <= max ? text : chars.slice(0, max).join('');
+}
+
+/**
+ * Ends the live sessions `where` selects (a parameterised condition over `params`) and writes one
+ * event per session ended, with `db` (inside the caller's transaction when one is given).
+ */
+async function revokeWhere(db: Queryable, where: string, params: unknown[], how: RevokeInput): Promise<SessionRow[]> {
+  const n = params.length;
+  const result = await db.query<SessionRow>(
+    `UPDATE sessions SET revoked_at = now(), revoke_reason = $${n + 1} WHERE revoked_at IS NULL AND ${where} RETURNING ${COLUMNS}`,
+    [...params, how.reason],
+  );
+  for (const row of result.rows) {
+    await insertAuthEvent(db, {
+      event: how.event,
+      username: row.username,
+      userKey: row.user_key,
+      source: row.src,
+      clientIp: how.clientIp ?? null,
+      requestId: how.requestId ?? null,
+      sid: row.sid,
+      reason: how.reason,
+    });
+  }
+  return result.rows;
+}
+
+/**
+ * SQL for `sessions`, all parameterised. Connection-class failures become
+ * AppError('ERR_STORE_UNAVAILABLE', 503).
+ * Not checked: that the user exists (a session outlives nothing; the CLI checks before revoking).
+ */
+export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
+  const run = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => queryStore<R>(pool, text, values);
+
+  return {
+    async open(s) {
+      const created = new Date(s.nowMs);
+      const expires = new Date(s.nowMs + s.maxSeconds * 1000);
+      const idle = new Date(Math.min(s.nowMs + s.idleSeconds * 1000, expires.getTime()));
+      await inTransaction(pool, async (client) => {
+        await client.query(
+          `INSERT INTO sessions (sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, client_ip, user_agent, groups, idp_sid)
+           VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12)`,
+          [s.sid, truncate(s.username, MAX_USERNAME), s.userKey, s.source, s.src, created, idle, expires, s.clientIp, truncate(s.userAgent, MAX_USER_AGENT), s.groups, s.idpSid],
+        );
+        await insertAuthEvent(client, {
+          event: 'login_success',
+          username: s.username,
+          userKey: s.userKey,
+          source: s.src,
+          clientIp: s.clientIp,
+          requestId: s.requestId,
+          sid: s.sid,
+          reason: null,
+        });
+      });
+    },
+
+    async find(sid) {
+      const result = await run<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE sid = $1`, [sid]);
+      return result.rows[0] ? toRecord(result.rows[0]) : null;
+    },
+
+    async revoke(sid, how) {
+      await inTransaction(pool, (client) => revokeWhere(client, 'sid = $1', [sid], how));
+      return this.find(sid);
+    },
+
+    async revokeUser(userKey, how, db) {
+      if (db !== undefined) return (await revokeWhere(db, 'user_key = $1', [userKey], how)).length;
+      return (await inTransaction(pool, (client) => revokeWhere(client, 'user_key = $1', [userKey], how))).length;
+    },
+
+    async revokeByIdpSid(src, idpSid, how) {
+      return (await inTransaction(pool, (client) => revokeWhere(client, 'src = $1 AND idp_sid = $2', [src, idpSid], how))).length;
+    },
+
+    async list({ userKey, includeEnded = false, nowMs, limit = 1000 }) {
+      const result = await run<SessionRow>(
+        `SELECT ${COLUMNS} FROM sessions
+         WHERE ($1::text IS NULL OR user_key = $1) AND ($2 OR (revoked_at IS NULL AND expires_at > $3))
+         ORDER BY created_at DESC, sid LIMIT $4`,
+        [userKey ?? null, includeEnded, new Date(nowMs), limit],
+      );
+      return result.rows.map(toRecord);
+    },
+
+    async purgeEnded(days) {
+      const result = await run(
+        'DELETE FROM sessions WHERE least(revoked_at, expires_at) < now() - make_interval(days => $1)',
+        [days],
+      );
+      return result.rowCount ?? 0;
+    },
+  };
+}
