@@ -21,11 +21,15 @@ import { join } from 'node:path';
 import { buildGateConfig, writeGateConfig } from '../auth-service/src/services/gate-config.js';
 import { POLICY_OFF } from '../auth-service/src/policy/policy-runtime.js';
 import { issueSessionToken } from '../auth-service/src/services/session-token.js';
+import { type GroupSelection } from '../auth-service/src/services/group-selection.js';
 import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, waitForPort } from '../scripts/lib/nginx-runtime.js';
 import { rawRequest } from '../tests/support/http.js';
 import { randomBytes } from 'node:crypto';
 import type { GatePolicy } from '../njs/src/core/policy-contract.js';
 import { ADMIN_PATH, LARGE_ONLY_DENIED_PATH, MEASURED_PATH, compileBenchPolicy } from './access-policies.js';
+
+/** The bench's tokens carry every group they name, as the bench policies compare them. */
+const BENCH_GROUP_SELECTION: GroupSelection = { policyGroups: new Set(), payload: { all: true, exact: [], prefixes: [] } };
 
 const duration = Number(process.env.BENCH_DURATION ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -238,6 +242,7 @@ async function main(): Promise<void> {
       secret,
       ttlSeconds: 3600,
       now: Date.now(),
+      groupSelection: BENCH_GROUP_SELECTION,
     });
     const cookie = `gw_session=${token}`;
     // mccoy is signed in but not in Federation: the policies refuse him the measured path.
@@ -247,6 +252,7 @@ async function main(): Promise<void> {
       secret,
       ttlSeconds: 3600,
       now: Date.now(),
+      groupSelection: BENCH_GROUP_SELECTION,
     }).token}`;
 
     // Run order within a round: each policy scenario right after the one it is compared with.

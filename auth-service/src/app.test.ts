@@ -17,6 +17,7 @@ import {
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import { buildGateConfig } from './services/gate-config.js';
 import { deriveKeyId } from './services/session-token.js';
+import { groupsDigest } from './services/group-selection.js';
 
 const FIXED_NOW_S = FIXED_NOW_MS / 1000;
 const GENERIC = 'Invalid username or password.';
@@ -150,7 +151,10 @@ describe('POST /login success', () => {
       name: 'Alice Liddell',
       email: 'alice@example.test',
       email_verified: true,
-      groups: ['staff', 'admins'],
+      // No policy names a group and PAYLOAD_GROUPS is unset: the token says how many groups the user has, not which (issue 9).
+      groups: [],
+      groups_count: 2,
+      groups_digest: groupsDigest(['staff', 'admins']),
       src: 'local',
       ip: '203.0.113.9',
       sid: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),

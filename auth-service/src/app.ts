@@ -20,6 +20,7 @@ import { createOidcRouter } from './routes/oidc.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
 import { createLoginRateLimiter } from './security/login-rate-limiter.js';
+import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
@@ -48,6 +49,8 @@ export interface AppDeps {
    * answers 503 (fail closed); main.ts always passes them.
    */
   storage?: { sessions: SessionsRepo; audit: AuditRepo };
+  /** Which groups sessions carry. Default: createGroupSelectionSource(config). */
+  groupSelection?: GroupSelectionSource;
 }
 
 /** nginx's `$request_id` is 32 hex characters; accept similar ids, replace anything else. */
@@ -165,7 +168,7 @@ export function createApp(deps: AppDeps): Express {
   const loginService = createLoginService({
     authenticators,
     rateLimiter: createLoginRateLimiter(config.rateLimits),
-    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds },
+    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds, groupSelection: deps.groupSelection ?? createGroupSelectionSource(config) },
     logger,
     now: deps.now,
     storeReady,

@@ -34,6 +34,7 @@ describe('loadConfig defaults', () => {
       jwt: { secret: SECRET, previousSecrets: [] },
       session: { ttlSeconds: 43200, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: true },
       passwordPolicy: { algorithm: 'pbkdf2-sha512', pbkdf2Iterations: 210000, argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 } },
+      payloadGroups: { all: false, exact: [], prefixes: [] },
       rateLimits: {
         ip: { points: 20, durationSeconds: 300 },
         user: { points: 10, durationSeconds: 300 },
@@ -490,5 +491,21 @@ describe('session lifetimes and audit retention', () => {
         expect.stringMatching(/^SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS \(700\)/),
       ]),
     );
+  });
+});
+
+describe('PAYLOAD_GROUPS', () => {
+  test('reads exact names, Prefix* patterns and *', () => {
+    expect(configOf({ ...base, PAYLOAD_GROUPS: 'Finance, App-*' }).payloadGroups).toEqual({ all: false, exact: ['Finance'], prefixes: ['App-'] });
+    expect(configOf({ ...base, PAYLOAD_GROUPS: '*' }).payloadGroups.all).toBe(true);
+  });
+
+  test('reports a misplaced * and an empty entry together with the other problems, naming the value', () => {
+    const errors = errorsOf({ ...base, AUTH_PORT: '70000', PAYLOAD_GROUPS: 'A*B,,C' });
+    expect(errors.some((e) => e.startsWith('AUTH_PORT:'))).toBe(true);
+    expect(errors.filter((e) => e.startsWith('PAYLOAD_GROUPS:'))).toEqual([
+      `PAYLOAD_GROUPS: entry 1 of 3 ("A*B") has a '*' that is not at the end; write an exact name, 'Prefix*' or '*' (received "A*B,,C")`,
+      'PAYLOAD_GROUPS: entry 2 of 3 is empty; separate names with single commas (received "A*B,,C")',
+    ]);
   });
 });

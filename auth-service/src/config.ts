@@ -15,6 +15,7 @@ import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
+import { parsePayloadGroups, type PayloadGroupsRule } from './services/group-selection.js';
 import type { Env } from './env.js';
 
 export type { Env };
@@ -58,6 +59,8 @@ export interface AuthConfig {
   gateConfigFile: string | null;
   /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
   accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null;
+  /** PAYLOAD_GROUPS: the groups, beyond those the policy names, that sessions carry to the upstream. */
+  payloadGroups: PayloadGroupsRule;
   /** Plain-http identity providers allowed (tests only; ALLOW_INSECURE_HTTP_IDP=true). */
   allowInsecureHttpIdp: boolean;
   /** Tableau Server / Tableau Cloud as a second source after local users, or null when off. */
@@ -466,7 +469,11 @@ export function loadConfig(env: Env): ConfigResult {
     else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
   }
 
-  if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok) {
+  const payloadGroupsValue = readVariable(env, 'PAYLOAD_GROUPS');
+  const payloadGroups = parsePayloadGroups(payloadGroupsValue);
+  if (!payloadGroups.ok) for (const e of payloadGroups.errors) errors.push(`PAYLOAD_GROUPS: ${e} (received ${JSON.stringify(payloadGroupsValue)})`);
+
+  if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok || !payloadGroups.ok) {
     return { ok: false, errors };
   }
   const v = parsed.data;
@@ -491,6 +498,7 @@ export function loadConfig(env: Env): ConfigResult {
       brandName: v.BRAND_NAME,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
       accessPolicy,
+      payloadGroups: payloadGroups.rule,
       allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
       tableau:
         v.TABLEAU_URL === undefined

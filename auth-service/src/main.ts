@@ -18,6 +18,7 @@ import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
 import { createPasswordHasher } from './passwords/index.js';
+import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
 import { writeGateConfig, buildGateConfig } from './services/gate-config.js';
 import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
@@ -109,12 +110,12 @@ async function createPasswordSources(
   return authenticators;
 }
 
-function createOidcSignIn(config: AuthConfig, logger: Logger, now: () => number): ReturnType<typeof createOidcService> | null {
+function createOidcSignIn(config: AuthConfig, logger: Logger, now: () => number, groupSelection: GroupSelectionSource): ReturnType<typeof createOidcService> | null {
   if (config.oidc === null) return null;
   const oidc = createOidcService({
     config: config.oidc,
     allowInsecureHttp: config.allowInsecureHttpIdp,
-    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds },
+    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds, groupSelection },
     logger,
     now,
   });
@@ -238,7 +239,8 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
     await pool.end().catch(() => undefined);
     throw err;
   }
-  const oidc = createOidcSignIn(config, logger, now);
+  const groupSelection = createGroupSelectionSource(config);
+  const oidc = createOidcSignIn(config, logger, now, groupSelection);
 
   const migrations = await startMigrations(pool, config.databaseUrl, logger);
   const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) };
@@ -254,6 +256,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       authenticators,
       oidc,
       storage,
+      groupSelection,
       storeReady: migrations.isReady,
       pingStore: async () => {
         await pool.query('SELECT 1');

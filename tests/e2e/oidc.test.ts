@@ -23,7 +23,7 @@ describe('OIDC sign-in in a browser', () => {
 
   beforeAll(async () => {
     provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + '/login/oauth2/code/azure'], accounts: [BOB] });
-    stack = await startStack({ env: azureGatewayEnv(provider, CLIENT, PUBLIC) });
+    stack = await startStack({ env: azureGatewayEnv(provider, CLIENT, PUBLIC, { PAYLOAD_GROUPS: '*' }) });
     browser = await launchBrowser({ proxy: { server: `http://127.0.0.1:${stack.proxyPort}`, bypass: '127.0.0.1' } });
   }, 60_000);
   afterAll(async () => {

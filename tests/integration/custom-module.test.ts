@@ -31,7 +31,7 @@ describe('custom authentication module (default chain: local, custom)', () => {
       { username: 'ada', password: 'analytical engine 1843', name: 'Ada Lovelace', email: 'ada@example.test', groups: ['Engines'] },
       { username: 'kirk', password: 'custom kirk password', groups: ['Impostors'] },
     ]);
-    stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath } });
+    stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath, PAYLOAD_GROUPS: '*' } });
     await stack.createUser('kirk', 'local kirk password', { groups: ['Federation'] });
   }, 60_000);
   afterAll(async () => {
@@ -76,7 +76,7 @@ describe('AUTH_CHAIN=custom,local puts the module first', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-chain-'));
     await useCustomUsers(dir, [{ username: 'kirk', password: 'custom kirk password', groups: ['Impostors'] }]);
-    stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath, AUTH_CHAIN: 'custom,local' } });
+    stack = await startStack({ env: { AUTH_CUSTOM_MODULE: modulePath, AUTH_CHAIN: 'custom,local', PAYLOAD_GROUPS: '*' } });
     await stack.createUser('kirk', 'local kirk password', { groups: ['Federation'] });
     await stack.createUser('mccoy', 'local mccoy password');
   }, 60_000);

@@ -12,7 +12,7 @@ describe.each(stores)('login, access and logout through nginx (%s store)', (stor
   const password = 'correct horse battery staple';
 
   beforeAll(async () => {
-    stack = await startStack({ store });
+    stack = await startStack({ store, env: { PAYLOAD_GROUPS: '*' } });
     await stack.createUser('kirk', password, { groups: ['Federation', 'Starfleet'], email: 'kirk@enterprise.example', fullName: 'James T. Kirk' });
   }, 60_000);
   afterAll(async () => {

@@ -55,6 +55,8 @@ describe('spoofed X-Payload-* headers', () => {
     ['X-Payload-Tableau_Site_Role', 'ServerAdministrator'],
     ['X_Payload_Username', 'admin'],
     ['x_payload_groups', 'Admins'],
+    // A complete-looking group list: an app must not be told "this is all of them" by the client.
+    ['X-Payload-Groups_Count', '1'],
   ];
 
   test('a logged-in request: only the gate-set values arrive, no spoofed name survives', async () => {
@@ -70,6 +72,7 @@ describe('spoofed X-Payload-* headers', () => {
     expect(names.filter((n) => n === 'x-payload-username')).toHaveLength(1);
     expect(names.some((n) => n.replace(/_/g, '-').startsWith('x-payload-tableau'))).toBe(false);
     expect(names.some((n) => n.startsWith('x_payload'))).toBe(false);
+    expect(seen.headers['x-payload-groups_count']).toBeUndefined();
   });
 
   test('an anonymous request with spoofed headers is still refused', async () => {

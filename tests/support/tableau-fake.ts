@@ -37,6 +37,11 @@ export interface TableauFakeOptions {
   restApiVersion?: string;
   /** The oldest version the fake answers. Default '2.0'; '3.0' models a server that refuses 2.x. */
   oldestApiVersion?: string;
+  /**
+   * Largest page Get Groups for a User serves; a larger pageSize is served (and reported in
+   * `pagination`) as this one, so a client must follow the pages. Default 1000 (Tableau's maximum).
+   */
+  maxGroupPageSize?: number;
 }
 
 /**
@@ -352,10 +357,11 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
         sendError(req, res, 400, '400006', 'Bad Request', 'Invalid page size or page number');
         return;
       }
-      const page = user.groups.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
+      const served = Math.min(pageSize, opts.maxGroupPageSize ?? 1000);
+      const page = user.groups.slice((pageNumber - 1) * served, pageNumber * served);
       // Tableau's JSON carries pagination numbers as strings.
       send(req, res, 200, 'tsResponse', {
-        pagination: { pageNumber: String(pageNumber), pageSize: String(pageSize), totalAvailable: String(user.groups.length) },
+        pagination: { pageNumber: String(pageNumber), pageSize: String(served), totalAvailable: String(user.groups.length) },
         groups: { group: page.map((name) => ({ id: `group-${name}`, name, domain: { name: 'local' } })) },
       });
       return;

@@ -85,7 +85,7 @@ describe('identityFromClaims', () => {
 describe('fetchGraphGroups', () => {
   const page = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
 
-  test('follows @odata.nextLink and takes displayName, else id', async () => {
+  test('follows @odata.nextLink and takes the object id, never the display name (one form whatever the count)', async () => {
     const calls: string[] = [];
     const fetchFn = (async (url: string | URL | Request) => {
       calls.push(String(url));
@@ -93,8 +93,14 @@ describe('fetchGraphGroups', () => {
         ? page({ value: [{ id: '1', displayName: 'Finance' }], '@odata.nextLink': 'https://graph.test/v1.0/next?$skiptoken=x' })
         : page({ value: [{ id: '2' }] });
     }) as typeof fetch;
-    await expect(fetchGraphGroups({ graphBaseUrl: 'https://graph.test', accessToken: 't', timeoutMs: 1000, maxGroups: 2000, fetch: fetchFn })).resolves.toEqual(['Finance', '2']);
-    expect(calls[0]).toBe('https://graph.test/v1.0/me/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999');
+    await expect(fetchGraphGroups({ graphBaseUrl: 'https://graph.test', accessToken: 't', timeoutMs: 1000, maxGroups: 2000, fetch: fetchFn })).resolves.toEqual(['1', '2']);
+    expect(calls[0]).toBe('https://graph.test/v1.0/me/transitiveMemberOf/microsoft.graph.group?$select=id&$top=999');
+  });
+
+  test('a group without an id is a malformed answer (503), not a shorter list', async () => {
+    const fetchFn = (async () => page({ value: [{ id: 'a' }, { displayName: 'No id' }] })) as typeof fetch;
+    const err = await fetchGraphGroups({ graphBaseUrl: 'https://graph.test', accessToken: 't', timeoutMs: 1000, maxGroups: 2000, fetch: fetchFn }).catch((e: unknown) => e);
+    expect(err instanceof GraphGroupsError && err.reason).toBe('graph-unavailable');
   });
 
   test('never sends the access token to a nextLink on another origin', async () => {

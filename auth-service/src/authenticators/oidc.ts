@@ -126,7 +126,9 @@ export function tooManyGroupsError(count: number | string, maxGroups: number): G
 
 /**
  * The user's groups, direct and nested, from `GET /v1.0/me/transitiveMemberOf/microsoft.graph.group`,
- * following `@odata.nextLink`. Each group is its displayName, or its id when that is missing.
+ * following `@odata.nextLink`. Each group is its object id, the form the ID token's `groups` claim
+ * uses, so a user's groups look the same with or without an overage (display names are mapped in
+ * the policy's `group_aliases`).
  *
  * Guaranteed: the access token is only ever sent to GRAPH_BASE_URL's origin; the list is complete
  * or the call fails, never a silently shortened list (a missing group could let a user past a
@@ -134,14 +136,14 @@ export function tooManyGroupsError(count: number | string, maxGroups: number): G
  * - `too-many-groups` (403) above `maxGroups`;
  * - `graph-loop` (503) when a nextLink repeats an earlier page;
  * - `graph-too-many-pages` (503) after ceil(maxGroups / 100) + 5 pages (endless or near-empty pages);
- * - `graph-unavailable` (503) when Graph is unreachable, slow, answers non-2xx or a nextLink
- *   points to another origin.
+ * - `graph-unavailable` (503) when Graph is unreachable, slow, answers non-2xx, lists a group
+ *   without an id, or a nextLink points to another origin.
  */
 export async function fetchGraphGroups(input: GraphGroupsInput): Promise<string[]> {
   const doFetch = input.fetch ?? fetch;
   const origin = new URL(input.graphBaseUrl).origin;
   const maxPages = Math.ceil(input.maxGroups / GRAPH_SMALLEST_FULL_PAGE) + 5;
-  let next: string | undefined = `${input.graphBaseUrl}/v1.0/me/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=${GRAPH_PAGE_SIZE}`;
+  let next: string | undefined = `${input.graphBaseUrl}/v1.0/me/transitiveMemberOf/microsoft.graph.group?$select=id&$top=${GRAPH_PAGE_SIZE}`;
   const visited = new Set<string>();
   const groups: string[] = [];
   const unavailable = (cause: unknown) =>
@@ -172,9 +174,12 @@ export async function fetchGraphGroups(input: GraphGroupsInput): Promise<string[
     const value = (body as { value?: unknown }).value;
     if (Array.isArray(value)) {
       for (const entry of value) {
-        const group = entry as { id?: unknown; displayName?: unknown };
-        const label = text(group.displayName) ?? text(group.id);
-        if (label !== undefined) groups.push(label);
+        // Object ids, as the ID token's `groups` claim has them: one form whatever the count
+        // (policies name display names through `group_aliases`). A group without an id is a
+        // malformed answer; skipping it could hide a group a deny rule names.
+        const id = text((entry as { id?: unknown }).id, 64);
+        if (id === undefined) throw unavailable(new Error('Graph listed a group without an id'));
+        groups.push(id);
       }
     }
     if (groups.length > input.maxGroups) throw tooManyGroupsError(`more than ${input.maxGroups}`, input.maxGroups);

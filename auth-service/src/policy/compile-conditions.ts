@@ -5,7 +5,7 @@
 import { POLICY_DAYS } from '../../../njs/src/core/policy-contract.js';
 import type { CompiledConditions, CompiledZone } from '../../../njs/src/core/policy-contract.js';
 import { MUTABLE_USERNAME_SOURCES } from '../../../njs/src/core/session-contract.js';
-import type { RuleInput } from './parse-policy.js';
+import { GROUP_ALIAS_PREFIX, type RuleInput } from './parse-policy.js';
 import { buildZoneTable } from './time-tables.js';
 
 /** Sources whose usernames are admin-assigned account keys (compared case-insensitively). */
@@ -39,13 +39,13 @@ export function policyUserEntry(entry: string): string {
 export function compileConditions(
   where: string,
   rule: RuleInput,
-  ctx: { horizonStart: number; horizonEnd: number; zones: { [zone: string]: CompiledZone } },
+  ctx: { horizonStart: number; horizonEnd: number; zones: { [zone: string]: CompiledZone }; groupAliases: { [alias: string]: string } },
   errors: string[],
 ): CompiledConditions | undefined {
   const c = rule.conditions;
   if (!c) return undefined;
   const out: CompiledConditions = {};
-  if (c.groups) out.groups = c.groups;
+  if (c.groups) out.groups = c.groups.map((g, i) => resolveGroup(g, ctx.groupAliases, `${where}.conditions.groups.${i}`, errors));
   if (c.users) {
     out.users = c.users.map((u, i) => {
       const id = policyUserEntry(u);
@@ -55,7 +55,8 @@ export function compileConditions(
   }
   if (c.claims) {
     out.claims = Object.entries(c.claims).map(([name, v]) => {
-      const values = (Array.isArray(v) ? v : [v]).map(String);
+      let values = (Array.isArray(v) ? v : [v]).map(String);
+      if (name === 'groups') values = values.map((g, i) => resolveGroup(g, ctx.groupAliases, `${where}.conditions.claims.groups.${i}`, errors));
       return { name, values: name === 'email_domain' ? values.map((s) => s.toLowerCase()) : values };
     });
   }
@@ -90,6 +91,16 @@ export function compileConditions(
     }
   }
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** A group entry as the gate compares it: `alias:<name>` becomes group_aliases[name]; others stay. */
+function resolveGroup(entry: string, aliases: { [alias: string]: string }, where: string, errors: string[]): string {
+  if (!entry.startsWith(GROUP_ALIAS_PREFIX)) return entry;
+  const name = entry.slice(GROUP_ALIAS_PREFIX.length);
+  if (Object.prototype.hasOwnProperty.call(aliases, name)) return aliases[name]!;
+  const known = Object.keys(aliases);
+  errors.push(`${where}: '${entry}' names no group_aliases entry (${known.length === 0 ? 'the policy has no group_aliases' : `known: ${known.join(', ')}`})`);
+  return entry;
 }
 
 function minutes(hhmm: string): number {

@@ -454,3 +454,45 @@ describe('non-ASCII rule paths fold like request paths', () => {
     if (!r.ok) expect(r.errors[0]).toMatch(/^rules\[0\] \(x\)\.path\.prefix: must not contain .*Kelvin sign/);
   });
 });
+
+describe('group_aliases: one policy for Entra users with 3 groups (ID token) and 250 (Graph), both object ids', () => {
+  const FINANCE_ID = '6f1c0001-0000-4000-8000-000000000000';
+  const source = {
+    default: 'deny',
+    group_aliases: { Finance: FINANCE_ID, Contractors: 'c0000000-0000-4000-8000-00000000c0c0' },
+    rules: [
+      { id: 'no-contractors', path: { prefix: '/' }, priority: 1, decision: 'deny', conditions: { groups: ['alias:Contractors'] } },
+      { id: 'finance', path: { prefix: '/finance' }, priority: 10, decision: 'allow', conditions: { groups: ['alias:Finance', 'Tableau Finance'] } },
+      { id: 'by-claim', path: { prefix: '/claims' }, priority: 10, decision: 'allow', conditions: { claims: { groups: 'alias:Finance' } } },
+    ],
+  };
+  const entra = (groups: string[]) => ({ sub: 'azure:t:o', username: 'u@x', src: 'azure', groups });
+
+  it('compiles alias:<name> to the object id and leaves plain names as written', () => {
+    const compiled = compileOk(source);
+    expect(compiled.rules.find((r) => r.id === 'finance')!.conditions!.groups).toEqual([FINANCE_ID, 'Tableau Finance']);
+    expect(compiled.rules.find((r) => r.id === 'by-claim')!.conditions!.claims).toEqual([{ name: 'groups', values: [FINANCE_ID] }]);
+  });
+
+  it.each([
+    ['a 3-group user whose ID token carries the id', 3],
+    ['a 250-group user whose ids came from Graph', 250],
+  ])('allows %s', (_name, n) => {
+    const groups = Array.from({ length: n - 1 }, (_, i) => `0000${i}-0000-4000-8000-000000000000`).concat([FINANCE_ID]);
+    expect(decide(compileOk(source), { path: '/finance', claims: entra(groups) })).toMatchObject({ decision: 'allow', rule: 'finance' });
+    expect(decide(compileOk(source), { path: '/finance', claims: entra(groups.concat(['c0000000-0000-4000-8000-00000000c0c0'])) })).toMatchObject({ decision: 'deny', rule: 'no-contractors' });
+  });
+
+  it('refuses an unknown alias, naming the rule and the known ones, and a policy with no aliases at all', () => {
+    expect(errorsOf({ ...source, rules: [{ id: 'x', path: { prefix: '/x' }, priority: 5, decision: 'allow', conditions: { groups: ['alias:Finanse'] } }] })).toEqual([
+      "rules[0] (x).conditions.groups.0: 'alias:Finanse' names no group_aliases entry (known: Finance, Contractors)",
+    ]);
+    expect(errorsOf({ rules: [{ id: 'x', path: { prefix: '/x' }, priority: 5, decision: 'allow', conditions: { groups: ['alias:Finance'] } }] })[0]).toContain('the policy has no group_aliases');
+  });
+
+  it('refuses an empty alias target and a comma in an alias', () => {
+    const errors = errorsOf({ group_aliases: { Finance: '', 'A,B': 'id' }, rules: [] });
+    expect(errors.some((e) => e.startsWith('policy.group_aliases.Finance:'))).toBe(true);
+    expect(errors.some((e) => e.startsWith('policy.group_aliases.A,B:'))).toBe(true);
+  });
+});

@@ -32,7 +32,7 @@ export type CompileResult =
  * query/fragment/'%'/backslash/NUL, no '.'/'..' or empty segments nginx would have removed, none of
  * the characters the gate refuses), regex syntax and catastrophic backtracking, methods, priorities,
  * overlapping rules at equal priority, users (source-qualified ids), CIDRs (IPv4/IPv6, host bits),
- * time windows and IANA zones, and public rules carrying identity conditions (anyone can drop a cookie).
+ * time windows and IANA zones, `alias:<name>` groups (must name a group_aliases entry), and public rules carrying identity conditions (anyone can drop a cookie).
  * Not checked: that a regex behaves the same under njs's PCRE as under JavaScript for exotic syntax.
  */
 export function compilePolicy(source: unknown, options: { now: number }): CompileResult {
@@ -44,7 +44,8 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
   // Top-level problems are reported together with every rule's, not instead of them.
   const top = topSchema.safeParse(source);
   if (!top.success) errors.push(...issuesToErrors('policy', top.error));
-  const topInput = source as { default?: unknown; rules?: unknown };
+  const topInput = source as { default?: unknown; rules?: unknown; group_aliases?: unknown };
+  const groupAliases: { [alias: string]: string } = top.success && top.data.group_aliases ? top.data.group_aliases : {};
   const defaultDecision: PolicyDecision = topInput.default === 'allow' ? 'allow' : 'deny';
   if (topInput.default === undefined) warnings.push("policy: no 'default' given; requests matching no rule are denied");
 
@@ -100,7 +101,7 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
       }
     }
 
-    const conditions = compileConditions(where, rule, { horizonStart, horizonEnd, zones }, errors);
+    const conditions = compileConditions(where, rule, { horizonStart, horizonEnd, zones, groupAliases }, errors);
     if (rule.public && rule.conditions && (rule.conditions.groups || rule.conditions.users || rule.conditions.claims)) {
       errors.push(`${where}.public: a public rule cannot have groups/users/claims conditions (no session is read)`);
     }

@@ -48,7 +48,15 @@ export const ruleSchema = z.strictObject({
 });
 export type RuleInput = z.infer<typeof ruleSchema>;
 
-export const topSchema = z.strictObject({ default: decision.optional(), rules: z.array(z.unknown()).optional() });
+export const topSchema = z.strictObject({
+  default: decision.optional(),
+  // alias name → the group as the identity source sends it (an Entra object id); rules say `alias:<name>`.
+  group_aliases: z.record(z.string().regex(/^[^,]+$/), z.string().regex(/^[^,]+$/, 'a group id, without commas')).optional(),
+  rules: z.array(z.unknown()).optional(),
+});
+
+/** The prefix of a group entry that names a `group_aliases` entry instead of a group. */
+export const GROUP_ALIAS_PREFIX = 'alias:';
 
 export function issuesToErrors(where: string, error: z.ZodError): string[] {
   return error.issues.map((i) => {

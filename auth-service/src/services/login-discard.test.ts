@@ -9,6 +9,7 @@ import { createTableauAuthenticator } from '../authenticators/tableau.js';
 import { createLoginRateLimiter, type LoginRateLimiter } from '../security/login-rate-limiter.js';
 import { AppError } from '../errors.js';
 import { createLoginService } from './login.js';
+import { NO_PAYLOAD_GROUPS } from './group-selection.js';
 
 const SITE = { contentUrl: 'finance', id: '9a8b7c6d-0000-4000-8000-00000000beef' };
 const logger = pino({ level: 'silent' });
@@ -30,7 +31,7 @@ function service(rateLimiter: LoginRateLimiter, sessions: Sessions = storingNoth
   return createLoginService({
     authenticators: [tableau],
     rateLimiter,
-    session: { secret: 'x'.repeat(48), ttlSeconds: 3600 },
+    session: { secret: 'x'.repeat(48), ttlSeconds: 3600, groupSelection: () => ({ policyGroups: new Set<string>(), payload: NO_PAYLOAD_GROUPS }) },
     logger,
     now: () => 1_800_000_000_000,
     storeReady: () => true,

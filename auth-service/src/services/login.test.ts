@@ -4,6 +4,7 @@ import type { AuthOutcome, PasswordAuthenticator } from '../authenticators/types
 import { AppError } from '../errors.js';
 import { createLoginRateLimiter } from '../security/login-rate-limiter.js';
 import { createLoginService } from './login.js';
+import { NO_PAYLOAD_GROUPS } from './group-selection.js';
 
 const HIGH = { points: 100_000, durationSeconds: 60 };
 
@@ -27,7 +28,7 @@ function service(authenticators: PasswordAuthenticator[]) {
   return createLoginService({
     authenticators,
     rateLimiter: createLoginRateLimiter({ ip: HIGH, user: HIGH, userIp: HIGH }),
-    session: { secret: 'x'.repeat(48), ttlSeconds: 3600 },
+    session: { secret: 'x'.repeat(48), ttlSeconds: 3600, groupSelection: () => ({ policyGroups: new Set<string>(), payload: NO_PAYLOAD_GROUPS }) },
     logger: pino({ level: 'silent' }),
     now: () => 1_800_000_000_000,
     storeReady: () => true,
@@ -97,7 +98,7 @@ describe('login service: rate-limit hits in the audit trail', () => {
     const limited = createLoginService({
       authenticators: [source('local', () => ({ kind: 'invalid' }))],
       rateLimiter: createLoginRateLimiter({ ip: { points: 1, durationSeconds: 3600 }, user: HIGH, userIp: HIGH }),
-      session: { secret: 'x'.repeat(48), ttlSeconds: 3600 },
+      session: { secret: 'x'.repeat(48), ttlSeconds: 3600, groupSelection: () => ({ policyGroups: new Set<string>(), payload: NO_PAYLOAD_GROUPS }) },
       logger: pino({ level: 'silent' }),
       now: () => now,
       storeReady: () => true,

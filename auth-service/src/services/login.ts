@@ -11,6 +11,8 @@ import { errorSummary } from '../logger.js';
 import type { LoginRateLimiter, RateLimitScope } from '../security/login-rate-limiter.js';
 import { usernameKey } from '../security/username-key.js';
 import type { ServerSessions } from './server-sessions.js';
+import { SessionTooLargeError } from './group-selection.js';
+import type { GroupSelectionSource } from './group-selection-source.js';
 import { issueSessionToken } from './session-token.js';
 
 /**
@@ -48,7 +50,8 @@ export interface LoginAttempt {
 export interface LoginServiceDeps {
   authenticators: PasswordAuthenticator[];
   rateLimiter: LoginRateLimiter;
-  session: { secret: string; ttlSeconds: number };
+  /** `groupSelection` is asked at each sign-in, so a reloaded policy applies to the next one. */
+  session: { secret: string; ttlSeconds: number; groupSelection: GroupSelectionSource };
   logger: Logger;
   /** Milliseconds since the epoch. */
   now: () => number;
@@ -158,18 +161,31 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
               secret: deps.session.secret,
               ttlSeconds: deps.session.ttlSeconds,
               now: deps.now(),
+              groupSelection: deps.session.groupSelection(),
             });
             await rateLimiter.recordSuccess(username, ip);
             // Before the cookie exists: a sign-in that is answered with success always has its row.
-            await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId });
+            await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId, groups: outcome.identity.groups });
           } catch (err) {
+            if (err instanceof SessionTooLargeError) {
+              logger.warn({
+                event: 'auth_failure',
+                user: outcome.identity.username,
+                src: outcome.identity.src,
+                reason: 'session-too-large',
+                groups: outcome.identity.groups.length,
+                policy_groups: err.neededGroups,
+                group_bytes: err.neededBytes,
+                request_id: requestId,
+              });
+            }
             // The source already holds a session for this sign-in (Tableau: a live token for 240
             // minutes); no cookie will carry it, so end it before failing.
             await discard();
             throw err;
           }
           const { token, claims } = issued;
-          logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, request_id: requestId });
+          logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, groups: issued.groups.count, token_groups: issued.groups.groups.length, request_id: requestId });
           // A caller that cannot deliver the cookie after all also ends the server-side session.
           const discardAll = async (): Promise<void> => {
             await discard();

@@ -11,6 +11,8 @@ import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { OidcConfig } from './oidc-config.js';
 import { createStateSealer, OIDC_STATE_TTL_SECONDS, type OidcFlowState } from './oidc-state.js';
+import { SessionTooLargeError } from './group-selection.js';
+import type { GroupSelectionSource } from './group-selection-source.js';
 import { issueSessionToken } from './session-token.js';
 
 export type OidcFailureReason =
@@ -34,7 +36,8 @@ export interface OidcServiceDeps {
   config: OidcConfig;
   /** Plain-http issuers allowed (ALLOW_INSECURE_HTTP_IDP=true, tests only). */
   allowInsecureHttp: boolean;
-  session: { secret: string; ttlSeconds: number };
+  /** `groupSelection` is asked at each sign-in, so a reloaded policy applies to the next one. */
+  session: { secret: string; ttlSeconds: number; groupSelection: GroupSelectionSource };
   logger: Logger;
   /** Milliseconds since the epoch. */
   now: () => number;
@@ -61,6 +64,8 @@ export interface OidcSuccess {
   token: string;
   claims: SessionClaims;
   returnPath: string;
+  /** Every group of the user (the token carries a selection): the server-side session keeps them. */
+  groups: string[];
 }
 
 export interface OidcService {
@@ -346,17 +351,21 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
           throw isAppError(err) ? err : new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE, { cause: err });
         }
       }
-      const issued = issueSessionToken({ identity, ip, secret: deps.session.secret, ttlSeconds: deps.session.ttlSeconds, now: deps.now() });
+      let issued: ReturnType<typeof issueSessionToken>;
+      try {
+        issued = issueSessionToken({ identity, ip, secret: deps.session.secret, ttlSeconds: deps.session.ttlSeconds, now: deps.now(), groupSelection: deps.session.groupSelection() });
+      } catch (err) {
+        if (err instanceof SessionTooLargeError) {
+          logger.warn({ event: 'auth_failure', user: identity.username, src, reason: 'session-too-large', groups: identity.groups.length, policy_groups: err.neededGroups, group_bytes: err.neededBytes, request_id: requestId });
+        }
+        throw err;
+      }
       if (issued.token.length > MAX_SESSION_TOKEN_BYTES) {
         logger.warn({ event: 'auth_failure', user: identity.username, src, reason: 'session-too-large', groups: identity.groups.length, token_bytes: issued.token.length, request_id: requestId });
-        throw new AppError(
-          'ERR_INVALID_CREDENTIALS',
-          403,
-          `Your account is a member of ${identity.groups.length} groups, more than fit into this gateway's session cookie, so you cannot be signed in. Please ask your administrator.`,
-        );
+        throw new AppError('ERR_SESSION_TOO_LARGE', 403, 'Your sign-in carries more than fits into this gateway\'s session cookie, so you cannot be signed in. Please ask your administrator.');
       }
-      logger.info({ event: 'auth_success', user: issued.claims.username, src, sid: issued.claims.sid, groups_overage: mapped.groupsOverage || undefined, request_id: requestId });
-      return { token: issued.token, claims: issued.claims, returnPath: flow.returnPath };
+      logger.info({ event: 'auth_success', user: issued.claims.username, src, sid: issued.claims.sid, groups_overage: mapped.groupsOverage || undefined, groups: issued.groups.count, token_groups: issued.groups.groups.length, request_id: requestId });
+      return { token: issued.token, claims: issued.claims, returnPath: flow.returnPath, groups: identity.groups };
     },
 
     async endSessionUrl(postLogoutRedirectUri) {

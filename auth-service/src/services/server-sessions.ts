@@ -21,6 +21,8 @@ export interface SessionContext {
   clientIp: string;
   userAgent: string | null;
   requestId: string;
+  /** The identity's full group list, kept for renewal; the token may carry fewer (group-selection). Default: the token's. */
+  groups?: readonly string[];
 }
 
 /** `live`: not revoked and before its absolute expiry; `ended`: revoked or expired; `unknown`: no row. */
@@ -97,7 +99,7 @@ export function createServerSessions(deps: ServerSessionsDeps): ServerSessions {
           src: claims.src,
           clientIp: ctx.clientIp,
           userAgent: ctx.userAgent,
-          groups: claims.groups,
+          groups: ctx.groups !== undefined ? [...ctx.groups] : claims.groups,
           idpSid: typeof idpSid === 'string' ? idpSid : null,
           nowMs: claims.iat * 1000,
           idleSeconds: deps.lifetimes.idleSeconds,

@@ -3,6 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { sessionJwtHeader } from '../../../njs/src/core/session-contract.js';
 import { verifySessionToken } from '../../../njs/src/core/token.js';
 import type { Identity } from '../authenticators/types.js';
+import { NO_PAYLOAD_GROUPS } from './group-selection.js';
 import { deriveKeyId, headerSegmentFor, issueSessionToken } from './session-token.js';
 
 const NOW_MS = 1_750_000_000_123;
@@ -21,7 +22,7 @@ const identity: Identity = {
 };
 
 function issue(secret: string, overrides: Partial<Identity> = {}) {
-  return issueSessionToken({ identity: { ...identity, ...overrides }, ip: '192.0.2.10', secret, ttlSeconds: 3600, now: NOW_MS });
+  return issueSessionToken({ identity: { ...identity, ...overrides }, ip: '192.0.2.10', secret, ttlSeconds: 3600, now: NOW_MS, groupSelection: { policyGroups: new Set(['staff']), payload: NO_PAYLOAD_GROUPS } });
 }
 
 function payloadOf(token: string): Record<string, unknown> {

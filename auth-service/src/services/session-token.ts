@@ -8,9 +8,10 @@ import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { SESSION_ALG, sessionJwtHeader, type SessionClaims } from '../../../njs/src/core/session-contract.js';
 import type { Identity } from '../authenticators/types.js';
+import { selectTokenGroups, type GroupSelection, type SelectedGroups } from './group-selection.js';
 
 /** Claims an authenticator's `extraClaims` may not override. */
-export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['sub', 'username', 'name', 'email', 'email_verified', 'groups', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['sub', 'username', 'name', 'email', 'email_verified', 'groups', 'groups_count', 'groups_digest', 'src', 'ip', 'sid', 'iat', 'exp', 'nbf', 'jti', 'iss', 'aud']);
 
 /**
  * Key id of a secret: the first 12 characters of base64url(sha256('gw-kid:' + secret)). It names
@@ -35,11 +36,19 @@ export interface IssueSessionInput {
   ttlSeconds: number;
   /** Milliseconds since the epoch. */
   now: number;
+  /**
+   * Which of `identity.groups` the token carries (group-selection.ts): the groups the current
+   * policy names plus PAYLOAD_GROUPS. `identity.groups` is the full list (a renewal passes the list
+   * it keeps server-side).
+   */
+  groupSelection: GroupSelection;
 }
 
 export interface IssuedSession {
   token: string;
   claims: SessionClaims;
+  /** What the group selection kept, and the full count, for the log. */
+  groups: SelectedGroups;
 }
 
 /**
@@ -48,23 +57,29 @@ export interface IssuedSession {
  * Guaranteed: the header is `sessionJwtHeader(deriveKeyId(secret))` (alg, typ, kid in that order);
  * `iat` is `floor(now / 1000)` and `exp` is `iat + ttlSeconds`; `sid` is 16 random bytes in
  * base64url; `name`/`email` are present only when the identity has them; `extraClaims` never
- * replace a reserved claim.
- * Not checked: the size of the resulting cookie (browsers drop cookies over ~4 KiB; many groups or
- * large extra claims can get there).
+ * replace a reserved claim; `groups` is selectTokenGroups' list (at most MAX_TOKEN_GROUP_BYTES), and
+ * when it left groups out, `groups_count` (the full count) and `groups_digest` (of the full list) say so.
+ * Throws SessionTooLargeError when the groups the policy names do not fit.
+ * Not checked: the size of the resulting cookie (large extra claims can still get near 4 KiB).
  */
 export function issueSessionToken(input: IssueSessionInput): IssuedSession {
   const { identity } = input;
   const iat = Math.floor(input.now / 1000);
+  const selected = selectTokenGroups(identity.groups, input.groupSelection);
   const claims: SessionClaims = {
     sub: identity.sub,
     username: identity.username,
-    groups: [...identity.groups],
+    groups: selected.groups,
     src: identity.src,
     ip: input.ip,
     sid: crypto.randomBytes(16).toString('base64url'),
     iat,
     exp: iat + input.ttlSeconds,
   };
+  if (selected.filtered) {
+    claims.groups_count = selected.count;
+    claims.groups_digest = selected.digest;
+  }
   if (identity.name) claims.name = identity.name;
   if (identity.email) {
     claims.email = identity.email;
@@ -77,5 +92,5 @@ export function issueSessionToken(input: IssueSessionInput): IssuedSession {
   // the key bytes are exactly the secret's UTF-8 bytes, as the gate's HMAC uses them.
   const key = crypto.createSecretKey(Buffer.from(input.secret, 'utf8'));
   const token = jwt.sign(claims, key, { algorithm: SESSION_ALG as jwt.Algorithm, keyid: deriveKeyId(input.secret) });
-  return { token, claims };
+  return { token, claims, groups: selected };
 }

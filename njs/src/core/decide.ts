@@ -179,6 +179,8 @@ export function forwardedHeaders(claims: SessionClaims, escaped: boolean): { [cl
   forward(headers, 'name', claims.name, escaped);
   forward(headers, 'email', claims.email, escaped);
   forward(headers, 'groups', claims.groups, escaped);
+  forward(headers, 'groups_count', claims.groups_count, escaped);
+  forward(headers, 'groups_digest', claims.groups_digest, escaped);
   forward(headers, 'src', claims.src, escaped);
   forward(headers, 'sid', claims.sid, escaped);
   forward(headers, 'tableau_site_id', claims.tableau_site_id, escaped);

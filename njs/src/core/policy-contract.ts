@@ -50,7 +50,7 @@ export interface PolicyTimeSource {
 }
 
 export interface PolicyConditionsSource {
-  /** Any of these groups (exact, case-sensitive match against the `groups` claim). */
+  /** Any of these groups (exact, case-sensitive match against the `groups` claim); `alias:<name>` names a group_aliases entry. */
   groups?: string[];
   /**
    * Any of these users, as source-qualified ids (session-contract.ts qualifiedUserId): `local:kirk`
@@ -87,6 +87,12 @@ export interface PolicyRuleSource {
 export interface PolicySource {
   /** Decision when no rule matches; a missing default means deny. */
   default?: PolicyDecision;
+  /**
+   * Readable names for groups the identity source sends as ids (Entra object ids, from the ID token
+   * and from Graph alike): alias → id. A `groups` entry (or a `claims.groups` value) written
+   * `alias:<name>` compiles to that id; an unknown alias is a compile error.
+   */
+  group_aliases?: { [alias: string]: string };
   rules?: PolicyRuleSource[];
 }
 

@@ -23,7 +23,16 @@ export interface SessionClaims {
    * when this is true.
    */
   email_verified?: boolean;
+  /**
+   * The groups the gate and the upstream need, not necessarily all of the user's (issue 9): those
+   * the compiled policy names plus PAYLOAD_GROUPS, within MAX_TOKEN_GROUP_BYTES
+   * (auth-service/src/services/group-selection.ts).
+   */
   groups: string[];
+  /** Present only when `groups` leaves some out: how many distinct groups the user has. */
+  groups_count?: number;
+  /** With groups_count: base64url SHA-256 of the JSON array of all the user's groups, sorted. */
+  groups_digest?: string;
   /** Identity source that authenticated the user, e.g. "local". */
   src: string;
   /** The client address the session is bound to; must equal nginx's $remote_addr. */
@@ -41,7 +50,7 @@ export interface SessionClaims {
  * Each one has a matching `js_var $gate_h_<claim>` and `proxy_set_header X-Payload-<claim>` in
  * nginx/snippets; adding a claim here means adding it there too (a test checks both lists).
  */
-export const FORWARDED_CLAIMS = ['sub', 'username', 'name', 'email', 'groups', 'src', 'sid', 'tableau_site_id', 'tableau_user_id', 'tableau_site_role'];
+export const FORWARDED_CLAIMS = ['sub', 'username', 'name', 'email', 'groups', 'groups_count', 'groups_digest', 'src', 'sid', 'tableau_site_id', 'tableau_user_id', 'tableau_site_role'];
 
 /** Claims that are never forwarded (binding and timing data). */
 export const INTERNAL_CLAIMS = ['ip', 'iat', 'exp', 'nbf'];
