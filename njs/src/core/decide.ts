@@ -238,8 +238,10 @@ export function decideRequest(input: DecideInput): Decision {
   if (cookie.status === 'ok') {
     const verified = verifySessionToken(cookie.value, {
       keys: config.keys,
+      keyRetiredAt: config.keyRetiredAt,
       now: input.now,
       leewaySeconds: config.leewaySeconds,
+      maxSessionSeconds: config.maxSessionSeconds,
       remoteAddr: input.remoteAddr,
       ipBinding: config.ipBinding,
       hmac: input.hmac,

@@ -3,14 +3,18 @@ import { CLIENT_IP, LEEWAY, NOW, decodeBase64url, hmacBase64url, makeConfig, sha
 import { tokenCases } from '../../test/cases/token-cases.js';
 import { verifySessionToken } from './token.js';
 import type { VerifyInput } from './token.js';
+import type { IpBinding } from './session-contract.js';
 
-function inputFor(remoteAddr: string | undefined, ipBinding: boolean | undefined, counters?: { decode: number }): VerifyInput {
+function inputFor(remoteAddr: string | undefined, ipBinding: IpBinding | undefined, counters?: { decode: number }): VerifyInput {
+  const config = makeConfig();
   return {
-    keys: makeConfig().keys,
+    keys: config.keys,
+    keyRetiredAt: config.keyRetiredAt,
     now: NOW,
     leewaySeconds: LEEWAY,
+    maxSessionSeconds: config.maxSessionSeconds,
     remoteAddr: remoteAddr === undefined ? CLIENT_IP : remoteAddr,
-    ipBinding: ipBinding === undefined ? true : ipBinding,
+    ipBinding: ipBinding === undefined ? 'exact' : ipBinding,
     hmac: hmacBase64url,
     digest: sha256Hex,
     decode: (s) => {
