@@ -64,8 +64,10 @@ function verifyAsGate(token: string, remoteAddr: string) {
   const gate = buildGateConfig(app.config);
   return verifySessionToken(token, {
     keys: gate.keys,
+    keyRetiredAt: gate.keyRetiredAt,
     now: FIXED_NOW_S,
     leewaySeconds: gate.leewaySeconds,
+    maxSessionSeconds: gate.maxSessionSeconds,
     remoteAddr,
     ipBinding: gate.ipBinding,
     hmac: (secret, data) => crypto.createHmac('sha256', secret).update(data).digest('base64url'),

@@ -56,10 +56,12 @@ describe.each([
     const { token } = issue(secret);
     const result = verifySessionToken(token, {
       keys: { [headerSegmentFor(secret)]: secret },
+      keyRetiredAt: {},
       now: NOW_S + 10,
       leewaySeconds: 0,
+      maxSessionSeconds: 3600,
       remoteAddr: '192.0.2.10',
-      ipBinding: true,
+      ipBinding: 'exact',
       hmac: (k, data) => crypto.createHmac('sha256', k).update(data).digest('base64url'),
       digest: (s) => crypto.createHash('sha256').update(s).digest('hex'),
       decode: (b) => Buffer.from(b, 'base64url').toString('utf8'),
