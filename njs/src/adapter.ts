@@ -243,13 +243,9 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
     }
     const now = Math.floor(Date.now() / 1000);
     const verified = verifySessionToken(cookie.value, {
-      keys: config.keys,
-      keyRetiredAt: config.keyRetiredAt,
+      config: config,
       now: now,
-      leewaySeconds: config.leewaySeconds,
-      maxSessionSeconds: config.maxSessionSeconds,
       remoteAddr: r.remoteAddress,
-      ipBinding: config.ipBinding,
       hmac: hmacSha256,
       digest: sha256Digest,
       decode: decodeBase64url,

@@ -237,13 +237,9 @@ export function decideRequest(input: DecideInput): Decision {
   let escaped = false;
   if (cookie.status === 'ok') {
     const verified = verifySessionToken(cookie.value, {
-      keys: config.keys,
-      keyRetiredAt: config.keyRetiredAt,
+      config: config,
       now: input.now,
-      leewaySeconds: config.leewaySeconds,
-      maxSessionSeconds: config.maxSessionSeconds,
       remoteAddr: input.remoteAddr,
-      ipBinding: config.ipBinding,
       hmac: input.hmac,
       digest: input.digest,
       decode: input.decode,

@@ -6,15 +6,10 @@ import type { VerifyInput } from './token.js';
 import type { IpBinding } from './session-contract.js';
 
 function inputFor(remoteAddr: string | undefined, ipBinding: IpBinding | undefined, counters?: { decode: number }): VerifyInput {
-  const config = makeConfig();
   return {
-    keys: config.keys,
-    keyRetiredAt: config.keyRetiredAt,
+    config: makeConfig({ leewaySeconds: LEEWAY, ipBinding: ipBinding === undefined ? 'exact' : ipBinding }),
     now: NOW,
-    leewaySeconds: LEEWAY,
-    maxSessionSeconds: config.maxSessionSeconds,
     remoteAddr: remoteAddr === undefined ? CLIENT_IP : remoteAddr,
-    ipBinding: ipBinding === undefined ? 'exact' : ipBinding,
     hmac: hmacBase64url,
     digest: sha256Hex,
     decode: (s) => {

@@ -4,21 +4,19 @@
  */
 import { hasCanonicalSha256Shape, isStrictBase64url } from './base64url.js';
 import { sameSubnet } from './ip-binding.js';
-import type { DenyReason, GateConfig, IpBinding, SessionClaims } from './session-contract.js';
+import type { DenyReason, GateConfig, SessionClaims } from './session-contract.js';
 
 export interface VerifyInput {
-  /** Accepted keys by exact header segment (see GateConfig.keys). */
-  keys: GateConfig['keys'];
-  /** When previous keys retire (see GateConfig.keyRetiredAt). */
-  keyRetiredAt: GateConfig['keyRetiredAt'];
+  /**
+   * The gate config, or the part of it read here: keys, keyRetiredAt, leewaySeconds,
+   * maxSessionSeconds, ipBinding. Passed as is rather than copied field by field into this object:
+   * njs builds this object on every request, and each property costs there.
+   */
+  config: VerifyConfig;
   /** Current time, seconds since the epoch. */
   now: number;
-  leewaySeconds: number;
-  /** Longest session, from `iat` (see GateConfig.maxSessionSeconds). */
-  maxSessionSeconds: number;
   /** nginx's $remote_addr. */
   remoteAddr: string;
-  ipBinding: IpBinding;
   /** base64url (unpadded) HMAC-SHA256 of `data` keyed with `secret`. */
   hmac: (secret: string, data: string) => string;
   /** sha256 hex of `s`; used to compare MACs without an early-exit string compare on secret data. */
@@ -26,6 +24,9 @@ export interface VerifyInput {
   /** base64url -> UTF-8 string. Only called after the MAC matched. */
   decode: (b64url: string) => string;
 }
+
+/** The GateConfig fields verifySessionToken reads. */
+export type VerifyConfig = Pick<GateConfig, 'keys' | 'keyRetiredAt' | 'leewaySeconds' | 'maxSessionSeconds' | 'ipBinding'>;
 
 /**
  * `escaped` is true when the payload's JSON text holds a backslash or DEL, the only ways a claim
@@ -93,14 +94,15 @@ function isStringArray(v: unknown): v is string[] {
  * buffer bounds it).
  */
 export function verifySessionToken(token: string, input: VerifyInput): VerifyResult {
+  const config = input.config;
   const parts = token.split('.');
   if (parts.length !== 3) return deny('token-invalid');
   const header = parts[0];
   const payload = parts[1];
   const signature = parts[2];
 
-  if (!hasOwn.call(input.keys, header)) return deny(hasOwn.call(input.keyRetiredAt, header) ? 'token-key-retired' : 'token-invalid');
-  const secret = input.keys[header];
+  if (!hasOwn.call(config.keys, header)) return deny(hasOwn.call(config.keyRetiredAt, header) ? 'token-key-retired' : 'token-invalid');
+  const secret = config.keys[header];
   if (!isNonEmptyString(secret)) return deny('token-invalid');
   if (!hasCanonicalSha256Shape(signature) || !isStrictBase64url(payload)) return deny('token-invalid');
 
@@ -108,7 +110,7 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   if (input.digest(expected) !== input.digest(signature)) return deny('token-invalid');
   // `header` is an own key of `keys` (a JWT header segment), so no prototype member is read here;
   // a non-number would compare false and refuse.
-  const retiredAt = input.keyRetiredAt[header];
+  const retiredAt = config.keyRetiredAt[header];
   if (retiredAt !== undefined && !(input.now < retiredAt)) return deny('token-key-retired');
 
   let claims: unknown;
@@ -122,23 +124,27 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return deny('token-malformed');
   const c = claims as { [claim: string]: unknown };
 
+  const now = input.now;
+  const leeway = config.leewaySeconds;
   const exp = c.exp;
   if (!isFiniteNumber(exp)) return deny('token-malformed');
-  if (input.now > exp + input.leewaySeconds) return deny('token-expired');
+  if (now > exp + leeway) return deny('token-expired');
   if (hasOwn.call(c, 'nbf')) {
     const nbf = c.nbf;
     if (!isFiniteNumber(nbf)) return deny('token-malformed');
-    if (input.now + input.leewaySeconds < nbf) return deny('token-not-yet-valid');
+    if (now + leeway < nbf) return deny('token-not-yet-valid');
   }
   const iat = c.iat;
-  if (!isFiniteNumber(iat) || iat % 1 !== 0) return deny('token-malformed');
-  if (iat > input.now + input.leewaySeconds) return deny('token-not-yet-valid');
-  if (input.now - iat > input.maxSessionSeconds + input.leewaySeconds) return deny('token-too-old');
+  // Inline, no isFiniteNumber call (calls are what cost in njs): NaN and ±Infinity give NaN for % 1.
+  if (typeof iat !== 'number' || iat % 1 !== 0) return deny('token-malformed');
+  const age = now - iat;
+  if (age < -leeway) return deny('token-not-yet-valid');
+  if (age > config.maxSessionSeconds + leeway) return deny('token-too-old');
 
   if (!isNonEmptyString(c.sub) || !isNonEmptyString(c.username)) return deny('token-malformed');
   if (hasOwn.call(c, 'groups') && !isStringArray(c.groups)) return deny('token-malformed');
 
-  const binding = input.ipBinding;
+  const binding = config.ipBinding;
   if (binding !== 'off') {
     const ip = c.ip;
     if (typeof ip !== 'string') return deny('ip-mismatch');
