@@ -98,6 +98,14 @@ describe('verifySessionCookie', () => {
     expect(verifySessionCookie(sign({ ip: '10.0.0.2' }), { ...check, ipBinding: 'off' })).not.toBeNull();
   });
 
+  test('with maxSessionSeconds, refuses a token older than the maximum (plus leeway), without iat, or issued in the future, as the gate does', () => {
+    const aged = { ...check, maxSessionSeconds: 3600 };
+    expect(verifySessionCookie(sign({ iat: NOW - 3600 - 30 }), aged)).not.toBeNull();
+    expect(verifySessionCookie(sign({ iat: NOW - 3600 - 31 }), aged)).toBeNull();
+    expect(verifySessionCookie(sign({ iat: NOW + 31 }), aged)).toBeNull();
+    expect(verifySessionCookie(jwt.sign({ sub: 's', username: 'u', ip: '10.0.0.1', exp: NOW + 600 }, crypto.createSecretKey(Buffer.from(active, 'utf8')), { algorithm: 'HS256', noTimestamp: true }), aged)).toBeNull();
+  });
+
   test('subnet binding accepts the same /24 and refuses the next one, as the gate does', () => {
     expect(verifySessionCookie(sign({ ip: '10.0.0.2' }), { ...check, ipBinding: 'subnet' })).not.toBeNull();
     expect(verifySessionCookie(sign({ ip: '10.0.1.1' }), { ...check, ipBinding: 'subnet' })).toBeNull();

@@ -101,6 +101,8 @@ export interface SessionCheck {
   clientIp: string;
   /** Seconds since the epoch. */
   now: number;
+  /** When set, a token needs a whole-number `iat` no older than this (+ leeway), as at the gate. */
+  maxSessionSeconds?: number;
 }
 
 /**
@@ -126,6 +128,10 @@ export function verifySessionCookie(token: string | undefined, check: SessionChe
     if (typeof claims !== 'object' || claims === null) return null;
     const c = claims as Record<string, unknown>;
     if (typeof c.sub !== 'string' || typeof c.username !== 'string') return null;
+    if (check.maxSessionSeconds !== undefined) {
+      const iat = c.iat;
+      if (typeof iat !== 'number' || !Number.isInteger(iat) || check.now - iat > check.maxSessionSeconds + check.leewaySeconds || iat > check.now + check.leewaySeconds) return null;
+    }
     if (check.ipBinding !== 'off' && (typeof c.ip !== 'string' || (c.ip !== check.clientIp && (check.ipBinding !== 'subnet' || !sameSubnet(c.ip, check.clientIp))))) return null;
     return c;
   }
