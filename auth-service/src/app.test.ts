@@ -64,11 +64,9 @@ function tokenOf(res: HttpResult): string {
 function verifyAsGate(token: string, remoteAddr: string) {
   const gate = buildGateConfig(app.config);
   return verifySessionToken(token, {
-    keys: gate.keys,
+    config: gate,
     now: FIXED_NOW_S,
-    leewaySeconds: gate.leewaySeconds,
     remoteAddr,
-    ipBinding: gate.ipBinding,
     hmac: (secret, data) => crypto.createHmac('sha256', secret).update(data).digest('base64url'),
     digest: (s) => crypto.createHash('sha256').update(s).digest('hex'),
     decode: (b64) => Buffer.from(b64, 'base64url').toString('utf8'),

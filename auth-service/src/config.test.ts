@@ -31,8 +31,8 @@ describe('loadConfig defaults', () => {
       host: '127.0.0.1',
       port: 3001,
       databaseUrl: DB,
-      jwt: { secret: SECRET, previousSecrets: [] },
-      session: { ttlSeconds: 43200, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: true },
+      jwt: { secret: SECRET, previousSecrets: [], previousKeys: [] },
+      session: { ttlSeconds: 43200, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
       passwordPolicy: { algorithm: 'pbkdf2-sha512', pbkdf2Iterations: 210000, argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 } },
       payloadGroups: { all: false, exact: [], prefixes: [] },
       rateLimits: {
@@ -71,14 +71,14 @@ describe('loadConfig defaults', () => {
       ...base,
       AUTH_HOST: '0.0.0.0',
       AUTH_PORT: '0',
-      JWT_PREVIOUS_SECRETS: `${OTHER}, ${SECRET}`,
+      JWT_PREVIOUS_SECRETS: `${OTHER}@2027-01-31T00:00:00Z, ${SECRET}@2027-01-31T00:00:00Z`,
       SESSION_MAX_SECONDS: '3600',
       SESSION_IDLE_SECONDS: '1800',
       AUDIT_RETENTION_DAYS: '30',
       SESSION_LEEWAY_SECONDS: '0',
       SESSION_COOKIE_NAME: '__Host-gw',
       AUTH_COOKIE_SECURE: 'false',
-      PROXY_IP_BINDING: 'off',
+      SESSION_IP_BINDING: 'subnet',
       PASSWORD_HASH_ALGORITHM: 'argon2id',
       PASSWORD_PBKDF2_ITERATIONS: '600000',
       LOGIN_RATE_LIMIT_IP: '100/60',
@@ -93,8 +93,8 @@ describe('loadConfig defaults', () => {
       host: '0.0.0.0',
       port: 0,
       // The active secret is not repeated among the previous ones.
-      jwt: { secret: SECRET, previousSecrets: [OTHER] },
-      session: { ttlSeconds: 3600, leewaySeconds: 0, cookieName: '__Host-gw', cookieSecure: false, ipBinding: false },
+      jwt: { secret: SECRET, previousSecrets: [OTHER], previousKeys: [{ secret: OTHER, retiredAt: Date.parse('2027-01-31T00:00:00Z') / 1000 }] },
+      session: { ttlSeconds: 3600, leewaySeconds: 0, cookieName: '__Host-gw', cookieSecure: false, ipBinding: 'subnet' },
       passwordPolicy: { algorithm: 'argon2id', pbkdf2Iterations: 600000 },
       rateLimits: { ip: { points: 100, durationSeconds: 60 }, user: { points: 3, durationSeconds: 900 }, userIp: { points: 2, durationSeconds: 120 } },
       trustProxy: ['loopback', '10.0.0.0/8', 'fd00::/8'],
@@ -213,7 +213,7 @@ describe('loadConfig errors', () => {
   });
 
   test('validates each previous secret and says which entry is wrong', () => {
-    expect(errorsOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER},,tooshort` })).toEqual([
+    expect(errorsOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER}@2027-01-31T00:00:00Z,,tooshort@2027-01-31T00:00:00Z` })).toEqual([
       'JWT_PREVIOUS_SECRETS: entry 2 of 3 is empty; separate secrets with single commas (value masked)',
       expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 3 of 3 must be at least 32 bytes of random data \(received 8 bytes, value masked\)/),
     ]);
@@ -223,6 +223,8 @@ describe('loadConfig errors', () => {
     ['AUTH_COOKIE_SECURE', '1'],
     ['AUTH_COOKIE_SECURE', 'TRUE'],
     ['PROXY_IP_BINDING', 'yes'],
+    ['SESSION_IP_BINDING', 'on'],
+    ['SESSION_IP_BINDING', '/24'],
     ['AUTH_PORT', '3001abc'],
     ['AUTH_PORT', '30.5'],
     ['SESSION_COOKIE_NAME', 'gw_csrf'],
@@ -506,6 +508,83 @@ describe('PAYLOAD_GROUPS', () => {
     expect(errors.filter((e) => e.startsWith('PAYLOAD_GROUPS:'))).toEqual([
       `PAYLOAD_GROUPS: entry 1 of 3 ("A*B") has a '*' that is not at the end; write an exact name, 'Prefix*' or '*' (received "A*B,,C")`,
       'PAYLOAD_GROUPS: entry 2 of 3 is empty; separate names with single commas (received "A*B,,C")',
+    ]);
+  });
+});
+
+describe('JWT_PREVIOUS_SECRETS retirement times', () => {
+  const THIRD = randomBytes(48).toString('base64url');
+  const at = (iso: string) => Date.parse(iso) / 1000;
+
+  test('reads <secret>@<UTC time> for each previous key, in order', () => {
+    const config = configOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER}@2026-12-31T00:00:00Z,${THIRD}@2027-01-15T12:30:00.000Z` });
+    expect(config.jwt.previousKeys).toEqual([
+      { secret: OTHER, retiredAt: at('2026-12-31T00:00:00Z') },
+      { secret: THIRD, retiredAt: at('2027-01-15T12:30:00Z') },
+    ]);
+    expect(config.jwt.previousSecrets).toEqual([OTHER, THIRD]);
+  });
+
+  test("splits at the last '@', so a secret may contain '@'", () => {
+    const withAt = `${OTHER}@part`;
+    expect(configOf({ ...base, JWT_PREVIOUS_SECRETS: `${withAt}@2026-12-31T00:00:00Z` }).jwt.previousKeys).toEqual([{ secret: withAt, retiredAt: at('2026-12-31T00:00:00Z') }]);
+  });
+
+  test('refuses a bare secret (no retirement time), naming the new format, without showing the secret', () => {
+    const errors = errorsOf({ ...base, JWT_PREVIOUS_SECRETS: OTHER });
+    expect(errors).toEqual([expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 1 of 1 has no retirement time; write each previous key as <secret>@<UTC time>, e\.g\. <secret>@2026-12-31T00:00:00Z/)]);
+    expect(errors.join('\n')).not.toContain(OTHER);
+  });
+
+  test.each([
+    ['a local time without Z', '2026-12-31T00:00:00'],
+    ['an offset instead of UTC', '2026-12-31T01:00:00+01:00'],
+    ['a date only', '2026-12-31'],
+    ['an impossible date', '2026-02-30T00:00:00Z'],
+    ['epoch seconds', '1798675200'],
+    ['milliseconds other than .000', '2026-12-31T00:00:00.5Z'],
+  ])('refuses %s as a retirement time, without showing the entry', (_name, time) => {
+    const errors = errorsOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER}@${time}` });
+    expect(errors).toEqual([expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 1 of 1 has an invalid retirement time; write each previous key as <secret>@<UTC time>/)]);
+    expect(errors.join('\n')).not.toContain(OTHER);
+  });
+
+  test('reports every bad entry together with the other variables', () => {
+    const errors = errorsOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER},${THIRD}@tomorrow,short@2026-12-31T00:00:00Z`, SESSION_IP_BINDING: 'nope', LOG_LEVEL: 'loud' });
+    expect(errors).toHaveLength(5);
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 1 of 3 has no retirement time/),
+        expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 2 of 3 has an invalid retirement time/),
+        expect.stringMatching(/^JWT_PREVIOUS_SECRETS: entry 3 of 3 must be at least 32 bytes/),
+        expect.stringMatching(/^SESSION_IP_BINDING: must be one of exact, subnet, off \(received "nope"\)/),
+        expect.stringMatching(/^LOG_LEVEL: /),
+      ]),
+    );
+    expect(errors.join('\n')).not.toContain(OTHER);
+    expect(errors.join('\n')).not.toContain(THIRD);
+  });
+
+  test('accepts a key whose retirement time has passed (the gate config leaves it out)', () => {
+    expect(configOf({ ...base, JWT_PREVIOUS_SECRETS: `${OTHER}@2020-01-01T00:00:00Z` }).jwt.previousKeys).toEqual([{ secret: OTHER, retiredAt: at('2020-01-01T00:00:00Z') }]);
+  });
+});
+
+describe('SESSION_IP_BINDING', () => {
+  test.each([
+    [{}, 'exact'],
+    [{ SESSION_IP_BINDING: 'exact' }, 'exact'],
+    [{ SESSION_IP_BINDING: 'subnet' }, 'subnet'],
+    [{ SESSION_IP_BINDING: 'off' }, 'off'],
+    [{ PROXY_IP_BINDING: 'on' }, 'exact'],
+    [{ PROXY_IP_BINDING: 'off' }, 'off'],
+  ])('reads %j as %s', (env, expected) => {
+    expect(configOf({ ...base, ...env }).session.ipBinding).toBe(expected);
+  });
+
+  test('refuses both names at once (which one would win is not obvious)', () => {
+    expect(errorsOf({ ...base, SESSION_IP_BINDING: 'subnet', PROXY_IP_BINDING: 'on' })).toEqual([
+      'PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received "on")',
     ]);
   });
 });

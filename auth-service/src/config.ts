@@ -9,7 +9,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { z } from 'zod';
 import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
-import { DEFAULT_SESSION_COOKIE } from '../../njs/src/core/session-contract.js';
+import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
@@ -36,8 +36,16 @@ export interface AuthConfig {
   jwt: {
     /** Signs new sessions. */
     secret: string;
-    /** Still accepted by the gate (rotation); never used to sign. Excludes `secret`, no duplicates. */
+    /**
+     * The secrets of `previousKeys`, in the same order (decoding old cookies at logout and the like).
+     * Excludes `secret`, no duplicates.
+     */
     previousSecrets: string[];
+    /**
+     * JWT_PREVIOUS_SECRETS: keys still accepted by the gate (rotation) until `retiredAt` (seconds
+     * since the epoch), never used to sign. Some may already be retired; see liveSecrets().
+     */
+    previousKeys: PreviousKey[];
   };
   session: {
     /**
@@ -48,7 +56,8 @@ export interface AuthConfig {
     leewaySeconds: number;
     cookieName: string;
     cookieSecure: boolean;
-    ipBinding: boolean;
+    /** SESSION_IP_BINDING (or the older PROXY_IP_BINDING: on = exact). */
+    ipBinding: IpBinding;
   };
   passwordPolicy: PasswordPolicy;
   rateLimits: { ip: RateLimitRule; user: RateLimitRule; userIp: RateLimitRule };
@@ -91,6 +100,13 @@ export interface AuthConfig {
 /** The longest a session may live from sign-in, in seconds (SESSION_MAX_SECONDS). */
 export function maxSessionAgeSeconds(config: Pick<AuthConfig, 'sessionLifetimes'>): number {
   return config.sessionLifetimes.maxSeconds;
+}
+
+/** A previous signing key and when its grace period ends. */
+export interface PreviousKey {
+  secret: string;
+  /** Seconds since the epoch; from then on the gate refuses its tokens (`token-key-retired`). */
+  retiredAt: number;
 }
 
 export interface TableauConfig {
@@ -226,7 +242,9 @@ const schema = z.object({
     .refine((s) => s !== CSRF_COOKIE_NAME, { error: `must not be ${CSRF_COOKIE_NAME}, the CSRF cookie's name` })
     .default(DEFAULT_SESSION_COOKIE),
   AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
-  PROXY_IP_BINDING: booleanWord('on', 'off').default(true),
+  SESSION_IP_BINDING: oneOf(['exact', 'subnet', 'off'] as const).optional(),
+  // The older name (on = exact); read only when SESSION_IP_BINDING is unset.
+  PROXY_IP_BINDING: oneOf(['on', 'off'] as const).optional(),
   LOGIN_RATE_LIMIT_IP: rateLimit(86_400).default({ points: 20, durationSeconds: 300 }),
   // Per username: failures from all clients before its backoff starts / how long they are
   // remembered. Only clients that already failed for the username are slowed (login-rate-limiter.ts).
@@ -306,7 +324,35 @@ function readVariable(env: Env, name: string): string | undefined {
   return SECRET_VARIABLES.has(name) ? raw : raw.trim();
 }
 
-function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecrets: string[] } | null {
+/**
+ * `2026-12-31T00:00:00Z` (UTC, whole seconds; `.000Z` also accepted) as seconds since the epoch, or
+ * null. Only UTC: a retirement time that shifts with the machine's zone would end a grace period
+ * hours early or late.
+ */
+function parseRetirementTime(text: string): number | null {
+  if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.000)?Z$/.test(text)) return null;
+  const ms = Date.parse(text);
+  // Date.parse rolls 2026-02-30 over to March; the round trip catches impossible dates.
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== text.slice(0, 19)) return null;
+  return ms / 1000;
+}
+
+/** IP binding from SESSION_IP_BINDING, else the older PROXY_IP_BINDING (on = exact), else exact. */
+function ipBindingOf(modern: IpBinding | undefined, legacy: 'on' | 'off' | undefined): IpBinding {
+  if (modern !== undefined) return modern;
+  if (legacy !== undefined) return legacy === 'on' ? 'exact' : 'off';
+  return 'exact';
+}
+
+/**
+ * The previous secrets still within their grace period at `nowSeconds` (retiredAt > now), in order.
+ * What the gate and the service accept besides the active secret.
+ */
+export function liveSecrets(previousKeys: readonly PreviousKey[], nowSeconds: number): string[] {
+  return previousKeys.filter((k) => nowSeconds < k.retiredAt).map((k) => k.secret);
+}
+
+function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecrets: string[]; previousKeys: PreviousKey[] } | null {
   const inline = readVariable(env, 'JWT_SECRET');
   const file = readVariable(env, 'JWT_SECRET_FILE');
   let secret: string | undefined;
@@ -334,7 +380,7 @@ function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecr
     }
   }
 
-  const previousSecrets: string[] = [];
+  const previousKeys: PreviousKey[] = [];
   const previousRaw = readVariable(env, 'JWT_PREVIOUS_SECRETS');
   if (previousRaw !== undefined) {
     const entries = previousRaw.split(',').map((e) => e.trim());
@@ -344,12 +390,22 @@ function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecr
         errors.push(`JWT_PREVIOUS_SECRETS: ${position} is empty; separate secrets with single commas (value masked)`);
         return;
       }
-      const weak = describeWeakSecret(entry);
+      // The last '@' splits: a secret may contain '@', a time never does.
+      const at = entry.lastIndexOf('@');
+      const retiredAt = at < 0 ? null : parseRetirementTime(entry.slice(at + 1));
+      if (retiredAt === null) {
+        errors.push(
+          `JWT_PREVIOUS_SECRETS: ${position} ${at < 0 ? 'has no retirement time' : 'has an invalid retirement time'}; ` +
+            `write each previous key as <secret>@<UTC time>, e.g. <secret>@2026-12-31T00:00:00Z, the time from which the gate refuses its sessions (value masked)`,
+        );
+      }
+      const previous = at < 0 ? entry : entry.slice(0, at);
+      const weak = describeWeakSecret(previous);
       if (weak) errors.push(`JWT_PREVIOUS_SECRETS: ${position} ${weak}`);
-      else if (entry !== secret && !previousSecrets.includes(entry)) previousSecrets.push(entry);
+      else if (retiredAt !== null && previous !== secret && !previousKeys.some((k) => k.secret === previous)) previousKeys.push({ secret: previous, retiredAt });
     });
   }
-  return secret === undefined ? null : { secret, previousSecrets };
+  return secret === undefined ? null : { secret, previousSecrets: previousKeys.map((k) => k.secret), previousKeys };
 }
 
 /**
@@ -473,6 +529,10 @@ export function loadConfig(env: Env): ConfigResult {
   const payloadGroups = parsePayloadGroups(payloadGroupsValue);
   if (!payloadGroups.ok) for (const e of payloadGroups.errors) errors.push(`PAYLOAD_GROUPS: ${e} (received ${JSON.stringify(payloadGroupsValue)})`);
 
+  if (input.SESSION_IP_BINDING !== undefined && input.PROXY_IP_BINDING !== undefined) {
+    errors.push(`PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received ${JSON.stringify(input.PROXY_IP_BINDING)})`);
+  }
+
   if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok || !payloadGroups.ok) {
     return { ok: false, errors };
   }
@@ -489,7 +549,7 @@ export function loadConfig(env: Env): ConfigResult {
         leewaySeconds: v.SESSION_LEEWAY_SECONDS,
         cookieName: v.SESSION_COOKIE_NAME,
         cookieSecure: v.AUTH_COOKIE_SECURE,
-        ipBinding: v.PROXY_IP_BINDING,
+        ipBinding: ipBindingOf(v.SESSION_IP_BINDING, v.PROXY_IP_BINDING),
       },
       passwordPolicy: policy.policy,
       rateLimits: { ip: v.LOGIN_RATE_LIMIT_IP, user: v.LOGIN_RATE_LIMIT_USER, userIp: v.LOGIN_RATE_LIMIT_USER_IP },

@@ -12,10 +12,11 @@ import { startAuthService, type RunningAuthService } from './main.js';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from './passwords/index.js';
 import { createPool } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
-import { headerSegmentFor } from './services/gate-config.js';
+import { deriveKeyId, headerSegmentFor } from './services/gate-config.js';
 
 const secret = crypto.randomBytes(48).toString('base64url');
 const previous = crypto.randomBytes(48).toString('base64url');
+const ended = crypto.randomBytes(48).toString('base64url');
 const dir = mkdtempSync(join(tmpdir(), 'gw-main-'));
 let db: FreshDatabase;
 let running: RunningAuthService | undefined;
@@ -87,7 +88,15 @@ describe('startAuthService', () => {
     const gateFile = join(dir, 'gate.json');
     const logs = collectLogs();
     running = await startAuthService(
-      { DATABASE_URL: db.url, JWT_SECRET: secret, JWT_PREVIOUS_SECRETS: previous, AUTH_PORT: '0', GATE_CONFIG_FILE: gateFile, SESSION_COOKIE_NAME: 'corp_sso' },
+      {
+        DATABASE_URL: db.url,
+        JWT_SECRET: secret,
+        // One key in its grace period, one already retired at FIXED_NOW_MS (left out, with a notice).
+        JWT_PREVIOUS_SECRETS: `${previous}@${new Date(FIXED_NOW_MS + 86_400_000).toISOString()},${ended}@${new Date(FIXED_NOW_MS).toISOString()}`,
+        AUTH_PORT: '0',
+        GATE_CONFIG_FILE: gateFile,
+        SESSION_COOKIE_NAME: 'corp_sso',
+      },
       { logStream: logs.stream, now: () => FIXED_NOW_MS },
     );
     expect(running.isStoreReady()).toBe(true);
@@ -95,11 +104,15 @@ describe('startAuthService', () => {
     expect(statSync(gateFile).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(gateFile, 'utf8'))).toEqual({
       keys: { [headerSegmentFor(secret)]: secret, [headerSegmentFor(previous)]: previous },
+      keyRetiredAt: { [headerSegmentFor(previous)]: Math.floor(FIXED_NOW_MS / 1000) + 86_400, [headerSegmentFor(ended)]: Math.floor(FIXED_NOW_MS / 1000) },
       cookieName: 'corp_sso',
-      ipBinding: true,
+      ipBinding: 'exact',
       leewaySeconds: 30,
+      maxSessionSeconds: 28800,
       loginPath: '/login',
     });
+    const notice = logs.lines().find((l) => l.event === 'previous_key_ended');
+    expect(notice).toMatchObject({ kid: deriveKeyId(ended), retired_at: new Date(Math.floor(FIXED_NOW_MS / 1000) * 1000).toISOString() });
 
     expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'ready' });
     await createUser(db.url, 'ivy', 'ivys password');
@@ -110,6 +123,8 @@ describe('startAuthService', () => {
     const events = logs.lines().map((l) => l.event);
     expect(events).toEqual(expect.arrayContaining(['store_ready', 'gate_config_written', 'listening', 'auth_success']));
     expect(JSON.stringify(logs.lines())).not.toContain(secret);
+    expect(JSON.stringify(logs.lines())).not.toContain(previous);
+    expect(JSON.stringify(logs.lines())).not.toContain(ended);
   });
 
   test('keeps listening when the database is down at start-up, answers 503, and recovers when it comes back', async () => {

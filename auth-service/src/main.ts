@@ -20,7 +20,7 @@ import { createLogger, errorSummary } from './logger.js';
 import { createPasswordHasher } from './passwords/index.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
-import { writeGateConfig, buildGateConfig } from './services/gate-config.js';
+import { writeGateConfig, buildGateConfig, deriveKeyId, endedPreviousKeys } from './services/gate-config.js';
 import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
 import { sealTableauCredentials } from './services/tableau-token.js';
 import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from './storage/db.js';
@@ -70,8 +70,8 @@ function createServiceLogger(config: AuthConfig, opts: StartOptions): Logger {
   if (!config.session.cookieSecure) {
     logger.warn({ event: 'insecure_cookies' }, 'AUTH_COOKIE_SECURE=false: session cookies will also be sent over plain HTTP');
   }
-  if (!config.session.ipBinding) {
-    logger.warn({ event: 'ip_binding_off' }, 'PROXY_IP_BINDING=off: a stolen session cookie works from any address');
+  if (config.session.ipBinding === 'off') {
+    logger.warn({ event: 'ip_binding_off' }, 'SESSION_IP_BINDING=off: a stolen session cookie works from any address');
   }
   if (config.allowInsecureHttpIdp) {
     logger.warn({ event: 'insecure_idp_allowed' }, 'ALLOW_INSECURE_HTTP_IDP=true: identity providers may be reached over plain HTTP (tests only)');
@@ -174,9 +174,17 @@ async function startMigrations(pool: ReturnType<typeof createPool>, databaseUrl:
 }
 
 /** Writes GATE_CONFIG_FILE and, next to it, the compiled access policy (runtime/policy.json). */
-async function writeGateFiles(config: AuthConfig, logger: Logger): Promise<void> {
+async function writeGateFiles(config: AuthConfig, logger: Logger, nowMs: number): Promise<void> {
   if (config.gateConfigFile === null) return;
-  await writeGateConfig(config.gateConfigFile, buildGateConfig(config));
+  const now = Math.floor(nowMs / 1000);
+  for (const ended of endedPreviousKeys(config, now)) {
+    // Never the secret: its key id (a one-way hash) and when it retired.
+    logger.info(
+      { event: 'previous_key_ended', kid: deriveKeyId(ended.secret), retired_at: new Date(ended.retiredAt * 1000).toISOString() },
+      'a JWT_PREVIOUS_SECRETS key is past its retirement time: left out of the gate config (its sessions are refused); remove it from JWT_PREVIOUS_SECRETS',
+    );
+  }
+  await writeGateConfig(config.gateConfigFile, buildGateConfig(config, now));
   logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
   const policyFile = policyRuntimeFile(config.gateConfigFile);
   const ap = config.accessPolicy;
@@ -246,7 +254,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) };
   const retention = startRetentionJob({ ...storage, retentionDays: config.auditRetentionDays, logger, ready: migrations.ready });
   try {
-    await writeGateFiles(config, logger);
+    await writeGateFiles(config, logger, now());
     const app = createApp({
       config,
       usersRepo,

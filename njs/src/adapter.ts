@@ -71,9 +71,21 @@ function logText(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-/** Signs of tampering: logged at warn. Expired/missing/not-yet-valid are normal and stay quiet. */
-function isForgery(reason: DenyReason): boolean {
-  return reason === 'token-invalid' || reason === 'token-malformed' || reason === 'token-duplicate';
+/**
+ * Refusals logged at warn: signs of tampering (invalid, malformed, duplicate), a key past its grace
+ * period or a session past the maximum age (an old cookie, or someone minting tokens with a retired
+ * key), and an IP-binding refusal (so operators see when SESSION_IP_BINDING signs people out).
+ * Expired/missing/not-yet-valid are normal and stay quiet.
+ */
+function isWarned(reason: DenyReason): boolean {
+  return (
+    reason === 'token-invalid' ||
+    reason === 'token-malformed' ||
+    reason === 'token-duplicate' ||
+    reason === 'token-key-retired' ||
+    reason === 'token-too-old' ||
+    reason === 'ip-mismatch'
+  );
 }
 
 /** Error text for the log, with anything token-like (20+ base64url chars) blanked out. */
@@ -135,7 +147,7 @@ export function check(r: NginxHTTPRequest): GateAction {
       for (const name in headers) v['gate_h_' + name] = headers[name];
       // Nothing else is written on this path (see gate.conf: X-Payload-user and the log's user and
       // src are nginx maps over the $gate_h_* values).
-      if (decision.claims === null && decision.sessionProblem !== undefined && isForgery(decision.sessionProblem)) {
+      if (decision.claims === null && decision.sessionProblem !== undefined && isWarned(decision.sessionProblem)) {
         r.warn('gate: rejected session token reason=' + decision.sessionProblem + ' request_id=' + v.request_id);
       }
       v.gate_reason = decision.reason;
@@ -158,7 +170,7 @@ export function check(r: NginxHTTPRequest): GateAction {
       return 'forbidden';
     }
     if (decision.action === 'bad-request') return 'bad-request';
-    if (isForgery(decision.reason)) {
+    if (isWarned(decision.reason)) {
       r.warn('gate: rejected session token reason=' + decision.reason + ' request_id=' + v.request_id);
     }
     if (decision.action === 'login') {
@@ -234,17 +246,15 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
     }
     const now = nowSeconds();
     const verified = verifySessionToken(cookie.value, {
-      keys: config.keys,
+      config: config,
       now: now,
-      leewaySeconds: config.leewaySeconds,
       remoteAddr: r.remoteAddress,
-      ipBinding: config.ipBinding,
       hmac: hmacSha256,
       digest: sha256Digest,
       decode: decodeBase64url,
     });
     if (!verified.ok) {
-      if (isForgery(verified.reason)) r.warn('gate: rejected session token reason=' + verified.reason + ' request_id=' + v.request_id);
+      if (isWarned(verified.reason)) r.warn('gate: rejected session token reason=' + verified.reason + ' request_id=' + v.request_id);
       unauthenticated(r, verified.reason);
       return;
     }

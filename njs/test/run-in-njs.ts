@@ -54,7 +54,8 @@ interface RequestSpec {
   remoteAddr?: string;
 }
 
-const FORGED_REASONS = ['token-invalid', 'token-malformed', 'token-duplicate'];
+/** Reasons the gate logs at warn (adapter.ts isWarned); the others stay quiet. */
+const FORGED_REASONS = ['token-invalid', 'token-malformed', 'token-duplicate', 'token-key-retired', 'token-too-old', 'ip-mismatch'];
 const REQUEST_ID = '0123456789abcdef0123456789abcdef';
 
 let passed = 0;
@@ -182,7 +183,7 @@ function runTokenCases(): void {
   const cases = tokenCases(NOW);
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
-    setConfig(makeConfig({ ipBinding: c.ipBinding === undefined ? true : c.ipBinding }));
+    setConfig(makeConfig({ ipBinding: c.ipBinding === undefined ? 'exact' : c.ipBinding }));
     const r = fakeRequest({ cookie: COOKIE_NAME + '=' + c.token, accept: 'application/json', remoteAddr: c.remoteAddr });
     // The decision cases check every variable; here the action, reason, user and log lines.
     const problems: string[] = [];
@@ -245,9 +246,14 @@ function runAdapterCases(realNowMs: number): void {
   runFailClosed('denies with gate-error when gate_config was not preloaded', fakeRequest({ cookie: cookie, accept: 'text/html' }), token);
 
   const broken = makeConfig() as unknown as { [field: string]: unknown };
-  broken.ipBinding = 'false';
+  broken.ipBinding = true;
   setConfig(broken);
-  runFailClosed('denies with gate-error when gate_config is malformed (ipBinding "false")', fakeRequest({ cookie: cookie }), token);
+  runFailClosed('denies with gate-error when gate_config is malformed (ipBinding true, the old boolean)', fakeRequest({ cookie: cookie }), token);
+
+  const noMax = makeConfig() as unknown as { [field: string]: unknown };
+  delete noMax.maxSessionSeconds;
+  setConfig(noMax);
+  runFailClosed('denies with gate-error when gate_config has no maxSessionSeconds (an older writer)', fakeRequest({ cookie: cookie }), token);
 
   setConfig(makeConfig());
   const throwing = fakeRequest({ cookie: cookie });

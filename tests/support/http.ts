@@ -14,6 +14,8 @@ export function rawRequest(
   path: string,
   headers: OutgoingHttpHeaders | [string, string][] = {},
   body?: string | Buffer,
+  /** The client's source address, e.g. '127.0.0.2' (any 127/8 address reaches 127.0.0.1 on Linux). */
+  localAddress?: string,
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const flat: string[] = [];
@@ -28,7 +30,7 @@ export function rawRequest(
       for (const [k, v] of headers) flat.push(k, v);
     }
     const req = httpRequest(
-      { host: '127.0.0.1', port, method, path, headers: Array.isArray(headers) ? flat : named, agent: false },
+      { host: '127.0.0.1', port, method, path, headers: Array.isArray(headers) ? flat : named, agent: false, localAddress },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -64,6 +64,12 @@ export interface Stack {
   /** Full form login; returns the POST response and the session cookie pair (name=value) if set. */
   login(username: string, password: string, rd?: string): Promise<{ res: HttpResult; session: string | null }>;
   authLogs(): string;
+  /**
+   * Stops the auth service and starts it again on the same port and gate config file, with `env`
+   * over the stack's own (e.g. a rotated JWT_SECRET). It rewrites the gate config; nginx reads it
+   * on its next reload (`stack.nginx.reload()`).
+   */
+  restartAuthService(env: Record<string, string>): Promise<void>;
   diagnostics(): string;
   stop(): Promise<void>;
 }
@@ -142,20 +148,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     logStream.on('data', (chunk: Buffer) => {
       logs += chunk.toString('utf8');
     });
-    const auth = await startAuthService(
-      {
-        DATABASE_URL: serviceDbUrl,
-        JWT_SECRET: secret,
-        JWT_PREVIOUS_SECRETS: previousSecret,
-        AUTH_HOST: '127.0.0.1',
-        AUTH_PORT: String(authPort),
-        AUTH_COOKIE_SECURE: 'false',
-        GATE_CONFIG_FILE: gateConfigFile,
-        LOG_LEVEL: 'info',
-        ...opts.env,
-      },
-      { logStream },
-    );
+    const authEnv: Record<string, string> = {
+      DATABASE_URL: serviceDbUrl,
+      JWT_SECRET: secret,
+      // A previous key in its grace period, as after a rotation (retires in a day).
+      JWT_PREVIOUS_SECRETS: `${previousSecret}@${new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000).toISOString()}`,
+      AUTH_HOST: '127.0.0.1',
+      AUTH_PORT: String(authPort),
+      AUTH_COOKIE_SECURE: 'false',
+      GATE_CONFIG_FILE: gateConfigFile,
+      LOG_LEVEL: 'info',
+      ...opts.env,
+    };
+    let auth = await startAuthService(authEnv, { logStream });
     cleanups.push(() => auth.close());
 
     const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined);
@@ -215,6 +220,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return { res, session: session ?? null };
       },
       authLogs: () => logs,
+      async restartAuthService(env) {
+        await auth.close();
+        auth = await startAuthService({ ...authEnv, ...env }, { logStream });
+      },
       diagnostics: () =>
         `--- nginx error.log ---\n${nginx.errorLog()}\n--- nginx access.log ---\n${nginx.accessLog()}\n--- auth service ---\n${logs}`,
       stop: cleanup,

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { readCookie } from '../../../njs/src/core/cookie.js';
-import type { AuthConfig } from '../config.js';
+import { liveSecrets, type AuthConfig } from '../config.js';
+import { maxSessionSeconds } from '../services/gate-config.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { verifySessionCookie } from '../services/tableau-token.js';
 
@@ -22,15 +23,19 @@ export function loginHref(returnPath: string | undefined): string {
 
 /**
  * The request's session claims, verified as the gate verifies them (verifySessionCookie: current or
- * previous key, exp/nbf with the leeway, IP binding), or null when there is no valid session.
+ * previous key before its retirement time, exp/nbf with the leeway, iat within the maximum session
+ * age, IP binding), or null when there is no valid session.
  */
 export function verifiedSessionOf(req: Request, config: AuthConfig, nowMs: number): Record<string, unknown> | null {
   const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+  const now = Math.floor(nowMs / 1000);
   return verifySessionCookie(cookie.status === 'ok' ? cookie.value : undefined, {
-    secrets: [config.jwt.secret, ...config.jwt.previousSecrets],
+    // Previous keys only until their retirement time, and sessions only up to the maximum age, as at the gate.
+    secrets: [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, now)],
     leewaySeconds: config.session.leewaySeconds,
     ipBinding: config.session.ipBinding,
     clientIp: normaliseClientIp(req.ip),
-    now: Math.floor(nowMs / 1000),
+    now,
+    maxSessionSeconds: maxSessionSeconds(config),
   });
 }

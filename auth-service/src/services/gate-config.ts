@@ -8,7 +8,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GateConfig } from '../../../njs/src/core/session-contract.js';
 import type { GatePolicy } from '../../../njs/src/core/policy-contract.js';
-import type { AuthConfig } from '../config.js';
+import { liveSecrets, type AuthConfig, type PreviousKey } from '../config.js';
 import { headerSegmentFor } from './session-token.js';
 import { tableauGateKeys } from './tableau-token.js';
 
@@ -17,25 +17,52 @@ export { deriveKeyId, headerSegmentFor } from './session-token.js';
 export const LOGIN_PATH = '/login';
 
 /**
- * Keys are indexed by the exact JWT header segment each secret signs with: the active secret and
- * every previous one (so sessions signed before a rotation stay valid until they expire). With
- * Tableau configured, `tableau` carries Tableau's origin and the AES keys (derived from the same
- * secrets) that open the sealed Tableau token of a session, for the `/api/` pass-through.
+ * The longest a session may last, counted from its token's `iat`; the gate refuses older tokens
+ * with `token-too-old` whatever their `exp`: SESSION_MAX_SECONDS. Tokens live that long too for now
+ * (config.ts sets session.ttlSeconds to maxSessionAgeSeconds), so this reads the token lifetime;
+ * once tokens are short-lived and renewed, it must read maxSessionAgeSeconds instead.
  */
-export function buildGateConfig(config: Pick<AuthConfig, 'jwt' | 'session'> & Partial<Pick<AuthConfig, 'tableau'>>): GateConfig {
+export function maxSessionSeconds(config: Pick<AuthConfig, 'session'>): number {
+  return config.session.ttlSeconds;
+}
+
+/** Previous keys whose grace period had ended at `nowSeconds`: left out of the gate config. */
+export function endedPreviousKeys(config: Pick<AuthConfig, 'jwt'>, nowSeconds: number): PreviousKey[] {
+  return config.jwt.previousKeys.filter((k) => !(nowSeconds < k.retiredAt));
+}
+
+/**
+ * Keys are indexed by the exact JWT header segment each secret signs with: the active secret and
+ * every previous one still in its grace period at `nowSeconds` (so sessions signed before a
+ * rotation stay valid). Every previous key, ended or not, is listed in `keyRetiredAt` with its
+ * retirement time, so the gate refuses its tokens from then on (`token-key-retired`), also after
+ * the secret of an ended key was left out here. With Tableau configured, `tableau` carries Tableau's
+ * origin and the AES keys (derived from the same live secrets) that open the sealed Tableau token
+ * of a session, for the `/api/` pass-through.
+ */
+export function buildGateConfig(
+  config: Pick<AuthConfig, 'jwt' | 'session'> & Partial<Pick<AuthConfig, 'tableau'>>,
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+): GateConfig {
   const keys: GateConfig['keys'] = {};
-  const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
+  const keyRetiredAt: GateConfig['keyRetiredAt'] = {};
+  const secrets = [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, nowSeconds)];
   for (const secret of secrets) {
     keys[headerSegmentFor(secret)] = secret;
+  }
+  for (const previous of config.jwt.previousKeys) {
+    keyRetiredAt[headerSegmentFor(previous.secret)] = previous.retiredAt;
   }
   const tableauUrl = config.tableau?.url;
   const tableau = tableauUrl === undefined ? {} : { tableau: { origin: new URL(tableauUrl).origin, host: new URL(tableauUrl).host, keys: tableauGateKeys(secrets) } };
   return {
     ...tableau,
     keys,
+    keyRetiredAt,
     cookieName: config.session.cookieName,
     ipBinding: config.session.ipBinding,
     leewaySeconds: config.session.leewaySeconds,
+    maxSessionSeconds: maxSessionSeconds(config),
     loginPath: LOGIN_PATH,
   };
 }

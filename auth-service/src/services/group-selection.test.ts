@@ -141,11 +141,9 @@ describe('issueSessionToken with a group selection', () => {
     expect(claims).toMatchObject({ groups_count: 1000, groups_digest: groupsDigest(groups) });
     expect(claims.groups).toContain('Ops');
     const verdict = verifySessionToken(token, {
-      keys: { [headerSegmentFor(secret)]: secret },
+      config: { keys: { [headerSegmentFor(secret)]: secret }, keyRetiredAt: {}, leewaySeconds: 0, maxSessionSeconds: 3600, ipBinding: 'exact' },
       now: NOW + 1,
-      leewaySeconds: 0,
       remoteAddr: '192.0.2.1',
-      ipBinding: true,
       hmac: (k, data) => crypto.createHmac('sha256', k).update(data).digest('base64url'),
       digest: (s) => crypto.createHash('sha256').update(s).digest('hex'),
       decode: (b) => Buffer.from(b, 'base64url').toString('utf8'),

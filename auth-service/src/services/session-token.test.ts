@@ -56,11 +56,9 @@ describe.each([
   test('is accepted by the njs gate verifier with the same key table', () => {
     const { token } = issue(secret);
     const result = verifySessionToken(token, {
-      keys: { [headerSegmentFor(secret)]: secret },
+      config: { keys: { [headerSegmentFor(secret)]: secret }, keyRetiredAt: {}, leewaySeconds: 0, maxSessionSeconds: 3600, ipBinding: 'exact' },
       now: NOW_S + 10,
-      leewaySeconds: 0,
       remoteAddr: '192.0.2.10',
-      ipBinding: true,
       hmac: (k, data) => crypto.createHmac('sha256', k).update(data).digest('base64url'),
       digest: (s) => crypto.createHash('sha256').update(s).digest('hex'),
       decode: (b) => Buffer.from(b, 'base64url').toString('utf8'),

@@ -76,7 +76,7 @@ describe('verifySessionCookie', () => {
   const NOW = 1_800_000_000;
   const sign = (claims: object, secret = active, alg: jwt.Algorithm = 'HS256') =>
     jwt.sign({ sub: 's', username: 'u', ip: '10.0.0.1', iat: NOW - 10, exp: NOW + 600, ...claims }, crypto.createSecretKey(Buffer.from(secret, 'utf8')), { algorithm: alg });
-  const check = { secrets: [active, previous], leewaySeconds: 30, ipBinding: true, clientIp: '10.0.0.1', now: NOW };
+  const check = { secrets: [active, previous], leewaySeconds: 30, ipBinding: 'exact' as const, clientIp: '10.0.0.1', now: NOW };
 
   test('accepts a token signed with the active or a previous secret', () => {
     expect(verifySessionCookie(sign({}), check)).toMatchObject({ username: 'u' });
@@ -95,6 +95,20 @@ describe('verifySessionCookie', () => {
   });
 
   test('ignores the address when IP binding is off', () => {
-    expect(verifySessionCookie(sign({ ip: '10.0.0.2' }), { ...check, ipBinding: false })).not.toBeNull();
+    expect(verifySessionCookie(sign({ ip: '10.0.0.2' }), { ...check, ipBinding: 'off' })).not.toBeNull();
+  });
+
+  test('with maxSessionSeconds, refuses a token older than the maximum (plus leeway), without iat, or issued in the future, as the gate does', () => {
+    const aged = { ...check, maxSessionSeconds: 3600 };
+    expect(verifySessionCookie(sign({ iat: NOW - 3600 - 30 }), aged)).not.toBeNull();
+    expect(verifySessionCookie(sign({ iat: NOW - 3600 - 31 }), aged)).toBeNull();
+    expect(verifySessionCookie(sign({ iat: NOW + 31 }), aged)).toBeNull();
+    expect(verifySessionCookie(jwt.sign({ sub: 's', username: 'u', ip: '10.0.0.1', exp: NOW + 600 }, crypto.createSecretKey(Buffer.from(active, 'utf8')), { algorithm: 'HS256', noTimestamp: true }), aged)).toBeNull();
+  });
+
+  test('subnet binding accepts the same /24 and refuses the next one, as the gate does', () => {
+    expect(verifySessionCookie(sign({ ip: '10.0.0.2' }), { ...check, ipBinding: 'subnet' })).not.toBeNull();
+    expect(verifySessionCookie(sign({ ip: '10.0.1.1' }), { ...check, ipBinding: 'subnet' })).toBeNull();
+    expect(verifySessionCookie(sign({ ip: undefined }), { ...check, ipBinding: 'subnet' })).toBeNull();
   });
 });

@@ -22,7 +22,8 @@ import { headerSegmentFor } from './session-token.js';
 /** Name of the session claim that holds the sealed credentials (shared contract). */
 export { TABLEAU_TOKEN_CLAIM };
 
-import { TABLEAU_TOKEN_CLAIM } from '../../../njs/src/core/session-contract.js';
+import { TABLEAU_TOKEN_CLAIM, type IpBinding } from '../../../njs/src/core/session-contract.js';
+import { sameSubnet } from '../../../njs/src/core/ip-binding.js';
 
 const HKDF_INFO = 'gw-tableau-token-v1';
 const IV_BYTES = 12;
@@ -95,16 +96,19 @@ export function openTableauCredentials(sealed: unknown, secrets: string[]): Tabl
 export interface SessionCheck {
   secrets: string[];
   leewaySeconds: number;
-  ipBinding: boolean;
+  ipBinding: IpBinding;
   /** The client address as nginx saw it, normalised. */
   clientIp: string;
   /** Seconds since the epoch. */
   now: number;
+  /** When set, a token needs a whole-number `iat` no older than this (+ leeway), as at the gate. */
+  maxSessionSeconds?: number;
 }
 
 /**
  * Verifies a session token as the gate does: HS256 only, with one of `secrets`, exp/nbf with the
- * leeway, `sub`/`username` present, and the `ip` claim equal to `clientIp` when IP binding is on.
+ * leeway, `sub`/`username` present, and the `ip` claim bound to `clientIp` as `ipBinding` says (exact,
+ * same /24 or /64, or off).
  * Returns the claims, or null for any failure. Not checked: the exact header bytes (the gate's
  * stricter header-segment match); revocation.
  */
@@ -124,7 +128,11 @@ export function verifySessionCookie(token: string | undefined, check: SessionChe
     if (typeof claims !== 'object' || claims === null) return null;
     const c = claims as Record<string, unknown>;
     if (typeof c.sub !== 'string' || typeof c.username !== 'string') return null;
-    if (check.ipBinding && c.ip !== check.clientIp) return null;
+    if (check.maxSessionSeconds !== undefined) {
+      const iat = c.iat;
+      if (typeof iat !== 'number' || !Number.isInteger(iat) || check.now - iat > check.maxSessionSeconds + check.leewaySeconds || iat > check.now + check.leewaySeconds) return null;
+    }
+    if (check.ipBinding !== 'off' && (typeof c.ip !== 'string' || (c.ip !== check.clientIp && (check.ipBinding !== 'subnet' || !sameSubnet(c.ip, check.clientIp))))) return null;
     return c;
   }
   return null;

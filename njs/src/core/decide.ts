@@ -252,11 +252,9 @@ export function decideRequest(input: DecideInput): Decision {
   let escaped = false;
   if (cookie.status === 'ok') {
     const verified = verifySessionToken(cookie.value, {
-      keys: config.keys,
+      config: config,
       now: input.now,
-      leewaySeconds: config.leewaySeconds,
       remoteAddr: input.remoteAddr,
-      ipBinding: config.ipBinding,
       hmac: input.hmac,
       digest: input.digest,
       decode: input.decode,

@@ -10,7 +10,7 @@ export const DEFAULT_SESSION_COOKIE = 'gw_session';
 /** The only signing algorithm the gate accepts. */
 export const SESSION_ALG = 'HS256';
 
-/** Claims inside a session token. The gate requires exp, ip (unless IP binding is off) and sub. */
+/** Claims inside a session token. The gate requires exp, iat, sub, username and ip (unless IP binding is off). */
 export interface SessionClaims {
   /** Stable user id (local users: the row uuid). */
   sub: string;
@@ -35,10 +35,11 @@ export interface SessionClaims {
   groups_digest?: string;
   /** Identity source that authenticated the user, e.g. "local". */
   src: string;
-  /** The client address the session is bound to; must equal nginx's $remote_addr. */
+  /** The client address the session is bound to; compared with nginx's $remote_addr per GateConfig.ipBinding. */
   ip: string;
   /** Random session id, for log correlation and logout. */
   sid: string;
+  /** Issued at, whole seconds since the epoch. Required: the gate bounds a session's age from it. */
   iat: number;
   exp: number;
   nbf?: number;
@@ -61,10 +62,15 @@ export const INTERNAL_CLAIMS = ['ip', 'iat', 'exp', 'nbf'];
  */
 export interface GateConfig {
   cookieName: string;
-  /** When false the `ip` claim is not compared with $remote_addr (PROXY_IP_BINDING=off). */
-  ipBinding: boolean;
-  /** Clock skew tolerated for exp/nbf, in seconds. */
+  /** How the `ip` claim is compared with $remote_addr (SESSION_IP_BINDING; see IpBinding). */
+  ipBinding: IpBinding;
+  /** Clock skew tolerated for exp/nbf/iat, in seconds. */
   leewaySeconds: number;
+  /**
+   * The longest a session may last, counted from the token's `iat` (whatever its `exp` says):
+   * `now - iat > maxSessionSeconds + leewaySeconds` gives `token-too-old`.
+   */
+  maxSessionSeconds: number;
   /** Path of the login page the gate redirects browsers to. */
   loginPath: string;
   /**
@@ -73,9 +79,22 @@ export interface GateConfig {
    * fields) has no entry and is refused without being parsed. Values are the HMAC secrets.
    */
   keys: { [headerSegment: string]: string };
+  /**
+   * Previous keys only (JWT_PREVIOUS_SECRETS): when each one retires, in seconds since the epoch,
+   * indexed like `keys`. A token whose header segment is listed here is refused from that time on
+   * with `token-key-retired`. The active key is never listed. A retired key's secret may be absent
+   * from `keys` (the auth service drops keys that had already retired when it wrote the file).
+   */
+  keyRetiredAt: { [headerSegment: string]: number };
   /** Present only when Tableau sign-in is configured: the `/api/` pass-through (see tableau-api.ts). */
   tableau?: TableauGateConfig;
 }
+
+/**
+ * How a session is bound to the client address: `exact` (the `ip` claim equals $remote_addr),
+ * `subnet` (same /24 for IPv4, same /64 for IPv6), `off` (not compared).
+ */
+export type IpBinding = 'exact' | 'subnet' | 'off';
 
 /** What the gate needs to call Tableau's REST API with the user's own credentials token. */
 export interface TableauGateConfig {
@@ -101,6 +120,8 @@ export type DenyReason =
   | 'token-invalid'
   | 'token-expired'
   | 'token-not-yet-valid'
+  | 'token-too-old'
+  | 'token-key-retired'
   | 'ip-mismatch'
   | 'policy-denied'
   | 'path-ambiguous'

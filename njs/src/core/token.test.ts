@@ -3,14 +3,13 @@ import { CLIENT_IP, LEEWAY, NOW, decodeBase64url, hmacBase64url, makeConfig, sha
 import { tokenCases } from '../../test/cases/token-cases.js';
 import { verifySessionToken } from './token.js';
 import type { VerifyInput } from './token.js';
+import type { IpBinding } from './session-contract.js';
 
-function inputFor(remoteAddr: string | undefined, ipBinding: boolean | undefined, counters?: { decode: number }): VerifyInput {
+function inputFor(remoteAddr: string | undefined, ipBinding: IpBinding | undefined, counters?: { decode: number }): VerifyInput {
   return {
-    keys: makeConfig().keys,
+    config: makeConfig({ leewaySeconds: LEEWAY, ipBinding: ipBinding === undefined ? 'exact' : ipBinding }),
     now: NOW,
-    leewaySeconds: LEEWAY,
     remoteAddr: remoteAddr === undefined ? CLIENT_IP : remoteAddr,
-    ipBinding: ipBinding === undefined ? true : ipBinding,
     hmac: hmacBase64url,
     digest: sha256Hex,
     decode: (s) => {

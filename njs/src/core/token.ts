@@ -4,17 +4,20 @@
  */
 import { hasCanonicalSha256Shape, isStrictBase64url } from './base64url.js';
 import { isJsonArray } from './session-contract.js';
+import { sameSubnet } from './ip-binding.js';
 import type { DenyReason, GateConfig, SessionClaims } from './session-contract.js';
 
 export interface VerifyInput {
-  /** Accepted keys by exact header segment (see GateConfig.keys). */
-  keys: GateConfig['keys'];
+  /**
+   * The gate config, or the part of it read here: keys, keyRetiredAt, leewaySeconds,
+   * maxSessionSeconds, ipBinding. Passed as is rather than copied field by field into this object:
+   * njs builds this object on every request, and each property costs there.
+   */
+  config: VerifyConfig;
   /** Current time, seconds since the epoch. */
   now: number;
-  leewaySeconds: number;
   /** nginx's $remote_addr. */
   remoteAddr: string;
-  ipBinding: boolean;
   /** base64url (unpadded) HMAC-SHA256 of `data` keyed with `secret`. */
   hmac: (secret: string, data: string) => string;
   /** sha256 hex of `s`; used to compare MACs without an early-exit string compare on secret data. */
@@ -22,6 +25,9 @@ export interface VerifyInput {
   /** base64url -> UTF-8 string. Only called after the MAC matched. */
   decode: (b64url: string) => string;
 }
+
+/** The GateConfig fields verifySessionToken reads. */
+export type VerifyConfig = Pick<GateConfig, 'keys' | 'keyRetiredAt' | 'leewaySeconds' | 'maxSessionSeconds' | 'ipBinding'>;
 
 /**
  * `escaped` is true when the payload's JSON text holds a backslash or DEL, the only ways a claim
@@ -57,41 +63,56 @@ function isStringArray(v: unknown): v is string[] {
  * 1. exactly three '.'-separated segments, else `token-invalid`;
  * 2. the header segment must be an own key of `keys`, compared as a string. The header is never
  *    decoded or parsed, so `alg: none`, RS256, a different `kid`, reordered or extra fields all
- *    miss and give `token-invalid` (the algorithm-confusion class of JWT bugs cannot happen);
+ *    miss and give `token-invalid` (the algorithm-confusion class of JWT bugs cannot happen).
+ *    A miss whose header is listed in `keyRetiredAt` (a retired key whose secret the gate no longer
+ *    holds) gives `token-key-retired` instead; that one is not MAC-checked (there is no secret);
  * 3. signature: 43 characters whose last one has zero unused bits (the canonical length and end
  *    of a 32-byte MAC); payload: strict base64url. Else `token-invalid`;
  * 4. HMAC-SHA256 over `header.payload`, compared as sha256(expected) === sha256(given), else
  *    `token-invalid`. This compares the *encoded* strings, so the given signature must equal the
  *    canonical base64url spelling character for character (no skipped characters, no padding,
  *    no flipped unused bits), which is why step 3 does not run a regex over the signature;
+ * 4b. a header listed in `keyRetiredAt` (a previous key) with `now >= retiredAt` gives
+ *    `token-key-retired`: the grace period of that key is over;
  * 5. only then the payload is decoded and JSON-parsed; it must be a JSON object, else
  *    `token-malformed`;
  * 6. `exp` a finite number (else `token-malformed`), `now > exp + leeway` gives `token-expired`;
  *    `nbf`, if present, a finite number (else `token-malformed`), `now + leeway < nbf` gives
  *    `token-not-yet-valid`;
+ * 6b. `iat` a whole number (else `token-malformed`); `iat > now + leeway` (issued in the future)
+ *    gives `token-not-yet-valid`; `now - iat > maxSessionSeconds + leeway` gives `token-too-old`,
+ *    whatever `exp` says (a key holder cannot mint a session that outlives the configured maximum);
  * 7. `sub` and `username` non-empty strings, `groups` absent or an array of strings, else
  *    `token-malformed`;
- * 8. with `ipBinding`, `ip` must be a string equal to `remoteAddr`, else `ip-mismatch`.
+ * 8. `ip` must be a string and: `exact`, equal to `remoteAddr`; `subnet`, equal or in the same
+ *    /24 (IPv4) or /64 (IPv6) (sameSubnet); else `ip-mismatch`. `off` skips this. Any other value
+ *    of `ipBinding` is treated as `exact`.
  *
- * Not checked: `iat`, `src`, `sid`, `name`, `email` (types are only enforced where listed above);
+ * Not checked: `src`, `sid`, `name`, `email` (types are only enforced where listed above);
  * revocation (a signed, unexpired token stays valid until `exp`); token length (nginx's header
  * buffer bounds it).
  */
 export function verifySessionToken(token: string, input: VerifyInput): VerifyResult {
+  const config = input.config;
   const parts = token.split('.');
   if (parts.length !== 3) return deny('token-invalid');
   const header = parts[0];
   const payload = parts[1];
   const signature = parts[2];
 
-  // A plain lookup, no hasOwnProperty (its first use costs ~3,600 CPU instructions per request in
-  // njs 0.7.9): an inherited member such as 'constructor' or '__proto__' is never a string.
-  const secret = input.keys[header];
+  // Plain lookups, no hasOwnProperty (its first use costs ~3,600 CPU instructions per request in
+  // njs 0.7.9): an inherited member such as 'constructor' or '__proto__' is never a string or a number.
+  const secret = config.keys[header];
+  if (!isNonEmptyString(secret)) return deny(typeof config.keyRetiredAt[header] === 'number' ? 'token-key-retired' : 'token-invalid');
   if (!isNonEmptyString(secret)) return deny('token-invalid');
   if (!hasCanonicalSha256Shape(signature) || !isStrictBase64url(payload)) return deny('token-invalid');
 
   const expected = input.hmac(secret, header + '.' + payload);
   if (input.digest(expected) !== input.digest(signature)) return deny('token-invalid');
+  // `header` is an own key of `keys` (a JWT header segment), so no prototype member is read here;
+  // a non-number would compare false and refuse.
+  const retiredAt = config.keyRetiredAt[header];
+  if (retiredAt !== undefined && !(input.now < retiredAt)) return deny('token-key-retired');
 
   let claims: unknown;
   let text: string;
@@ -104,20 +125,33 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   if (typeof claims !== 'object' || claims === null || isJsonArray(claims)) return deny('token-malformed');
   const c = claims as { [claim: string]: unknown };
 
+  const now = input.now;
+  const leeway = config.leewaySeconds;
   const exp = c.exp;
   if (!isFiniteNumber(exp)) return deny('token-malformed');
-  if (input.now > exp + input.leewaySeconds) return deny('token-expired');
+  if (now > exp + leeway) return deny('token-expired');
   // JSON has no `undefined`, and Object.prototype has no `nbf` or `groups`: undefined means absent.
   if (c.nbf !== undefined) {
     const nbf = c.nbf;
     if (!isFiniteNumber(nbf)) return deny('token-malformed');
-    if (input.now + input.leewaySeconds < nbf) return deny('token-not-yet-valid');
+    if (now + leeway < nbf) return deny('token-not-yet-valid');
   }
+  const iat = c.iat;
+  // Inline, no isFiniteNumber call (calls are what cost in njs): NaN and ±Infinity give NaN for % 1.
+  if (typeof iat !== 'number' || iat % 1 !== 0) return deny('token-malformed');
+  const age = now - iat;
+  if (age < -leeway) return deny('token-not-yet-valid');
+  if (age > config.maxSessionSeconds + leeway) return deny('token-too-old');
 
   if (!isNonEmptyString(c.sub) || !isNonEmptyString(c.username)) return deny('token-malformed');
   if (c.groups !== undefined && !isStringArray(c.groups)) return deny('token-malformed');
 
-  if (input.ipBinding && (typeof c.ip !== 'string' || c.ip !== input.remoteAddr)) return deny('ip-mismatch');
+  const binding = config.ipBinding;
+  if (binding !== 'off') {
+    const ip = c.ip;
+    if (typeof ip !== 'string') return deny('ip-mismatch');
+    if (ip !== input.remoteAddr && (binding !== 'subnet' || !sameSubnet(ip, input.remoteAddr))) return deny('ip-mismatch');
+  }
 
   return { ok: true, claims: c as SessionClaims, escaped: text.indexOf('\\') >= 0 || text.indexOf('\x7f') >= 0 };
 }

@@ -13,11 +13,19 @@ export const NOW = 1700000000;
 /** Test-only keys. Never used outside tests. */
 export const CURRENT_KEY = { kid: 'k2', secret: 'test-only-current-key-3f9a1c7e5b2d4f6a8c0e' };
 export const PREVIOUS_KEY = { kid: 'k1', secret: 'test-only-previous-key-9e8d7c6b5a4f3e2d1c0b' };
+/** A previous key whose grace period ended exactly at NOW (its secret still in the config). */
+export const RETIRED_KEY = { kid: 'k0', secret: 'test-only-retired-key-5c4b3a2f1e0d9c8b7a6f' };
+/** A previous key that had retired when the config was written: listed, but its secret dropped. */
+export const DROPPED_KEY = { kid: 'kx', secret: 'test-only-dropped-key-1f2e3d4c5b6a7f8e9d0c' };
 /** A key the gate does not know. */
 export const UNKNOWN_KEY = { kid: 'k9', secret: 'test-only-unknown-key-0a1b2c3d4e5f6a7b8c9d' };
 
 export const CLIENT_IP = '203.0.113.7';
 export const LEEWAY = 30;
+/** GateConfig.maxSessionSeconds of every table case. */
+export const MAX_SESSION = 28800;
+/** PREVIOUS_KEY retires one second after NOW: still accepted by every case at NOW. */
+export const PREVIOUS_KEY_RETIRES = NOW + 1;
 
 export function base64url(text: string): string {
   return Buffer.from(text).toString('base64url');
@@ -44,12 +52,19 @@ export function makeConfig(overrides?: Partial<GateConfig>): GateConfig {
   const keys: { [segment: string]: string } = {};
   keys[headerSegment(CURRENT_KEY.kid)] = CURRENT_KEY.secret;
   keys[headerSegment(PREVIOUS_KEY.kid)] = PREVIOUS_KEY.secret;
+  keys[headerSegment(RETIRED_KEY.kid)] = RETIRED_KEY.secret;
+  const retired: { [segment: string]: number } = {};
+  retired[headerSegment(PREVIOUS_KEY.kid)] = PREVIOUS_KEY_RETIRES;
+  retired[headerSegment(RETIRED_KEY.kid)] = NOW;
+  retired[headerSegment(DROPPED_KEY.kid)] = NOW - 86400;
   const base: GateConfig = {
     cookieName: 'gw_session',
-    ipBinding: true,
+    ipBinding: 'exact',
     leewaySeconds: LEEWAY,
+    maxSessionSeconds: MAX_SESSION,
     loginPath: '/login',
     keys: keys,
+    keyRetiredAt: retired,
   };
   return Object.assign(base, overrides || {});
 }
