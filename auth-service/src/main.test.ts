@@ -108,7 +108,7 @@ describe('startAuthService', () => {
       cookieName: 'corp_sso',
       ipBinding: 'exact',
       leewaySeconds: 30,
-      maxSessionSeconds: 28800,
+      maxSessionSeconds: 43200,
       loginPath: '/login',
     });
     const notice = logs.lines().find((l) => l.event === 'previous_key_ended');

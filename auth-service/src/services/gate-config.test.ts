@@ -25,7 +25,7 @@ describe('buildGateConfig', () => {
       cookieName: 'gw_session',
       ipBinding: 'exact',
       leewaySeconds: 30,
-      maxSessionSeconds: 28800,
+      maxSessionSeconds: 43200,
       loginPath: '/login',
     });
   });
