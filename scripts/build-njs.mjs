@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the njs gate: njs/src/index.ts -> njs/dist/gate.js (what nginx's js_import loads), and the
+// Builds the njs gate: njs/src/index.ts -> njs/dist/gate.js (what nginx's js_import loads), the Tableau
+// /api/ pass-through njs/src/tableau.ts -> njs/dist/tableau.js (imported in that location only), and the
 // njs CLI test runner njs/test/run-in-njs.ts -> njs/dist/gate-tests.js, which imports the shipped
 // ./gate.js rather than a copy. Then proves that njs 0.7.9 really loads the bundle: esbuild's
 // output is ES2017, but njs accepts only a subset of it (see /work/shared/njs-notes.md).
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'njs', 'dist');
 const gateOut = join(dist, 'gate.js');
+const tableauOut = join(dist, 'tableau.js');
 const testsOut = join(dist, 'gate-tests.js');
 const benchOut = join(dist, 'gate-bench.js');
 
@@ -61,19 +63,20 @@ function runNjs(args, artifact) {
   }
 }
 
-/** Loads the bundle in the njs CLI the way nginx would and checks that it exports check(). */
-function verifyGateLoads() {
+/** Loads a bundle in the njs CLI the way nginx would and checks that it exports `fn`. */
+function verifyLoads(artifact, fn) {
+  const name = relative(dist, artifact);
   const dir = mkdtempSync(join(tmpdir(), 'njs-load-'));
   try {
     const probe = join(dir, 'probe.js');
     writeFileSync(
       probe,
-      "import gate from 'gate.js';\n" +
-        "if (typeof gate !== 'object' || typeof gate.check !== 'function') throw new Error('gate.js must export default { check }');\n" +
+      `import m from '${name}';\n` +
+        `if (typeof m !== 'object' || typeof m.${fn} !== 'function') throw new Error('${name} must export default { ${fn} }');\n` +
         "console.log('njs-load-ok');\n",
     );
-    const out = runNjs(['-p', dist, probe], gateOut);
-    if (out.indexOf('njs-load-ok') < 0) fail('njs did not load ' + relative(root, gateOut) + ':\n' + out, gateOut);
+    const out = runNjs(['-p', dist, probe], artifact);
+    if (out.indexOf('njs-load-ok') < 0) fail('njs did not load ' + relative(root, artifact) + ':\n' + out, artifact);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -83,15 +86,22 @@ function report(file) {
   console.log(relative(root, file) + ' ' + statSync(file).size + ' bytes');
 }
 
-await build({
-  ...common,
-  entryPoints: [join(root, 'njs', 'src', 'index.ts')],
-  outfile: gateOut,
-  external: ['crypto'],
-});
-rewriteDefaultExport(gateOut);
-verifyGateLoads();
-report(gateOut);
+// Two modules: the gate (every protected request) and the Tableau /api/ pass-through, which nginx
+// imports in its own location only, so the gate's requests never build its functions.
+for (const [entry, outfile, fn] of [
+  ['index.ts', gateOut, 'check'],
+  ['tableau.ts', tableauOut, 'api'],
+]) {
+  await build({
+    ...common,
+    entryPoints: [join(root, 'njs', 'src', entry)],
+    outfile,
+    external: ['crypto'],
+  });
+  rewriteDefaultExport(outfile);
+  verifyLoads(outfile, fn);
+  report(outfile);
+}
 
 // The runner and the benchmark must exercise the shipped bundle, not a second copy of the gate.
 for (const [entry, outfile] of [
@@ -102,7 +112,7 @@ for (const [entry, outfile] of [
     ...common,
     entryPoints: [join(root, 'njs', 'test', entry)],
     outfile,
-    external: ['crypto', './gate.js'],
+    external: ['crypto', './gate.js', './tableau.js'],
     loader: { '.txt': 'text' },
   });
   if (!/from\s*"\.\/gate\.js"/.test(readFileSync(outfile, 'utf8'))) fail(relative(root, outfile) + ' does not import ./gate.js');

@@ -1,3 +1,4 @@
-import { check, tableauApi } from './adapter.js';
+import { check } from './adapter.js';
 
-export default { check, tableauApi };
+/** nginx: `js_import gate from gate.js;` (http level) and `js_set $gate gate.check;`. The Tableau pass-through is tableau.ts. */
+export default { check };

@@ -5,6 +5,5 @@
  */
 declare const gate: {
   check(r: unknown): 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request';
-  tableauApi(r: unknown): Promise<void>;
 };
 export default gate;

@@ -12,6 +12,7 @@
  * the njs CLI exit non-zero. njs 0.7.9 subset only (this file is bundled for njs).
  */
 import gate from './gate.js';
+import tableau from './tableau.js';
 import openRedirectList from './fixtures/oauth2-proxy-openredirects.txt';
 import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/cookie-cases.js';
 import { decisionCases } from './cases/decision-cases.js';
@@ -432,7 +433,7 @@ runLoginLocationCases();
 runRequestPathCases();
 runCaseFoldDigest();
 
-/** A js_content request for gate.tableauApi: records the answer or the internal redirect. */
+/** A js_content request for tableau.api: records the answer or the internal redirect. */
 interface ContentRequest extends FakeRequest {
   headersOut: { [name: string]: string };
   answered: { status: number; body: string } | null;
@@ -472,7 +473,7 @@ function seal(keyBytes: Buffer, json: string): Promise<string> {
   });
 }
 
-/** gate.tableauApi in the njs engine itself: real AES-GCM via crypto.subtle, sealed here too. */
+/** tableau.api in the njs engine itself: real AES-GCM via crypto.subtle, sealed here too. */
 async function runTableauApiCases(): Promise<void> {
   // runAdapterCases unfroze the clock; the sessions below are valid at NOW.
   Date.now = function () {
@@ -504,7 +505,7 @@ async function runTableauApiCases(): Promise<void> {
     const c = cases[i];
     setConfig(c.config);
     const r = contentRequest(c.cookie, uri);
-    await gate.tableauApi(r);
+    await tableau.api(r);
     const problems: string[] = [];
     eq(problems, '$gate_reason', v(r, 'gate_reason'), c.reason);
     eq(problems, 'warn lines', r.warnings.length, c.warns);

@@ -4,7 +4,7 @@
  *
  * Prefix layout:
  *   PREFIX/conf/                 rendered copy of nginx/ (*.template files substituted)
- *   PREFIX/conf/njs/gate.js      the njs bundle (njs/dist/gate.js)
+ *   PREFIX/conf/njs/gate.js      the njs bundle (njs/dist/gate.js), and tableau.js beside it
  *   PREFIX/conf/runtime/gate-config.json   written by the auth service (GATE_CONFIG_FILE)
  *   PREFIX/logs/, PREFIX/temp/
  */
@@ -89,7 +89,7 @@ export interface PrepareOptions {
   vars: NginxTemplateVars;
   /** Source config folder; defaults to the repo's nginx/. */
   sourceDir?: string;
-  /** The njs bundle; defaults to njs/dist/gate.js (run `npm run build` first). */
+  /** The njs bundle; defaults to njs/dist/gate.js (run `npm run build` first). Its folder also holds tableau.js. */
   njsBundle?: string;
   /** Extra files to drop into conf/ (relative path → content), e.g. benchmark sites. */
   extraFiles?: Record<string, string>;
@@ -115,6 +115,8 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'runtime'), { recursive: true });
   renderTemplatesIn(next, opts.vars);
   cpSync(bundle, join(next, 'njs', 'gate.js'));
+  // The Tableau /api/ module is built next to the gate (scripts/build-njs.mjs).
+  cpSync(join(dirname(bundle), 'tableau.js'), join(next, 'njs', 'tableau.js'));
   if (existsSync(join(conf, 'runtime'))) cpSync(join(conf, 'runtime'), join(next, 'runtime'), { recursive: true });
   for (const [rel, content] of Object.entries(opts.extraFiles ?? {})) {
     writeFileSync(join(next, rel), content);
