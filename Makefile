@@ -11,7 +11,7 @@ help: ## List the targets
 deps: ## Install what is missing: npm packages; nginx, njs and headers-more (as root)
 	@bash scripts/install-deps.sh
 
-deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, docker-compose, libfaketime, gettext-base
+deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, docker-compose, libfaketime, gettext-base
 	@bash scripts/install-deps.sh --test
 
 build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runner
@@ -45,8 +45,9 @@ test-e2e: ## Browser journeys in Debian's Chromium (playwright-core)
 validate-compose: ## Validate docker-compose.yml with docker-compose config
 	@bash scripts/validate-compose.sh
 
-bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 policy rules) vs auth_request (prints ratios)
+bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 policy rules) vs auth_request (prints ratios), then CPU instructions per request vs BENCH_BASELINE
 	@npx tsx bench/run.ts
+	@npx tsx bench/instructions.ts
 
 clean: ## Remove build output (keeps data/)
 	@rm -rf njs/dist
