@@ -94,3 +94,28 @@ describe('session renewal through the real stack', () => {
     }
   });
 });
+
+describe('session renewal on the embedded store (PGlite)', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    stack = await startStack({ store: 'embedded' });
+    await stack.createUser('chekov', PASSWORD, { groups: ['Federation'] });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  // All connections share one session there: a query on another connection inside the renewal's
+  // transaction would wait for it forever.
+  test('two renewals at once both answer 204, and a disabled user is refused', async () => {
+    const { session } = await stack.login('chekov', PASSWORD, '/');
+    const renew = () => rawRequest(stack.authPort, 'POST', '/auth/renew', { cookie: session! });
+    expect((await Promise.all([renew(), renew()])).map((r) => r.status)).toEqual([204, 204]);
+    await stack.repo.setDisabled('chekov', true);
+    const refused = await renew();
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.body)).toMatchObject({ reason: 'user-disabled' });
+  });
+});

@@ -12,7 +12,7 @@ import { liveSecrets, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { RenewalDecision, SessionRecord, SessionsRepo } from '../storage/sessions-repo.js';
-import type { UsersRepo } from '../storage/users-repo.js';
+import type { UserRecord, UsersRepo } from '../storage/users-repo.js';
 import { selectTokenGroups } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
 import { sessionUserKey } from './session-identity.js';
@@ -125,13 +125,16 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
     return null;
   }
 
-  /** The full group list a sign-in would give now, or a refusal. */
-  async function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number): Promise<string[] | Refusal> {
+  /**
+   * The full group list a sign-in would give now, or a refusal. `localUser` was read before the
+   * session row was locked: on the embedded store a query on another connection would wait for the
+   * transaction to end. A disable committed in between has revoked the row, which the lock then shows.
+   */
+  function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number, localUser: UserRecord | null): string[] | Refusal {
     if (claims.src === 'local') {
-      const user = await deps.usersRepo.findByUsername(claims.username);
       // A user deleted and created again under the same name is another account (another id).
-      if (user === null || user.disabled || user.id !== claims.sub) return new Refusal('user-disabled');
-      return [...user.groups];
+      if (localUser === null || localUser.disabled || localUser.id !== claims.sub) return new Refusal('user-disabled');
+      return [...localUser.groups];
     }
     if (claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined) {
       const creds = openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, nowSeconds)]);
@@ -161,6 +164,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
 
     let decision: RenewalDecision<{ token: string; claims: SessionClaims; maxAgeSeconds: number }> | null;
     try {
+      const localUser = claims.src === 'local' ? await deps.usersRepo.findByUsername(claims.username) : null;
       decision = await deps.sessions.renew({
         sid: claims.sid,
         nowMs,
@@ -173,7 +177,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
           if (!ipMatches(claims.ip, req.clientIp)) return refuse('ip-mismatch', false);
           const ended = rowRefusal(row, nowMs);
           if (ended !== null) return refuse(ended.reason, ended.end);
-          const groups = await currentGroups(claims, row, nowSeconds);
+          const groups = currentGroups(claims, row, nowSeconds, localUser);
           if (groups instanceof Refusal) return refuse(groups.reason, true);
 
           const selected = selectTokenGroups(groups, deps.groupSelection());
