@@ -17,12 +17,14 @@ import { BAD_REQUEST_MESSAGE, createLoginRouter } from './routes/login.js';
 import { createAboutRouter } from './routes/about.js';
 import { createLogoutRouter } from './routes/logout.js';
 import { createOidcRouter } from './routes/oidc.js';
+import { createRenewRouter } from './routes/renew.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
 import { createLoginRateLimiter } from './security/login-rate-limiter.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
+import { createRenewalService } from './services/renewal.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
 import type { AuditRepo } from './storage/audit-repo.js';
 import type { SessionsRepo } from './storage/sessions-repo.js';
@@ -140,7 +142,7 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
 const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
   const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
   return {
-    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse },
+    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse },
     audit: { record: refuse, tail: refuse, purge: refuse },
   };
 })();
@@ -165,10 +167,20 @@ export function createApp(deps: AppDeps): Express {
     now: deps.now,
     storeReady: deps.storage === undefined ? () => false : storeReady,
   });
+  const groupSelection = deps.groupSelection ?? createGroupSelectionSource(config);
+  const renew = createRenewalService({
+    config,
+    sessions: deps.storage?.sessions ?? missingStorage.sessions,
+    usersRepo: deps.usersRepo,
+    groupSelection,
+    logger,
+    now: deps.now,
+    storeReady: deps.storage === undefined ? () => false : storeReady,
+  });
   const loginService = createLoginService({
     authenticators,
     rateLimiter: createLoginRateLimiter(config.rateLimits),
-    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds, groupSelection: deps.groupSelection ?? createGroupSelectionSource(config) },
+    session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds, groupSelection },
     logger,
     now: deps.now,
     storeReady,
@@ -189,6 +201,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions }));
+  app.use(createRenewRouter({ config, renew }));
   app.use((_req, res) => {
     res
       .status(404)

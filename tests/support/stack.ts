@@ -45,6 +45,8 @@ export interface StackOptions {
 
 export interface Stack {
   proxyPort: number;
+  /** The auth service's own port, for endpoints nginx does not proxy (yet). */
+  authPort: number;
   baseUrl: string;
   secret: string;
   previousSecret: string;
@@ -171,6 +173,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     const stack: Stack = {
       proxyPort,
+      authPort,
       baseUrl: `http://127.0.0.1:${proxyPort}`,
       secret,
       previousSecret,

@@ -88,9 +88,13 @@ export function issueSessionToken(input: IssueSessionInput): IssuedSession {
   for (const [claim, value] of Object.entries(identity.extraClaims ?? {})) {
     if (!RESERVED_CLAIMS.has(claim) && value !== undefined) claims[claim] = value;
   }
+  return { token: signSessionClaims(claims, input.secret), claims, groups: selected };
+}
+
+/** Signs `claims` as they are (HS256, header `sessionJwtHeader(deriveKeyId(secret))`); at sign-in and at renewal. */
+export function signSessionClaims(claims: SessionClaims, secret: string): string {
   // A KeyObject, not a string: jsonwebtoken then skips its public-key sniffing (see njs-notes), and
   // the key bytes are exactly the secret's UTF-8 bytes, as the gate's HMAC uses them.
-  const key = crypto.createSecretKey(Buffer.from(input.secret, 'utf8'));
-  const token = jwt.sign(claims, key, { algorithm: SESSION_ALG as jwt.Algorithm, keyid: deriveKeyId(input.secret) });
-  return { token, claims, groups: selected };
+  const key = crypto.createSecretKey(Buffer.from(secret, 'utf8'));
+  return jwt.sign(claims, key, { algorithm: SESSION_ALG as jwt.Algorithm, keyid: deriveKeyId(secret) });
 }

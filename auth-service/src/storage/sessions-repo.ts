@@ -48,6 +48,23 @@ export interface RevokeInput {
   clientIp?: string | null;
 }
 
+/**
+ * What a renewal decided about the locked session row: renew it (storing `groups` as the full list,
+ * with `value` handed back to the caller), or refuse with `reason`, ending the session when `end`.
+ */
+export type RenewalDecision<T> = { renew: true; groups: string[]; value: T } | { renew: false; reason: string; end: boolean };
+
+export interface RenewInput<T> {
+  sid: string;
+  /** The service's clock, milliseconds since the epoch: the new last_seen_at. */
+  nowMs: number;
+  idleSeconds: number;
+  requestId: string | null;
+  clientIp: string | null;
+  /** Called once with the row, locked (FOR UPDATE) until the transaction ends. */
+  decide: (row: SessionRecord) => Promise<RenewalDecision<T>>;
+}
+
 export interface SessionsRepo {
   /**
    * Inserts the session row and its `login_success` event in ONE transaction: either both exist or
@@ -69,6 +86,16 @@ export interface SessionsRepo {
   list(opts: { userKey?: string; includeEnded?: boolean; nowMs: number; limit?: number }): Promise<SessionRecord[]>;
   /** Deletes sessions that ended (expired or revoked) more than `days` days ago; returns how many. */
   purgeEnded(days: number): Promise<number>;
+  /**
+   * One renewal in ONE transaction, the row locked so that concurrent renewals of a sid run one
+   * after the other: `decide` sees the row; a renewal sets last_seen_at to `nowMs`, idle_expires_at
+   * to min(nowMs + idleSeconds, expires_at) and the full group list, with a `renewal` event; a refusal
+   * writes `renewal_refused` with its reason and, when asked, ends the session (revoke_reason = the
+   * reason; a session already revoked keeps its first). Returns null (nothing written) when there is
+   * no such sid, else the decision. Throws ERR_STORE_UNAVAILABLE (503) when the store cannot be
+   * reached; an error thrown by `decide` rolls everything back and propagates.
+   */
+  renew<T>(input: RenewInput<T>): Promise<RenewalDecision<T> | null>;
 }
 
 interface SessionRow {
@@ -205,6 +232,27 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
         [userKey ?? null, includeEnded, new Date(nowMs), limit],
       );
       return result.rows.map(toRecord);
+    },
+
+    async renew(input) {
+      return inTransaction(pool, async (client) => {
+        const found = await client.query<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE sid = $1 FOR UPDATE`, [input.sid]);
+        if (found.rows[0] === undefined) return null;
+        const row = toRecord(found.rows[0]);
+        const decision = await input.decide(row);
+        const event = { username: row.username, userKey: row.userKey, source: row.src, clientIp: input.clientIp, requestId: input.requestId, sid: row.sid };
+        if (decision.renew) {
+          const idle = new Date(Math.min(input.nowMs + input.idleSeconds * 1000, row.expiresAt.getTime()));
+          await client.query('UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3, groups = $4 WHERE sid = $1', [row.sid, new Date(input.nowMs), idle, decision.groups]);
+          await insertAuthEvent(client, { event: 'renewal', ...event, reason: null });
+        } else {
+          if (decision.end) {
+            await client.query('UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE sid = $1 AND revoked_at IS NULL', [row.sid, decision.reason]);
+          }
+          await insertAuthEvent(client, { event: 'renewal_refused', ...event, reason: decision.reason });
+        }
+        return decision;
+      });
     },
 
     async purgeEnded(days) {

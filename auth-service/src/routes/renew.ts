@@ -1,0 +1,55 @@
+/**
+ * /auth/renew: silent renewal of the session cookie (services/renewal.ts). Not proxied by nginx yet;
+ * the gate will call it through an internal location (issue 9).
+ */
+import { Router, type Request, type Response } from 'express';
+import { readCookie } from '../../../njs/src/core/cookie.js';
+import type { AuthConfig } from '../config.js';
+import { normaliseClientIp } from '../security/client-ip.js';
+import { serializeCookie } from '../security/cookies.js';
+import type { RenewalService } from '../services/renewal.js';
+import { localsOf } from './context.js';
+
+export const RENEW_PATH = '/auth/renew';
+
+export interface RenewRouteDeps {
+  config: Pick<AuthConfig, 'session'>;
+  renew: RenewalService;
+}
+
+/**
+ * POST answers 204 with the new cookie; GET answers 200 `{"exp": <seconds>}` with it (for nginx's
+ * subrequest, which can read a body). A refusal answers 401 `{error:'unauthenticated', reason, login}`
+ * with a cookie-clearing Set-Cookie; a store that cannot answer 503 `{error:'store-unavailable'}`.
+ * The cookie has the attributes a sign-in gives it (HttpOnly, SameSite=Lax, Secure per AUTH_COOKIE_SECURE).
+ */
+export function createRenewRouter(deps: RenewRouteDeps): Router {
+  const { config } = deps;
+  const router = Router();
+
+  async function handle(req: Request, res: Response): Promise<void> {
+    res.setHeader('Cache-Control', 'no-store');
+    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+    const result = await deps.renew({
+      token: cookie.status === 'ok' ? cookie.value : undefined,
+      clientIp: normaliseClientIp(req.ip),
+      requestId: localsOf(res).requestId,
+    });
+    if (!result.ok) {
+      if (result.status === 503) {
+        res.status(503).json({ error: 'store-unavailable' });
+        return;
+      }
+      res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));
+      res.status(401).json({ error: 'unauthenticated', reason: result.reason, login: '/login' });
+      return;
+    }
+    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: result.maxAgeSeconds, secure: config.session.cookieSecure }));
+    if (req.method === 'GET') res.status(200).json({ exp: result.claims.exp });
+    else res.status(204).end();
+  }
+
+  router.post(RENEW_PATH, handle);
+  router.get(RENEW_PATH, handle);
+  return router;
+}

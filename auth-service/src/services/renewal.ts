@@ -1,0 +1,220 @@
+/**
+ * Silent renewal (issue 9): a session token, expired or not, is exchanged for a fresh one with the
+ * same `sid` and `iat` while its server-side session is live, after the checks a sign-in would make.
+ * nginx does not call it yet; see the README's "Renewal endpoint".
+ */
+import crypto from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { Logger } from 'pino';
+import { sameSubnet } from '../../../njs/src/core/ip-binding.js';
+import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
+import { liveSecrets, type AuthConfig } from '../config.js';
+import { isAppError } from '../errors.js';
+import { errorSummary } from '../logger.js';
+import type { RenewalDecision, SessionRecord, SessionsRepo } from '../storage/sessions-repo.js';
+import type { UserRecord, UsersRepo } from '../storage/users-repo.js';
+import { selectTokenGroups } from './group-selection.js';
+import type { GroupSelectionSource } from './group-selection-source.js';
+import { sessionUserKey } from './session-identity.js';
+import { signSessionClaims } from './session-token.js';
+import { openTableauCredentials, sealTableauCredentials, TABLEAU_TOKEN_CLAIM } from './tableau-token.js';
+
+/** Why a renewal was refused; kebab-case, in the 401 body, the log and the `renewal_refused` event. */
+export type RenewalRefusal =
+  | 'token-missing'
+  | 'token-invalid'
+  | 'ip-mismatch'
+  | 'session-ended'
+  | 'session-idle'
+  | 'session-expired'
+  | 'user-disabled'
+  | 'tableau-session-expired';
+
+export type RenewalResult =
+  | { ok: true; token: string; claims: SessionClaims; /** Seconds until the session's absolute expiry: the cookie's Max-Age, so an expired token can still be sent for renewal. */ maxAgeSeconds: number }
+  | { ok: false; status: 401; reason: RenewalRefusal }
+  | { ok: false; status: 503; reason: 'store-unavailable' };
+
+export interface RenewalRequest {
+  /** The session cookie's value, or undefined when there is none (or it is duplicated). */
+  token: string | undefined;
+  /** The client address as nginx saw it, normalised. */
+  clientIp: string;
+  requestId: string;
+}
+
+export interface RenewalDeps {
+  config: Pick<AuthConfig, 'jwt' | 'session' | 'sessionLifetimes'>;
+  sessions: SessionsRepo;
+  usersRepo: UsersRepo;
+  groupSelection: GroupSelectionSource;
+  logger: Logger;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  /** False while the store is not migrated: every renewal answers 503. */
+  storeReady: () => boolean;
+}
+
+export type RenewalService = (req: RenewalRequest) => Promise<RenewalResult>;
+
+/** A re-check of the user that failed (returned, not thrown). */
+class Refusal {
+  constructor(readonly reason: RenewalRefusal) {}
+}
+
+/**
+ * Verifies the token as the gate does, except that an expired `exp` is fine: HS256 with the active
+ * key or a previous key before its retirement time; `nbf` and `iat` not in the future (leeway);
+ * `sub`, `username`, `src`, `sid` strings and a whole-number `iat`. Returns the claims or null.
+ */
+function verifyForRenewal(token: string, secrets: string[], nowSeconds: number, leeway: number): SessionClaims | null {
+  for (const secret of secrets) {
+    let claims: unknown;
+    try {
+      claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), {
+        algorithms: ['HS256'],
+        ignoreExpiration: true,
+        clockTolerance: leeway,
+        clockTimestamp: nowSeconds,
+      });
+    } catch {
+      continue;
+    }
+    if (typeof claims !== 'object' || claims === null) return null;
+    const c = claims as Record<string, unknown>;
+    const wellFormed =
+      typeof c.sub === 'string' && typeof c.username === 'string' && typeof c.src === 'string' && typeof c.sid === 'string' && typeof c.ip === 'string' && Array.isArray(c.groups);
+    if (!wellFormed || typeof c.iat !== 'number' || !Number.isInteger(c.iat) || c.iat > nowSeconds + leeway) return null;
+    return c as unknown as SessionClaims;
+  }
+  return null;
+}
+
+/**
+ * Builds the renewal flow.
+ *
+ * Guaranteed, in order: a missing, forged, retired-key or future-dated token is refused
+ * (`token-missing`/`token-invalid`, nothing written); the `ip` claim must match as SESSION_IP_BINDING
+ * says (`ip-mismatch`); the server session must exist and not be revoked (`session-ended`), be before
+ * its absolute expiry (`session-expired`) and its idle expiry (`session-idle`), both of which end it;
+ * a local user must still exist with the same id and be enabled (`user-disabled`, ends the session),
+ * and its groups are read again; a Tableau session's sealed token must still be within its lifetime
+ * (`tableau-session-expired`, ends the session) and is sealed again under the active key. The new
+ * token keeps every claim but `groups*` and `exp`: same `sid` and `iat` (so the gate's maximum age
+ * still counts from sign-in), exp = min(now + token TTL, absolute expiry), signed with the active key
+ * only. The session row's last_seen_at/idle_expires_at and the `renewal` event (or
+ * `renewal_refused`) are written in one transaction; concurrent renewals of one sid run one after
+ * the other. A store that cannot answer gives 503 `store-unavailable`, never a token.
+ * Not checked: OIDC/Entra and custom-module users against their source (their groups are the ones
+ * stored at sign-in); whether Tableau still accepts its token (only its estimated lifetime).
+ */
+export function createRenewalService(deps: RenewalDeps): RenewalService {
+  const { config, logger } = deps;
+  const leeway = config.session.leewaySeconds;
+
+  function ipMatches(bound: string, clientIp: string): boolean {
+    const mode = config.session.ipBinding;
+    return mode === 'off' || bound === clientIp || (mode === 'subnet' && sameSubnet(bound, clientIp));
+  }
+
+  /** The refusal for a row, if any, and whether it ends the session. */
+  function rowRefusal(row: SessionRecord, nowMs: number): { reason: RenewalRefusal; end: boolean } | null {
+    if (row.revokedAt !== null) return { reason: 'session-ended', end: false };
+    if (row.expiresAt.getTime() <= nowMs) return { reason: 'session-expired', end: true };
+    if (row.idleExpiresAt.getTime() <= nowMs) return { reason: 'session-idle', end: true };
+    return null;
+  }
+
+  /**
+   * The full group list a sign-in would give now, or a refusal. `localUser` was read before the
+   * session row was locked: on the embedded store a query on another connection would wait for the
+   * transaction to end. A disable committed in between has revoked the row, which the lock then shows.
+   */
+  function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number, localUser: UserRecord | null): string[] | Refusal {
+    if (claims.src === 'local') {
+      // A user deleted and created again under the same name is another account (another id).
+      if (localUser === null || localUser.disabled || localUser.id !== claims.sub) return new Refusal('user-disabled');
+      return [...localUser.groups];
+    }
+    if (claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined) {
+      const creds = openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, nowSeconds)]);
+      if (creds === null || nowSeconds > creds.expiresAt) return new Refusal('tableau-session-expired');
+    }
+    return [...row.groups];
+  }
+
+  return async (req) => {
+    const nowMs = deps.now();
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const log = (level: 'info' | 'warn', reason: string, claims?: SessionClaims) =>
+      logger[level]({ event: 'renewal_refused', reason, user: claims?.username, src: claims?.src, sid: claims?.sid, request_id: req.requestId });
+
+    if (req.token === undefined) {
+      log('info', 'token-missing');
+      return { ok: false, status: 401, reason: 'token-missing' };
+    }
+    const secrets = [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, nowSeconds)];
+    const claims = verifyForRenewal(req.token, secrets, nowSeconds, leeway);
+    if (claims === null) {
+      // Forged, retired key or future-dated: a warning, as a forged token at the gate.
+      log('warn', 'token-invalid');
+      return { ok: false, status: 401, reason: 'token-invalid' };
+    }
+    if (!deps.storeReady()) return { ok: false, status: 503, reason: 'store-unavailable' };
+
+    let decision: RenewalDecision<{ token: string; claims: SessionClaims; maxAgeSeconds: number }> | null;
+    try {
+      const localUser = claims.src === 'local' ? await deps.usersRepo.findByUsername(claims.username) : null;
+      decision = await deps.sessions.renew({
+        sid: claims.sid,
+        nowMs,
+        idleSeconds: config.sessionLifetimes.idleSeconds,
+        requestId: req.requestId,
+        clientIp: req.clientIp,
+        decide: async (row) => {
+          const refuse = (reason: RenewalRefusal, end: boolean) => ({ renew: false as const, reason, end });
+          if (row.userKey !== sessionUserKey(claims.src, claims.username, claims.sub)) return refuse('token-invalid', false);
+          if (!ipMatches(claims.ip, req.clientIp)) return refuse('ip-mismatch', false);
+          const ended = rowRefusal(row, nowMs);
+          if (ended !== null) return refuse(ended.reason, ended.end);
+          const groups = currentGroups(claims, row, nowSeconds, localUser);
+          if (groups instanceof Refusal) return refuse(groups.reason, true);
+
+          const selected = selectTokenGroups(groups, deps.groupSelection());
+          const renewed: SessionClaims = { ...claims, groups: selected.groups };
+          delete renewed.groups_count;
+          delete renewed.groups_digest;
+          if (selected.filtered) {
+            renewed.groups_count = selected.count;
+            renewed.groups_digest = selected.digest;
+          }
+          const absoluteEnd = Math.floor(row.expiresAt.getTime() / 1000);
+          renewed.exp = Math.min(nowSeconds + config.session.ttlSeconds, absoluteEnd);
+          // Sealed again under the active key, so the Tableau token outlives a rotation's grace period.
+          if (claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined) {
+            const creds = openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets);
+            if (creds !== null) renewed[TABLEAU_TOKEN_CLAIM] = sealTableauCredentials(creds, config.jwt.secret);
+          }
+          const token = signSessionClaims(renewed, config.jwt.secret);
+          return { renew: true as const, groups, value: { token, claims: renewed, maxAgeSeconds: Math.max(absoluteEnd - nowSeconds, 0) } };
+        },
+      });
+    } catch (err) {
+      if (isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE') {
+        logger.error({ event: 'auth_error', reason: 'store-unavailable', what: 'renewal', sid: claims.sid, request_id: req.requestId, err: errorSummary(err) });
+        return { ok: false, status: 503, reason: 'store-unavailable' };
+      }
+      throw err;
+    }
+    if (decision === null) {
+      log('warn', 'session-ended', claims);
+      return { ok: false, status: 401, reason: 'session-ended' };
+    }
+    if (!decision.renew) {
+      log('info', decision.reason, claims);
+      return { ok: false, status: 401, reason: decision.reason as RenewalRefusal };
+    }
+    logger.info({ event: 'renewal', user: claims.username, src: claims.src, sid: claims.sid, exp: decision.value.claims.exp, request_id: req.requestId });
+    return { ok: true, ...decision.value };
+  };
+}
