@@ -20,7 +20,8 @@ export interface RenewRouteDeps {
 /**
  * POST answers 204 with the new cookie; GET answers 200 `{"exp": <seconds>}` with it (for nginx's
  * subrequest, which can read a body). A refusal answers 401 `{error:'unauthenticated', reason, login}`
- * with a cookie-clearing Set-Cookie; a store that cannot answer 503 `{error:'store-unavailable'}`.
+ * with a cookie-clearing Set-Cookie; a store that cannot answer 503 `{error:'store-unavailable'}`, an unreadable compiled policy 503
+ * `{error:'policy-unavailable'}`.
  * The cookie has the attributes a sign-in gives it (HttpOnly, SameSite=Lax, Secure per AUTH_COOKIE_SECURE).
  */
 export function createRenewRouter(deps: RenewRouteDeps): Router {
@@ -37,7 +38,7 @@ export function createRenewRouter(deps: RenewRouteDeps): Router {
     });
     if (!result.ok) {
       if (result.status === 503) {
-        res.status(503).json({ error: 'store-unavailable' });
+        res.status(503).json({ error: result.reason });
         return;
       }
       res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));

@@ -287,6 +287,32 @@ describe('renewal: refusals', () => {
     }
   });
 
+  test('groups the current policy names that no longer fit in a token → session-too-large, and the session is ended', async () => {
+    const many = Array.from({ length: 200 }, (_, i) => `Department of Very Long Group Names ${i}`);
+    const first = await signIn(kirk);
+    await tdb.repo.setGroups(kirk.username, many);
+    selection = { policyGroups: new Set(many), payload: NO_PAYLOAD_GROUPS };
+    expect(refusedWith(await renewal()({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('401 session-too-large');
+    expect(await rowOf(first.claims.sid)).toMatchObject({ revokeReason: 'session-too-large' });
+  });
+
+  test('a compiled policy that cannot be read → 503 policy-unavailable, no token, the session kept', async () => {
+    const first = await signIn(kirk);
+    const service = createRenewalService({
+      config: configWith(),
+      sessions: storageFor(tdb.repo)!.sessions,
+      usersRepo: tdb.repo,
+      groupSelection: () => {
+        throw new Error('cannot read the compiled access policy /nowhere/policy.json');
+      },
+      logger: pino({ level: 'silent' }),
+      now: () => clock,
+      storeReady: () => true,
+    });
+    expect(refusedWith(await service({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('503 policy-unavailable');
+    expect(await rowOf(first.claims.sid)).toMatchObject({ revokedAt: null });
+  });
+
   test('a store that is not migrated yet → 503 store-unavailable', async () => {
     const first = await signIn(kirk);
     expect(refusedWith(await renewal({ ready: false })({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('503 store-unavailable');

@@ -13,7 +13,7 @@ import { isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { RenewalDecision, SessionRecord, SessionsRepo } from '../storage/sessions-repo.js';
 import type { UserRecord, UsersRepo } from '../storage/users-repo.js';
-import { selectTokenGroups } from './group-selection.js';
+import { SessionTooLargeError, selectTokenGroups } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
 import { sessionUserKey } from './session-identity.js';
 import { signSessionClaims } from './session-token.js';
@@ -28,12 +28,14 @@ export type RenewalRefusal =
   | 'session-idle'
   | 'session-expired'
   | 'user-disabled'
-  | 'tableau-session-expired';
+  | 'tableau-session-expired'
+  /** The groups the current policy names no longer fit in a token: signing in again explains it (403). */
+  | 'session-too-large';
 
 export type RenewalResult =
   | { ok: true; token: string; claims: SessionClaims; /** Seconds until the session's absolute expiry: the cookie's Max-Age, so an expired token can still be sent for renewal. */ maxAgeSeconds: number }
   | { ok: false; status: 401; reason: RenewalRefusal }
-  | { ok: false; status: 503; reason: 'store-unavailable' };
+  | { ok: false; status: 503; reason: 'store-unavailable' | 'policy-unavailable' };
 
 export interface RenewalRequest {
   /** The session cookie's value, or undefined when there is none (or it is duplicated). */
@@ -161,6 +163,14 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
       return { ok: false, status: 401, reason: 'token-invalid' };
     }
     if (!deps.storeReady()) return { ok: false, status: 503, reason: 'store-unavailable' };
+    let selection: ReturnType<GroupSelectionSource>;
+    try {
+      selection = deps.groupSelection();
+    } catch (err) {
+      // The compiled policy (which groups the token carries) cannot be read: fail closed, no token.
+      logger.error({ event: 'auth_error', reason: 'policy-unavailable', what: 'renewal', sid: claims.sid, request_id: req.requestId, err: errorSummary(err) });
+      return { ok: false, status: 503, reason: 'policy-unavailable' };
+    }
 
     let decision: RenewalDecision<{ token: string; claims: SessionClaims; maxAgeSeconds: number }> | null;
     try {
@@ -180,7 +190,13 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
           const groups = currentGroups(claims, row, nowSeconds, localUser);
           if (groups instanceof Refusal) return refuse(groups.reason, true);
 
-          const selected = selectTokenGroups(groups, deps.groupSelection());
+          let selected: ReturnType<typeof selectTokenGroups>;
+          try {
+            selected = selectTokenGroups(groups, selection);
+          } catch (err) {
+            if (err instanceof SessionTooLargeError) return refuse('session-too-large', true);
+            throw err;
+          }
           const renewed: SessionClaims = { ...claims, groups: selected.groups };
           delete renewed.groups_count;
           delete renewed.groups_digest;
