@@ -82,7 +82,7 @@ describe('users CLI', () => {
     ['surrounding spaces (kept)', ' warp 9 engage \n', ' warp 9 engage '],
     ['non-ASCII', 'Κλίνγκον Qo’noS\n', 'Κλίνγκον Qo’noS'],
   ])('passwd reads %s exactly', async (_name, stdin, expected) => {
-    expect(await cli(['passwd', 'KIRK', '--password-stdin'], { stdin })).toEqual({ code: 0, stdout: 'Password changed for KIRK.\n', stderr: '' });
+    expect(await cli(['passwd', 'KIRK', '--password-stdin'], { stdin })).toEqual({ code: 0, stdout: 'Password changed for KIRK (0 sessions ended).\n', stderr: '' });
     const hash = (await repo.findByUsername('kirk'))!.passwordHash;
     expect(await hasher.verify(expected, hash)).toBe(true);
   });
@@ -115,6 +115,18 @@ describe('users CLI', () => {
     expect((await repo.findByUsername('kirk'))!.disabled).toBe(true);
     expect(await cli(['enable', 'kirk'])).toEqual({ code: 0, stdout: 'Enabled kirk.\n', stderr: '' });
     expect((await repo.findByUsername('kirk'))!.disabled).toBe(false);
+  });
+
+  it('passwd ends every live session of the user (another source\'s kirk keeps his)', async () => {
+    const sessions = createSessionsRepo(pool);
+    const open = (sid: string, userKey: string) =>
+      sessions.open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
+    await open('kirk-passwd-0000000001', 'local:kirk');
+    await open('tableau-kirk-passwd-001', 'tableau:kirk');
+    expect(await cli(['passwd', 'kirk', '--password-stdin'], { stdin: 'a brand new passphrase 2' })).toEqual({ code: 0, stdout: 'Password changed for kirk (1 session ended).\n', stderr: '' });
+    expect((await sessions.find('kirk-passwd-0000000001'))!.revokeReason).toBe('password-changed');
+    expect((await sessions.find('tableau-kirk-passwd-001'))!.revokedAt).toBeNull();
+    await sessions.revokeUser('tableau:kirk', { event: 'revoke', reason: 'test-cleanup' });
   });
 
   it('disable ends every live session of the user, with a disable event and one revoke event each', async () => {

@@ -38,7 +38,7 @@ const USAGE = `Usage: npm run users -- <command> [arguments]
 Commands:
   add <username> --password-stdin [--group G]... [--email E] [--name "Full Name"]
                                      create a user; the password is read from stdin
-  passwd <username> --password-stdin set a new password, read from stdin
+  passwd <username> --password-stdin set a new password, read from stdin; ends the user's sessions
   disable <username>                 block logins for the user and end all their sessions
   enable <username>                  allow logins again
   revoke <user>                      sign the user out everywhere (end all their sessions);
@@ -206,6 +206,20 @@ async function disableUser(pool: pg.Pool, username: string): Promise<number> {
   });
 }
 
+/**
+ * Sets a local user's new password hash and ends every session of theirs in one transaction: a
+ * password is changed because the old one may be known, and a session signed in with it must not
+ * outlive it (ASVS 3.3.3).
+ */
+async function changePassword(pool: pg.Pool, username: string, passwordHash: string): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    const users = createUsersRepo(client);
+    const user = await users.findByUsername(username);
+    if (user === null || !(await users.setPasswordHash(username, passwordHash))) throw noSuchUser(username);
+    return createSessionsRepo(pool).revokeUser(sessionUserKey('local', user.username, user.id), { event: 'revoke', reason: 'password-changed' }, client);
+  });
+}
+
 async function revokeUser(pool: pg.Pool, arg: string): Promise<number> {
   if (!arg.includes(':')) {
     // A bare name is a local account, which must exist: a typo must not look like "0 sessions ended".
@@ -232,8 +246,7 @@ async function execute(req: Request, pool: pg.Pool, policy: PasswordPolicy, pass
       return;
     }
     case 'passwd':
-      if (!(await repo.setPasswordHash(username, await hasher.hash(password!)))) throw noSuchUser(username);
-      io.stdout.write(`Password changed for ${username}.\n`);
+      io.stdout.write(`Password changed for ${username} (${sessionsEnded(await changePassword(pool, username, await hasher.hash(password!)))}).\n`);
       return;
     case 'disable':
       io.stdout.write(`Disabled ${username} (${sessionsEnded(await disableUser(pool, username))}).\n`);
