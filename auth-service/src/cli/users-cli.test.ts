@@ -38,6 +38,11 @@ afterAll(async () => {
   await database?.drop();
 });
 
+/** Opens a live session row for `userKey`, as a sign-in would. */
+function open(sid: string, userKey: string): Promise<void> {
+  return createSessionsRepo(pool).open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
+}
+
 describe('users CLI', () => {
   it('adds a user with groups, email and name; the password comes from stdin minus one newline', async () => {
     const result = await cli(
@@ -119,8 +124,6 @@ describe('users CLI', () => {
 
   it('passwd ends every live session of the user (another source\'s kirk keeps his)', async () => {
     const sessions = createSessionsRepo(pool);
-    const open = (sid: string, userKey: string) =>
-      sessions.open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
     await open('kirk-passwd-0000000001', 'local:kirk');
     await open('tableau-kirk-passwd-001', 'tableau:kirk');
     expect(await cli(['passwd', 'kirk', '--password-stdin'], { stdin: 'a brand new passphrase 2' })).toEqual({ code: 0, stdout: 'Password changed for kirk (1 session ended).\n', stderr: '' });
@@ -131,8 +134,6 @@ describe('users CLI', () => {
 
   it('disable ends every live session of the user, with a disable event and one revoke event each', async () => {
     const sessions = createSessionsRepo(pool);
-    const open = (sid: string, userKey: string) =>
-      sessions.open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
     await open('kirk-session-000000001', 'local:kirk');
     await open('kirk-session-000000002', 'local:kirk');
     await open('tableau-kirk-000000001', 'tableau:kirk');
@@ -152,8 +153,6 @@ describe('users CLI', () => {
 
   it('revoke signs a user out everywhere: a local name, or <source>:<name> for another source', async () => {
     const sessions = createSessionsRepo(pool);
-    const open = (sid: string, userKey: string) =>
-      sessions.open({ sid, username: 'x', userKey, source: 'local', src: 'local', clientIp: '192.0.2.1', userAgent: null, groups: [], idpSid: null, nowMs: Date.now(), idleSeconds: 60, maxSeconds: 600, requestId: 'r' });
     await open('kirk-session-000000003', 'local:kirk');
     expect(await cli(['revoke', 'Kirk'])).toEqual({ code: 0, stdout: 'Signed Kirk out everywhere (1 session ended).\n', stderr: '' });
     expect((await sessions.find('kirk-session-000000003'))!.revokeReason).toBe('sign-out-everywhere');

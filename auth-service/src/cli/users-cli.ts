@@ -192,32 +192,39 @@ function alreadyExists(username: string): CommandError {
 }
 
 /**
- * Disables a local user and ends every session of theirs, with a `disable` event and one `revoke`
- * event per session, in one transaction: a disabled user never keeps a live session row.
+ * Runs `change` on a local user and ends every session of theirs (one `revoke` event each, with
+ * `reason`) in one transaction; returns how many ended. `change` answers false when the user is gone.
  */
-async function disableUser(pool: pg.Pool, username: string): Promise<number> {
+async function changeUserEndingSessions(
+  pool: pg.Pool,
+  username: string,
+  reason: string,
+  change: (client: pg.PoolClient, user: UserRecord, userKey: string) => Promise<boolean>,
+): Promise<number> {
   return inTransaction(pool, async (client) => {
-    const users = createUsersRepo(client);
-    const user = await users.findByUsername(username);
-    if (user === null || !(await users.setDisabled(username, true))) throw noSuchUser(username);
+    const user = await createUsersRepo(client).findByUsername(username);
+    if (user === null) throw noSuchUser(username);
     const userKey = sessionUserKey('local', user.username, user.id);
+    if (!(await change(client, user, userKey))) throw noSuchUser(username);
+    return createSessionsRepo(pool).revokeUser(userKey, { event: 'revoke', reason }, client);
+  });
+}
+
+/** Disables a local user, with a `disable` event: a disabled user never keeps a live session row. */
+async function disableUser(pool: pg.Pool, username: string): Promise<number> {
+  return changeUserEndingSessions(pool, username, 'user-disabled', async (client, user, userKey) => {
+    if (!(await createUsersRepo(client).setDisabled(username, true))) return false;
     await insertAuthEvent(client, { event: 'disable', username: user.username, userKey, source: 'local', reason: 'users-cli' });
-    return createSessionsRepo(pool).revokeUser(userKey, { event: 'revoke', reason: 'user-disabled' }, client);
+    return true;
   });
 }
 
 /**
- * Sets a local user's new password hash and ends every session of theirs in one transaction: a
- * password is changed because the old one may be known, and a session signed in with it must not
- * outlive it (ASVS 3.3.3).
+ * Sets a local user's new password hash: a password is changed because the old one may be known,
+ * and a session signed in with it must not outlive it (ASVS 3.3.3).
  */
 async function changePassword(pool: pg.Pool, username: string, passwordHash: string): Promise<number> {
-  return inTransaction(pool, async (client) => {
-    const users = createUsersRepo(client);
-    const user = await users.findByUsername(username);
-    if (user === null || !(await users.setPasswordHash(username, passwordHash))) throw noSuchUser(username);
-    return createSessionsRepo(pool).revokeUser(sessionUserKey('local', user.username, user.id), { event: 'revoke', reason: 'password-changed' }, client);
-  });
+  return changeUserEndingSessions(pool, username, 'password-changed', (client) => createUsersRepo(client).setPasswordHash(username, passwordHash));
 }
 
 async function revokeUser(pool: pg.Pool, arg: string): Promise<number> {

@@ -1,6 +1,4 @@
-import crypto from 'node:crypto';
 import { Router } from 'express';
-import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
@@ -8,6 +6,7 @@ import { AppError } from '../errors.js';
 import { serializeCookie } from '../security/cookies.js';
 import { checkLogoutOrigin, expectedOrigin } from '../security/request-origin.js';
 import { signOutTableauSession, tableauLogoutDeps } from '../services/tableau-token.js';
+import { verifySignedClaims } from '../services/session-token.js';
 import type { OidcService } from '../services/oidc.js';
 import type { ServerSessions } from '../services/server-sessions.js';
 import { normaliseClientIp } from '../security/client-ip.js';
@@ -27,24 +26,14 @@ export interface LogoutRouteDeps {
 /** user and sid of the session being ended, for the log only; expired tokens are fine here. */
 function describeSession(token: string | undefined, secrets: string[]): { user?: string; sid?: string; src?: string } {
   if (token === undefined) return {};
-  for (const secret of secrets) {
-    try {
-      const claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), {
-        algorithms: ['HS256'],
-        ignoreExpiration: true,
-      });
-      if (typeof claims === 'object' && claims !== null) {
-        return {
-          user: typeof claims.username === 'string' ? claims.username : undefined,
-          sid: typeof claims.sid === 'string' ? claims.sid : undefined,
-          src: typeof claims.src === 'string' ? claims.src : undefined,
-        };
-      }
-    } catch {
-      // Not signed with this key (or not a token at all): try the next, then log without a user.
-    }
-  }
-  return {};
+  // Not signed with any key (or not a token at all): logged without a user.
+  const claims = verifySignedClaims(token, secrets, { ignoreExpiration: true });
+  if (claims === null) return {};
+  return {
+    user: typeof claims.username === 'string' ? claims.username : undefined,
+    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+    src: typeof claims.src === 'string' ? claims.src : undefined,
+  };
 }
 
 /**

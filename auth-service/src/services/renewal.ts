@@ -3,10 +3,7 @@
  * same `sid` and `iat` while its server-side session is live, after the checks a sign-in would make.
  * nginx does not call it yet; see the README's "Renewal endpoint".
  */
-import crypto from 'node:crypto';
-import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
-import { sameSubnet } from '../../../njs/src/core/ip-binding.js';
 import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import { liveSecrets, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
@@ -16,8 +13,8 @@ import type { UserRecord, UsersRepo } from '../storage/users-repo.js';
 import { SessionTooLargeError, selectTokenGroups } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
 import { sessionUserKey } from './session-identity.js';
-import { signSessionClaims } from './session-token.js';
-import { openTableauCredentials, sealTableauCredentials, TABLEAU_TOKEN_CLAIM } from './tableau-token.js';
+import { signSessionClaims, verifySignedClaims } from './session-token.js';
+import { ipBindingAllows, openTableauCredentials, sealTableauCredentials, TABLEAU_TOKEN_CLAIM, type TableauCredentials } from './tableau-token.js';
 
 /** Why a renewal was refused; kebab-case, in the 401 body, the log and the `renewal_refused` event. */
 export type RenewalRefusal =
@@ -70,26 +67,12 @@ class Refusal {
  * `sub`, `username`, `src`, `sid` strings and a whole-number `iat`. Returns the claims or null.
  */
 function verifyForRenewal(token: string, secrets: string[], nowSeconds: number, leeway: number): SessionClaims | null {
-  for (const secret of secrets) {
-    let claims: unknown;
-    try {
-      claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), {
-        algorithms: ['HS256'],
-        ignoreExpiration: true,
-        clockTolerance: leeway,
-        clockTimestamp: nowSeconds,
-      });
-    } catch {
-      continue;
-    }
-    if (typeof claims !== 'object' || claims === null) return null;
-    const c = claims as Record<string, unknown>;
-    const wellFormed =
-      typeof c.sub === 'string' && typeof c.username === 'string' && typeof c.src === 'string' && typeof c.sid === 'string' && typeof c.ip === 'string' && Array.isArray(c.groups);
-    if (!wellFormed || typeof c.iat !== 'number' || !Number.isInteger(c.iat) || c.iat > nowSeconds + leeway) return null;
-    return c as unknown as SessionClaims;
-  }
-  return null;
+  const c = verifySignedClaims(token, secrets, { ignoreExpiration: true, clockTolerance: leeway, clockTimestamp: nowSeconds });
+  if (c === null) return null;
+  const wellFormed =
+    typeof c.sub === 'string' && typeof c.username === 'string' && typeof c.src === 'string' && typeof c.sid === 'string' && typeof c.ip === 'string' && Array.isArray(c.groups);
+  if (!wellFormed || typeof c.iat !== 'number' || !Number.isInteger(c.iat) || c.iat > nowSeconds + leeway) return null;
+  return c as unknown as SessionClaims;
 }
 
 /**
@@ -114,11 +97,6 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
   const { config, logger } = deps;
   const leeway = config.session.leewaySeconds;
 
-  function ipMatches(bound: string, clientIp: string): boolean {
-    const mode = config.session.ipBinding;
-    return mode === 'off' || bound === clientIp || (mode === 'subnet' && sameSubnet(bound, clientIp));
-  }
-
   /** The refusal for a row, if any, and whether it ends the session. */
   function rowRefusal(row: SessionRecord, nowMs: number): { reason: RenewalRefusal; end: boolean } | null {
     if (row.revokedAt !== null) return { reason: 'session-ended', end: false };
@@ -131,17 +109,16 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
    * The full group list a sign-in would give now, or a refusal. `localUser` was read before the
    * session row was locked: on the embedded store a query on another connection would wait for the
    * transaction to end. A disable committed in between has revoked the row, which the lock then shows.
+   * `tableau` is the session's opened Tableau credentials: undefined when it has none, null when
+   * they do not open.
    */
-  function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number, localUser: UserRecord | null): string[] | Refusal {
+  function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number, localUser: UserRecord | null, tableau: TableauCredentials | null | undefined): string[] | Refusal {
     if (claims.src === 'local') {
       // A user deleted and created again under the same name is another account (another id).
       if (localUser === null || localUser.disabled || localUser.id !== claims.sub) return new Refusal('user-disabled');
       return [...localUser.groups];
     }
-    if (claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined) {
-      const creds = openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, nowSeconds)]);
-      if (creds === null || nowSeconds > creds.expiresAt) return new Refusal('tableau-session-expired');
-    }
+    if (tableau !== undefined && (tableau === null || nowSeconds > tableau.expiresAt)) return new Refusal('tableau-session-expired');
     return [...row.groups];
   }
 
@@ -175,6 +152,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
     let decision: RenewalDecision<{ token: string; claims: SessionClaims; maxAgeSeconds: number }> | null;
     try {
       const localUser = claims.src === 'local' ? await deps.usersRepo.findByUsername(claims.username) : null;
+      const tableau = claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined ? openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets) : undefined;
       decision = await deps.sessions.renew({
         sid: claims.sid,
         nowMs,
@@ -184,10 +162,10 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
         decide: async (row) => {
           const refuse = (reason: RenewalRefusal, end: boolean) => ({ renew: false as const, reason, end });
           if (row.userKey !== sessionUserKey(claims.src, claims.username, claims.sub)) return refuse('token-invalid', false);
-          if (!ipMatches(claims.ip, req.clientIp)) return refuse('ip-mismatch', false);
+          if (!ipBindingAllows(config.session.ipBinding, claims.ip, req.clientIp)) return refuse('ip-mismatch', false);
           const ended = rowRefusal(row, nowMs);
           if (ended !== null) return refuse(ended.reason, ended.end);
-          const groups = currentGroups(claims, row, nowSeconds, localUser);
+          const groups = currentGroups(claims, row, nowSeconds, localUser, tableau);
           if (groups instanceof Refusal) return refuse(groups.reason, true);
 
           let selected: ReturnType<typeof selectTokenGroups>;
@@ -207,10 +185,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
           const absoluteEnd = Math.floor(row.expiresAt.getTime() / 1000);
           renewed.exp = Math.min(nowSeconds + config.session.ttlSeconds, absoluteEnd);
           // Sealed again under the active key, so the Tableau token outlives a rotation's grace period.
-          if (claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined) {
-            const creds = openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets);
-            if (creds !== null) renewed[TABLEAU_TOKEN_CLAIM] = sealTableauCredentials(creds, config.jwt.secret);
-          }
+          if (tableau) renewed[TABLEAU_TOKEN_CLAIM] = sealTableauCredentials(tableau, config.jwt.secret);
           const token = signSessionClaims(renewed, config.jwt.secret);
           return { renew: true as const, groups, value: { token, claims: renewed, maxAgeSeconds: Math.max(absoluteEnd - nowSeconds, 0) } };
         },

@@ -91,6 +91,31 @@ export function issueSessionToken(input: IssueSessionInput): IssuedSession {
   return { token: signSessionClaims(claims, input.secret), claims, groups: selected };
 }
 
+/**
+ * The claims of a session token signed (HS256 only) with one of `secrets`, or null when none of them
+ * verifies it or its payload is not an object. `options` are jsonwebtoken's time checks
+ * (ignoreExpiration, clockTolerance, clockTimestamp). Not checked: any claim; callers check what
+ * they rely on.
+ */
+export function verifySignedClaims(
+  token: string,
+  secrets: readonly string[],
+  options: Pick<jwt.VerifyOptions, 'ignoreExpiration' | 'clockTolerance' | 'clockTimestamp'> = {},
+): Record<string, unknown> | null {
+  for (const secret of secrets) {
+    let claims: unknown;
+    try {
+      claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), { ...options, algorithms: [SESSION_ALG as jwt.Algorithm] });
+    } catch {
+      // Not signed with this key (or not a token at all): try the next.
+      continue;
+    }
+    // Only the key that signed it verifies it: no other key can give another answer.
+    return typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>) : null;
+  }
+  return null;
+}
+
 /** Signs `claims` as they are (HS256, header `sessionJwtHeader(deriveKeyId(secret))`); at sign-in and at renewal. */
 export function signSessionClaims(claims: SessionClaims, secret: string): string {
   // A KeyObject, not a string: jsonwebtoken then skips its public-key sniffing (see njs-notes), and

@@ -13,11 +13,10 @@
  * `{"t":token,"s":siteId,"u":userId,"v":apiVersion,"x":expiresAtSeconds}`.
  */
 import crypto from 'node:crypto';
-import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
-import { headerSegmentFor } from './session-token.js';
+import { headerSegmentFor, verifySignedClaims } from './session-token.js';
 
 /** Name of the session claim that holds the sealed credentials (shared contract). */
 export { TABLEAU_TOKEN_CLAIM };
@@ -114,28 +113,23 @@ export interface SessionCheck {
  */
 export function verifySessionCookie(token: string | undefined, check: SessionCheck): Record<string, unknown> | null {
   if (token === undefined) return null;
-  for (const secret of check.secrets) {
-    let claims: unknown;
-    try {
-      claims = jwt.verify(token, crypto.createSecretKey(Buffer.from(secret, 'utf8')), {
-        algorithms: ['HS256'],
-        clockTolerance: check.leewaySeconds,
-        clockTimestamp: check.now,
-      });
-    } catch {
-      continue;
-    }
-    if (typeof claims !== 'object' || claims === null) return null;
-    const c = claims as Record<string, unknown>;
-    if (typeof c.sub !== 'string' || typeof c.username !== 'string') return null;
-    if (check.maxSessionSeconds !== undefined) {
-      const iat = c.iat;
-      if (typeof iat !== 'number' || !Number.isInteger(iat) || check.now - iat > check.maxSessionSeconds + check.leewaySeconds || iat > check.now + check.leewaySeconds) return null;
-    }
-    if (check.ipBinding !== 'off' && (typeof c.ip !== 'string' || (c.ip !== check.clientIp && (check.ipBinding !== 'subnet' || !sameSubnet(c.ip, check.clientIp))))) return null;
-    return c;
+  const c = verifySignedClaims(token, check.secrets, { clockTolerance: check.leewaySeconds, clockTimestamp: check.now });
+  if (c === null) return null;
+  if (typeof c.sub !== 'string' || typeof c.username !== 'string') return null;
+  if (check.maxSessionSeconds !== undefined) {
+    const iat = c.iat;
+    if (typeof iat !== 'number' || !Number.isInteger(iat) || check.now - iat > check.maxSessionSeconds + check.leewaySeconds || iat > check.now + check.leewaySeconds) return null;
   }
-  return null;
+  if (check.ipBinding !== 'off' && (typeof c.ip !== 'string' || !ipBindingAllows(check.ipBinding, c.ip, check.clientIp))) return null;
+  return c;
+}
+
+/**
+ * True when a session bound to `bound` (its `ip` claim) may be used from `clientIp` under `mode`,
+ * as the gate decides it (njs/src/core/token.ts): the same address, the same /24 or /64, or any.
+ */
+export function ipBindingAllows(mode: IpBinding, bound: string, clientIp: string): boolean {
+  return mode === 'off' || bound === clientIp || (mode === 'subnet' && sameSubnet(bound, clientIp));
 }
 
 export interface TableauCallOptions {
@@ -238,16 +232,7 @@ export function signOutReplacedTableauSession(cookieHeader: string | undefined, 
  */
 export async function signOutTableauSession(sessionToken: string | undefined, requestId: string, deps: TableauLogoutDeps): Promise<void> {
   if (sessionToken === undefined || deps.url === null) return;
-  let sealed: unknown;
-  for (const secret of deps.secrets) {
-    try {
-      const claims = jwt.verify(sessionToken, crypto.createSecretKey(Buffer.from(secret, 'utf8')), { algorithms: ['HS256'], ignoreExpiration: true });
-      if (typeof claims === 'object' && claims !== null) sealed = (claims as Record<string, unknown>)[TABLEAU_TOKEN_CLAIM];
-      break;
-    } catch {
-      // Not this key: try the next.
-    }
-  }
+  const sealed = verifySignedClaims(sessionToken, deps.secrets, { ignoreExpiration: true })?.[TABLEAU_TOKEN_CLAIM];
   if (sealed === undefined) return;
   const fail = (reason: string) => deps.logger.warn({ event: 'tableau_signout_failed', src: 'tableau', reason, request_id: requestId }, 'Tableau sign-out failed');
   const creds = openTableauCredentials(sealed, deps.secrets);
