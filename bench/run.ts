@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     rmSync(join(prefix, 'conf', 'sites', 'gateway.conf'));
     await writeGateConfig(
       gateConfigFile,
-      buildGateConfig({ jwt: { secret, previousSecrets: [], previousKeys: [] }, session: { cookieName: 'gw_session', ipBinding: 'exact', leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false } } as Parameters<typeof buildGateConfig>[0]),
+      buildGateConfig({ jwt: { secret, previousSecrets: [], previousKeys: [] }, session: { cookieName: 'gw_session', ipBinding: 'exact', leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false }, sessionLifetimes: { maxSeconds: 3600, idleSeconds: 3600 } } as Parameters<typeof buildGateConfig>[0]),
     );
     // The policies are compiled from source by the auth service's compiler, as `make up` does.
     const nowSeconds = Math.floor(Date.now() / 1000);

@@ -9,7 +9,7 @@
 #   $PREFIX/conf/                        copy of $SOURCE (./nginx, mounted read-only); every
 #                                        *.template rendered (sites/x.conf.template -> sites/x.conf)
 #                                        and the template removed
-#   $PREFIX/conf/njs/gate.js             gate bundle baked into the image (and tableau.js beside it)
+#   $PREFIX/conf/njs/gate.js             gate bundle baked into the image (and tableau.js, renew.js beside it)
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
@@ -81,8 +81,8 @@ render_conf() {
     done
     mkdir -p "$dest/njs" "$dest/runtime"
     cp "$BUNDLE" "$dest/njs/gate.js"
-    # The Tableau /api/ module, built next to the gate bundle.
-    cp "$(dirname "$BUNDLE")/tableau.js" "$dest/njs/tableau.js"
+    # The Tableau /api/ and renewal modules, built next to the gate bundle.
+    cp "$(dirname "$BUNDLE")/tableau.js" "$(dirname "$BUNDLE")/renew.js" "$dest/njs/"
     # Workers (user nobody) serve errors/ from here, whatever the modes on the host.
     chmod -R a+rX "$dest"
     ln -sfn "$GATE_CONFIG_FILE" "$dest/runtime/gate-config.json"

@@ -86,11 +86,13 @@ function report(file) {
   console.log(relative(root, file) + ' ' + statSync(file).size + ' bytes');
 }
 
-// Two modules: the gate (every protected request) and the Tableau /api/ pass-through, which nginx
-// imports in its own location only, so the gate's requests never build its functions.
+// Three modules: the gate (every protected request), the Tableau /api/ pass-through and the renewal's
+// second half, which nginx imports in their own locations only, so the gate's requests never build
+// their functions.
 for (const [entry, outfile, fn] of [
   ['index.ts', gateOut, 'check'],
   ['tableau.ts', tableauOut, 'api'],
+  ['renew.ts', join(dist, 'renew.js'), 'resume'],
 ]) {
   await build({
     ...common,

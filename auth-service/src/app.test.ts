@@ -157,7 +157,8 @@ describe('POST /login success', () => {
       ip: '203.0.113.9',
       sid: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
       iat: FIXED_NOW_S,
-      exp: FIXED_NOW_S + 43200,
+      // SESSION_TOKEN_TTL_SECONDS (default 300); the cookie outlives it (the next test).
+      exp: FIXED_NOW_S + 300,
     });
   });
 

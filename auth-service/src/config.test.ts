@@ -32,7 +32,7 @@ describe('loadConfig defaults', () => {
       port: 3001,
       databaseUrl: DB,
       jwt: { secret: SECRET, previousSecrets: [], previousKeys: [] },
-      session: { ttlSeconds: 43200, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
+      session: { ttlSeconds: 300, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
       passwordPolicy: { algorithm: 'pbkdf2-sha512', pbkdf2Iterations: 210000, argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 } },
       payloadGroups: { all: false, exact: [], prefixes: [] },
       rateLimits: {
@@ -74,6 +74,7 @@ describe('loadConfig defaults', () => {
       JWT_PREVIOUS_SECRETS: `${OTHER}@2027-01-31T00:00:00Z, ${SECRET}@2027-01-31T00:00:00Z`,
       SESSION_MAX_SECONDS: '3600',
       SESSION_IDLE_SECONDS: '1800',
+      SESSION_TOKEN_TTL_SECONDS: '120',
       AUDIT_RETENTION_DAYS: '30',
       SESSION_LEEWAY_SECONDS: '0',
       SESSION_COOKIE_NAME: '__Host-gw',
@@ -94,7 +95,7 @@ describe('loadConfig defaults', () => {
       port: 0,
       // The active secret is not repeated among the previous ones.
       jwt: { secret: SECRET, previousSecrets: [OTHER], previousKeys: [{ secret: OTHER, retiredAt: Date.parse('2027-01-31T00:00:00Z') / 1000 }] },
-      session: { ttlSeconds: 3600, leewaySeconds: 0, cookieName: '__Host-gw', cookieSecure: false, ipBinding: 'subnet' },
+      session: { ttlSeconds: 120, leewaySeconds: 0, cookieName: '__Host-gw', cookieSecure: false, ipBinding: 'subnet' },
       passwordPolicy: { algorithm: 'argon2id', pbkdf2Iterations: 600000 },
       rateLimits: { ip: { points: 100, durationSeconds: 60 }, user: { points: 3, durationSeconds: 900 }, userIp: { points: 2, durationSeconds: 120 } },
       trustProxy: ['loopback', '10.0.0.0/8', 'fd00::/8'],
@@ -453,11 +454,20 @@ describe('PASSWORD_MIN_LENGTH (users CLI and demo seeding)', () => {
 });
 
 describe('session lifetimes and audit retention', () => {
-  test('maxSessionAgeSeconds is SESSION_MAX_SECONDS, and the token lifetime follows it for now', () => {
+  test('maxSessionAgeSeconds is SESSION_MAX_SECONDS; the token lifetime is SESSION_TOKEN_TTL_SECONDS (default 300)', () => {
     const config = configOf({ ...base, SESSION_MAX_SECONDS: '7200' });
     expect(maxSessionAgeSeconds(config)).toBe(7200);
-    expect(config.session.ttlSeconds).toBe(7200);
+    expect(config.session.ttlSeconds).toBe(300);
+    expect(configOf({ ...base, SESSION_TOKEN_TTL_SECONDS: '60' }).session.ttlSeconds).toBe(60);
     expect(maxSessionAgeSeconds(configOf(base))).toBe(43_200);
+  });
+
+  test.each([
+    ['a token lifetime above the idle limit', { SESSION_TOKEN_TTL_SECONDS: '3601' }, /^SESSION_TOKEN_TTL_SECONDS: must not exceed SESSION_IDLE_SECONDS \(3600\) \(received "3601"\)/],
+    ['a token lifetime above a lowered idle limit', { SESSION_IDLE_SECONDS: '600', SESSION_TOKEN_TTL_SECONDS: '900' }, /^SESSION_TOKEN_TTL_SECONDS: must not exceed SESSION_IDLE_SECONDS \(600\)/],
+    ['a one-second token lifetime', { SESSION_TOKEN_TTL_SECONDS: '1' }, /^SESSION_TOKEN_TTL_SECONDS: must be an integer from 2 to 86400 \(received "1"\)/],
+  ])('refuses %s', (_name, vars, message) => {
+    expect(errorsOf({ ...base, ...vars })).toEqual([expect.stringMatching(message)]);
   });
 
   test('still reads the old name SESSION_TTL_SECONDS, with a warning that names the new one', () => {

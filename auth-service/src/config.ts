@@ -49,8 +49,10 @@ export interface AuthConfig {
   };
   session: {
     /**
-     * Lifetime of the session token (its `exp`) and cookie. For now it equals
-     * `sessionLifetimes.maxSeconds`; short tokens with renewal come later (issue 9).
+     * Lifetime of the session token (its `exp`), SESSION_TOKEN_TTL_SECONDS: short, because a token
+     * stays valid at the gate until then whatever happens to its session (the revocation bound).
+     * nginx renews it through the auth service when it has expired. The cookie itself lives until
+     * the session's absolute end (`sessionLifetimes.maxSeconds`), so an expired token can be renewed.
      */
     ttlSeconds: number;
     leewaySeconds: number;
@@ -221,6 +223,9 @@ const tableauUrl = z.string().refine(
   { error: 'must be an http(s) URL of the server root, without credentials, query or fragment, e.g. https://tableau.example.com' },
 );
 
+export const DEFAULT_SESSION_MAX_SECONDS = 43_200;
+export const DEFAULT_SESSION_TOKEN_TTL_SECONDS = 300;
+
 const schema = z.object({
   AUTH_HOST: z
     .string()
@@ -234,6 +239,7 @@ const schema = z.object({
   // The old name of SESSION_MAX_SECONDS: still read, with a warning (see loadSessionLifetimes).
   SESSION_TTL_SECONDS: integerInRange(60, 604_800).optional(),
   SESSION_IDLE_SECONDS: integerInRange(60, 604_800).default(3600),
+  SESSION_TOKEN_TTL_SECONDS: integerInRange(2, 86_400).default(DEFAULT_SESSION_TOKEN_TTL_SECONDS),
   AUDIT_RETENTION_DAYS: integerInRange(1, 3650).default(90),
   SESSION_LEEWAY_SECONDS: integerInRange(0, 300).default(30),
   SESSION_COOKIE_NAME: z
@@ -447,11 +453,10 @@ function parseChain(raw: string | undefined, configured: Record<PasswordSource, 
   return chain;
 }
 
-export const DEFAULT_SESSION_MAX_SECONDS = 43_200;
 
 /**
  * SESSION_MAX_SECONDS, or its old name SESSION_TTL_SECONDS (a warning), and SESSION_IDLE_SECONDS,
- * which may not exceed it. Both names with different values is an error: which one was meant?
+ * which may not exceed it; SESSION_TOKEN_TTL_SECONDS may not exceed SESSION_IDLE_SECONDS. Both names with different values is an error: which one was meant?
  * Reads the raw input, so these checks run even when another variable is invalid.
  */
 function loadSessionLifetimes(input: Record<string, string | undefined>, errors: string[], warnings: string[]): void {
@@ -470,6 +475,13 @@ function loadSessionLifetimes(input: Record<string, string | undefined>, errors:
   const maxValue = isInt(effective) ? Number(effective) : effective === undefined ? DEFAULT_SESSION_MAX_SECONDS : null;
   if (isInt(idle) && maxValue !== null && Number(idle) > maxValue) {
     errors.push(`SESSION_IDLE_SECONDS: must not exceed SESSION_MAX_SECONDS (${maxValue}) (received ${JSON.stringify(idle)})`);
+  }
+  // Idle expiry is checked when a token is renewed: a token outliving the idle window would let an
+  // idle session run past it.
+  const tokenTtl = input.SESSION_TOKEN_TTL_SECONDS;
+  const idleValue = isInt(idle) ? Number(idle) : idle === undefined ? 3600 : null;
+  if (isInt(tokenTtl) && idleValue !== null && Number(tokenTtl) > idleValue) {
+    errors.push(`SESSION_TOKEN_TTL_SECONDS: must not exceed SESSION_IDLE_SECONDS (${idleValue}) (received ${JSON.stringify(tokenTtl)})`);
   }
 }
 
@@ -545,7 +557,7 @@ export function loadConfig(env: Env): ConfigResult {
       databaseUrl: v.DATABASE_URL,
       jwt: secrets,
       session: {
-        ttlSeconds: v.SESSION_MAX_SECONDS ?? v.SESSION_TTL_SECONDS ?? DEFAULT_SESSION_MAX_SECONDS,
+        ttlSeconds: v.SESSION_TOKEN_TTL_SECONDS,
         leewaySeconds: v.SESSION_LEEWAY_SECONDS,
         cookieName: v.SESSION_COOKIE_NAME,
         cookieSecure: v.AUTH_COOKIE_SECURE,

@@ -5,7 +5,7 @@
  * shared with tableau-adapter.ts (the /api/ pass-through, a module of its own).
  */
 import crypto from 'crypto';
-import { claimHeaderValue, decideRequest } from './core/decide.js';
+import { claimHeaderValue, decideRequest, type Decision } from './core/decide.js';
 import { gatePolicyProblem } from './core/policy.js';
 import type { GatePolicy } from './core/policy-contract.js';
 import { gateConfigProblem } from './core/gate-config.js';
@@ -19,9 +19,10 @@ declare const gate_policy: unknown;
 /**
  * The result of `$gate`, acted on by snippets/protect.conf: 'allow' proxies; 'login' redirects to
  * `$gate_location`; 'forbidden' answers 403 (the policy refused); 'bad-request' answers 400 (an
- * ambiguous path); 'deny' answers 401.
+ * ambiguous path); 'deny' answers 401; 'renew' (an expired token, otherwise valid) sends the request
+ * to @gate_renew (snippets/gate-server.conf), which renews the session and calls renew.ts.
  */
-export type GateAction = 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request';
+export type GateAction = 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request' | 'renew';
 
 /** The preloaded config and policy, shape-checked; throws (→ gate-error) when either is unusable. */
 export function loadRuntime(): { config: GateConfig; policy: GatePolicy } {
@@ -119,63 +120,78 @@ export function logGateError(r: NginxHTTPRequest, e: unknown): void {
 export function check(r: NginxHTTPRequest): GateAction {
   try {
     const runtime = loadRuntime();
-    const v = r.variables;
-    const decision = decideRequest({
-      cookieHeaders: r.headersIn.Cookie,
-      accept: r.headersIn.Accept,
-      requestUri: v.request_uri || '/',
-      uri: v.uri || '',
-      method: r.method,
-      remoteAddr: r.remoteAddress,
-      now: nowSeconds(),
-      config: runtime.config,
-      policy: runtime.policy,
-      hmac: hmacSha256,
-      digest: sha256Digest,
-      decode: decodeBase64url,
-      utf8: decodeUtf8,
-    });
-    if (decision.rule !== '') v.gate_rule = decision.rule;
-
-    if (decision.action === 'allow') {
-      const headers = decision.headers;
-      // The forwarded claims present (forwardedHeaders), not a loop over FORWARDED_CLAIMS (see there).
-      for (const name in headers) v['gate_h_' + name] = headers[name];
-      // Nothing else is written on this path (see gate.conf: X-Payload-user and the log's user and
-      // src are nginx maps over the $gate_h_* values).
-      if (decision.claims === null && decision.sessionProblem !== undefined && isWarned(decision.sessionProblem)) {
-        r.warn('gate: rejected session token reason=' + decision.sessionProblem + ' request_id=' + v.request_id);
-      }
-      v.gate_reason = decision.reason;
-      // An unwritten js_var is empty: no write (~1 µs) when the session cookie was the only one.
-      if (decision.upstreamCookie !== '') v.gate_cookie = decision.upstreamCookie;
-      return 'allow';
-    }
-
-    v.gate_reason = decision.reason;
-    // nginx answers refusals through error_page, which turns the method into GET and $uri into the
-    // error page before the access log is written: keep the real ones for the log (refusals only,
-    // nothing on the allow path).
-    v.gate_method = r.method;
-    v.gate_uri = v.uri || '';
-    if (decision.action === 'forbidden') {
-      if (decision.claims !== null) {
-        v.gate_user = claimHeaderValue(decision.claims.username) || '';
-        v.gate_src = logText(decision.claims.src);
-      }
-      return 'forbidden';
-    }
-    if (decision.action === 'bad-request') return 'bad-request';
-    if (isWarned(decision.reason)) {
-      r.warn('gate: rejected session token reason=' + decision.reason + ' request_id=' + v.request_id);
-    }
-    if (decision.action === 'login') {
-      v.gate_location = decision.location;
-      return 'login';
-    }
-    return 'deny';
+    return act(r, decide(r, runtime, r.headersIn.Cookie));
   } catch (e) {
     logGateError(r, e);
     return 'deny';
   }
+}
+
+/** The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). */
+export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; policy: GatePolicy }, cookieHeaders: string | string[] | undefined): Decision {
+  const v = r.variables;
+  return decideRequest({
+    cookieHeaders: cookieHeaders,
+    accept: r.headersIn.Accept,
+    requestUri: v.request_uri || '/',
+    uri: v.uri || '',
+    method: r.method,
+    remoteAddr: r.remoteAddress,
+    now: nowSeconds(),
+    config: runtime.config,
+    policy: runtime.policy,
+    hmac: hmacSha256,
+    digest: sha256Digest,
+    decode: decodeBase64url,
+    utf8: decodeUtf8,
+  });
+}
+
+/** Writes the variables of a decision (see check) and returns its action. */
+export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
+  const v = r.variables;
+  if (decision.rule !== '') v.gate_rule = decision.rule;
+
+  if (decision.action === 'allow') {
+    const headers = decision.headers;
+    // The forwarded claims present (forwardedHeaders), not a loop over FORWARDED_CLAIMS (see there).
+    for (const name in headers) v['gate_h_' + name] = headers[name];
+    // Nothing else is written on this path (see gate.conf: X-Payload-user and the log's user and
+    // src are nginx maps over the $gate_h_* values).
+    if (decision.claims === null && decision.sessionProblem !== undefined && isWarned(decision.sessionProblem)) {
+      r.warn('gate: rejected session token reason=' + decision.sessionProblem + ' request_id=' + v.request_id);
+    }
+    v.gate_reason = decision.reason;
+    // An unwritten js_var is empty: no write (~1 µs) when the session cookie was the only one.
+    if (decision.upstreamCookie !== '') v.gate_cookie = decision.upstreamCookie;
+    return 'allow';
+  }
+
+  v.gate_reason = decision.reason;
+  // nginx answers refusals through error_page, which turns the method into GET and $uri into the
+  // error page before the access log is written: keep the real ones for the log (refusals only,
+  // nothing on the allow path).
+  v.gate_method = r.method;
+  v.gate_uri = v.uri || '';
+  if (decision.action === 'forbidden') {
+    if (decision.claims !== null) {
+      v.gate_user = claimHeaderValue(decision.claims.username) || '';
+      v.gate_src = logText(decision.claims.src);
+    }
+    return 'forbidden';
+  }
+  if (decision.action === 'bad-request') return 'bad-request';
+  if (decision.action === 'renew') {
+    // The login URL for a browser whose renewal is refused (@gate_renew_refused).
+    if (decision.location !== '') v.gate_location = decision.location;
+    return 'renew';
+  }
+  if (isWarned(decision.reason)) {
+    r.warn('gate: rejected session token reason=' + decision.reason + ' request_id=' + v.request_id);
+  }
+  if (decision.action === 'login') {
+    v.gate_location = decision.location;
+    return 'login';
+  }
+  return 'deny';
 }

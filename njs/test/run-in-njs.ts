@@ -134,7 +134,7 @@ function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, s
   const action = gate.check(r);
   eq(problems, 'action', action, expect.action);
   eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.action === 'allow' ? 'session-valid' : expect.reason);
-  eq(problems, '$gate_location', v(r, 'gate_location'), expect.action === 'login' ? expect.location : '');
+  eq(problems, '$gate_location', v(r, 'gate_location'), expect.action === 'login' || expect.action === 'renew' ? expect.location : '');
   if (expect.action === 'allow') {
     eq(problems, '$gate_cookie', v(r, 'gate_cookie'), expect.upstreamCookie);
     const headers = expect.headers || {};
@@ -188,7 +188,8 @@ function runTokenCases(): void {
     const r = fakeRequest({ cookie: COOKIE_NAME + '=' + c.token, accept: 'application/json', remoteAddr: c.remoteAddr });
     // The decision cases check every variable; here the action, reason, user and log lines.
     const problems: string[] = [];
-    eq(problems, 'action', gate.check(r), c.expect === 'ok' ? 'allow' : 'deny');
+    // An expired token that is otherwise valid is renewed (issue 9); every other refusal is a 401.
+    eq(problems, 'action', gate.check(r), c.expect === 'ok' ? 'allow' : c.expect === 'token-expired' ? 'renew' : 'deny');
     eq(problems, '$gate_reason', v(r, 'gate_reason'), c.expect === 'ok' ? 'session-valid' : c.expect);
     if (c.expect === 'ok') eq(problems, 'logged user', loggedUser(r), 'alice');
     const forged = c.expect !== 'ok' && FORGED_REASONS.indexOf(c.expect) >= 0;
@@ -293,7 +294,7 @@ function runAdapterCases(realNowMs: number): void {
   const stale = fakeRequest({ cookie: COOKIE_NAME + '=' + signToken(withClaims(validClaims(realNow), { exp: realNow - 3600 })) });
   const problems: string[] = [];
   eq(problems, 'live action', gate.check(live), 'allow');
-  eq(problems, 'stale action', gate.check(stale), 'deny');
+  eq(problems, 'stale action', gate.check(stale), 'renew');
   eq(problems, 'stale reason', v(stale, 'gate_reason'), 'token-expired');
   eq(problems, 'expired is quiet', stale.warnings.length + stale.errors.length, 0);
   check('gate: reads the real clock (Date.now) when not frozen', problems);
@@ -342,7 +343,7 @@ function runPolicyCases(): void {
     eq(p, '$gate_reason', v(r, 'gate_reason'), e.reason);
     eq(p, '$gate_rule', v(r, 'gate_rule'), e.rule);
     eq(p, 'logged user', loggedUser(r), e.user || '');
-    eq(p, '$gate_location', v(r, 'gate_location'), e.action === 'login' ? e.location : '');
+    eq(p, '$gate_location', v(r, 'gate_location'), e.action === 'login' || e.action === 'renew' ? e.location : '');
     eq(p, '$gate_cookie', v(r, 'gate_cookie'), e.action === 'allow' ? e.upstreamCookie || '' : '');
     // Identity headers only on an allow for a session; never on a refusal or an anonymous public pass.
     const identity = e.action === 'allow' && e.user !== undefined && c.claims !== null;

@@ -4,7 +4,7 @@
  *
  * Prefix layout:
  *   PREFIX/conf/                 rendered copy of nginx/ (*.template files substituted)
- *   PREFIX/conf/njs/gate.js      the njs bundle (njs/dist/gate.js), and tableau.js beside it
+ *   PREFIX/conf/njs/gate.js      the njs bundle (njs/dist/gate.js), and tableau.js and renew.js beside it
  *   PREFIX/conf/runtime/gate-config.json   written by the auth service (GATE_CONFIG_FILE)
  *   PREFIX/logs/, PREFIX/temp/
  */
@@ -17,6 +17,8 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 /** In a `make up` runtime dir: the pid of the launcher that runs it. */
 export const LAUNCHER_PID_FILE = 'launcher.pid';
+/** The njs modules built beside gate.js (scripts/build-njs.mjs), each imported in its own location only. */
+export const NJS_SIDE_MODULES = ['tableau.js', 'renew.js'];
 
 /** The only placeholders substituted in nginx/**\/*.template (nginx's own $variables are untouched). */
 export interface NginxTemplateVars {
@@ -89,7 +91,7 @@ export interface PrepareOptions {
   vars: NginxTemplateVars;
   /** Source config folder; defaults to the repo's nginx/. */
   sourceDir?: string;
-  /** The njs bundle; defaults to njs/dist/gate.js (run `npm run build` first). Its folder also holds tableau.js. */
+  /** The njs bundle; defaults to njs/dist/gate.js (run `npm run build` first). Its folder also holds NJS_SIDE_MODULES. */
   njsBundle?: string;
   /** Extra files to drop into conf/ (relative path → content), e.g. benchmark sites. */
   extraFiles?: Record<string, string>;
@@ -115,8 +117,8 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'runtime'), { recursive: true });
   renderTemplatesIn(next, opts.vars);
   cpSync(bundle, join(next, 'njs', 'gate.js'));
-  // The Tableau /api/ module is built next to the gate (scripts/build-njs.mjs).
-  cpSync(join(dirname(bundle), 'tableau.js'), join(next, 'njs', 'tableau.js'));
+  // The Tableau /api/ and renewal modules are built next to the gate (scripts/build-njs.mjs).
+  for (const module of NJS_SIDE_MODULES) cpSync(join(dirname(bundle), module), join(next, 'njs', module));
   if (existsSync(join(conf, 'runtime'))) cpSync(join(conf, 'runtime'), join(next, 'runtime'), { recursive: true });
   for (const [rel, content] of Object.entries(opts.extraFiles ?? {})) {
     writeFileSync(join(next, rel), content);

@@ -67,7 +67,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const secret = strongSecret();
     await writeGateConfig(
       gateConfigFile,
-      buildGateConfig({ jwt: { secret, previousSecrets: [], previousKeys: [] }, session: { cookieName: 'gw_session', ipBinding: 'exact', leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false } } as Parameters<typeof buildGateConfig>[0]),
+      buildGateConfig({ jwt: { secret, previousSecrets: [], previousKeys: [] }, session: { cookieName: 'gw_session', ipBinding: 'exact', leewaySeconds: 30, ttlSeconds: 3600, cookieSecure: false }, sessionLifetimes: { maxSeconds: 3600, idleSeconds: 3600 } } as Parameters<typeof buildGateConfig>[0]),
     );
     if (withPolicy) {
       const compiled = compilePolicyFile(join(REPO_ROOT, 'nginx', 'policy.yaml'), Math.floor(Date.now() / 1000));

@@ -31,7 +31,7 @@ describe('starting nginx', () => {
       // What the auth service would write at start-up (nginx preloads both).
       extraFiles: {
         'runtime/gate-config.json': JSON.stringify(
-          buildGateConfig({ jwt: { secret: strongSecret(), previousSecrets: [], previousKeys: [] }, session: { ttlSeconds: 3600, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: false, ipBinding: 'exact' } }),
+          buildGateConfig({ jwt: { secret: strongSecret(), previousSecrets: [], previousKeys: [] }, session: { ttlSeconds: 3600, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: false, ipBinding: 'exact' }, sessionLifetimes: { maxSeconds: 3600, idleSeconds: 3600 } }),
         ),
         'runtime/policy.json': JSON.stringify(gatePolicyFor(null)),
       },

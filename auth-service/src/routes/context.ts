@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
 import { readCookie } from '../../../njs/src/core/cookie.js';
-import { liveSecrets, type AuthConfig } from '../config.js';
-import { maxSessionSeconds } from '../services/gate-config.js';
+import { liveSecrets, maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { verifySessionCookie } from '../services/tableau-token.js';
 
@@ -36,6 +35,6 @@ export function verifiedSessionOf(req: Request, config: AuthConfig, nowMs: numbe
     ipBinding: config.session.ipBinding,
     clientIp: normaliseClientIp(req.ip),
     now,
-    maxSessionSeconds: maxSessionSeconds(config),
+    maxSessionSeconds: maxSessionAgeSeconds(config),
   });
 }

@@ -2,7 +2,7 @@ import express, { type Request, type Response, Router } from 'express';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import { safeReturnPath } from '../../../njs/src/core/return-url.js';
-import { CSRF_COOKIE_NAME, type AuthConfig } from '../config.js';
+import { CSRF_COOKIE_NAME, maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { cookieSize, MAX_COOKIE_BYTES, serializeCookie } from '../security/cookies.js';
@@ -154,7 +154,7 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
       'Set-Cookie',
       serializeCookie(config.session.cookieName, result.token, {
         sameSite: 'Lax',
-        maxAge: config.session.ttlSeconds,
+        maxAge: maxSessionAgeSeconds(config),
         secure: config.session.cookieSecure,
       }),
     );

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import { safeReturnPath } from '../../../njs/src/core/return-url.js';
-import type { AuthConfig } from '../config.js';
+import { maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { serializeCookie } from '../security/cookies.js';
@@ -106,7 +106,7 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId, groups: result.groups });
     // The session this one replaces may hold a Tableau token; end it (in the background).
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: config.session.ttlSeconds, secure }));
+    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: maxSessionAgeSeconds(config), secure }));
     res.status(302).setHeader('Location', result.returnPath);
     res.end();
   });

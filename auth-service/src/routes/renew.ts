@@ -1,6 +1,7 @@
 /**
- * /auth/renew: silent renewal of the session cookie (services/renewal.ts). Not proxied by nginx yet;
- * the gate will call it through an internal location (issue 9).
+ * /auth/renew: silent renewal of the session cookie (services/renewal.ts). nginx calls it from
+ * @gate_renew (snippets/gate-server.conf) through the internal location /_gate/renew; it is not
+ * published to clients.
  */
 import { Router, type Request, type Response } from 'express';
 import { readCookie } from '../../../njs/src/core/cookie.js';
@@ -20,7 +21,7 @@ export interface RenewRouteDeps {
 /**
  * POST answers 204 with the new cookie; GET answers 200 `{"exp": <seconds>}` with it (for nginx's
  * subrequest, which can read a body). A refusal answers 401 `{error:'unauthenticated', reason, login}`
- * with a cookie-clearing Set-Cookie; a store that cannot answer 503 `{error:'store-unavailable'}`, an unreadable compiled policy 503
+ * with a cookie-clearing Set-Cookie and the reason in `X-Renewal-Refused`; a store that cannot answer 503 `{error:'store-unavailable'}`, an unreadable compiled policy 503
  * `{error:'policy-unavailable'}`.
  * The cookie has the attributes a sign-in gives it (HttpOnly, SameSite=Lax, Secure per AUTH_COOKIE_SECURE).
  */
@@ -42,6 +43,8 @@ export function createRenewRouter(deps: RenewRouteDeps): Router {
         return;
       }
       res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));
+      // For nginx (@gate_renew_refused), which cannot read the body of an auth_request answer.
+      res.setHeader('X-Renewal-Refused', result.reason);
       res.status(401).json({ error: 'unauthenticated', reason: result.reason, login: '/login' });
       return;
     }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { testConfig } from '../app.testkit.js';
-import { buildGateConfig, endedPreviousKeys, headerSegmentFor, maxSessionSeconds, writeGateConfig } from './gate-config.js';
+import { buildGateConfig, endedPreviousKeys, headerSegmentFor, writeGateConfig } from './gate-config.js';
 import { deriveTableauKey } from './tableau-token.js';
 
 const active = crypto.randomBytes(48).toString('base64url');
@@ -41,10 +41,10 @@ describe('buildGateConfig', () => {
     expect(endedPreviousKeys(config, Date.parse('2026-01-01T00:00:00Z') / 1000 - 1)).toEqual([]);
   });
 
-  test('maxSessionSeconds is the session lifetime setting', () => {
-    const config = testConfig({ JWT_SECRET: active, SESSION_TTL_SECONDS: '3600' });
-    expect(maxSessionSeconds(config)).toBe(3600);
-    expect(buildGateConfig(config).maxSessionSeconds).toBe(3600);
+  test('the gate bounds token age by SESSION_MAX_SECONDS, not by the (short) token lifetime', () => {
+    const config = testConfig({ JWT_SECRET: active, SESSION_MAX_SECONDS: '7200', SESSION_TOKEN_TTL_SECONDS: '60' });
+    expect(config.session.ttlSeconds).toBe(60);
+    expect(buildGateConfig(config).maxSessionSeconds).toBe(7200);
   });
 
   test('with Tableau, carries its origin and host and one AES key per secret (not the HMAC secret), by the same header segments', () => {

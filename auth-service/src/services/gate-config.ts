@@ -8,23 +8,13 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GateConfig } from '../../../njs/src/core/session-contract.js';
 import type { GatePolicy } from '../../../njs/src/core/policy-contract.js';
-import { liveSecrets, type AuthConfig, type PreviousKey } from '../config.js';
+import { liveSecrets, maxSessionAgeSeconds, type AuthConfig, type PreviousKey } from '../config.js';
 import { headerSegmentFor } from './session-token.js';
 import { tableauGateKeys } from './tableau-token.js';
 
 export { deriveKeyId, headerSegmentFor } from './session-token.js';
 
 export const LOGIN_PATH = '/login';
-
-/**
- * The longest a session may last, counted from its token's `iat`; the gate refuses older tokens
- * with `token-too-old` whatever their `exp`: SESSION_MAX_SECONDS. Tokens live that long too for now
- * (config.ts sets session.ttlSeconds to maxSessionAgeSeconds), so this reads the token lifetime;
- * once tokens are short-lived and renewed, it must read maxSessionAgeSeconds instead.
- */
-export function maxSessionSeconds(config: Pick<AuthConfig, 'session'>): number {
-  return config.session.ttlSeconds;
-}
 
 /** Previous keys whose grace period had ended at `nowSeconds`: left out of the gate config. */
 export function endedPreviousKeys(config: Pick<AuthConfig, 'jwt'>, nowSeconds: number): PreviousKey[] {
@@ -41,7 +31,7 @@ export function endedPreviousKeys(config: Pick<AuthConfig, 'jwt'>, nowSeconds: n
  * of a session, for the `/api/` pass-through.
  */
 export function buildGateConfig(
-  config: Pick<AuthConfig, 'jwt' | 'session'> & Partial<Pick<AuthConfig, 'tableau'>>,
+  config: Pick<AuthConfig, 'jwt' | 'session' | 'sessionLifetimes'> & Partial<Pick<AuthConfig, 'tableau'>>,
   nowSeconds: number = Math.floor(Date.now() / 1000),
 ): GateConfig {
   const keys: GateConfig['keys'] = {};
@@ -62,7 +52,8 @@ export function buildGateConfig(
     cookieName: config.session.cookieName,
     ipBinding: config.session.ipBinding,
     leewaySeconds: config.session.leewaySeconds,
-    maxSessionSeconds: maxSessionSeconds(config),
+    // Counted from the token's `iat`, which renewal keeps: no chain of renewals outlives it.
+    maxSessionSeconds: maxSessionAgeSeconds(config),
     loginPath: LOGIN_PATH,
   };
 }

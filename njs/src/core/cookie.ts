@@ -141,3 +141,14 @@ export function removeCookie(cookieHeaders: CookieHeaders, name: string): string
   }
   return out;
 }
+
+/**
+ * The value a `Set-Cookie` header line gives the cookie `name`: `gw_session=abc; Path=/; HttpOnly`
+ * gives `abc`. null when the line sets another cookie, or an empty value (a clearing cookie).
+ */
+export function setCookieValue(setCookie: string, name: string): string | null {
+  if (setCookie.slice(0, name.length + 1) !== name + '=') return null;
+  const end = setCookie.indexOf(';');
+  const value = trimOws(setCookie.slice(name.length + 1, end < 0 ? setCookie.length : end));
+  return value === '' ? null : value;
+}

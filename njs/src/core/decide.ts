@@ -56,6 +56,12 @@ export type Decision =
       sessionProblem?: DenyReason;
     }
   | { action: 'login'; reason: DenyReason; location: string; rule: string }
+  /**
+   * The session token expired but is otherwise valid (signature, live key, maximum age, address):
+   * nginx asks the auth service to renew it (snippets/protect.conf, @gate_renew). `location` is the
+   * login URL for a browser, used if the renewal is refused; '' for other clients.
+   */
+  | { action: 'renew'; reason: 'token-expired'; location: string; rule: string }
   | { action: 'deny'; reason: DenyReason; rule: string }
   /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
   | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
@@ -214,7 +220,9 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  * Without a policy (`policy.off`):
  * - a single, valid session cookie: `allow`, with the forwarded headers and the Cookie header
  *   minus the session cookie;
- * - otherwise (missing, duplicate, forged, expired, IP mismatch, ...): `login` with the login
+ * - an expired token that is otherwise valid: `renew` (nginx renews the session with the auth
+ *   service and decides again on the new token, see adapter.ts `resume`);
+ * - otherwise (missing, duplicate, forged, too old, IP mismatch, ...): `login` with the login
  *   Location when the client accepts text/html (a browser navigation), else `deny`. The reason is
  *   returned either way; telling forged from expired in the logs is the adapter's job.
  *
@@ -224,8 +232,8 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  * address and time:
  * - valid session: the policy's allow is `allow`, its deny is `forbidden` (403, not a login);
  * - no valid session: a `public` allow is `allow` without identity (reason 'public', no headers,
- *   cookies minus any session cookie), a `public` deny is `forbidden`, anything else needs a session
- *   (`login`/`deny` as above, whatever the rule said: `default` never exempts from logging in).
+ *   cookies minus any session cookie; an expired session is not renewed for a public path), a
+ *   `public` deny is `forbidden`, anything else needs a session (`renew`/`login`/`deny` as above, whatever the rule said: `default` never exempts from logging in).
  * `rule` names the deciding rule ('default' when none matched) for the access log; it is '' on
  * `login`/`deny`, where the missing session decided, not the rule that matched the path.
  *
@@ -299,7 +307,11 @@ export function decideRequest(input: DecideInput): Decision {
       rule: rule,
     };
   }
-  if (wantsHtml(input.accept)) {
+  const html = wantsHtml(input.accept);
+  if (reason === 'token-expired') {
+    return { action: 'renew', reason: reason, location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '', rule: '' };
+  }
+  if (html) {
     return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri), rule: '' };
   }
   return { action: 'deny', reason: reason, rule: '' };

@@ -121,6 +121,8 @@ export type DenyReason =
   | 'token-expired'
   | 'token-not-yet-valid'
   | 'token-too-old'
+  /** Expired and past SESSION_MAX_SECONDS: the session's ordinary end (not renewed, not warned). */
+  | 'session-max-age'
   | 'token-key-retired'
   | 'ip-mismatch'
   | 'policy-denied'

@@ -76,12 +76,15 @@ function isStringArray(v: unknown): v is string[] {
  *    `token-key-retired`: the grace period of that key is over;
  * 5. only then the payload is decoded and JSON-parsed; it must be a JSON object, else
  *    `token-malformed`;
- * 6. `exp` a finite number (else `token-malformed`), `now > exp + leeway` gives `token-expired`;
+ * 6. `exp` a finite number (else `token-malformed`); `now > exp + leeway` gives `token-expired`,
+ *    but only after every later step passed (an expired token that is otherwise valid is the one
+ *    the gate renews; a forged, too old or wrong-address one is refused for that);
  *    `nbf`, if present, a finite number (else `token-malformed`), `now + leeway < nbf` gives
  *    `token-not-yet-valid`;
  * 6b. `iat` a whole number (else `token-malformed`); `iat > now + leeway` (issued in the future)
- *    gives `token-not-yet-valid`; `now - iat > maxSessionSeconds + leeway` gives `token-too-old`,
- *    whatever `exp` says (a key holder cannot mint a session that outlives the configured maximum);
+ *    gives `token-not-yet-valid`; `now - iat > maxSessionSeconds + leeway` gives `token-too-old`
+ *    while `exp` is still ahead (a key holder cannot mint a session that outlives the configured
+ *    maximum) and `session-max-age` once it has passed too (the ordinary end of a session);
  * 7. `sub` and `username` non-empty strings, `groups` absent or an array of strings, else
  *    `token-malformed`;
  * 8. `ip` must be a string and: `exact`, equal to `remoteAddr`; `subnet`, equal or in the same
@@ -129,7 +132,9 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   const leeway = config.leewaySeconds;
   const exp = c.exp;
   if (!isFiniteNumber(exp)) return deny('token-malformed');
-  if (now > exp + leeway) return deny('token-expired');
+  // An expired token is still checked to the end: `token-expired` (which the gate answers by renewing
+  // the session, issue 9) only for a token that is otherwise valid.
+  const expired = now > exp + leeway;
   // JSON has no `undefined`, and Object.prototype has no `nbf` or `groups`: undefined means absent.
   if (c.nbf !== undefined) {
     const nbf = c.nbf;
@@ -141,7 +146,9 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   if (typeof iat !== 'number' || iat % 1 !== 0) return deny('token-malformed');
   const age = now - iat;
   if (age < -leeway) return deny('token-not-yet-valid');
-  if (age > config.maxSessionSeconds + leeway) return deny('token-too-old');
+  // Past the maximum age: the ordinary end of a session once the token has expired too (quiet,
+  // nothing to renew), a token to distrust while its exp is still ahead (logged as a warning).
+  if (age > config.maxSessionSeconds + leeway) return deny(expired ? 'session-max-age' : 'token-too-old');
 
   if (!isNonEmptyString(c.sub) || !isNonEmptyString(c.username)) return deny('token-malformed');
   if (c.groups !== undefined && !isStringArray(c.groups)) return deny('token-malformed');
@@ -152,6 +159,7 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
     if (typeof ip !== 'string') return deny('ip-mismatch');
     if (ip !== input.remoteAddr && (binding !== 'subnet' || !sameSubnet(ip, input.remoteAddr))) return deny('ip-mismatch');
   }
+  if (expired) return deny('token-expired');
 
   return { ok: true, claims: c as SessionClaims, escaped: text.indexOf('\\') >= 0 || text.indexOf('\x7f') >= 0 };
 }

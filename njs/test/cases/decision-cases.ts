@@ -7,7 +7,7 @@ import type { DenyReason } from '../../src/core/session-contract.js';
 import { UNKNOWN_KEY, signToken, validClaims, withClaims } from './fixtures.js';
 
 export interface DecisionExpectation {
-  action: 'allow' | 'login' | 'deny';
+  action: 'allow' | 'login' | 'deny' | 'renew';
   reason?: DenyReason;
   location?: string;
   /** Exact map of forwarded headers (claim -> value) on allow. */
@@ -160,11 +160,18 @@ export function decisionCases(now: number): DecisionCase[] {
     { name: 'denies a client without an Accept header', cookie: undefined, requestUri: '/', expect: { action: 'deny', reason: 'token-missing' } },
     { name: 'denies Accept */* (curl)', cookie: undefined, accept: '*/*', requestUri: '/', expect: { action: 'deny', reason: 'token-missing' } },
     {
-      name: 'sends a browser with an expired session to the login page',
+      name: 'renews the expired session of a browser, with the login page to fall back on',
       cookie: 'gw_session=' + expired,
       accept: BROWSER_ACCEPT,
       requestUri: '/reports',
-      expect: { action: 'login', reason: 'token-expired', location: '/login?rd=%2Freports' },
+      expect: { action: 'renew', reason: 'token-expired', location: '/login?rd=%2Freports' },
+    },
+    {
+      name: 'renews the expired session of an API client (no login page to fall back on)',
+      cookie: 'gw_session=' + expired,
+      accept: 'application/json',
+      requestUri: '/api/reports',
+      expect: { action: 'renew', reason: 'token-expired', location: '' },
     },
     {
       name: 'denies an API client with a forged token',

@@ -8,7 +8,7 @@
 import type { CompiledPolicy, CompiledRule } from '../../src/core/policy-contract.js';
 import { CLIENT_IP, UNKNOWN_KEY, signToken, validClaims, withClaims } from './fixtures.js';
 
-export type PolicyAction = 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request';
+export type PolicyAction = 'allow' | 'login' | 'deny' | 'forbidden' | 'bad-request' | 'renew';
 
 export interface PolicyExpectation {
   action: PolicyAction;
@@ -229,8 +229,8 @@ export function policyCases(now: number): PolicyCase[] {
       expect: { action: 'allow', reason: 'public', rule: 'static', upstreamCookie: 'theme=dark' },
     },
     get('lets an expired session through a public path as anonymous', '/healthz', expiredKirk, BROWSER, { action: 'allow', reason: 'public', rule: 'healthz' }),
-    get('sends a browser with an expired session on a non-public path to the login page', '/federation', expiredKirk, BROWSER, {
-      action: 'login',
+    get('renews the expired session of a browser on a non-public path', '/federation', expiredKirk, BROWSER, {
+      action: 'renew',
       reason: 'token-expired',
       rule: '',
       location: '/login?rd=%2Ffederation',

@@ -288,9 +288,9 @@ function sessionAgeCases(now: number): TokenCase[] {
       expect: 'token-too-old',
     },
     {
-      name: 'an ordinary end of session reports token-expired, not token-too-old',
+      name: 'an ordinary end of session (expired and past the maximum age) reports session-max-age, not token-too-old',
       token: signToken(withClaims(claims, { iat: now - MAX_SESSION - LEEWAY - 1, exp: now - LEEWAY - 1 })),
-      expect: 'token-expired',
+      expect: 'session-max-age',
     },
   ];
 }
