@@ -10,6 +10,8 @@ export interface SeenRequest {
   url: string;
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
+  /** The request body as received (empty for none). */
+  body: Buffer;
 }
 
 export interface EchoUpstream {
@@ -24,9 +26,13 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
   const seen: SeenRequest[] = [];
   // A user in 1,000 groups makes X-Payload-groups far longer than Node's 16 KiB default.
   const server = createServer({ maxHeaderSize: 1024 * 1024 }, (req, res) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) });
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+    });
   });
   server.keepAliveTimeout = 1000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

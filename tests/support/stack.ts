@@ -72,6 +72,8 @@ export interface Stack {
    * on its next reload (`stack.nginx.reload()`).
    */
   restartAuthService(env: Record<string, string>): Promise<void>;
+  /** Stops the auth service (nginx then cannot reach it); restartAuthService({}) brings it back. */
+  stopAuthService(): Promise<void>;
   diagnostics(): string;
   stop(): Promise<void>;
 }
@@ -163,7 +165,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...opts.env,
     };
     let auth = await startAuthService(authEnv, { logStream });
-    cleanups.push(() => auth.close());
+    let authStopped = false;
+    cleanups.push(() => (authStopped ? undefined : auth.close()));
 
     const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined);
     cleanups.push(() => nginx.stop());
@@ -224,8 +227,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
       authLogs: () => logs,
       async restartAuthService(env) {
-        await auth.close();
+        if (!authStopped) await auth.close();
         auth = await startAuthService({ ...authEnv, ...env }, { logStream });
+        authStopped = false;
+      },
+      async stopAuthService() {
+        if (!authStopped) await auth.close();
+        authStopped = true;
       },
       diagnostics: () =>
         `--- nginx error.log ---\n${nginx.errorLog()}\n--- nginx access.log ---\n${nginx.accessLog()}\n--- auth service ---\n${logs}`,
