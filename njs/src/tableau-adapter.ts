@@ -5,7 +5,7 @@
  * njs 0.7.9 builds every function of a module again for each request its location serves (a few
  * hundred CPU instructions each), so code the allow path does not run lives here.
  */
-import { readCookie } from './core/cookie.js';
+import { readCookie, setCookieValue, type CookieResult } from './core/cookie.js';
 import { decideAccess, isPolicyOff } from './core/policy.js';
 import type { CompiledPolicy } from './core/policy-contract.js';
 import { isPathTooLong, policyPath } from './core/request-path.js';
@@ -38,7 +38,9 @@ function unauthenticated(r: NginxHTTPRequest, reason: string): void {
  * 403 `cross-site-request`, before the session is looked at.
  *
  * Without Tableau in the gate config, redirects to the named location `@protected_app` (the site's
- * usual protected proxy), so /api/ stays the app's. Otherwise answers itself, as JSON: 401 `unauthenticated` for no or an
+ * usual protected proxy), so /api/ stays the app's. An expired session token that is otherwise
+ * valid is renewed first (internal redirect to @gate_renew, which comes back here with
+ * `$gate_renewed_cookie` set). Otherwise answers itself, as JSON: 401 `unauthenticated` for no or an
  * invalid session (any reason the gate knows), a session without `tta` (`tableau-session-missing`),
  * one that does not decrypt (`tableau-session-invalid`, logged as a warning) or whose token expired
  * (`tableau-session-expired`); 400 `path-ambiguous` for a path policyPath refuses (with or without a
@@ -69,7 +71,9 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       });
       return;
     }
-    const cookie = readCookie(r.headersIn.Cookie, config.cookieName);
+    // Back from @gate_renew (an expired token renewed): the new token, not the request's cookie.
+    const renewed = setCookieValue(v.gate_renewed_cookie || '', config.cookieName);
+    const cookie: CookieResult = renewed === null ? readCookie(r.headersIn.Cookie, config.cookieName) : { status: 'ok', value: renewed, rest: '' };
     if (cookie.status !== 'ok') {
       unauthenticated(r, cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing');
       return;
@@ -84,6 +88,12 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       decode: decodeBase64url,
     });
     if (!verified.ok) {
+      if (verified.reason === 'token-expired' && renewed === null) {
+        // Renewed as on any protected location (snippets/gate-server.conf); renew.js comes back here.
+        v.gate_reason = 'token-expired';
+        r.internalRedirect('@gate_renew');
+        return;
+      }
       if (isWarned(verified.reason)) r.warn('gate: rejected session token reason=' + verified.reason + ' request_id=' + v.request_id);
       unauthenticated(r, verified.reason);
       return;

@@ -4,11 +4,12 @@
  * waits for its token to expire rather than forging an expired one: the renewal sees what a
  * returning user's browser sends.
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { Readable } from 'node:stream';
 import { runSessionsCli } from '../../auth-service/src/cli/sessions-cli.js';
 import { runUsersCli } from '../../auth-service/src/cli/users-cli.js';
 import { setCookies, stackTest, startStack, type HttpResult, type Stack } from '../support/stack.js';
+import { startTableauFake, type TableauFake } from '../support/tableau-fake.js';
 import { signWith } from '../support/tokens.js';
 
 const PASSWORD = 'renewal test password 42';
@@ -248,5 +249,41 @@ describe('silent renewal through nginx', () => {
     const back = await stack.request('GET', '/reports', { accept: BROWSER, cookie: session });
     expect(back.status).toBe(200);
     expect((await stack.pool.query('SELECT revoked_at FROM sessions WHERE sid = $1', [sid])).rows[0]).toEqual({ revoked_at: null });
+  });
+});
+
+describe('silent renewal on the Tableau /api/ pass-through', () => {
+  let stack: Stack;
+  let tableau: TableauFake;
+  const test = stackTest(() => stack);
+  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000cc' };
+
+  beforeAll(async () => {
+    tableau = await startTableauFake({ site: SITE, users: [{ name: 'tina', password: PASSWORD, siteRole: 'Explorer', groups: ['Sales'] }] });
+    stack = await startStack({
+      env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, ALLOW_INSECURE_HTTP_IDP: 'true', SESSION_TOKEN_TTL_SECONDS: String(TOKEN_TTL), SESSION_LEEWAY_SECONDS: '0' },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await tableau?.close();
+  });
+
+  test("an expired session token is renewed in place and the call reaches Tableau with the user's token", async () => {
+    const { session } = await stack.login('tina', PASSWORD);
+    const tinaToken = tableau.issuedTokens().at(-1)!;
+    await untilExpired(session!);
+    const body = JSON.stringify({ workbook: { name: 'Q3 — ünïcödé' } });
+    const res = await stack.request(
+      'POST',
+      `/api/3.19/sites/${SITE.id}/workbooks`,
+      { accept: 'application/json', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), origin: stack.baseUrl, cookie: session! },
+      body,
+    );
+    expect(res.status).toBe(201);
+    expect(JSON.parse(res.body)).toMatchObject({ calledWith: { bodyBytes: Buffer.byteLength(body) } });
+    expect(tableau.requests.at(-1)).toMatchObject({ method: 'POST', headers: { 'x-tableau-auth': tinaToken } });
+    const renewed = renewedCookie(res, 'gw_session')!;
+    expect(claimsOf(renewed).sid).toBe(claimsOf(session!).sid);
   });
 });
