@@ -43,7 +43,8 @@ describe('the gate refuses bad sessions before the upstream sees anything', () =
         return `gw_session=${t[0]}.${b64url(claimsFor('127.0.0.1', nowSeconds(), { groups: ['Admins'] }))}.${t[2]}`;
       },
     },
-    { name: 'an expired token', reason: 'token-expired', cookie: () => `gw_session=${signWith(header, claimsFor('127.0.0.1', nowSeconds() - 7200, { exp: nowSeconds() - 3600 }), stack.secret)}` },
+    // Expired but otherwise valid: nginx asks the auth service to renew it, which refuses (no such session).
+    { name: 'an expired token of a session the store does not know', reason: 'session-ended', cookie: () => `gw_session=${signWith(header, claimsFor('127.0.0.1', nowSeconds() - 7200, { exp: nowSeconds() - 3600 }), stack.secret)}` },
     { name: 'a token not valid yet', reason: 'token-not-yet-valid', cookie: () => `gw_session=${signWith(header, claimsFor('127.0.0.1', nowSeconds(), { nbf: nowSeconds() + 3600 }), stack.secret)}` },
     { name: 'a token without exp', reason: 'token-malformed', cookie: () => `gw_session=${signWith(header, claimsFor('127.0.0.1', nowSeconds(), { exp: undefined }), stack.secret)}` },
     { name: 'a token stolen from another address', reason: 'ip-mismatch', cookie: () => `gw_session=${signWith(header, claimsFor('10.9.8.7', nowSeconds()), stack.secret)}` },

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect } from '@jest/globals
 import { headerSegmentFor } from '../../auth-service/src/services/gate-config.js';
 import { freePort } from '../../scripts/lib/nginx-runtime.js';
 import { fakeTimeEnv, restartNginx } from '../support/policy.js';
-import { accessLogEntry, rawRequest, stackTest, startStack, strongSecret, type HttpResult, type Stack } from '../support/stack.js';
+import { accessLogEntry, rawRequest, setCookies, stackTest, startStack, strongSecret, type HttpResult, type Stack } from '../support/stack.js';
 import { claimsFor, nowSeconds, signWith } from '../support/tokens.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -184,7 +184,9 @@ describe('key rotation: nobody is logged out, new sessions use the new key, the 
   let retiredAt: number;
 
   beforeAll(async () => {
-    stack = await startStack({ env: { JWT_SECRET: keyA, JWT_PREVIOUS_SECRETS: '' } });
+    // Tokens live an hour here: the test moves nginx's clock ten minutes ahead of the auth service's,
+    // and renewal (which the service does on the real clock) is not what this test is about.
+    stack = await startStack({ env: { JWT_SECRET: keyA, JWT_PREVIOUS_SECRETS: '', SESSION_TOKEN_TTL_SECONDS: '3600', SESSION_IDLE_SECONDS: '7200' } });
   }, 60_000);
   afterAll(async () => {
     // restartNginx replaced the stack's nginx; stop that one too (stack.stop() knows only the first).
@@ -210,6 +212,13 @@ describe('key rotation: nobody is logged out, new sessions use the new key, the 
     const still = await apiGet(stack, oldCookie!);
     expect(still.status).toBe(200);
     expect(stack.upstream.seen).toHaveLength(1);
+
+    // Renewal re-signs the old session with B: same sid, new key.
+    const renewal = await rawRequest(stack.authPort, 'POST', '/auth/renew', { cookie: oldCookie! });
+    expect(renewal.status).toBe(204);
+    const renewed = setCookies(renewal)[0]!.split(';')[0]!;
+    expect(renewed.split('=')[1]!.split('.')[0]).toBe(headerSegmentFor(keyB));
+    expect((await apiGet(stack, renewed)).status).toBe(200);
 
     // A fresh sign-in is signed with B.
     const { session: newCookie } = await signInAlice(stack);
