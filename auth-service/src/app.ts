@@ -200,7 +200,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions }));
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
-  app.use(createAboutRouter({ config, logger, now: deps.now, sessions }));
+  app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
   app.use(createRenewRouter({ config, renew }));
   app.use((_req, res) => {
     res

@@ -286,4 +286,18 @@ describe('silent renewal on the Tableau /api/ pass-through', () => {
     const renewed = renewedCookie(res, 'gw_session')!;
     expect(claimsOf(renewed).sid).toBe(claimsOf(session!).sid);
   });
+
+  test('/auth/about (proxied without the gate) renews an expired session token itself', async () => {
+    const { session } = await stack.login('tina', PASSWORD);
+    await untilExpired(session!);
+    const res = await stack.request('GET', '/auth/about', { accept: 'application/json', cookie: session! });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ siteId: SITE.id });
+    expect(claimsOf(renewedCookie(res, 'gw_session')!).sid).toBe(claimsOf(session!).sid);
+    // A forged expired token is not renewed.
+    const [h, p] = session!.split('=')[1]!.split('.') as [string, string];
+    const forged = await stack.request('GET', '/auth/about', { accept: 'application/json', cookie: `gw_session=${h}.${p}.${'A'.repeat(43)}` });
+    expect(forged.status).toBe(401);
+    expect(JSON.parse(forged.body)).toMatchObject({ reason: 'token-invalid' });
+  });
 });

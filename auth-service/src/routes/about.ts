@@ -10,6 +10,8 @@ import { errorSummary } from '../logger.js';
 import type { ServerSessions } from '../services/server-sessions.js';
 import { fetchCurrentTableauSession, fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM } from '../services/tableau-token.js';
 import { localsOf, verifiedSessionOf } from './context.js';
+import { renewRequestCookie } from './renew.js';
+import type { RenewalService } from '../services/renewal.js';
 
 export interface AboutRouteDeps {
   config: AuthConfig;
@@ -18,10 +20,14 @@ export interface AboutRouteDeps {
   now: () => number;
   fetch?: typeof globalThis.fetch;
   sessions: Pick<ServerSessions, 'state'>;
+  /** Renews an expired session token (services/renewal.ts). */
+  renew: RenewalService;
 }
 
 /**
- * Answers JSON, never cached: 200 `{serverInfo, siteId, userId}` for a Tableau session whose token
+ * An expired session token is renewed first (renewRequestCookie: the new cookie, or a refusal's 401
+ * with its reason and a clearing cookie, or 503). Then answers JSON, never cached: 200
+ * `{serverInfo, siteId, userId}` for a Tableau session whose token
  * Tableau still accepts (checked with Get Current Server Session under the user's own token);
  * 401 `unauthenticated` without a valid session, when its server-side session was revoked, has
  * expired or was never stored (reason `session-ended`), when Tableau refuses the token, or names another
@@ -38,10 +44,17 @@ export function createAboutRouter(deps: AboutRouteDeps): Router {
   router.get('/auth/about', async (req, res) => {
     const { requestId } = localsOf(res);
     res.setHeader('Cache-Control', 'no-store');
-    const claims = verifiedSessionOf(req, config, deps.now());
+    let claims = verifiedSessionOf(req, config, deps.now());
     if (claims === null) {
-      res.status(401).json({ error: 'unauthenticated', login: '/login' });
-      return;
+      // nginx proxies this path without the gate, so an expired token of a live session is renewed
+      // here, as the gate would renew it (the new cookie comes with the answer).
+      const renewed = await renewRequestCookie(req, res, { config, renew: deps.renew });
+      if (!renewed.ok) {
+        if (renewed.status === 503) res.status(503).json({ error: renewed.reason });
+        else res.status(401).json({ error: 'unauthenticated', reason: renewed.reason, login: '/login' });
+        return;
+      }
+      claims = renewed.claims as unknown as Record<string, unknown>;
     }
     let state;
     try {

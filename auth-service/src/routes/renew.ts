@@ -8,7 +8,7 @@ import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { serializeCookie } from '../security/cookies.js';
-import type { RenewalService } from '../services/renewal.js';
+import type { RenewalResult, RenewalService } from '../services/renewal.js';
 import { localsOf } from './context.js';
 
 export const RENEW_PATH = '/auth/renew';
@@ -25,30 +25,40 @@ export interface RenewRouteDeps {
  * `{error:'policy-unavailable'}`.
  * The cookie has the attributes a sign-in gives it (HttpOnly, SameSite=Lax, Secure per AUTH_COOKIE_SECURE).
  */
-export function createRenewRouter(deps: RenewRouteDeps): Router {
+/**
+ * Renews the request's session cookie and puts the answer's Set-Cookie on `res`: the new token, or
+ * a clearing cookie when the renewal is refused (401, reason also in `X-Renewal-Refused`). Nothing
+ * is set for a 503. Shared by /auth/renew and /auth/about (which renews an expired token itself).
+ */
+export async function renewRequestCookie(req: Request, res: Response, deps: RenewRouteDeps): Promise<RenewalResult> {
   const { config } = deps;
+  const cookie = readCookie(req.headers.cookie, config.session.cookieName);
+  const result = await deps.renew({
+    token: cookie.status === 'ok' ? cookie.value : undefined,
+    clientIp: normaliseClientIp(req.ip),
+    requestId: localsOf(res).requestId,
+  });
+  if (result.ok) {
+    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: result.maxAgeSeconds, secure: config.session.cookieSecure }));
+  } else if (result.status === 401) {
+    res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));
+    // For nginx (@gate_renew_refused), which cannot read the body of an auth_request answer.
+    res.setHeader('X-Renewal-Refused', result.reason);
+  }
+  return result;
+}
+
+export function createRenewRouter(deps: RenewRouteDeps): Router {
   const router = Router();
 
   async function handle(req: Request, res: Response): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
-    const cookie = readCookie(req.headers.cookie, config.session.cookieName);
-    const result = await deps.renew({
-      token: cookie.status === 'ok' ? cookie.value : undefined,
-      clientIp: normaliseClientIp(req.ip),
-      requestId: localsOf(res).requestId,
-    });
+    const result = await renewRequestCookie(req, res, deps);
     if (!result.ok) {
-      if (result.status === 503) {
-        res.status(503).json({ error: result.reason });
-        return;
-      }
-      res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));
-      // For nginx (@gate_renew_refused), which cannot read the body of an auth_request answer.
-      res.setHeader('X-Renewal-Refused', result.reason);
-      res.status(401).json({ error: 'unauthenticated', reason: result.reason, login: '/login' });
+      if (result.status === 503) res.status(503).json({ error: result.reason });
+      else res.status(401).json({ error: 'unauthenticated', reason: result.reason, login: '/login' });
       return;
     }
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: result.maxAgeSeconds, secure: config.session.cookieSecure }));
     if (req.method === 'GET') res.status(200).json({ exp: result.claims.exp });
     else res.status(204).end();
   }
