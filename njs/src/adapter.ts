@@ -184,6 +184,8 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
   if (decision.action === 'renew') {
     // The login URL for a browser whose renewal is refused (@gate_renew_refused).
     if (decision.location !== '') v.gate_location = decision.location;
+    // Parallel requests with the same expired token share one renewal (proxy_cache_lock in /_gate/renew).
+    v.gate_renew_key = decision.renewKey;
     return 'renew';
   }
   if (isWarned(decision.reason)) {

@@ -91,6 +91,7 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       if (verified.reason === 'token-expired' && renewed === null) {
         // Renewed as on any protected location (snippets/gate-server.conf); renew.js comes back here.
         v.gate_reason = 'token-expired';
+        v.gate_renew_key = cookie.value.slice(cookie.value.lastIndexOf('.') + 1);
         r.internalRedirect('@gate_renew');
         return;
       }

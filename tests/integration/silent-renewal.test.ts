@@ -103,6 +103,25 @@ describe('silent renewal through nginx', () => {
     expect(log.filter((l) => l.path === '/reports/q3')).toEqual([expect.objectContaining({ status: 200, user: 'kirk', reason: 'session-renewed' })]);
   });
 
+  test('parallel requests with the same expired token (a dashboard loading) share one renewal: one auth-service call, one new token', async () => {
+    const session = await signIn('kirk');
+    const { sid } = claimsOf(session);
+    await untilExpired(session);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => stack.request('GET', `/api/widgets/${i}`, { accept: 'application/json', cookie: session })),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
+    const tokens = new Set(results.map((r) => renewedCookie(r, 'gw_session')));
+    expect(tokens.size).toBe(1);
+    expect([...tokens][0]).not.toBeNull();
+    expect(await events(sid)).toEqual(['login_success', 'renewal']);
+    // Another session's expired token is never answered from that entry.
+    const other = await signIn('spock');
+    await untilExpired(other);
+    const res = await stack.request('GET', '/api/widgets/x', { accept: 'application/json', cookie: other });
+    expect(claimsOf(renewedCookie(res, 'gw_session')!)).toMatchObject({ sid: claimsOf(other).sid, username: 'spock' });
+  });
+
   test('a fetch/XHR call with an expired token is renewed in place (JSON, no redirect)', async () => {
     const session = await signIn('spock');
     await untilExpired(session);

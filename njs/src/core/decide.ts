@@ -61,7 +61,7 @@ export type Decision =
    * nginx asks the auth service to renew it (snippets/protect.conf, @gate_renew). `location` is the
    * login URL for a browser, used if the renewal is refused; '' for other clients.
    */
-  | { action: 'renew'; reason: 'token-expired'; location: string; rule: string }
+  | { action: 'renew'; reason: 'token-expired'; location: string; rule: string; /** The expired token's signature: names its renewal in nginx's cache. */ renewKey: string }
   | { action: 'deny'; reason: DenyReason; rule: string }
   /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
   | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
@@ -309,7 +309,14 @@ export function decideRequest(input: DecideInput): Decision {
   }
   const html = wantsHtml(input.accept);
   if (reason === 'token-expired') {
-    return { action: 'renew', reason: reason, location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '', rule: '' };
+    const token = cookie.status === 'ok' ? cookie.value : '';
+    return {
+      action: 'renew',
+      reason: reason,
+      location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
+      rule: '',
+      renewKey: token.slice(token.lastIndexOf('.') + 1),
+    };
   }
   if (html) {
     return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri), rule: '' };
