@@ -3,14 +3,15 @@
 # silent when everything is already there.
 #
 #   scripts/install-deps.sh          npm packages; Debian's nginx, njs module + CLI, headers-more
-#   scripts/install-deps.sh --test   also chromium, wrk, valgrind (make bench), docker-compose, libfaketime (policy time-window tests), gettext-base (container entrypoint test), and a PostgreSQL answering on
+#   scripts/install-deps.sh --test   also chromium, wrk, valgrind (make bench), docker-compose, libfaketime (policy time-window tests), gettext-base (container entrypoint test),
+#                                    debootstrap (the Debian 13 root of make test-njs08, scripts/trixie-root.sh), and a PostgreSQL answering on
 #                                    127.0.0.1:5432 where user postgres connects without a password
 #
 # As root it installs what is missing. Otherwise it prints the exact command to run and exits 1.
 set -euo pipefail
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 with_test=0
@@ -176,7 +177,7 @@ check_postgres_login() {
 # ca-certificates: nginx loads the CA bundle at config time to verify Tableau (snippets/tableau-api.conf).
 packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter ca-certificates)
 if [ "$with_test" -eq 1 ]; then
-    packages+=(chromium wrk valgrind docker-compose libfaketime gettext-base)
+    packages+=(chromium wrk valgrind docker-compose libfaketime gettext-base debootstrap)
     pg_answers || packages+=(postgresql)
 fi
 install_debian_packages "${packages[@]}"
