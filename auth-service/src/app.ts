@@ -18,6 +18,7 @@ import { createAboutRouter } from './routes/about.js';
 import { createLogoutRouter } from './routes/logout.js';
 import { createOidcRouter } from './routes/oidc.js';
 import { createRenewRouter } from './routes/renew.js';
+import { createRevocationsRouter } from './routes/revocations.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
 import { createLoginRateLimiter } from './security/login-rate-limiter.js';
@@ -142,7 +143,7 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
 const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
   const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
   return {
-    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse },
+    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse, revokedSince: refuse },
     audit: { record: refuse, tail: refuse, purge: refuse },
   };
 })();
@@ -202,6 +203,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
   app.use(createRenewRouter({ config, renew }));
+  app.use(
+    createRevocationsRouter({
+      config,
+      sessions: deps.storage?.sessions ?? missingStorage.sessions,
+      storeReady: deps.storage === undefined ? () => false : storeReady,
+    }),
+  );
   app.use((_req, res) => {
     res
       .status(404)

@@ -145,6 +145,45 @@ describe('sessions repo on PostgreSQL', () => {
     expect((await sessions.list({ userKey: 'local:chekov', nowMs: now, includeEnded: true })).map((s) => s.sid)).toEqual([newer.sid, live.sid, expired.sid]);
   });
 
+  it('feeds the revocations of the last window, oldest first, from `since`, each with the ms left of its window', async () => {
+    const how = { event: 'revoke' as const, reason: 'test' };
+    const before = (await sessions.revokedSince({ sinceMs: null, windowSeconds: 330, limit: 10_000 })).nowMs;
+    const [first, second, old, live] = [session(), session(), session(), session()];
+    for (const s of [first, second, old, live]) await sessions.open(s);
+    await sessions.revoke(first.sid, how);
+    await sessions.revoke(second.sid, how);
+    await sessions.revoke(old.sid, how);
+    // Revoked longer ago than the window: every token of it has expired, so it is not listed.
+    await pool.query("UPDATE sessions SET revoked_at = now() - interval '331 seconds' WHERE sid = $1", [old.sid]);
+    const found = await sessions.revokedSince({ sinceMs: before, windowSeconds: 330, limit: 10_000 });
+    expect(found.sessions.map((s) => s.sid)).toEqual([first.sid, second.sid]);
+    expect(found.nowMs).toBeGreaterThanOrEqual(before);
+    for (const s of found.sessions) {
+      expect(s.revokedAtMs).toBeGreaterThanOrEqual(before);
+      expect(s.ttlMs).toBeGreaterThan(320_000);
+      expect(s.ttlMs).toBeLessThanOrEqual(330_000);
+    }
+    expect((await sessions.revokedSince({ sinceMs: before, windowSeconds: 330, limit: 1 })).sessions.map((s) => s.sid)).toEqual([first.sid]);
+    expect((await sessions.revokedSince({ sinceMs: found.nowMs + 1, windowSeconds: 330, limit: 10_000 })).sessions).toEqual([]);
+    // No `since`: the whole window, which includes these two and not the old one.
+    const all = (await sessions.revokedSince({ sinceMs: null, windowSeconds: 330, limit: 10_000 })).sessions.map((s) => s.sid);
+    expect(all).toEqual(expect.arrayContaining([first.sid, second.sid]));
+    expect(all).not.toContain(old.sid);
+    expect(all).not.toContain(live.sid);
+    // The feed's filter can use the partial index (migration 004) rather than reading every row.
+    const client = await pool.connect();
+    try {
+      await client.query('SET enable_seqscan = off');
+      const plan = await client.query<{ 'QUERY PLAN': string }>(
+        "EXPLAIN SELECT sid FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= now() - interval '330 seconds' ORDER BY revoked_at LIMIT 2000",
+      );
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('sessions_revoked_at');
+    } finally {
+      await client.query('RESET enable_seqscan');
+      client.release();
+    }
+  });
+
   it('purges sessions that ended long ago and keeps the others', async () => {
     const old = session({ username: 'sulu', userKey: 'local:sulu', nowMs: Date.now() - 100 * 86_400_000, maxSeconds: 3600 });
     const live = session({ username: 'sulu', userKey: 'local:sulu' });

@@ -96,6 +96,19 @@ export interface SessionsRepo {
    * reached; an error thrown by `decide` rolls everything back and propagates.
    */
   renew<T>(input: RenewInput<T>): Promise<RenewalDecision<T> | null>;
+  /**
+   * The revocation feed (GET /auth/revocations): sessions revoked at or after `sinceMs` (null: no
+   * lower bound) and less than `windowSeconds` ago, oldest first, at most `limit`; each with the
+   * milliseconds left until revocation + `windowSeconds`. Times are the database's (revoked_at is
+   * its now()), as is `nowMs`. One range scan on sessions_revoked_at (migration 004).
+   * Throws ERR_STORE_UNAVAILABLE (503) when the store cannot be reached.
+   */
+  revokedSince(opts: { sinceMs: number | null; windowSeconds: number; limit: number }): Promise<RevokedSince>;
+}
+
+export interface RevokedSince {
+  nowMs: number;
+  sessions: Array<{ sid: string; revokedAtMs: number; ttlMs: number }>;
 }
 
 interface SessionRow {
@@ -203,6 +216,31 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
           reason: null,
         });
       });
+    },
+
+    async revokedSince({ sinceMs, windowSeconds, limit }) {
+      // One row even when nothing was revoked, to carry the database's now().
+      const result = await run<{ now_ms: number; sid: string | null; revoked_ms: number | null; ttl_ms: number | null }>(
+        `WITH t AS (SELECT now() AS now)
+         SELECT (extract(epoch FROM t.now) * 1000)::float8 AS now_ms, r.sid, r.revoked_ms, r.ttl_ms
+         FROM t LEFT JOIN LATERAL (
+           SELECT sid, (extract(epoch FROM revoked_at) * 1000)::float8 AS revoked_ms,
+                  (extract(epoch FROM revoked_at + make_interval(secs => $2) - t.now) * 1000)::float8 AS ttl_ms
+           FROM sessions
+           WHERE revoked_at IS NOT NULL
+             AND revoked_at >= greatest(to_timestamp($1::float8 / 1000), t.now - make_interval(secs => $2))
+           ORDER BY revoked_at, sid
+           LIMIT $3
+         ) r ON true`,
+        [sinceMs ?? 0, windowSeconds, limit],
+      );
+      const rows = result.rows;
+      return {
+        nowMs: Math.floor(rows[0]!.now_ms),
+        sessions: rows
+          .filter((r) => r.sid !== null)
+          .map((r) => ({ sid: r.sid!, revokedAtMs: Math.floor(r.revoked_ms!), ttlMs: Math.max(1, Math.ceil(r.ttl_ms!)) })),
+      };
     },
 
     async find(sid) {

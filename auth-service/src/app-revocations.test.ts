@@ -1,0 +1,77 @@
+/**
+ * GET /auth/revocations as the app serves it (real HTTP, real PostgreSQL): what nginx's revocation
+ * poller on njs >= 0.8 reads (njs/src/revocations.ts). The query itself is in storage/sessions-repo.test.ts.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { parseRevocationsReply } from '../../njs/src/core/revocations.js';
+import { decodeSegment, openTestDatabase, setCookies, startTestApp, type TestApp, type TestDatabase } from './app.testkit.js';
+import { createSessionsRepo } from './storage/sessions-repo.js';
+
+let db: TestDatabase;
+const open: TestApp[] = [];
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  await db.createUser('alice', 'correct horse battery', { groups: ['staff'] });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((a) => a.close()));
+});
+afterAll(async () => {
+  await db?.close();
+});
+
+async function start(opts: Partial<Parameters<typeof startTestApp>[0]> = {}): Promise<TestApp> {
+  const app = await startTestApp({ usersRepo: db.repo, ...opts });
+  open.push(app);
+  return app;
+}
+
+async function signIn(app: TestApp): Promise<string> {
+  const token = setCookies(await app.login('alice', 'correct horse battery'))
+    .find((c) => c.startsWith('gw_session='))!
+    .split(';')[0]!
+    .slice('gw_session='.length);
+  return decodeSegment(token.split('.')[1]!).sid as string;
+}
+
+describe('/auth/revocations', () => {
+  test('lists a revoked session with the time left until its last token expires (TTL + leeway), and not a live one', async () => {
+    const app = await start({ env: { SESSION_TOKEN_TTL_SECONDS: '120', SESSION_LEEWAY_SECONDS: '10' } });
+    const revoked = await signIn(app);
+    const live = await signIn(app);
+    await createSessionsRepo(db.pool).revoke(revoked, { event: 'revoke', reason: 'test' });
+    const res = await app.request('GET', '/auth/revocations', { accept: 'application/json' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const reply = parseRevocationsReply(res.body)!;
+    expect(reply).not.toBeNull();
+    expect(reply.more).toBe(false);
+    const sids = reply.revoked.map((e) => e.sid);
+    expect(sids).toContain(revoked);
+    expect(sids).not.toContain(live);
+    const entry = reply.revoked.find((e) => e.sid === revoked)!;
+    expect(entry.ttl).toBeGreaterThan(120_000);
+    expect(entry.ttl).toBeLessThanOrEqual(130_000);
+    // From the reply's cursor on, it is not listed again (the poller already has it).
+    const next = parseRevocationsReply((await app.request('GET', `/auth/revocations?since=${reply.until + 1}`)).body)!;
+    expect(next.revoked.map((e) => e.sid)).not.toContain(revoked);
+    expect(next.until).toBeGreaterThanOrEqual(reply.until);
+  });
+
+  test.each(['abc', '-1', '1.5', '1e12', '9999999999999999'])('answers 400 JSON for since=%s', async (since) => {
+    const app = await start();
+    const res = await app.request('GET', `/auth/revocations?since=${encodeURIComponent(since)}`);
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'bad-request' });
+  });
+
+  test('answers 503 JSON without a store, which the poller treats as "keep what you have"', async () => {
+    const app = await start({ deps: { storage: undefined } });
+    const res = await app.request('GET', '/auth/revocations');
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body)).toEqual({ error: 'store-unavailable' });
+    expect(parseRevocationsReply(res.body)).toBeNull();
+  });
+});
