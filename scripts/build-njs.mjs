@@ -86,13 +86,15 @@ function report(file) {
   console.log(relative(root, file) + ' ' + statSync(file).size + ' bytes');
 }
 
-// Three modules: the gate (every protected request), the Tableau /api/ pass-through and the renewal's
-// second half, which nginx imports in their own locations only, so the gate's requests never build
+// Four modules: the gate (every protected request), the Tableau /api/ pass-through, the renewal's
+// second half and the revocation poller (njs >= 0.8), which nginx imports in their own locations only, so the gate's requests never build
 // their functions.
 for (const [entry, outfile, fn] of [
   ['index.ts', gateOut, 'check'],
   ['tableau.ts', tableauOut, 'api'],
   ['renew.ts', join(dist, 'renew.js'), 'resume'],
+  // njs >= 0.8 only (nginx/njs08/); it loads in 0.7.9 too, which the check below proves.
+  ['revocations.ts', join(dist, 'revocations.js'), 'poll'],
 ]) {
   await build({
     ...common,

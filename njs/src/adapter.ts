@@ -5,11 +5,14 @@
  * shared with tableau-adapter.ts (the /api/ pass-through, a module of its own).
  */
 import crypto from 'crypto';
-import { claimHeaderValue, decideRequest, type Decision } from './core/decide.js';
+import { claimHeaderValue, decideRequest, type Decision, type RevokedSessions } from './core/decide.js';
 import { gatePolicyProblem } from './core/policy.js';
 import type { GatePolicy } from './core/policy-contract.js';
 import { gateConfigProblem } from './core/gate-config.js';
 import type { DenyReason, GateConfig } from './core/session-contract.js';
+
+/** njs >= 0.8's `ngx.shared` (js_shared_dict_zone), which njs-types 0.7 does not declare. */
+export type NgxWithShared = { shared?: { [zone: string]: RevokedSessions | undefined } };
 
 /** Loaded once per config load by `js_preload_object gate_config from ...;`. */
 declare const gate_config: unknown;
@@ -130,6 +133,7 @@ export function check(r: NginxHTTPRequest): GateAction {
 /** The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). */
 export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; policy: GatePolicy }, cookieHeaders: string | string[] | undefined): Decision {
   const v = r.variables;
+  const shared = (ngx as NgxWithShared).shared;
   return decideRequest({
     cookieHeaders: cookieHeaders,
     accept: r.headersIn.Accept,
@@ -144,6 +148,9 @@ export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; polic
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
+    // njs >= 0.8 with nginx/njs08/ rendered in (revocations.ts fills it); undefined on 0.7.9, which
+    // has no ngx.shared: one property read per request there (bench/instructions.ts measures it).
+    revoked: shared === undefined ? undefined : shared.gate_revoked,
   });
 }
 

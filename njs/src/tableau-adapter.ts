@@ -12,7 +12,7 @@ import { isPathTooLong, policyPath } from './core/request-path.js';
 import { TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
 import { TABLEAU_IV_BYTES, crossSiteProblem, isSealedShape, readTableauCredentials, tableauKeyFor, tableauUpstreamUrl } from './core/tableau-api.js';
 import { verifySessionToken } from './core/token.js';
-import { decodeBase64url, decodeUtf8, hmacSha256, isWarned, loadRuntime, logGateError, logText, nowSeconds, sha256Digest } from './adapter.js';
+import { decodeBase64url, decodeUtf8, hmacSha256, isWarned, loadRuntime, logGateError, logText, nowSeconds, sha256Digest, type NgxWithShared } from './adapter.js';
 
 /** Answers a JSON error from a js_content handler (no error_page applies to it). */
 function answerJson(r: NginxHTTPRequest, status: number, body: { [field: string]: string }): void {
@@ -97,6 +97,13 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       }
       if (isWarned(verified.reason)) r.warn('gate: rejected session token reason=' + verified.reason + ' request_id=' + v.request_id);
       unauthenticated(r, verified.reason);
+      return;
+    }
+    // As the gate (adapter.ts decide): a session ended recently is refused on njs >= 0.8.
+    const shared = (ngx as NgxWithShared).shared;
+    const revoked = shared === undefined ? undefined : shared.gate_revoked;
+    if (revoked !== undefined && typeof verified.claims.sid === 'string' && revoked.has(verified.claims.sid)) {
+      unauthenticated(r, 'session-revoked');
       return;
     }
     v.gate_user = verified.claims.username;

@@ -24,6 +24,8 @@ import { requestPathCases } from './cases/request-path-cases.js';
 import { loginLocationCases, openRedirectCases, returnPathCases } from './cases/return-url-cases.js';
 import type { ReturnPathCase } from './cases/return-url-cases.js';
 import { tokenCases } from './cases/token-cases.js';
+import { revocationReplyCases } from './cases/revocation-cases.js';
+import { nextCursor, parseRevocationsReply } from '../src/core/revocations.js';
 import { readCookie } from '../src/core/cookie.js';
 import type { CookieHeaders } from '../src/core/cookie.js';
 import { policyPath } from '../src/core/request-path.js';
@@ -229,14 +231,45 @@ function runCookieCases(): void {
   }
 }
 
+/** A stand-in for njs 0.8's shared dict (js_shared_dict_zone) holding `keys`. */
+function fakeDict(keys: string[]): { has(key: string): boolean } {
+  return {
+    has: function (key: string) {
+      return keys.indexOf(key) >= 0;
+    },
+  };
+}
+
+/**
+ * nginx's `ngx` object, which the njs CLI lacks: njs 0.7.9's has no `shared` (`zones` undefined);
+ * njs 0.8's has one entry per js_shared_dict_zone.
+ */
+function setNgx(zones: { [zone: string]: unknown } | undefined): void {
+  (globalThis as unknown as { ngx: unknown }).ngx = zones === undefined ? {} : { shared: zones };
+}
+
+/** The revocation poller's reply parsing (core/revocations.ts), in the engine that runs it. */
+function runRevocationReplyCases(): void {
+  for (let i = 0; i < revocationReplyCases.length; i++) {
+    const c = revocationReplyCases[i];
+    const reply = parseRevocationsReply(c.body);
+    const problems: string[] = [];
+    eq(problems, 'reply', JSON.stringify(reply), JSON.stringify(c.expect));
+    if (reply !== null) eq(problems, 'cursor', nextCursor(reply), c.cursor);
+    check('revocations: ' + c.name, problems);
+  }
+}
+
 function runDecisionCases(): void {
   setConfig(makeConfig());
   const cases = decisionCases(NOW);
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
+    setNgx(c.revoked === undefined ? undefined : { gate_revoked: fakeDict(c.revoked) });
     const secrets = typeof c.cookie === 'string' ? [c.cookie] : [];
     runGate(c.name, { cookie: c.cookie, accept: c.accept, requestUri: c.requestUri, remoteAddr: c.remoteAddr }, c.expect, secrets);
   }
+  setNgx(undefined);
 }
 
 /** Behaviour only the adapter has: config loading, fail-closed errors, the real clock. */
@@ -285,6 +318,16 @@ function runAdapterCases(realNowMs: number): void {
     },
     [token],
   );
+
+  // njs 0.8 without the revocation zone (NJS_REVOCATIONS=off): ngx.shared exists, gate_revoked not.
+  setConfig(makeConfig());
+  setNgx({ other_zone: fakeDict([validClaims(NOW).sid]) });
+  const noZone = fakeRequest({ cookie: cookie, accept: 'application/json' });
+  const noZoneProblems: string[] = [];
+  eq(noZoneProblems, 'action', gate.check(noZone), 'allow');
+  eq(noZoneProblems, 'error lines', noZone.errors.length, 0);
+  check('gate: allows a valid session on njs 0.8 without the gate_revoked zone', noZoneProblems);
+  setNgx(undefined);
 
   // The real clock, unfrozen: Math.floor(Date.now() / 1000) inside the adapter.
   Date.now = realDateNow;
@@ -422,9 +465,11 @@ const startedMs = realDateNow();
 Date.now = function () {
   return NOW * 1000 + 500;
 };
+setNgx(undefined);
 runTokenCases();
 runCookieCases();
 runDecisionCases();
+runRevocationReplyCases();
 runPolicyCases();
 runPolicyFailClosed();
 runAdapterCases(startedMs);
@@ -494,17 +539,20 @@ async function runTableauApiCases(): Promise<void> {
   };
   const uri = '/api/3.19/sites/site-1/workbooks?pageSize=5';
   // status 0: redirected to Tableau's proxy; -1: handed to @protected_app; else answered with it.
-  const cases: { name: string; config: unknown; cookie: string | undefined; status: number; reason: string; warns: number }[] = [
+  const cases: { name: string; config: unknown; cookie: string | undefined; status: number; reason: string; warns: number; revoked?: string[] }[] = [
     { name: 'redirects a Tableau session to the internal proxy with its token', config: withTableau, cookie: session(sealed), status: 0, reason: 'session-valid', warns: 0 },
     { name: 'hands /api/ to the protected app when Tableau is not configured', config: makeConfig(), cookie: session(sealed), status: -1, reason: '', warns: 0 },
     { name: 'answers 401 without a session cookie', config: withTableau, cookie: undefined, status: 401, reason: 'token-missing', warns: 0 },
     { name: 'answers 401 for a session without tta', config: withTableau, cookie: session(undefined), status: 401, reason: 'tableau-session-missing', warns: 0 },
     { name: 'answers 401 and warns when tta was sealed with another key', config: withTableau, cookie: session(otherKey), status: 401, reason: 'tableau-session-invalid', warns: 1 },
     { name: 'answers 401 for expired Tableau credentials', config: withTableau, cookie: session(expired), status: 401, reason: 'tableau-session-expired', warns: 0 },
+    { name: 'answers 401 for a revoked session (njs >= 0.8 dict)', config: withTableau, cookie: session(sealed), status: 401, reason: 'session-revoked', warns: 0, revoked: [validClaims(NOW).sid] },
+    { name: 'redirects a session the dict does not list', config: withTableau, cookie: session(sealed), status: 0, reason: 'session-valid', warns: 0, revoked: ['0123456789abcdefghijAB'] },
   ];
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
     setConfig(c.config);
+    setNgx(c.revoked === undefined ? undefined : { gate_revoked: fakeDict(c.revoked) });
     const r = contentRequest(c.cookie, uri);
     await tableau.api(r);
     const problems: string[] = [];

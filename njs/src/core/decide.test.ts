@@ -24,6 +24,7 @@ describe('decideRequest', () => {
       hmac: hmacBase64url,
       digest: sha256Hex,
       decode: decodeBase64url,
+      revoked: c.revoked === undefined ? undefined : { has: (sid: string) => c.revoked!.includes(sid) },
     });
     expect(decision.action).toBe(c.expect.action);
     if (decision.action === 'allow') {

@@ -34,6 +34,16 @@ export interface DecideInput {
   decode: (b64url: string) => string;
   /** Turns a non-ASCII $uri into text (see policyPath); omitted when `uri` is already text. */
   utf8?: (bytes: string) => string;
+  /**
+   * Sessions ended recently (nginx's `ngx.shared.gate_revoked` on njs >= 0.8, filled by
+   * revocations.ts); undefined where there is none (njs 0.7.9), so only the token bounds a session.
+   */
+  revoked?: RevokedSessions;
+}
+
+/** The part of an njs shared dict the gate uses: is this `sid` among the revoked sessions? */
+export interface RevokedSessions {
+  has(sid: string): boolean;
 }
 
 export type Decision =
@@ -222,7 +232,8 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  *   minus the session cookie;
  * - an expired token that is otherwise valid: `renew` (nginx renews the session with the auth
  *   service and decides again on the new token, see adapter.ts `resume`);
- * - otherwise (missing, duplicate, forged, too old, IP mismatch, ...): `login` with the login
+ * - otherwise (missing, duplicate, forged, too old, IP mismatch, a valid token whose sid is in
+ *   `revoked`: session-revoked, ...): `login` with the login
  *   Location when the client accepts text/html (a browser navigation), else `deny`. The reason is
  *   returned either way; telling forged from expired in the logs is the adapter's job.
  *
@@ -267,11 +278,15 @@ export function decideRequest(input: DecideInput): Decision {
       digest: input.digest,
       decode: input.decode,
     });
-    if (verified.ok) {
+    if (!verified.ok) reason = verified.reason;
+    else if (input.revoked !== undefined && typeof verified.claims.sid === 'string' && input.revoked.has(verified.claims.sid)) {
+      // Refused like a missing session (login or 401), never renewed: the auth service would refuse.
+      reason = 'session-revoked';
+    } else {
       claims = verified.claims;
       escaped = verified.escaped;
+      reason = 'token-missing';
     }
-    reason = verified.ok ? 'token-missing' : verified.reason;
   } else {
     reason = cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing';
   }

@@ -125,6 +125,11 @@ export type DenyReason =
   | 'session-max-age'
   | 'token-key-retired'
   | 'ip-mismatch'
+  /**
+   * The token verifies, but its `sid` is in nginx's revocation zone (njs >= 0.8 only, see
+   * core/revocations.ts): the session was ended less than one token lifetime ago.
+   */
+  | 'session-revoked'
   | 'policy-denied'
   | 'path-ambiguous'
   | 'path-too-long'

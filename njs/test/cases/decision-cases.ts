@@ -21,6 +21,11 @@ export interface DecisionCase {
   accept?: string;
   requestUri: string;
   remoteAddr?: string;
+  /**
+   * The sids in nginx's revocation dict (ngx.shared.gate_revoked, njs >= 0.8). Absent: no dict at
+   * all, as on njs 0.7.9.
+   */
+  revoked?: string[];
   expect: DecisionExpectation;
 }
 
@@ -200,6 +205,48 @@ export function decisionCases(now: number): DecisionCase[] {
       cookie: 'gw_session="' + token + '"',
       accept: 'application/json',
       requestUri: '/',
+      expect: { action: 'deny', reason: 'token-invalid' },
+    },
+    // Revocation within seconds on njs >= 0.8 (issue 9): a session ended at the auth service whose
+    // token is still valid.
+    {
+      name: 'sends a browser with a valid token of a revoked session (sid in the revocation dict) to the login page',
+      cookie: 'gw_session=' + token,
+      accept: BROWSER_ACCEPT,
+      requestUri: '/reports?q=1',
+      revoked: ['0123456789abcdefghijAB', claims.sid],
+      expect: { action: 'login', reason: 'session-revoked', location: '/login?rd=%2Freports%3Fq%3D1' },
+    },
+    {
+      name: 'denies an API client a valid token of a revoked session (401, not a renewal)',
+      cookie: 'gw_session=' + token,
+      accept: 'application/json',
+      requestUri: '/api/things',
+      revoked: [claims.sid],
+      expect: { action: 'deny', reason: 'session-revoked' },
+    },
+    {
+      name: 'allows a valid session whose sid is not in the revocation dict',
+      cookie: 'gw_session=' + token,
+      accept: 'application/json',
+      requestUri: '/',
+      revoked: ['0123456789abcdefghijAB'],
+      expect: { action: 'allow', headers: allHeaders, upstreamCookie: '' },
+    },
+    {
+      name: 'renews an expired token of a revoked session as any other (the auth service then refuses it)',
+      cookie: 'gw_session=' + expired,
+      accept: 'application/json',
+      requestUri: '/',
+      revoked: [claims.sid],
+      expect: { action: 'renew', reason: 'token-expired', location: '' },
+    },
+    {
+      name: 'never looks a forged token up in the revocation dict: it is refused as forged',
+      cookie: 'gw_session=' + forged,
+      accept: 'application/json',
+      requestUri: '/',
+      revoked: [claims.sid],
       expect: { action: 'deny', reason: 'token-invalid' },
     },
   ];
