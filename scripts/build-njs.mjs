@@ -86,12 +86,14 @@ function report(file) {
   console.log(relative(root, file) + ' ' + statSync(file).size + ' bytes');
 }
 
-// Four modules: the gate (every protected request), the Tableau /api/ pass-through, the renewal's
+// Four modules (and the gate's njs >= 0.8 variant): the gate (every protected request), the Tableau /api/ pass-through, the renewal's
 // second half and the revocation poller (njs >= 0.8), which nginx imports in their own locations only, so the gate's requests never build
 // their functions.
 for (const [entry, outfile, fn] of [
   ['index.ts', gateOut, 'check'],
   ['tableau.ts', tableauOut, 'api'],
+  // The gate for njs >= 0.8 with the revocation dict (NJS_REVOCATIONS=on); installed as gate.js then.
+  ['index-njs08.ts', join(dist, 'gate-njs08.js'), 'check'],
   ['renew.ts', join(dist, 'renew.js'), 'resume'],
   // njs >= 0.8 only (nginx/njs08/); it loads in 0.7.9 too, which the check below proves.
   ['revocations.ts', join(dist, 'revocations.js'), 'poll'],
@@ -116,7 +118,7 @@ for (const [entry, outfile] of [
     ...common,
     entryPoints: [join(root, 'njs', 'test', entry)],
     outfile,
-    external: ['crypto', './gate.js', './tableau.js'],
+    external: ['crypto', './gate.js', './gate-njs08.js', './tableau.js'],
     loader: { '.txt': 'text' },
   });
   if (!/from\s*"\.\/gate\.js"/.test(readFileSync(outfile, 'utf8'))) fail(relative(root, outfile) + ' does not import ./gate.js');

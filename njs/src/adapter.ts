@@ -123,17 +123,42 @@ export function logGateError(r: NginxHTTPRequest, e: unknown): void {
 export function check(r: NginxHTTPRequest): GateAction {
   try {
     const runtime = loadRuntime();
-    return act(r, decide(r, runtime, r.headersIn.Cookie));
+    return act(r, decide(r, runtime, r.headersIn.Cookie, undefined));
   } catch (e) {
     logGateError(r, e);
     return 'deny';
   }
 }
 
-/** The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). */
-export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; policy: GatePolicy }, cookieHeaders: string | string[] | undefined): Decision {
+/**
+ * `check` for njs >= 0.8 with NJS_REVOCATIONS=on: exported as `check` by the gate-njs08.js bundle
+ * (index-njs08.ts), which the renderer installs as njs/gate.js then. A session whose sid is in
+ * `ngx.shared.gate_revoked` (filled by revocations.js) is refused as `session-revoked`. A bundle of
+ * its own because njs 0.7.9 pays per request for what this needs: the first use of `ngx` costs
+ * ~2,100 CPU instructions and every module-level function ~600 (callgrind, nginx 1.22 + njs 0.7.9).
+ */
+export function checkRevocable(r: NginxHTTPRequest): GateAction {
+  try {
+    const runtime = loadRuntime();
+    const shared = (ngx as NgxWithShared).shared;
+    return act(r, decide(r, runtime, r.headersIn.Cookie, shared === undefined ? undefined : shared.gate_revoked));
+  } catch (e) {
+    logGateError(r, e);
+    return 'deny';
+  }
+}
+
+/**
+ * The gate's decision for this request, with `cookieHeaders` as its Cookie header(s); `revoked`: the
+ * revocation dict (checkRevocable) or undefined (check, renew.js).
+ */
+export function decide(
+  r: NginxHTTPRequest,
+  runtime: { config: GateConfig; policy: GatePolicy },
+  cookieHeaders: string | string[] | undefined,
+  revoked: RevokedSessions | undefined,
+): Decision {
   const v = r.variables;
-  const shared = (ngx as NgxWithShared).shared;
   return decideRequest({
     cookieHeaders: cookieHeaders,
     accept: r.headersIn.Accept,
@@ -148,9 +173,7 @@ export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; polic
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
-    // njs >= 0.8 with nginx/njs08/ rendered in (revocations.ts fills it); undefined on 0.7.9, which
-    // has no ngx.shared: one property read per request there (bench/instructions.ts measures it).
-    revoked: shared === undefined ? undefined : shared.gate_revoked,
+    revoked: revoked,
   });
 }
 

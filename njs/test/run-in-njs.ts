@@ -12,6 +12,7 @@
  * the njs CLI exit non-zero. njs 0.7.9 subset only (this file is bundled for njs).
  */
 import gate from './gate.js';
+import gate08 from './gate-njs08.js';
 import tableau from './tableau.js';
 import openRedirectList from './fixtures/oauth2-proxy-openredirects.txt';
 import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/cookie-cases.js';
@@ -129,11 +130,14 @@ function loggedUser(r: FakeRequest): string {
   return v(r, 'gate_h_username') === '' ? v(r, 'gate_user') : v(r, 'gate_h_username');
 }
 
-/** Runs gate.check and compares the action, every js_var and the log lines with `expect`. */
-function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, secretsNotLogged: string[]): void {
+/**
+ * Runs gate.check and compares the action, every js_var and the log lines with `expect`. `njs08`:
+ * the gate-njs08.js bundle's check (the revocation-aware gate) instead of gate.js's.
+ */
+function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, secretsNotLogged: string[], njs08?: boolean): void {
   const r = fakeRequest(spec);
   const problems: string[] = [];
-  const action = gate.check(r);
+  const action = njs08 ? gate08.check(r) : gate.check(r);
   eq(problems, 'action', action, expect.action);
   eq(problems, '$gate_reason', v(r, 'gate_reason'), expect.action === 'allow' ? 'session-valid' : expect.reason);
   eq(problems, '$gate_location', v(r, 'gate_location'), expect.action === 'login' || expect.action === 'renew' ? expect.location : '');
@@ -166,7 +170,7 @@ function runGate(name: string, spec: RequestSpec, expect: DecisionExpectation, s
   for (let i = 0; i < secretsNotLogged.length; i++) {
     if (secretsNotLogged[i] !== '' && logged.indexOf(secretsNotLogged[i]) >= 0) problems.push('a token or cookie was logged');
   }
-  check('gate: ' + name, problems);
+  check((njs08 ? 'gate-njs08: ' : 'gate: ') + name, problems);
 }
 
 function substituteToken(headers: CookieHeaders, token: string): CookieHeaders {
@@ -260,14 +264,24 @@ function runRevocationReplyCases(): void {
   }
 }
 
+/**
+ * Every decision case through gate.js (njs 0.7.9: no ngx.shared) and through gate-njs08.js (njs 0.8:
+ * the revocation dict the case lists, else an empty one). The cases with a revocation dict only
+ * through gate-njs08.js: gate.js never looks at one.
+ */
 function runDecisionCases(): void {
   setConfig(makeConfig());
   const cases = decisionCases(NOW);
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
-    setNgx(c.revoked === undefined ? undefined : { gate_revoked: fakeDict(c.revoked) });
     const secrets = typeof c.cookie === 'string' ? [c.cookie] : [];
-    runGate(c.name, { cookie: c.cookie, accept: c.accept, requestUri: c.requestUri, remoteAddr: c.remoteAddr }, c.expect, secrets);
+    const spec = { cookie: c.cookie, accept: c.accept, requestUri: c.requestUri, remoteAddr: c.remoteAddr };
+    if (c.revoked === undefined) {
+      setNgx(undefined);
+      runGate(c.name, spec, c.expect, secrets);
+    }
+    setNgx({ gate_revoked: fakeDict(c.revoked === undefined ? [] : c.revoked) });
+    runGate(c.name, spec, c.expect, secrets, true);
   }
   setNgx(undefined);
 }
@@ -324,10 +338,22 @@ function runAdapterCases(realNowMs: number): void {
   setNgx({ other_zone: fakeDict([validClaims(NOW).sid]) });
   const noZone = fakeRequest({ cookie: cookie, accept: 'application/json' });
   const noZoneProblems: string[] = [];
-  eq(noZoneProblems, 'action', gate.check(noZone), 'allow');
+  eq(noZoneProblems, 'action', gate08.check(noZone), 'allow');
   eq(noZoneProblems, 'error lines', noZone.errors.length, 0);
-  check('gate: allows a valid session on njs 0.8 without the gate_revoked zone', noZoneProblems);
+  check('gate-njs08: allows a valid session when there is no gate_revoked zone', noZoneProblems);
+  // gate.js never reads the dict, even where there is one (the njs 0.7.9 bundle).
+  setNgx({ gate_revoked: fakeDict([validClaims(NOW).sid]) });
+  const ignored = fakeRequest({ cookie: cookie, accept: 'application/json' });
+  const ignoredProblems: string[] = [];
+  eq(ignoredProblems, 'action', gate.check(ignored), 'allow');
+  check('gate: never looks at a revocation dict (that is gate-njs08.js)', ignoredProblems);
+  // gate-njs08.js on njs 0.7.9 (no ngx.shared): works like gate.js.
   setNgx(undefined);
+  const old = fakeRequest({ cookie: cookie, accept: 'application/json' });
+  const oldProblems: string[] = [];
+  eq(oldProblems, 'action', gate08.check(old), 'allow');
+  eq(oldProblems, 'error lines', old.errors.length, 0);
+  check('gate-njs08: allows a valid session where ngx has no shared dicts (njs 0.7.9)', oldProblems);
 
   // The real clock, unfrozen: Math.floor(Date.now() / 1000) inside the adapter.
   Date.now = realDateNow;
