@@ -9,7 +9,10 @@
 #   $PREFIX/conf/                        copy of $SOURCE (./nginx, mounted read-only); every
 #                                        *.template rendered (sites/x.conf.template -> sites/x.conf)
 #                                        and the template removed
-#   $PREFIX/conf/njs/gate.js             gate bundle baked into the image (and tableau.js, renew.js beside it)
+#   $PREFIX/conf/njs/gate.js             gate bundle baked into the image (and tableau.js, renew.js,
+#                                        revocations.js beside it)
+#   $PREFIX/conf/snippets/njs08.d/       $SOURCE/njs08/ when NJS_REVOCATIONS=on (njs >= 0.8 only), else
+#                                        empty: the revoked-sessions dict and its poller
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
@@ -79,10 +82,21 @@ render_conf() {
         envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
         rm -f "$template"
     done
+    # Only njs >= 0.8 accepts these (js_shared_dict_zone, js_periodic); see scripts/lib/nginx-runtime.ts.
+    if [ "$NJS_REVOCATIONS" = on ]; then
+        mv "$dest/njs08" "$dest/snippets/njs08.d"
+    else
+        rm -rf "$dest/njs08"
+    fi
     mkdir -p "$dest/njs" "$dest/runtime"
-    cp "$BUNDLE" "$dest/njs/gate.js"
-    # The Tableau /api/ and renewal modules, built next to the gate bundle.
-    cp "$(dirname "$BUNDLE")/tableau.js" "$(dirname "$BUNDLE")/renew.js" "$dest/njs/"
+    # With NJS_REVOCATIONS=on the gate is its revocation-aware build (gate-njs08.js, same sources).
+    if [ "$NJS_REVOCATIONS" = on ]; then
+        cp "$(dirname "$BUNDLE")/gate-njs08.js" "$dest/njs/gate.js"
+    else
+        cp "$BUNDLE" "$dest/njs/gate.js"
+    fi
+    # The Tableau /api/, renewal and revocation-poller modules, built next to the gate bundle.
+    cp "$(dirname "$BUNDLE")/tableau.js" "$(dirname "$BUNDLE")/renew.js" "$(dirname "$BUNDLE")/revocations.js" "$dest/njs/"
     # Workers (user nobody) serve errors/ from here, whatever the modes on the host.
     chmod -R a+rX "$dest"
     ln -sfn "$GATE_CONFIG_FILE" "$dest/runtime/gate-config.json"
@@ -134,6 +148,14 @@ require_directive_value APP_UPSTREAM
 require_directive_value AUTH_UPSTREAM
 require_whole_number TABLEAU_API_TIMEOUT_SECONDS 300 1 3600
 require_whole_number TABLEAU_API_MAX_BODY_MB 64 1 4096
+# NJS_REVOCATIONS=on: a revoked session is refused within about a second (njs >= 0.8, e.g. a Debian 13
+# image; with a host name in AUTH_UPSTREAM the poller also needs a `resolver`). Debian 12's njs 0.7.9
+# refuses the config with it on.
+NJS_REVOCATIONS=${NJS_REVOCATIONS:-off}
+case $NJS_REVOCATIONS in
+    on | off) ;;
+    *) settings_problems="${settings_problems}NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received \"$NJS_REVOCATIONS\"); " ;;
+esac
 [ -z "$settings_problems" ] || die "$settings_problems"
 
 case ${1:-run} in

@@ -29,7 +29,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/gateway/nginx /var/lib/gateway/nginx /run/gate /opt/gateway/njs
-COPY --from=build /src/njs/dist/gate.js /src/njs/dist/tableau.js /src/njs/dist/renew.js /opt/gateway/njs/
+COPY --from=build /src/njs/dist/gate.js /src/njs/dist/tableau.js /src/njs/dist/renew.js /src/njs/dist/revocations.js /src/njs/dist/gate-njs08.js /opt/gateway/njs/
 COPY docker/nginx-entrypoint.sh /usr/local/bin/gateway-nginx
 RUN chmod 0755 /usr/local/bin/gateway-nginx
 

@@ -30,7 +30,7 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -76,6 +76,7 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   const loaded = loadConfig(probe);
   if (!loaded.ok) problems.push(...loaded.errors);
   problems.push(...nginxSettingsFromEnv(env).problems);
+  problems.push(...revocationsFromEnv(env).problems);
   return problems;
 }
 
@@ -206,6 +207,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
         ...nginxSettingsFromEnv(env).settings,
       },
+      revocations: revocationsFromEnv(env).revocations,
     });
     writePolicySource(prefix, policyFile);
     const authEnv: NodeJS.ProcessEnv = { ...env, AUTH_HOST: '127.0.0.1', AUTH_PORT: String(authPort), GATE_CONFIG_FILE: gateConfigFile };

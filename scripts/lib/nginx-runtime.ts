@@ -18,7 +18,7 @@ export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 /** In a `make up` runtime dir: the pid of the launcher that runs it. */
 export const LAUNCHER_PID_FILE = 'launcher.pid';
 /** The njs modules built beside gate.js (scripts/build-njs.mjs), each imported in its own location only. */
-export const NJS_SIDE_MODULES = ['tableau.js', 'renew.js'];
+export const NJS_SIDE_MODULES = ['tableau.js', 'renew.js', 'revocations.js'];
 
 /** The only placeholders substituted in nginx/**\/*.template (nginx's own $variables are untouched). */
 export interface NginxTemplateVars {
@@ -95,6 +95,37 @@ export interface PrepareOptions {
   njsBundle?: string;
   /** Extra files to drop into conf/ (relative path → content), e.g. benchmark sites. */
   extraFiles?: Record<string, string>;
+  /**
+   * Render nginx/njs08/ into conf/snippets/njs08.d/ (NJS_REVOCATIONS=on): the revoked-sessions dict
+   * and its poller, which only njs >= 0.8 accepts (njs 0.7.9 fails `nginx -t` on them), and install
+   * gate-njs08.js (the gate that reads that dict) as njs/gate.js. Omitted: as the prefix was last
+   * rendered (so `make reload` keeps it), else off.
+   */
+  revocations?: boolean;
+}
+
+/** The gate bundle for njs >= 0.8 with revocations, built beside gate.js; installed as njs/gate.js. */
+export const NJS08_GATE_BUNDLE = 'gate-njs08.js';
+/** Where the njs >= 0.8 snippets go; gate.conf and snippets/gate-server.conf include what is there. */
+export const NJS08_SNIPPETS_DIR = join('snippets', 'njs08.d');
+/** In a prefix: "on" or "off", how it was last rendered (see PrepareOptions.revocations). */
+const REVOCATIONS_STATE_FILE = 'revocations';
+
+/**
+ * NJS_REVOCATIONS from `env`: 'on' → true, 'off' or unset/empty → false, anything else a problem.
+ * Explicit rather than detected: the njs module's version is not visible before nginx loads it,
+ * and a config that silently differs by host would be tested on one and run on another.
+ */
+export function revocationsFromEnv(env: NodeJS.ProcessEnv): { revocations: boolean; problems: string[] } {
+  const raw = env.NJS_REVOCATIONS;
+  if (raw === undefined || raw === '' || raw === 'off') return { revocations: false, problems: [] };
+  if (raw === 'on') return { revocations: true, problems: [] };
+  return { revocations: false, problems: [`NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received ${JSON.stringify(raw)})`] };
+}
+
+function recordedRevocations(prefix: string): boolean {
+  const at = join(prefix, REVOCATIONS_STATE_FILE);
+  return existsSync(at) && readFileSync(at, 'utf8').trim() === 'on';
 }
 
 /**
@@ -116,7 +147,12 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'njs'), { recursive: true });
   mkdirSync(join(next, 'runtime'), { recursive: true });
   renderTemplatesIn(next, opts.vars);
-  cpSync(bundle, join(next, 'njs', 'gate.js'));
+  const revocations = opts.revocations ?? recordedRevocations(prefix);
+  if (revocations) renameSync(join(next, 'njs08'), join(next, NJS08_SNIPPETS_DIR));
+  else rmSync(join(next, 'njs08'), { recursive: true, force: true });
+  writeFileSync(join(prefix, REVOCATIONS_STATE_FILE), revocations ? 'on\n' : 'off\n');
+  // With revocations the gate is the revocation-aware build of the same sources (index-njs08.ts).
+  cpSync(revocations ? join(dirname(bundle), NJS08_GATE_BUNDLE) : bundle, join(next, 'njs', 'gate.js'));
   // The Tableau /api/ and renewal modules are built next to the gate (scripts/build-njs.mjs).
   for (const module of NJS_SIDE_MODULES) cpSync(join(dirname(bundle), module), join(next, 'njs', module));
   if (existsSync(join(conf, 'runtime'))) cpSync(join(conf, 'runtime'), join(next, 'runtime'), { recursive: true });
@@ -226,18 +262,38 @@ function renderTemplatesIn(dir: string, vars: NginxTemplateVars): void {
   }
 }
 
-function nginxArgs(prefix: string, confDir = 'conf'): string[] {
-  return ['-p', prefix + '/', '-c', `${confDir}/nginx.conf`, '-e', join(prefix, 'logs', 'error.log')];
+/**
+ * nginx's arguments for a prefix. With `chroot` (a root the prefix lies inside, e.g. the Debian 13
+ * test root of scripts/trixie-root.sh), nginx runs as `chroot ROOT nginx`, so the paths it is given
+ * are the prefix's paths inside that root.
+ */
+function nginxArgs(prefix: string, confDir = 'conf', chroot?: string): string[] {
+  const inner = chroot === undefined ? prefix : pathInside(chroot, prefix);
+  return ['-p', inner + '/', '-c', `${confDir}/nginx.conf`, '-e', join(inner, 'logs', 'error.log')];
+}
+
+/** `path` as seen from inside the root `chroot` (which must contain it). */
+export function pathInside(chroot: string, path: string): string {
+  const root = resolve(chroot);
+  const full = resolve(path);
+  if (!full.startsWith(root + '/')) throw new Error(`${full} is not inside the root ${root}`);
+  return full.slice(root.length);
+}
+
+/** The command that runs nginx: NGINX_BIN, or the root's own /usr/sbin/nginx through chroot(8). */
+function nginxCommand(chroot?: string): string[] {
+  return chroot === undefined ? [NGINX_BIN] : ['/usr/sbin/chroot', chroot, '/usr/sbin/nginx'];
 }
 
 /**
  * `nginx -t` on the prefix (or on its staged conf.next); returns nginx's own message. The runtime JSON
  * files are parsed first, because njs 0.7.9 fails `nginx -t` on bad JSON without naming the file.
  */
-export function testNginxConfig(prefix: string, confDir: 'conf' | 'conf.next' = 'conf'): { ok: boolean; output: string } {
+export function testNginxConfig(prefix: string, confDir: 'conf' | 'conf.next' = 'conf', chroot?: string): { ok: boolean; output: string } {
   const jsonProblems = runtimeJsonProblems(join(prefix, confDir));
   if (jsonProblems.length > 0) return { ok: false, output: jsonProblems.join('\n') };
-  const res = spawnSync(NGINX_BIN, [...nginxArgs(prefix, confDir), '-t', '-q'], { encoding: 'utf8' });
+  const command = nginxCommand(chroot);
+  const res = spawnSync(command[0]!, [...command.slice(1), ...nginxArgs(prefix, confDir, chroot), '-t', '-q'], { encoding: 'utf8' });
   return { ok: res.status === 0, output: `${res.stdout}${res.stderr}`.trim() };
 }
 
@@ -261,8 +317,10 @@ const SETPRIV_BIN = '/usr/bin/setpriv';
  *   (stopLeftoverNginx) covers a machine without setpriv;
  * - the logs it creates are 0640, not 0644 (umask 027): access logs hold user names and addresses.
  */
-function spawnNginx(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const command = existsSync(SETPRIV_BIN) ? [SETPRIV_BIN, '--pdeathsig', 'SIGTERM', '--', NGINX_BIN, ...args] : [NGINX_BIN, ...args];
+function spawnNginx(args: string[], env: NodeJS.ProcessEnv, chroot?: string): ChildProcess {
+  // chroot(8) execs nginx too, so the master is still the process setpriv started.
+  const nginx = [...nginxCommand(chroot), ...args];
+  const command = existsSync(SETPRIV_BIN) ? [SETPRIV_BIN, '--pdeathsig', 'SIGTERM', '--', ...nginx] : nginx;
   return spawn('/bin/sh', ['-c', 'umask 027 && exec "$@"', 'nginx', ...command], { stdio: ['ignore', 'inherit', 'inherit'], env });
 }
 
@@ -345,15 +403,17 @@ export function describeBindFailure(log: string): string | null {
  * file names the process we started (nginx writes it only after binding every listen address) and
  * `port` accepts connections. If nginx exits first, the error names the cause from error.log, e.g.
  * "port 8080 is in use". Something else answering on `port` is never taken for nginx.
+ * With `chroot`, it runs that root's nginx (`chroot ROOT nginx`; the prefix must lie inside ROOT),
+ * e.g. nginx 1.26 + njs 0.8 from scripts/trixie-root.sh; reload() then tests and runs that one too.
  */
-export async function startNginx(prefix: string, port: number, timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<RunningNginx> {
-  const check = testNginxConfig(prefix);
+export async function startNginx(prefix: string, port: number, timeoutMs = 10_000, env?: NodeJS.ProcessEnv, chroot?: string): Promise<RunningNginx> {
+  const check = testNginxConfig(prefix, 'conf', chroot);
   if (!check.ok) throw new Error(`nginx config test failed:\n${check.output}`);
   restrictLogModes(prefix);
   rmSync(join(prefix, 'logs', 'nginx.pid'), { force: true });
   const logOffset = errorLogSize(prefix);
   // `env` (tests only) replaces nginx's environment, e.g. to run it under libfaketime.
-  const child = spawnNginx([...nginxArgs(prefix), '-g', 'daemon off;'], env ?? process.env);
+  const child = spawnNginx([...nginxArgs(prefix, 'conf', chroot), '-g', 'daemon off;'], env ?? process.env, chroot);
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   const readLog = (name: string) => {
     const p = join(prefix, 'logs', name);
@@ -373,7 +433,7 @@ export async function startNginx(prefix: string, port: number, timeoutMs = 10_00
   return {
     prefix,
     process: child,
-    reload: (opts = {}) => reloadNginx({ prefix, vars: readTemplateVars(prefix), ...opts }),
+    reload: (opts = {}) => reloadNginx({ prefix, vars: readTemplateVars(prefix), chroot, ...opts }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGQUIT');
@@ -498,10 +558,10 @@ function awaitReload(prefix: string, master: number, oldWorkers: Set<number>, lo
  * running master then fails to apply (a listen address in use), is refused with nginx's message, the
  * paths in it naming the operator's files; the running config keeps serving and stays in conf/.
  */
-export function reloadNginx(opts: PrepareOptions & { timeoutMs?: number }): { ok: boolean; output: string } {
+export function reloadNginx(opts: PrepareOptions & { timeoutMs?: number; chroot?: string }): { ok: boolean; output: string } {
   const prefix = resolve(opts.prefix);
   stageNginxConf(opts);
-  const staged = testNginxConfig(prefix, 'conf.next');
+  const staged = testNginxConfig(prefix, 'conf.next', opts.chroot);
   if (!staged.ok) {
     rmSync(join(prefix, 'conf.next'), { recursive: true, force: true });
     return { ok: false, output: `new config refused, the running one keeps serving:\n${toOperatorPaths(staged.output, prefix)}` };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { nginxSettingsFromEnv, renderTemplate } from './nginx-runtime.js';
+import { nginxSettingsFromEnv, renderTemplate, revocationsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -29,5 +29,21 @@ describe('renderTemplate', () => {
   const base = { PROXY_LISTEN: '8080', APP_UPSTREAM: 'app:5000', AUTH_UPSTREAM: 'auth:3001' };
   it('fills the Tableau limits with their defaults when a caller (e.g. an old template-vars.json) has none', () => {
     expect(renderTemplate('${TABLEAU_API_TIMEOUT_SECONDS}s ${TABLEAU_API_MAX_BODY_MB}m $uri', base)).toBe('300s 64m $uri');
+  });
+});
+
+describe('revocationsFromEnv', () => {
+  it('is off unless NJS_REVOCATIONS is exactly on', () => {
+    expect(revocationsFromEnv({})).toEqual({ revocations: false, problems: [] });
+    expect(revocationsFromEnv({ NJS_REVOCATIONS: '' })).toEqual({ revocations: false, problems: [] });
+    expect(revocationsFromEnv({ NJS_REVOCATIONS: 'off' })).toEqual({ revocations: false, problems: [] });
+    expect(revocationsFromEnv({ NJS_REVOCATIONS: 'on' })).toEqual({ revocations: true, problems: [] });
+  });
+
+  it.each(['true', 'ON', '1', 'auto'])('refuses NJS_REVOCATIONS=%s, naming the variable and the value', (value) => {
+    expect(revocationsFromEnv({ NJS_REVOCATIONS: value })).toEqual({
+      revocations: false,
+      problems: [`NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received ${JSON.stringify(value)})`],
+    });
   });
 });

@@ -4,7 +4,7 @@
  * 0640.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,17 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { buildGateConfig } from '../../auth-service/src/services/gate-config.js';
 import { gatePolicyFor } from '../../auth-service/src/policy/policy-runtime.js';
 import { strongSecret } from '../support/stack.js';
-import { freePort, isAlive, prepareNginxPrefix, REPO_ROOT, startNginx, stopLeftoverNginx, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
+import {
+  freePort,
+  isAlive,
+  prepareNginxPrefix,
+  readTemplateVars,
+  REPO_ROOT,
+  startNginx,
+  stopLeftoverNginx,
+  testNginxConfig,
+  type RunningNginx,
+} from '../../scripts/lib/nginx-runtime.js';
 import { waitUntil } from '../support/wait.js';
 
 describe('starting nginx', () => {
@@ -21,12 +31,13 @@ describe('starting nginx', () => {
     for (const fn of cleanups.splice(0).reverse()) await fn();
   });
 
-  async function prefixOn(port: number): Promise<string> {
+  async function prefixOn(port: number, revocations?: boolean): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), 'gw-rt-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const unused = await freePort();
     return prepareNginxPrefix({
       prefix: join(dir, 'nginx'),
+      revocations,
       vars: { PROXY_LISTEN: `127.0.0.1:${port}`, APP_UPSTREAM: `127.0.0.1:${unused}`, AUTH_UPSTREAM: `127.0.0.1:${unused}` },
       // What the auth service would write at start-up (nginx preloads both).
       extraFiles: {
@@ -37,6 +48,26 @@ describe('starting nginx', () => {
       },
     }).prefix;
   }
+
+  test('the njs >= 0.8 snippets are rendered in only with revocations on, and the host njs 0.7.9 refuses them loudly', async () => {
+    const port = await freePort();
+    const off = await prefixOn(port);
+    expect(readdirSync(join(off, 'conf', 'snippets')).filter((n) => n.includes('njs08'))).toEqual([]);
+    expect(existsSync(join(off, 'conf', 'njs08'))).toBe(false);
+    expect(testNginxConfig(off)).toEqual({ ok: true, output: '' });
+    const on = await prefixOn(port, true);
+    expect(readdirSync(join(on, 'conf', 'snippets', 'njs08.d')).sort()).toEqual(['gate-revocations-http.conf', 'gate-revocations-server.conf']);
+    expect(readFileSync(join(on, 'conf', 'njs', 'revocations.js'), 'utf8')).toContain('export default');
+    // The revocation-aware gate; the default one never reads ngx.shared.
+    expect(readFileSync(join(on, 'conf', 'njs', 'gate.js'), 'utf8')).toContain('gate_revoked');
+    expect(readFileSync(join(off, 'conf', 'njs', 'gate.js'), 'utf8')).not.toContain('gate_revoked');
+    const refused = testNginxConfig(on);
+    expect(refused.ok).toBe(false);
+    expect(refused.output).toMatch(/unknown directive "js_shared_dict_zone"/);
+    // A re-render without the option keeps what the prefix was rendered with (make reload).
+    prepareNginxPrefix({ prefix: on, vars: readTemplateVars(on) });
+    expect(existsSync(join(on, 'conf', 'snippets', 'njs08.d', 'gate-revocations-http.conf'))).toBe(true);
+  });
 
   test('a port held by another program fails the start with "port N is in use", never as ready', async () => {
     const port = await freePort();
