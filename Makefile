@@ -3,15 +3,15 @@
 SHELL := /bin/bash
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps deps-test build typecheck up reload test test-unit test-njs test-integration test-e2e validate-compose bench clean
+.PHONY: help deps deps-test build typecheck up reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose bench clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## Install what is missing: npm packages; nginx, njs and headers-more (as root)
 	@bash scripts/install-deps.sh
 
-deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, docker-compose, libfaketime, gettext-base
+deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, docker-compose, libfaketime, gettext-base, debootstrap
 	@bash scripts/install-deps.sh --test
 
 build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runner
@@ -27,7 +27,7 @@ up: deps build ## Start nginx:8080 (PROXY_PORT) + auth service + demo app + stor
 reload: ## Re-render nginx/ and reload the running `make up` nginx (PROXY_PORT=8081 make reload picks that instance); waits for the new workers
 	@npx tsx scripts/reload.ts
 
-test: deps-test build typecheck test-unit test-njs test-integration test-e2e validate-compose ## Run every test: unit, njs CLI, integration, browser, compose
+test: deps-test build typecheck test-unit test-njs test-integration test-njs08 test-e2e validate-compose ## Run every test: unit, njs CLI, integration, njs 0.8, browser, compose
 	@echo "make test: all suites passed"
 
 test-unit: ## Unit tests (jest): njs core, auth service, storage
@@ -38,6 +38,9 @@ test-njs: build ## The shipped njs bundle under the njs CLI
 
 test-integration: ## Real nginx + auth service + PostgreSQL + echo upstream
 	@$(JEST) --selectProjects integration --runInBand
+
+test-njs08: build ## nginx 1.26 + njs 0.8.9 from a cached Debian 13 chroot (scripts/trixie-root.sh, as root): revocation within seconds, njs CLI suite
+	@GATEWAY_TRIXIE_ROOT="$$(bash scripts/trixie-root.sh)" $(JEST) --selectProjects njs08 --runInBand
 
 test-e2e: ## Browser journeys in Debian's Chromium (playwright-core)
 	@$(JEST) --selectProjects e2e --runInBand

@@ -40,6 +40,12 @@ export interface StackOptions {
   editSite?: (template: string) => string;
   /** Extra template values (see NginxTemplateVars), e.g. TABLEAU_API_TIMEOUT_SECONDS. */
   nginxVars?: Partial<NginxTemplateVars>;
+  /**
+   * Run nginx from this Debian 13 root (scripts/trixie-root.sh: nginx 1.26, njs 0.8) with the
+   * revoked-sessions dict rendered in (NJS_REVOCATIONS=on). The stack's temp dir is made inside the
+   * root, so that nginx's prefix is reachable from it.
+   */
+  njs08Root?: string;
 }
 
 
@@ -92,7 +98,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
   };
   try {
-    const tmp = mkdtempSync(join(tmpdir(), 'gw-it-'));
+    const tmp = mkdtempSync(join(opts.njs08Root === undefined ? tmpdir() : join(opts.njs08Root, 'tmp'), 'gw-it-'));
     cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
 
     let databaseUrl: string;
@@ -143,6 +149,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
         ...opts.nginxVars,
       },
+      revocations: opts.njs08Root !== undefined,
     });
 
     const secret = strongSecret();
@@ -168,7 +175,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     let authStopped = false;
     cleanups.push(() => (authStopped ? undefined : auth.close()));
 
-    const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined);
+    const nginx = await startNginx(prefix, proxyPort, 10_000, opts.nginxEnv ? { ...process.env, ...opts.nginxEnv } : undefined, opts.njs08Root);
     cleanups.push(() => nginx.stop());
 
     const request = (method: string, path: string, headers: OutgoingHttpHeaders | [string, string][] = {}, body?: string | Buffer) =>
