@@ -5,7 +5,7 @@
  * shared with tableau-adapter.ts (the /api/ pass-through, a module of its own).
  */
 import crypto from 'crypto';
-import { claimHeaderValue, decideRequest, type Decision, type RevokedSessions } from './core/decide.js';
+import { claimHeaderValue, decideRequest, decideRevocable, type Decision, type RevokedSessions } from './core/decide.js';
 import { gatePolicyProblem } from './core/policy.js';
 import type { GatePolicy } from './core/policy-contract.js';
 import { gateConfigProblem } from './core/gate-config.js';
@@ -123,7 +123,7 @@ export function logGateError(r: NginxHTTPRequest, e: unknown): void {
 export function check(r: NginxHTTPRequest): GateAction {
   try {
     const runtime = loadRuntime();
-    return act(r, decide(r, runtime, r.headersIn.Cookie, undefined));
+    return act(r, decide(r, runtime, r.headersIn.Cookie));
   } catch (e) {
     logGateError(r, e);
     return 'deny';
@@ -133,31 +133,28 @@ export function check(r: NginxHTTPRequest): GateAction {
 /**
  * `check` for njs >= 0.8 with NJS_REVOCATIONS=on: exported as `check` by the gate-njs08.js bundle
  * (index-njs08.ts), which the renderer installs as njs/gate.js then. A session whose sid is in
- * `ngx.shared.gate_revoked` (filled by revocations.js) is refused as `session-revoked`. A bundle of
- * its own because njs 0.7.9 pays per request for what this needs: the first use of `ngx` costs
- * ~2,100 CPU instructions and every module-level function ~600 (callgrind, nginx 1.22 + njs 0.7.9).
+ * `ngx.shared.gate_revoked` (filled by revocations.js) is refused as `session-revoked` (see
+ * decideRevocable). A bundle of its own, so that gate.js stays exactly what it was: njs 0.7.9 pays
+ * per request for code like this (callgrind, nginx 1.22 + njs 0.7.9: the first use of `ngx` ~2,100
+ * CPU instructions, each module-level function ~600).
  */
 export function checkRevocable(r: NginxHTTPRequest): GateAction {
   try {
     const runtime = loadRuntime();
     const shared = (ngx as NgxWithShared).shared;
-    return act(r, decide(r, runtime, r.headersIn.Cookie, shared === undefined ? undefined : shared.gate_revoked));
+    const decideFor = function (cookieHeaders: string | string[] | undefined): Decision {
+      return decide(r, runtime, cookieHeaders);
+    };
+    const revoked = shared === undefined ? undefined : shared.gate_revoked;
+    return act(r, decideRevocable(decideFor, r.headersIn.Cookie, runtime.config.cookieName, revoked));
   } catch (e) {
     logGateError(r, e);
     return 'deny';
   }
 }
 
-/**
- * The gate's decision for this request, with `cookieHeaders` as its Cookie header(s); `revoked`: the
- * revocation dict (checkRevocable) or undefined (check, renew.js).
- */
-export function decide(
-  r: NginxHTTPRequest,
-  runtime: { config: GateConfig; policy: GatePolicy },
-  cookieHeaders: string | string[] | undefined,
-  revoked: RevokedSessions | undefined,
-): Decision {
+/** The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). */
+export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; policy: GatePolicy }, cookieHeaders: string | string[] | undefined): Decision {
   const v = r.variables;
   return decideRequest({
     cookieHeaders: cookieHeaders,
@@ -173,7 +170,6 @@ export function decide(
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
-    revoked: revoked,
   });
 }
 

@@ -33,8 +33,7 @@ function resume(r: NginxHTTPRequest): void {
     if (token === null) throw new Error('the renewal answered without a session cookie');
     const cookie = readCookie(r.headersIn.Cookie, name);
     const others = cookie.status === 'ok' ? cookie.rest : '';
-    // The auth service just renewed it, so it was not revoked: no revocation dict needed here.
-    action = act(r, decide(r, runtime, others === '' ? name + '=' + token : name + '=' + token + '; ' + others, undefined));
+    action = act(r, decide(r, runtime, others === '' ? name + '=' + token : name + '=' + token + '; ' + others));
     if (action === 'renew') {
       // A renewed token that is already expired (clocks apart): refuse rather than loop.
       v.gate_reason = 'renewal-expired';

@@ -3,7 +3,7 @@ import { decisionCases } from '../../test/cases/decision-cases.js';
 import { CLIENT_IP, NOW, decodeBase64url, hmacBase64url, makeConfig, sha256Hex, signToken, validClaims } from '../../test/cases/fixtures.js';
 import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from '../../test/cases/policy-cases.js';
 import type { PolicyCase } from '../../test/cases/policy-cases.js';
-import { claimHeaderValue, decideRequest, encodeListItem } from './decide.js';
+import { claimHeaderValue, decideRequest, decideRevocable, encodeListItem } from './decide.js';
 import type { Decision } from './decide.js';
 import type { GatePolicy } from './policy-contract.js';
 
@@ -11,11 +11,11 @@ const POLICY_OFF_FIXTURE = { version: 1, off: true as const };
 
 describe('decideRequest', () => {
   it.each(decisionCases(NOW).map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const decision = decideRequest({
+    const input = {
       cookieHeaders: c.cookie,
       accept: c.accept,
       requestUri: c.requestUri,
-      uri: c.requestUri.split('?')[0],
+      uri: c.requestUri.split('?')[0]!,
       method: 'GET',
       policy: POLICY_OFF_FIXTURE,
       remoteAddr: c.remoteAddr === undefined ? CLIENT_IP : c.remoteAddr,
@@ -24,8 +24,12 @@ describe('decideRequest', () => {
       hmac: hmacBase64url,
       digest: sha256Hex,
       decode: decodeBase64url,
-      revoked: c.revoked === undefined ? undefined : { has: (sid: string) => c.revoked!.includes(sid) },
-    });
+    };
+    // Without a dict (njs 0.7.9) the plain decision; with one, as the njs >= 0.8 gate decides.
+    const decision =
+      c.revoked === undefined
+        ? decideRequest(input)
+        : decideRevocable((cookies) => decideRequest({ ...input, cookieHeaders: cookies }), c.cookie, 'gw_session', { has: (sid: string) => c.revoked!.includes(sid) });
     expect(decision.action).toBe(c.expect.action);
     if (decision.action === 'allow') {
       expect(decision.headers).toEqual(c.expect.headers);
@@ -53,6 +57,55 @@ describe('decideRequest', () => {
       decode: decodeBase64url,
     });
     expect(decision).toEqual({ action: 'login', reason: 'token-missing', location: '/auth/login?rd=%2Fx', rule: '' });
+  });
+});
+
+describe('decideRevocable (njs >= 0.8: the revocation dict)', () => {
+  const claims = validClaims(NOW);
+  const cookie = 'theme=dark; gw_session=' + signToken(claims);
+  const revoked = { has: (sid: string) => sid === claims.sid };
+  function decideOn(path: string, accept: string) {
+    return decideRevocable(
+      (cookies) =>
+        decideRequest({
+          cookieHeaders: cookies,
+          accept,
+          requestUri: path,
+          uri: path,
+          method: 'GET',
+          policy: policyFixture(),
+          remoteAddr: CLIENT_IP,
+          now: NOW,
+          config: makeConfig(),
+          hmac: hmacBase64url,
+          digest: sha256Hex,
+          decode: decodeBase64url,
+        }),
+      cookie,
+      'gw_session',
+      revoked,
+    );
+  }
+
+  it('lets a revoked session through a public path as an anonymous request: no identity, no session cookie upstream', () => {
+    expect(decideOn('/static/app.css', 'text/css')).toEqual({
+      action: 'allow',
+      claims: null,
+      reason: 'public',
+      headers: {},
+      upstreamCookie: 'theme=dark',
+      rule: 'static',
+      sessionProblem: 'session-revoked',
+    });
+  });
+
+  it('refuses a revoked session on a path that needs one, with the login page for a browser, also where the policy would have refused the user (no 403 naming them)', () => {
+    expect(decideOn('/federation/x', 'text/html')).toEqual({ action: 'login', reason: 'session-revoked', location: '/login?rd=%2Ffederation%2Fx', rule: '' });
+    expect(decideOn('/federation/x', 'application/json')).toEqual({ action: 'deny', reason: 'session-revoked', rule: '' });
+  });
+
+  it('answers a public deny rule with 403 as for anyone', () => {
+    expect(decideOn('/static/private/x', 'text/html')).toMatchObject({ action: 'forbidden', reason: 'policy-denied', rule: 'static-private', claims: null });
   });
 });
 

@@ -2,7 +2,7 @@
  * The gate's decision for one request, from plain data. The adapter feeds it nginx values and njs
  * crypto; tests feed it fixed values and Node crypto.
  */
-import { readCookie } from './cookie.js';
+import { readCookie, removeCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { isJsonArray } from './session-contract.js';
@@ -34,16 +34,6 @@ export interface DecideInput {
   decode: (b64url: string) => string;
   /** Turns a non-ASCII $uri into text (see policyPath); omitted when `uri` is already text. */
   utf8?: (bytes: string) => string;
-  /**
-   * Sessions ended recently (nginx's `ngx.shared.gate_revoked` on njs >= 0.8, filled by
-   * revocations.ts); undefined where there is none (njs 0.7.9), so only the token bounds a session.
-   */
-  revoked?: RevokedSessions;
-}
-
-/** The part of an njs shared dict the gate uses: is this `sid` among the revoked sessions? */
-export interface RevokedSessions {
-  has(sid: string): boolean;
 }
 
 export type Decision =
@@ -232,8 +222,7 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  *   minus the session cookie;
  * - an expired token that is otherwise valid: `renew` (nginx renews the session with the auth
  *   service and decides again on the new token, see adapter.ts `resume`);
- * - otherwise (missing, duplicate, forged, too old, IP mismatch, a valid token whose sid is in
- *   `revoked`: session-revoked, ...): `login` with the login
+ * - otherwise (missing, duplicate, forged, too old, IP mismatch, ...): `login` with the login
  *   Location when the client accepts text/html (a browser navigation), else `deny`. The reason is
  *   returned either way; telling forged from expired in the logs is the adapter's job.
  *
@@ -278,15 +267,11 @@ export function decideRequest(input: DecideInput): Decision {
       digest: input.digest,
       decode: input.decode,
     });
-    if (!verified.ok) reason = verified.reason;
-    else if (input.revoked !== undefined && typeof verified.claims.sid === 'string' && input.revoked.has(verified.claims.sid)) {
-      // Refused like a missing session (login or 401), never renewed: the auth service would refuse.
-      reason = 'session-revoked';
-    } else {
+    if (verified.ok) {
       claims = verified.claims;
       escaped = verified.escaped;
-      reason = 'token-missing';
     }
+    reason = verified.ok ? 'token-missing' : verified.reason;
   } else {
     reason = cookie.status === 'duplicate' ? 'token-duplicate' : 'token-missing';
   }
@@ -337,4 +322,39 @@ export function decideRequest(input: DecideInput): Decision {
     return { action: 'login', reason: reason, location: loginRedirectLocation(config.loginPath, input.requestUri), rule: '' };
   }
   return { action: 'deny', reason: reason, rule: '' };
+}
+
+/** The part of an njs shared dict the gate uses: is this `sid` among the revoked sessions? */
+export interface RevokedSessions {
+  has(sid: string): boolean;
+}
+
+/**
+ * decideRequest for njs >= 0.8 with the revocation dict (adapter.ts checkRevocable; njs 0.7.9's
+ * gate.js does not contain it). `decideFor` is decideRequest on this request with the given Cookie
+ * header(s), `cookieName` the session cookie's name. A session whose token verifies (allowed, or
+ * refused by the policy) but whose `sid` is in `revoked` (ended at the auth service less than a
+ * token lifetime ago) is decided again without its session cookie, so it gets
+ * what an anonymous request gets: `login`/`deny` with reason `session-revoked` (never `renew`: the
+ * auth service would refuse), or, on a public path, the anonymous `allow` with `sessionProblem`
+ * `session-revoked` (or a public deny's 403). Everything else is decideRequest's decision unchanged.
+ * Not checked: anything about the dict's freshness (the poller's job, revocations.ts).
+ */
+export function decideRevocable(
+  decideFor: (cookieHeaders: CookieHeaders) => Decision,
+  cookieHeaders: CookieHeaders,
+  cookieName: string,
+  revoked: RevokedSessions | undefined,
+): Decision {
+  const decision = decideFor(cookieHeaders);
+  if (revoked === undefined) return decision;
+  // A verified session: let through, or refused by the policy (403 would name the user in the log).
+  const claims = decision.action === 'allow' || decision.action === 'forbidden' ? decision.claims : null;
+  if (claims === null || typeof claims.sid !== 'string' || !revoked.has(claims.sid)) return decision;
+  // Only the other cookies: the session cookie is the one being refused.
+  const again = decideFor(removeCookie(cookieHeaders, cookieName));
+  if (again.action === 'login') return { action: 'login', reason: 'session-revoked', location: again.location, rule: again.rule };
+  if (again.action === 'deny') return { action: 'deny', reason: 'session-revoked', rule: again.rule };
+  if (again.action === 'allow') again.sessionProblem = 'session-revoked';
+  return again;
 }
