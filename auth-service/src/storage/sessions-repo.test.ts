@@ -170,7 +170,7 @@ describe('sessions repo on PostgreSQL', () => {
     expect(all).toEqual(expect.arrayContaining([first.sid, second.sid]));
     expect(all).not.toContain(old.sid);
     expect(all).not.toContain(live.sid);
-    // The feed's filter can use the partial index (migration 004) rather than reading every row.
+    // The feed's filter can use the partial index (migration 005) rather than reading every row.
     const client = await pool.connect();
     try {
       await client.query('SET enable_seqscan = off');

@@ -100,7 +100,7 @@ export interface SessionsRepo {
    * The revocation feed (GET /auth/revocations): sessions revoked at or after `sinceMs` (null: no
    * lower bound) and less than `windowSeconds` ago, oldest first, at most `limit`; each with the
    * milliseconds left until revocation + `windowSeconds`. Times are the database's (revoked_at is
-   * its now()), as is `nowMs`. One range scan on sessions_revoked_at (migration 004).
+   * its now()), as is `nowMs`. One range scan on sessions_revoked_at (migration 005).
    * Throws ERR_STORE_UNAVAILABLE (503) when the store cannot be reached.
    */
   revokedSince(opts: { sinceMs: number | null; windowSeconds: number; limit: number }): Promise<RevokedSince>;
