@@ -78,7 +78,7 @@ export function parseCommand(
   if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
   // A command without options takes its arguments as they are: a session id may start with '-'
   // (base64url), and `sessions revoke -x...` must not read as an unknown option.
-  const parsed = Object.keys(spec.options).length === 0 ? { values: {}, positionals: rest[0] === '--' ? rest.slice(1) : rest } : parseCommandArgs(command, rest, spec.options);
+  const parsed = Object.keys(spec.options ?? {}).length === 0 ? { values: {}, positionals: rest[0] === '--' ? rest.slice(1) : rest } : parseCommandArgs(command, rest, spec.options);
   const { positionals } = parsed;
   if (positionals.length < spec.positionals) throw new UsageError(`"${command}" needs ${spec.names}`);
   if (positionals.length > spec.positionals) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals])} for "${command}"`);
