@@ -26,6 +26,7 @@ import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
 import { createRenewalService } from './services/renewal.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
+import { createSourceRecheck } from './services/source-recheck.js';
 import type { AuditRepo } from './storage/audit-repo.js';
 import type { SessionsRepo } from './storage/sessions-repo.js';
 import type { UsersRepo } from './storage/users-repo.js';
@@ -176,6 +177,12 @@ export function createApp(deps: AppDeps): Express {
     logger,
     now: deps.now,
     storeReady: deps.storage === undefined ? () => false : storeReady,
+    recheckSource: createSourceRecheck({
+      oidc: deps.oidc ?? null,
+      tableau: config.tableau === null ? null : { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs },
+      authenticators,
+      logger,
+    }),
   });
   const loginService = createLoginService({
     authenticators,
