@@ -143,7 +143,7 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
 const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
   const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
   return {
-    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse },
+    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse, leaseRefresh: refuse, releaseRefresh: refuse },
     audit: { record: refuse, tail: refuse, purge: refuse },
   };
 })();

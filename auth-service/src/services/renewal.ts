@@ -68,6 +68,22 @@ class Refusal {
 const STALE = Symbol('stale');
 
 /**
+ * How long one renewal may hold a session's refresh lease: longer than a refresh takes (token,
+ * JWKS and Graph requests, each cut after OIDC_TIMEOUT_MS), short enough that a crashed instance
+ * blocks the session's renewals only briefly. Another instance waits up to REFRESH_LEASE_WAIT_MS.
+ */
+const REFRESH_LEASE_SECONDS = 60;
+const REFRESH_LEASE_WAIT_MS = 10_000;
+const REFRESH_LEASE_POLL_MS = 100;
+
+/** The source check and the row it was made on (null: not made); `leased` when the renewal must end the refresh lease. */
+interface SourceCheckOfRow {
+  seen: SessionRecord | null;
+  check: SourceCheck;
+  leased: boolean;
+}
+
+/**
  * Runs `work` after every earlier call for the same `key` has settled. Renewals of one session then
  * never redeem one refresh token twice at once: a provider that rotates refresh tokens refuses the
  * second use (and may revoke the whole grant, as RFC 9700 4.14.2 recommends).
@@ -119,9 +135,10 @@ function verifyForRenewal(token: string, secrets: string[], nowSeconds: number, 
  * runs inside the transaction: a refusal ends the session (`idp-refresh-refused`,
  * `tableau-session-expired`, `custom-refresh-refused`), no answer is 503 (`idp-unavailable`,
  * `tableau-unavailable`) with the session kept, and the groups it names replace the stored ones.
- * Renewals of one sid run one after the other in this process; when the row's refresh token changed
- * between the check and the lock (another instance renewed), a refusal is not trusted and the whole
- * renewal runs once more.
+ * Renewals of one sid run one after the other in this process, and a refresh token is redeemed
+ * under the row's refresh lease (sessions.idp_refresh_lease), so other instances wait for it; when
+ * the row's refresh token still changed between the check and the lock (a lease that ran out), a
+ * refusal is not trusted and the whole renewal runs once more.
  * Not checked: OIDC/Entra sessions without a refresh token and custom modules without the hook
  * (their groups are the ones stored at sign-in).
  */
@@ -161,14 +178,42 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
    * The source check, made on the row as read now (before the lock). Skipped (`ok`) when the row
    * refuses anyway, so an ended session costs no call to the provider.
    */
-  async function checkSource(claims: SessionClaims, req: RenewalRequest, nowMs: number, secrets: string[], tableau: TableauCredentials | null | undefined): Promise<{ seen: SessionRecord | null; check: SourceCheck }> {
-    const ok: SourceCheck = { kind: 'ok' };
-    if (deps.recheckSource === undefined || sessionSourceOf(claims.src) === 'local' || tableau === null) return { seen: null, check: ok };
-    const seen = await deps.sessions.find(claims.sid);
-    if (seen === null || seen.userKey !== sessionUserKey(claims.src, claims.username, claims.sub) || rowRefusal(seen, nowMs) !== null) return { seen: null, check: ok };
-    if (!ipBindingAllows(config.session.ipBinding, claims.ip, req.clientIp)) return { seen: null, check: ok };
-    if (tableau !== undefined && Math.floor(nowMs / 1000) > tableau.expiresAt) return { seen: null, check: ok };
-    return { seen, check: await deps.recheckSource({ claims, row: seen, tableau, secrets, requestId: req.requestId }) };
+  async function checkSource(claims: SessionClaims, req: RenewalRequest, nowMs: number, secrets: string[], tableau: TableauCredentials | null | undefined): Promise<SourceCheckOfRow> {
+    const skipped: SourceCheckOfRow = { seen: null, check: { kind: 'ok' }, leased: false };
+    if (deps.recheckSource === undefined || sessionSourceOf(claims.src) === 'local' || tableau === null) return skipped;
+    let seen = await deps.sessions.find(claims.sid);
+    const refuses = (row: SessionRecord | null) => row === null || row.userKey !== sessionUserKey(claims.src, claims.username, claims.sub) || rowRefusal(row, nowMs) !== null;
+    if (refuses(seen) || !ipBindingAllows(config.session.ipBinding, claims.ip, req.clientIp)) return skipped;
+    if (tableau !== undefined && Math.floor(nowMs / 1000) > tableau.expiresAt) return skipped;
+    const leased = sessionSourceOf(claims.src) === 'oidc' && seen!.idpRefresh !== null;
+    if (leased) {
+      const current = await leaseRefresh(claims.sid);
+      if (current === 'busy') {
+        logger.error({ event: 'auth_error', what: 'renewal', reason: 'refresh-lease-busy', src: claims.src, sid: claims.sid, request_id: req.requestId });
+        return { seen: null, check: { kind: 'unavailable', reason: 'idp-unavailable' }, leased: false };
+      }
+      // Read again with the lease: another instance may have renewed (rotated the token) meanwhile.
+      seen = current;
+      if (refuses(seen)) return { ...skipped, leased: seen !== null };
+    }
+    let check: SourceCheck;
+    try {
+      check = await deps.recheckSource({ claims, row: seen!, tableau, secrets, requestId: req.requestId });
+    } catch (err) {
+      if (leased) await deps.sessions.releaseRefresh(claims.sid).catch(() => undefined);
+      throw err;
+    }
+    if (leased && check.kind === 'unavailable') await deps.sessions.releaseRefresh(claims.sid).catch(() => undefined);
+    return { seen, check, leased: leased && check.kind !== 'unavailable' };
+  }
+
+  /** The refresh lease, waiting while another instance's renewal holds it (this process queues by sid). */
+  async function leaseRefresh(sid: string): Promise<SessionRecord | 'busy' | null> {
+    for (let waited = 0; ; waited += REFRESH_LEASE_POLL_MS) {
+      const leased = await deps.sessions.leaseRefresh(sid, REFRESH_LEASE_SECONDS);
+      if (leased !== 'busy' || waited >= REFRESH_LEASE_WAIT_MS) return leased;
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_LEASE_POLL_MS));
+    }
   }
 
   const renewOnce = async (req: RenewalRequest): Promise<RenewalResult | typeof STALE> => {
@@ -202,7 +247,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
     try {
       const localUser = claims.src === 'local' ? await deps.usersRepo.findByUsername(claims.username) : null;
       const tableau = claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined ? openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets) : undefined;
-      const { seen, check } = await checkSource(claims, req, nowMs, secrets, tableau);
+      const { seen, check, leased } = await checkSource(claims, req, nowMs, secrets, tableau);
       if (check.kind === 'unavailable') return { ok: false, status: 503, reason: check.reason };
       decision = await deps.sessions.renew({
         sid: claims.sid,
@@ -210,6 +255,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
         idleSeconds: config.sessionLifetimes.idleSeconds,
         requestId: req.requestId,
         clientIp: req.clientIp,
+        leased,
         decide: async (row) => {
           const refuse = (reason: RenewalRefusal, end: boolean) => ({ renew: false as const, reason, end });
           if (row.userKey !== sessionUserKey(claims.src, claims.username, claims.sub)) return refuse('token-invalid', false);

@@ -72,6 +72,8 @@ export interface RenewInput<T> {
   clientIp: string | null;
   /** Called once with the row, locked (FOR UPDATE) until the transaction ends. */
   decide: (row: SessionRecord) => Promise<RenewalDecision<T>>;
+  /** The caller holds the refresh lease (leaseRefresh): the transaction ends it, whatever `decide` says. */
+  leased?: boolean;
 }
 
 export interface SessionsRepo {
@@ -106,6 +108,15 @@ export interface SessionsRepo {
    * reached; an error thrown by `decide` rolls everything back and propagates.
    */
   renew<T>(input: RenewInput<T>): Promise<RenewalDecision<T> | null>;
+  /**
+   * Takes the session's refresh lease for `seconds` (database clock) unless another renewal holds
+   * one that has not run out: the row as it is now, `busy`, or null when there is no such sid. One
+   * statement, so no lock is held while the caller talks to the provider. Not checked: revocation
+   * or expiry (the caller checks the row).
+   */
+  leaseRefresh(sid: string, seconds: number): Promise<SessionRecord | 'busy' | null>;
+  /** Ends the refresh lease without renewing (the provider did not answer). */
+  releaseRefresh(sid: string): Promise<void>;
 }
 
 interface SessionRow {
@@ -252,6 +263,7 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
         if (found.rows[0] === undefined) return null;
         const row = toRecord(found.rows[0]);
         const decision = await input.decide(row);
+        if (input.leased) await client.query('UPDATE sessions SET idp_refresh_lease = NULL WHERE sid = $1', [row.sid]);
         if ('stale' in decision) return decision;
         const event = { username: row.username, userKey: row.userKey, source: row.src, clientIp: input.clientIp, requestId: input.requestId, sid: row.sid };
         if (decision.renew) {
@@ -272,6 +284,20 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
         }
         return decision;
       });
+    },
+
+    async leaseRefresh(sid, seconds) {
+      const taken = await run<SessionRow>(
+        `UPDATE sessions SET idp_refresh_lease = now() + make_interval(secs => $2)
+         WHERE sid = $1 AND (idp_refresh_lease IS NULL OR idp_refresh_lease <= now()) RETURNING ${COLUMNS}`,
+        [sid, seconds],
+      );
+      if (taken.rows[0] !== undefined) return toRecord(taken.rows[0]);
+      return (await run('SELECT 1 FROM sessions WHERE sid = $1', [sid])).rows.length > 0 ? 'busy' : null;
+    },
+
+    async releaseRefresh(sid) {
+      await run('UPDATE sessions SET idp_refresh_lease = NULL WHERE sid = $1', [sid]);
     },
 
     async purgeEnded(days) {
