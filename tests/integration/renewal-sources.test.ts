@@ -34,7 +34,15 @@ function renewalHelpers(stackOf: () => Stack) {
   const rowOf = async (sid: string) => (await stackOf().pool.query<SessionRow>('SELECT revoke_reason, groups, idp_refresh FROM sessions WHERE sid = $1', [sid])).rows[0]!;
   const lastEvent = async (sid: string) =>
     (await stackOf().pool.query<{ event: string; reason: string | null }>('SELECT event, reason FROM auth_events WHERE sid = $1 ORDER BY id DESC LIMIT 1', [sid])).rows[0];
-  return { renew, renewedToken, rowOf, lastEvent };
+  /** The renewal answers 503 `reason` without a new cookie, and the session is not ended. */
+  const expectUnavailableAndKept = async (token: string, reason: string) => {
+    const res = await renew(token);
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body)).toEqual({ error: reason });
+    expect(renewedToken(res)).toBeUndefined();
+    expect((await rowOf(claimsOf(token).sid)).revoke_reason).toBeNull();
+  };
+  return { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept };
 }
 
 describe('renewal of an Entra / OIDC session redeems its refresh token at the provider', () => {
@@ -47,7 +55,7 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
   let stack: Stack;
   let provider: TestOidcProvider;
   const test = stackTest(() => stack);
-  const { renew, renewedToken, rowOf, lastEvent } = renewalHelpers(() => stack);
+  const { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
 
   beforeAll(async () => {
     provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + CALLBACK], accounts: [ALICE, CAROL], refreshTokens: true });
@@ -120,14 +128,9 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
 
   test('the provider fails (500 at the token endpoint) → 503 idp-unavailable, no token, the session kept; renewal works once it is back', async () => {
     const token = await signIn(ALICE.oid);
-    const { sid } = claimsOf(token);
     provider.setTamper('server-error');
     try {
-      const res = await renew(token);
-      expect(res.status).toBe(503);
-      expect(JSON.parse(res.body)).toEqual({ error: 'idp-unavailable' });
-      expect(renewedToken(res)).toBeUndefined();
-      expect((await rowOf(sid)).revoke_reason).toBeNull();
+      await expectUnavailableAndKept(token, 'idp-unavailable');
     } finally {
       provider.setTamper('none');
     }
@@ -144,6 +147,29 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
     expect((await rowOf(sid)).revoke_reason).toBeNull();
     expect((await renew(token)).status).toBe(204);
   });
+
+  test('two auth-service instances renewing one session at once take turns with the refresh token (the row\'s lease), so neither reuses it', async () => {
+    const otherPort = await stack.startAnotherAuthService();
+    const token = await signIn(ALICE.oid);
+    const { sid } = claimsOf(token);
+    const renewAt = (port: number) => rawRequest(port, 'POST', '/auth/renew', { cookie: `${stack.cookieName}=${token}`, accept: 'application/json' });
+    const before = provider.refreshRequests();
+    const results = await Promise.all([renewAt(stack.authPort), renewAt(otherPort), renewAt(stack.authPort), renewAt(otherPort)]);
+    expect(results.map((r) => r.status)).toEqual([204, 204, 204, 204]);
+    expect(provider.refreshRequests()).toBe(before + 4);
+    const row = (await stack.pool.query<{ revoke_reason: string | null; idp_refresh_lease: Date | null }>('SELECT revoke_reason, idp_refresh_lease FROM sessions WHERE sid = $1', [sid])).rows[0]!;
+    expect(row).toEqual({ revoke_reason: null, idp_refresh_lease: null });
+  });
+
+  test('a refresh lease another instance left behind (crashed mid-refresh) only delays renewal until it runs out', async () => {
+    const token = await signIn(ALICE.oid);
+    const { sid } = claimsOf(token);
+    await stack.pool.query("UPDATE sessions SET idp_refresh_lease = now() + interval '1 second' WHERE sid = $1", [sid]);
+    const started = Date.now();
+    const res = await renew(token);
+    expect(res.status).toBe(204);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+  });
 });
 
 describe('renewal of a Tableau session asks Tableau whether its token is still accepted', () => {
@@ -151,7 +177,7 @@ describe('renewal of a Tableau session asks Tableau whether its token is still a
   let stack: Stack;
   let tableau: TableauFake;
   const test = stackTest(() => stack);
-  const { renew, renewedToken, rowOf, lastEvent } = renewalHelpers(() => stack);
+  const { renew, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
 
   beforeAll(async () => {
     tableau = await startTableauFake({ site: SITE, users: [{ name: 'tina', password: 'tableau only password 7', siteRole: 'Explorer', groups: ['Sales'] }] });
@@ -194,23 +220,18 @@ describe('renewal of a Tableau session asks Tableau whether its token is still a
     ['answers 500', '500'],
     ['does not answer within TABLEAU_TIMEOUT_MS', 'slow'],
   ] as const) {
-  test(`Tableau ${what} → 503 tableau-unavailable, no token, the session kept`, async () => {
-    const token = await signIn();
-    const { sid } = claimsOf(token);
-    tableau.setFault(fault);
-    try {
-      const started = Date.now();
-      const res = await renew(token);
-      expect(Date.now() - started).toBeLessThan(5000);
-      expect(res.status).toBe(503);
-      expect(JSON.parse(res.body)).toEqual({ error: 'tableau-unavailable' });
-      expect(renewedToken(res)).toBeUndefined();
-      expect((await rowOf(sid)).revoke_reason).toBeNull();
-    } finally {
-      tableau.setFault('none');
-    }
-    expect((await renew(token)).status).toBe(204);
-  });
+    test(`Tableau ${what} → 503 tableau-unavailable, no token, the session kept`, async () => {
+      const token = await signIn();
+      tableau.setFault(fault);
+      try {
+        const started = Date.now();
+        await expectUnavailableAndKept(token, 'tableau-unavailable');
+        expect(Date.now() - started).toBeLessThan(5000);
+      } finally {
+        tableau.setFault('none');
+      }
+      expect((await renew(token)).status).toBe(204);
+    });
   }
 });
 
@@ -219,7 +240,7 @@ describe('renewal of a custom-module session calls its refresh hook', () => {
   let dir: string;
   let stateFile: string;
   const test = stackTest(() => stack);
-  const { renew, renewedToken, rowOf, lastEvent } = renewalHelpers(() => stack);
+  const { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
   const setHook = (state: { mode: 'accept' | 'refuse' | 'throw' | 'hang'; groups?: string[] }) => writeFileSync(stateFile, JSON.stringify(state));
 
   beforeAll(async () => {
@@ -284,11 +305,7 @@ export default {
   test('the hook throws → 503 idp-unavailable, no token, the session kept', async () => {
     const token = await signIn();
     setHook({ mode: 'throw' });
-    const res = await renew(token);
-    expect(res.status).toBe(503);
-    expect(JSON.parse(res.body)).toEqual({ error: 'idp-unavailable' });
-    expect(renewedToken(res)).toBeUndefined();
-    expect((await rowOf(claimsOf(token).sid)).revoke_reason).toBeNull();
+    await expectUnavailableAndKept(token, 'idp-unavailable');
     setHook({ mode: 'accept', groups: ['Engines'] });
     expect((await renew(token)).status).toBe(204);
   });
