@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { openIdpRefresh } from '../../auth-service/src/services/idp-refresh.js';
+import { startGraphFake, type GraphFake } from '../support/graph-fake.js';
 import { rawRequest, setCookies, type HttpResult } from '../support/http.js';
 import { oidcWalk, type Jar } from '../support/oidc-walk.js';
 import { azureGatewayEnv, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
@@ -54,16 +55,19 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
   const { follow, sessionOf } = oidcWalk(PUBLIC);
   let stack: Stack;
   let provider: TestOidcProvider;
+  let graph: GraphFake;
   const test = stackTest(() => stack);
   const { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
 
   beforeAll(async () => {
-    provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + CALLBACK], accounts: [ALICE, CAROL], refreshTokens: true });
-    stack = await startStack({ env: azureGatewayEnv(provider, CLIENT, PUBLIC, { OIDC_TIMEOUT_MS: '2000', PAYLOAD_GROUPS: '*' }) });
+    graph = await startGraphFake({ groups: [{ id: 'id-1' }, { id: 'id-2' }], isValidToken: (token) => provider.isAccessToken(token) });
+    provider = await startOidcProvider({ clientId: CLIENT.id, clientSecret: CLIENT.secret, redirectUris: [PUBLIC + CALLBACK], accounts: [ALICE, CAROL], refreshTokens: true, graphBaseUrl: graph.url });
+    stack = await startStack({ env: azureGatewayEnv(provider, CLIENT, PUBLIC, { GRAPH_BASE_URL: graph.url, OIDC_TIMEOUT_MS: '2000', PAYLOAD_GROUPS: '*' }) });
   }, 60_000);
   afterAll(async () => {
     await stack?.stop();
     await provider?.close();
+    await graph?.close();
   });
 
   async function signIn(oid: string): Promise<string> {
@@ -126,6 +130,23 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
     }
   });
 
+  test('on a groups overage the renewed groups come from Graph, read with the new access token, as at sign-in', async () => {
+    provider.setOverage(true);
+    try {
+      const token = await signIn(ALICE.oid);
+      expect(claimsOf(token).groups).toEqual(['id-1', 'id-2']);
+      graph.setGroups([{ id: 'id-2' }, { id: 'id-3' }]);
+      const before = graph.requests().length;
+      const res = await renew(token);
+      expect(res.status).toBe(204);
+      expect(graph.requests().length).toBe(before + 1);
+      expect(claimsOf(renewedToken(res)!).groups).toEqual(['id-2', 'id-3']);
+    } finally {
+      provider.setOverage(false);
+      graph.setGroups([{ id: 'id-1' }, { id: 'id-2' }]);
+    }
+  });
+
   test('the provider fails (500 at the token endpoint) → 503 idp-unavailable, no token, the session kept; renewal works once it is back', async () => {
     const token = await signIn(ALICE.oid);
     provider.setTamper('server-error');
@@ -135,6 +156,34 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
       provider.setTamper('none');
     }
     expect((await renew(token)).status).toBe(204);
+  });
+
+  test('the provider does not answer within OIDC_TIMEOUT_MS → 503 idp-unavailable, the session kept', async () => {
+    const token = await signIn(ALICE.oid);
+    provider.setTamper('hang');
+    try {
+      const started = Date.now();
+      await expectUnavailableAndKept(token, 'idp-unavailable');
+      expect(Date.now() - started).toBeLessThan(4500);
+    } finally {
+      provider.setTamper('none');
+    }
+  });
+
+  test('a session without a refresh token (signed in before this version, or a provider that gave none) renews with its stored groups, without asking the provider', async () => {
+    const token = await signIn(ALICE.oid);
+    const { sid } = claimsOf(token);
+    await stack.pool.query('UPDATE sessions SET idp_refresh = NULL WHERE sid = $1', [sid]);
+    ALICE.groups = ['g-changed'];
+    const before = provider.refreshRequests();
+    try {
+      const res = await renew(token);
+      expect(res.status).toBe(204);
+      expect(claimsOf(renewedToken(res)!).groups).toEqual(['g-sales', 'g-ops']);
+      expect(provider.refreshRequests()).toBe(before);
+    } finally {
+      ALICE.groups = ['g-sales', 'g-ops'];
+    }
   });
 
   test('two renewals of one session at once both succeed: the rotating refresh token is never redeemed twice (which would revoke the grant)', async () => {
