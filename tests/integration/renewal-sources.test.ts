@@ -43,7 +43,19 @@ function renewalHelpers(stackOf: () => Stack) {
     expect(renewedToken(res)).toBeUndefined();
     expect((await rowOf(claimsOf(token).sid)).revoke_reason).toBeNull();
   };
-  return { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept };
+  /** While `fault` is on, renewal answers as expectUnavailableAndKept says, within `withinMs`; once it is off, the session renews. */
+  const expectUnavailableWhile = async (token: string, reason: string, fault: { on: () => void; off: () => void }, withinMs: number) => {
+    fault.on();
+    try {
+      const started = Date.now();
+      await expectUnavailableAndKept(token, reason);
+      expect(Date.now() - started).toBeLessThan(withinMs);
+    } finally {
+      fault.off();
+    }
+    expect((await renew(token)).status).toBe(204);
+  };
+  return { renew, renewedToken, rowOf, lastEvent, expectUnavailableWhile };
 }
 
 describe('renewal of an Entra / OIDC session redeems its refresh token at the provider', () => {
@@ -57,7 +69,7 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
   let provider: TestOidcProvider;
   let graph: GraphFake;
   const test = stackTest(() => stack);
-  const { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
+  const { renew, renewedToken, rowOf, lastEvent, expectUnavailableWhile } = renewalHelpers(() => stack);
 
   beforeAll(async () => {
     graph = await startGraphFake({ groups: [{ id: 'id-1' }, { id: 'id-2' }], isValidToken: (token) => provider.isAccessToken(token) });
@@ -147,28 +159,15 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
     }
   });
 
-  test('the provider fails (500 at the token endpoint) → 503 idp-unavailable, no token, the session kept; renewal works once it is back', async () => {
-    const token = await signIn(ALICE.oid);
-    provider.setTamper('server-error');
-    try {
-      await expectUnavailableAndKept(token, 'idp-unavailable');
-    } finally {
-      provider.setTamper('none');
-    }
-    expect((await renew(token)).status).toBe(204);
-  });
-
-  test('the provider does not answer within OIDC_TIMEOUT_MS → 503 idp-unavailable, the session kept', async () => {
-    const token = await signIn(ALICE.oid);
-    provider.setTamper('hang');
-    try {
-      const started = Date.now();
-      await expectUnavailableAndKept(token, 'idp-unavailable');
-      expect(Date.now() - started).toBeLessThan(4500);
-    } finally {
-      provider.setTamper('none');
-    }
-  });
+  for (const [what, tamper] of [
+    ['fails (500 at the token endpoint)', 'server-error'],
+    ['does not answer within OIDC_TIMEOUT_MS', 'hang'],
+  ] as const) {
+    test(`the provider ${what} → 503 idp-unavailable, no token, the session kept; renewal works once it is back`, async () => {
+      const token = await signIn(ALICE.oid);
+      await expectUnavailableWhile(token, 'idp-unavailable', { on: () => provider.setTamper(tamper), off: () => provider.setTamper('none') }, 4500);
+    });
+  }
 
   test('a session without a refresh token (signed in before this version, or a provider that gave none) renews with its stored groups, without asking the provider', async () => {
     const token = await signIn(ALICE.oid);
@@ -226,7 +225,7 @@ describe('renewal of a Tableau session asks Tableau whether its token is still a
   let stack: Stack;
   let tableau: TableauFake;
   const test = stackTest(() => stack);
-  const { renew, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
+  const { renew, rowOf, lastEvent, expectUnavailableWhile } = renewalHelpers(() => stack);
 
   beforeAll(async () => {
     tableau = await startTableauFake({ site: SITE, users: [{ name: 'tina', password: 'tableau only password 7', siteRole: 'Explorer', groups: ['Sales'] }] });
@@ -271,15 +270,7 @@ describe('renewal of a Tableau session asks Tableau whether its token is still a
   ] as const) {
     test(`Tableau ${what} → 503 tableau-unavailable, no token, the session kept`, async () => {
       const token = await signIn();
-      tableau.setFault(fault);
-      try {
-        const started = Date.now();
-        await expectUnavailableAndKept(token, 'tableau-unavailable');
-        expect(Date.now() - started).toBeLessThan(5000);
-      } finally {
-        tableau.setFault('none');
-      }
-      expect((await renew(token)).status).toBe(204);
+      await expectUnavailableWhile(token, 'tableau-unavailable', { on: () => tableau.setFault(fault), off: () => tableau.setFault('none') }, 5000);
     });
   }
 });
@@ -289,7 +280,7 @@ describe('renewal of a custom-module session calls its refresh hook', () => {
   let dir: string;
   let stateFile: string;
   const test = stackTest(() => stack);
-  const { renew, renewedToken, rowOf, lastEvent, expectUnavailableAndKept } = renewalHelpers(() => stack);
+  const { renew, renewedToken, rowOf, lastEvent, expectUnavailableWhile } = renewalHelpers(() => stack);
   const setHook = (state: { mode: 'accept' | 'refuse' | 'throw' | 'hang'; groups?: string[] }) => writeFileSync(stateFile, JSON.stringify(state));
 
   beforeAll(async () => {
@@ -353,9 +344,6 @@ export default {
 
   test('the hook throws → 503 idp-unavailable, no token, the session kept', async () => {
     const token = await signIn();
-    setHook({ mode: 'throw' });
-    await expectUnavailableAndKept(token, 'idp-unavailable');
-    setHook({ mode: 'accept', groups: ['Engines'] });
-    expect((await renew(token)).status).toBe(204);
+    await expectUnavailableWhile(token, 'idp-unavailable', { on: () => setHook({ mode: 'throw' }), off: () => setHook({ mode: 'accept', groups: ['Engines'] }) }, 5000);
   });
 });
