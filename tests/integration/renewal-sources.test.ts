@@ -13,7 +13,7 @@ import { startGraphFake, type GraphFake } from '../support/graph-fake.js';
 import { rawRequest, setCookies, type HttpResult } from '../support/http.js';
 import { oidcWalk, type Jar } from '../support/oidc-walk.js';
 import { azureGatewayEnv, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
-import { stackTest, startStack, type Stack } from '../support/stack.js';
+import { stackTest, startStack, strongSecret, type Stack } from '../support/stack.js';
 import { startTableauFake, type TableauFake } from '../support/tableau-fake.js';
 
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sid: string; groups: string[] };
@@ -217,6 +217,18 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
     const res = await renew(token);
     expect(res.status).toBe(204);
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+  });
+
+  test('key rotation: a refresh token sealed under the old JWT_SECRET still renews in the grace period and is sealed again under the new one (last: restarts the service)', async () => {
+    const token = await signIn(ALICE.oid);
+    const { sid } = claimsOf(token);
+    const rotated = strongSecret();
+    await stack.restartAuthService({ JWT_SECRET: rotated, JWT_PREVIOUS_SECRETS: `${stack.secret}@${new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z')}` });
+    const res = await renew(token);
+    expect(res.status).toBe(204);
+    const sealed = (await rowOf(sid)).idp_refresh!;
+    expect(openIdpRefresh(sealed, sid, [rotated])).not.toBeNull();
+    expect(openIdpRefresh(sealed, sid, [stack.secret])).toBeNull();
   });
 });
 
