@@ -219,6 +219,21 @@ describe('renewal of an Entra / OIDC session redeems its refresh token at the pr
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
   });
 
+  test("the provider refuses the gateway itself (invalid_client: an expired client secret) → 503 idp-unavailable, the session kept; renewal works once the secret is fixed", async () => {
+    const token = await signIn(CAROL.oid);
+    await stack.restartAuthService({ AZURE_CLIENT_SECRET: 'an expired client secret 0987654321' });
+    try {
+      const res = await renew(token);
+      expect(res.status).toBe(503);
+      expect(JSON.parse(res.body)).toEqual({ error: 'idp-unavailable' });
+      expect((await rowOf(claimsOf(token).sid)).revoke_reason).toBeNull();
+      expect(stack.authLogs()).toMatch(/"reason":"client-rejected".*"idp_error":"invalid_client"/);
+    } finally {
+      await stack.restartAuthService({});
+    }
+    expect((await renew(token)).status).toBe(204);
+  });
+
   test('key rotation: a refresh token sealed under the old JWT_SECRET still renews in the grace period and is sealed again under the new one (last: restarts the service)', async () => {
     const token = await signIn(ALICE.oid);
     const { sid } = claimsOf(token);

@@ -77,6 +77,9 @@ export interface OidcSuccess {
  * token names (undefined when it sent no ID token) and the refresh token to keep (the rotated one,
  * or the same); or it refused the grant.
  */
+/** OAuth error codes (RFC 6749 5.2) that blame the client, i.e. the gateway's own registration. */
+const GATEWAY_SIDE_OAUTH_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_request']);
+
 export type OidcRefreshResult = { kind: 'ok'; groups: string[] | undefined; refreshToken: string } | { kind: 'refused'; reason: string };
 
 export interface OidcService {
@@ -97,8 +100,12 @@ export interface OidcService {
    */
   finish(input: OidcCallbackInput): Promise<OidcSuccess>;
   /**
-   * Redeems a session's refresh token (renewal). Guaranteed: `refused` for any error answer of the
-   * provider (invalid_grant: revoked, expired, account disabled, ...), a new ID token that fails
+   * Redeems a session's refresh token (renewal). Guaranteed: `refused` for an error answer of the
+   * provider about the grant (invalid_grant: revoked, expired, account disabled; interaction_required:
+   * the user must sign in again, e.g. for MFA; ...), but 503 ERR_IDP_UNAVAILABLE for one that
+   * blames the gateway's own registration (invalid_client, unauthorized_client,
+   * unsupported_grant_type, invalid_request: an expired client secret must not end every
+   * session); `refused` also for a new ID token that fails
    * the sign-in checks (issuer, audience, signature) or names another subject than `expectedSub`,
    * or more groups than OIDC_MAX_GROUPS; groups are read as at sign-in (ID token claim, Graph on
    * overage). Throws AppError('ERR_IDP_UNAVAILABLE', 503) when the provider, its JWKS or Graph is
@@ -413,6 +420,12 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
         tokens = await client.refreshTokenGrant(provider.configuration, refreshToken);
       } catch (err) {
         if (isProviderDown(err)) throw unavailable('provider-unavailable', requestId, err, { what, status: providerStatus(err) });
+        // The provider refuses the gateway, not the user (an expired client secret is invalid_client,
+        // e.g. Entra's AADSTS7000222): a configuration problem for the operator, which must not end
+        // every session at its next renewal. Renewal fails closed (503) until it is fixed.
+        if (err instanceof client.ResponseBodyError && GATEWAY_SIDE_OAUTH_ERRORS.has(err.error)) {
+          throw unavailable('client-rejected', requestId, err, { what, idp_error: err.error });
+        }
         // An error answer (invalid_grant: revoked, expired, user disabled or deleted; or a new ID
         // token that fails openid-client's checks): the provider no longer vouches for the session.
         const reason = err instanceof client.ResponseBodyError ? 'idp-refresh-refused' : classifyOidcError(err);
