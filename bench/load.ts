@@ -28,6 +28,8 @@ export interface WrkTarget {
   headers?: Record<string, string>;
   /** A wrk Lua script (-s), e.g. one choosing a cookie per request. */
   script?: string;
+  /** Arguments for the script's init(args) (after `--` on wrk's command line). */
+  scriptArgs?: string[];
   /** Open connections (default BENCH_CONNECTIONS); wrk runs min(2, connections) threads. */
   connections?: number;
 }
@@ -74,7 +76,7 @@ export function runWrk(target: WrkTarget, cpu: Record<string, PidSource>, second
   const headers = Object.entries(target.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
   const script = target.script === undefined ? [] : ['-s', target.script];
   const conns = target.connections ?? connections;
-  const res = spawnSync('wrk', [`-t${Math.min(2, conns)}`, `-c${conns}`, `-d${seconds}s`, '--latency', ...script, ...headers, `http://127.0.0.1:${target.port}${target.path}`], {
+  const res = spawnSync('wrk', [`-t${Math.min(2, conns)}`, `-c${conns}`, `-d${seconds}s`, '--latency', ...script, ...headers, `http://127.0.0.1:${target.port}${target.path}`, '--', ...(target.scriptArgs ?? [])], {
     encoding: 'utf8',
   });
   const cpuUsBy: Record<string, number> = {};
