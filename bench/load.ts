@@ -12,6 +12,7 @@ export const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 export interface Sample {
   rps: number;
+  p50ms: number;
   p99ms: number;
   /** Responses wrk counted. */
   requests: number;
@@ -93,11 +94,14 @@ export function runWrk(target: WrkTarget, cpu: Record<string, PidSource>, second
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`scenario on port ${target.port} returned errors:\n${out}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  if (!rps || !requests || !p99) throw new Error(`cannot parse wrk output:\n${out}`);
-  const unit = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
+  const percentile = (p: number): number => {
+    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) throw new Error(`cannot parse wrk output:\n${out}`);
+    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+  };
+  if (!rps || !requests) throw new Error(`cannot parse wrk output:\n${out}`);
   for (const group of Object.keys(cpuUsBy)) cpuUsBy[group] = (cpuUsBy[group] * 1e6) / requests;
-  return { rps, p99ms: Number(p99[1]) * unit, requests, cpuUs: (cpuSeconds * 1e6) / requests, cpuUsBy };
+  return { rps, p50ms: percentile(50), p99ms: percentile(99), requests, cpuUs: (cpuSeconds * 1e6) / requests, cpuUsBy };
 }
 
 export const median = (xs: number[]): number => {

@@ -18,7 +18,7 @@
  * token sent in the seconds before: a renewal answered from a cache would not be measured. wrk
  * ignores Set-Cookie, so every (r) request renews. Each run checks that: the `renewal` rows it added
  * cover wrk's responses, and no `renewal_refused`.
- * Prints req/s (for (r): renewals/s), p99 under load and with one connection, and the CPU per request
+ * Prints req/s (for (r): renewals/s), p99 under load, p50 and p99 with one connection, and the CPU per request
  * of nginx's workers, the auth service process and the PostgreSQL backends of the service's pool
  * (excluding wrk and PostgreSQL's background writers), with ratios to (f).
  * Env: BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNECTIONS (bench/load.ts), BENCH_RENEW_SESSIONS,
@@ -285,13 +285,14 @@ server {
       for (const s of order) {
         const sample = await measure(s, Math.min(duration, 2), 1);
         single[s.key]!.push(sample);
-        console.error(`round ${round}/${rounds} ${s.label}, 1 connection: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99ms.toFixed(2)} ms`);
+        console.error(`round ${round}/${rounds} ${s.label}, 1 connection: ${sample.rps.toFixed(0)} req/s, p50 ${sample.p50ms.toFixed(2)} ms, p99 ${sample.p99ms.toFixed(2)} ms`);
       }
     }
 
     const med = (set: Record<string, Sample[]>, k: string, f: (x: Sample) => number) => median(set[k]!.map(f));
     const rps = (k: string) => med(samples, k, (x) => x.rps);
     const p99 = (k: string) => med(samples, k, (x) => x.p99ms);
+    const p50One = (k: string) => med(single, k, (x) => x.p50ms);
     const p99One = (k: string) => med(single, k, (x) => x.p99ms);
     /** The round with the median CPU per request, so that its split adds up. */
     const cpuRound = (k: string) => [...samples[k]!].sort((a, b) => a.cpuUs - b.cpuUs)[Math.floor(samples[k]!.length / 2)]!;
@@ -300,11 +301,11 @@ server {
       `\nRenewal benchmark (issue 9): ${rounds} interleaved rounds x ${duration}s, wrk -t2 -c${connections}, loopback, median per scenario, GET ${MEASURED_PATH}, ` +
         `${SESSIONS} sessions of one local user (${SESSIONS * TOKENS_PER_SESSION} distinct expired tokens), the repo's gateway site, auth service in a child process, PostgreSQL (fresh database)`,
     );
-    console.log('scenario                                   req/s     p99 ms  p99 ms 1 conn  ratio to (f)   CPU us/req  = nginx + auth + postgres');
+    console.log('scenario                                   req/s     p99 ms  1 conn: p50 / p99 ms  ratio to (f)   CPU us/req  = nginx + auth + postgres');
     for (const s of scenarios) {
       const k = s.key;
       console.log(
-        `${s.label.padEnd(38)} ${rps(k).toFixed(0).padStart(8)} ${p99(k).toFixed(2).padStart(10)} ${p99One(k).toFixed(2).padStart(14)} ${(rps(k) / rps('f')).toFixed(2).padStart(13)} ${cpuOf(k).toFixed(1).padStart(12)}` +
+        `${s.label.padEnd(38)} ${rps(k).toFixed(0).padStart(8)} ${p99(k).toFixed(2).padStart(10)} ${p50One(k).toFixed(2).padStart(12)} / ${p99One(k).toFixed(2).padEnd(6)} ${(rps(k) / rps('f')).toFixed(2).padStart(13)} ${cpuOf(k).toFixed(1).padStart(12)}` +
           `  = ${cpuOf(k, 'nginx').toFixed(1)} + ${cpuOf(k, 'auth').toFixed(1)} + ${cpuOf(k, 'postgres').toFixed(1)}`,
       );
     }
@@ -315,6 +316,7 @@ server {
     console.log(`renewals per second (every (r) request renews): ${rps('r').toFixed(0)}  (per round: ${perRound}; checked against the audit trail's renewal rows)`);
     console.log(`p99 with a renewal, under load:   ${p99('r').toFixed(2)} ms vs ${p99('f').toFixed(2)} ms fresh (${delta(p99('r'), p99('f'), 2)} ms, x${(p99('r') / p99('f')).toFixed(1)})`);
     console.log(`p99 with a renewal, 1 connection: ${p99One('r').toFixed(2)} ms vs ${p99One('f').toFixed(2)} ms fresh (${delta(p99One('r'), p99One('f'), 2)} ms, x${(p99One('r') / p99One('f')).toFixed(1)})`);
+    console.log(`p50 with a renewal, 1 connection: ${p50One('r').toFixed(2)} ms vs ${p50One('f').toFixed(2)} ms fresh (${delta(p50One('r'), p50One('f'), 2)} ms: the time a renewal adds when nothing queues)`);
     console.log(
       `CPU per renewal: ${cpuOf('r').toFixed(1)} us vs ${cpuOf('f').toFixed(1)} us fresh (${delta(cpuOf('r'), cpuOf('f'), 1)} us; ` +
         `nginx ${delta(cpuOf('r', 'nginx'), cpuOf('f', 'nginx'), 1)}, auth service ${delta(cpuOf('r', 'auth'), cpuOf('f', 'auth'), 1)}, postgres ${delta(cpuOf('r', 'postgres'), cpuOf('f', 'postgres'), 1)})`,
