@@ -4,7 +4,7 @@
  * waits for its token to expire rather than forging an expired one: the renewal sees what a
  * returning user's browser sends.
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { Readable } from 'node:stream';
 import { runSessionsCli } from '../../auth-service/src/cli/sessions-cli.js';
 import { runUsersCli } from '../../auth-service/src/cli/users-cli.js';
