@@ -48,9 +48,10 @@ test-e2e: ## Browser journeys in Debian's Chromium (playwright-core)
 validate-compose: ## Validate docker-compose.yml with docker-compose config
 	@bash scripts/validate-compose.sh
 
-bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 policy rules) vs auth_request (prints ratios), then CPU instructions per request vs BENCH_BASELINE
+bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 policy rules) vs auth_request (prints ratios), CPU instructions per request vs BENCH_BASELINE, then silent renewals per second vs fresh tokens
 	@npx tsx bench/run.ts
 	@npx tsx bench/instructions.ts
+	@npx tsx bench/renewal.ts
 
 clean: ## Remove build output (keeps data/)
 	@rm -rf njs/dist

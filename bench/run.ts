@@ -15,7 +15,7 @@
  * way, so they are wired alike; the checks before measuring prove each server really got its policy.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGateConfig, writeGateConfig } from '../auth-service/src/services/gate-config.js';
@@ -27,25 +27,15 @@ import { rawRequest } from '../tests/support/http.js';
 import { randomBytes } from 'node:crypto';
 import type { GatePolicy } from '../njs/src/core/policy-contract.js';
 import { ADMIN_PATH, LARGE_ONLY_DENIED_PATH, MEASURED_PATH, compileBenchPolicy } from './access-policies.js';
+import { childPids, connections, duration, median, requireWrk, rounds, runWrk, type Sample } from './load.js';
 
 /** The bench's tokens carry every group they name, as the bench policies compare them. */
 const BENCH_GROUP_SELECTION: GroupSelection = { policyGroups: new Set(), payload: { all: true, exact: [], prefixes: [] } };
-
-const duration = Number(process.env.BENCH_DURATION ?? 5);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 interface Scenario {
   key: string;
   label: string;
   port: number;
-}
-
-interface Sample {
-  rps: number;
-  p99ms: number;
-  /** CPU time of the nginx workers and the verifier per request, µs. */
-  cpuUs: number;
 }
 
 interface Ports {
@@ -130,54 +120,6 @@ server {
 `;
 }
 
-const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** utime + stime of `pid` in clock ticks (0 once it is gone). */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-/** The processes whose CPU counts as the server side: nginx's workers (children of the master) and the verifier. */
-function serverPids(nginxMaster: number, verifier: number): number[] {
-  const pids = [verifier];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === nginxMaster) pids.push(Number(name));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return pids;
-}
-
-function runWrk(port: number, cookie: string, pids: number[], seconds = duration): Sample {
-  const ticks = () => pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
-  const before = ticks();
-  const res = spawnSync(
-    'wrk',
-    ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Cookie: ${cookie}`, '-H', 'Accept: text/html', `http://127.0.0.1:${port}${MEASURED_PATH}`],
-    { encoding: 'utf8' },
-  );
-  const cpuSeconds = (ticks() - before) / CLOCK_TICKS_PER_SECOND;
-  if (res.status !== 0) throw new Error(`wrk failed: ${res.stderr || res.error}`);
-  const out = res.stdout;
-  if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`scenario on port ${port} returned errors:\n${out}`);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  if (!rps || !requests || !p99) throw new Error(`cannot parse wrk output:\n${out}`);
-  const unit = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
-  return { rps, p99ms: Number(p99[1]) * unit, cpuUs: (cpuSeconds * 1e6) / requests };
-}
-
 /** Asserts the status (and, for 403s, the policy-denied JSON) of one request before anything is measured. */
 async function expectStatus(s: Scenario, path: string, cookie: string, status: number, why: string): Promise<void> {
   const r = await rawRequest(s.port, 'GET', path, { cookie, accept: 'application/json' });
@@ -185,13 +127,8 @@ async function expectStatus(s: Scenario, path: string, cookie: string, status: n
   if (r.status !== status || !denied) throw new Error(`${s.label}: GET ${path} ${why}: expected ${status}, got ${r.status} ${r.body.trim()}`);
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
-
 async function main(): Promise<void> {
-  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed: run `make deps-test`');
+  requireWrk();
   const tmp = mkdtempSync(join(tmpdir(), 'gw-bench-'));
   const children: Array<ReturnType<typeof spawn>> = [];
   let stopNginx = async () => {};
@@ -234,7 +171,10 @@ async function main(): Promise<void> {
     const nginx = await startNginx(prefix, ports.gate);
     stopNginx = () => nginx.stop();
     if (nginx.process.pid === undefined || verifier.pid === undefined) throw new Error('nginx or the verifier has no pid');
-    const pids = serverPids(nginx.process.pid, verifier.pid);
+    const nginxPid = nginx.process.pid;
+    const verifierPid = verifier.pid;
+    // The server side: nginx's workers and the verifier (the upstream is served by the same nginx).
+    const server = { server: () => [verifierPid, ...childPids(nginxPid)] };
 
     const { token } = issueSessionToken({
       identity: { sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', name: 'James T. Kirk', email: 'kirk@enterprise.example', groups: ['Federation'], src: 'local' },
@@ -264,6 +204,8 @@ async function main(): Promise<void> {
       { key: 'c', label: '(c) auth_request -> node:http + jsonwebtoken', port: ports.authreq },
     ];
     const byKey = (k: string) => scenarios.find((s) => s.key === k) as Scenario;
+    const measure = (s: Scenario, seconds = duration): Sample =>
+      runWrk({ port: s.port, path: MEASURED_PATH, headers: { Cookie: cookie, Accept: 'text/html' } }, server, seconds);
     // Every scenario must really pass the session through before it is measured...
     for (const s of scenarios) await expectStatus(s, MEASURED_PATH, cookie, 200, 'as kirk (group Federation)');
     // ...and each gate server must run the policy it claims: none, the 10 rules, the 1,000 rules.
@@ -279,11 +221,11 @@ async function main(): Promise<void> {
     const samples: Record<string, Sample[]> = Object.fromEntries(scenarios.map((s) => [s.key, []]));
     // Warm-up, then interleave so drift (thermal, noisy neighbours) hits every scenario alike; every
     // other round runs in reverse so no scenario always follows the same one.
-    for (const s of scenarios) runWrk(s.port, cookie, pids, Math.min(duration, 2));
+    for (const s of scenarios) measure(s, Math.min(duration, 2));
     for (let round = 1; round <= rounds; round++) {
       const order = round % 2 === 1 ? scenarios : [...scenarios].reverse();
       for (const s of order) {
-        const sample = runWrk(s.port, cookie, pids);
+        const sample = measure(s);
         samples[s.key].push(sample);
         console.error(`round ${round}/${rounds} ${s.label}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99ms.toFixed(2)} ms, ${sample.cpuUs.toFixed(1)} us CPU/req`);
       }

@@ -27,6 +27,7 @@ import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
 import { createRenewalService } from './services/renewal.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
+import { createSourceRecheck } from './services/source-recheck.js';
 import type { AuditRepo } from './storage/audit-repo.js';
 import type { SessionsRepo } from './storage/sessions-repo.js';
 import type { UsersRepo } from './storage/users-repo.js';
@@ -143,7 +144,7 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
 const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
   const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
   return {
-    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse, revokedSince: refuse },
+    sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse, leaseRefresh: refuse, releaseRefresh: refuse, revokedSince: refuse },
     audit: { record: refuse, tail: refuse, purge: refuse },
   };
 })();
@@ -177,6 +178,12 @@ export function createApp(deps: AppDeps): Express {
     logger,
     now: deps.now,
     storeReady: deps.storage === undefined ? () => false : storeReady,
+    recheckSource: createSourceRecheck({
+      oidc: deps.oidc ?? null,
+      tableau: config.tableau === null ? null : { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs },
+      authenticators,
+      logger,
+    }),
   });
   const loginService = createLoginService({
     authenticators,

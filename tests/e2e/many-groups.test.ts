@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser } from '../support/browser.js';
+import { inFreshContext, launchBrowser } from '../support/browser.js';
 import { ENTRA_ACCOUNTS, FINANCE_ID, PUBLIC, startManyGroupsWorld, TABLEAU_USERS, type ManyGroupsWorld } from '../support/many-groups.js';
 
 describe('users in 1,000 groups sign in through Chromium', () => {
@@ -24,18 +24,7 @@ describe('users in 1,000 groups sign in through Chromium', () => {
   });
 
   /** Runs `journey` in a fresh browser context; a failure carries the nginx and service logs. */
-  async function inBrowser(journey: (context: BrowserContext, page: Page) => Promise<void>): Promise<void> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
-      await journey(context, page);
-    } catch (err) {
-      if (err instanceof Error) err.message += '\n' + world.stack.diagnostics();
-      throw err;
-    } finally {
-      await context.close();
-    }
-  }
+  const inBrowser = (journey: (context: BrowserContext, page: Page) => Promise<void>) => inFreshContext(browser, journey, () => world.stack.diagnostics());
 
   /** What the echo upstream saw, as it answers: the request as JSON. */
   async function upstreamHeaders(page: Page): Promise<Record<string, string>> {

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser } from '../support/browser.js';
+import { inFreshContext, launchBrowser } from '../support/browser.js';
 import { azureGatewayEnv, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -33,18 +33,7 @@ describe('OIDC sign-in in a browser', () => {
   });
 
   /** Runs `journey` in a fresh browser context; a failure carries the nginx and service logs. */
-  async function inBrowser(journey: (context: BrowserContext, page: Page) => Promise<void>): Promise<void> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
-      await journey(context, page);
-    } catch (err) {
-      if (err instanceof Error) err.message += '\n' + stack.diagnostics();
-      throw err;
-    } finally {
-      await context.close();
-    }
-  }
+  const inBrowser = (journey: (context: BrowserContext, page: Page) => Promise<void>) => inFreshContext(browser, journey, () => stack.diagnostics());
 
   async function signIn(page: Page): Promise<void> {
     await page.goto(`${PUBLIC}/federation`);

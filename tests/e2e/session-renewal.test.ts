@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { runSessionsCli } from '../../auth-service/src/cli/sessions-cli.js';
-import { launchBrowser } from '../support/browser.js';
+import { inFreshContext, launchBrowser } from '../support/browser.js';
 import { accessLogEntry, stackTest, startStack, type Stack } from '../support/stack.js';
 
 const PASSWORD = 'browser renewal password 42';
@@ -53,15 +53,8 @@ describe('silent renewal in a browser', () => {
     await stack?.stop();
   });
 
-  async function inBrowser(journey: (context: BrowserContext, page: Page) => Promise<void>): Promise<void> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
-      await journey(context, page);
-    } finally {
-      await context.close();
-    }
-  }
+  /** Runs `journey` in a fresh browser context. */
+  const inBrowser = (journey: (context: BrowserContext, page: Page) => Promise<void>) => inFreshContext(browser, journey);
 
   /** The session token the browser holds, or undefined. */
   async function sessionToken(context: BrowserContext): Promise<string | undefined> {

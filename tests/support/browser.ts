@@ -1,5 +1,5 @@
 /** Debian's Chromium through playwright-core (never a downloaded browser). */
-import { chromium, type Browser, type LaunchOptions } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -11,4 +11,21 @@ export function launchBrowser(extra: Pick<LaunchOptions, 'proxy'> = {}): Promise
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     ...extra,
   });
+}
+
+/**
+ * Runs `journey` in a fresh context of `browser` (its own cookies), closed afterwards. A failure's
+ * message gets `diagnostics()` appended (e.g. the stack's nginx and service logs) when given.
+ */
+export async function inFreshContext(browser: Browser, journey: (context: BrowserContext, page: Page) => Promise<void>, diagnostics?: () => string): Promise<void> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await journey(context, page);
+  } catch (err) {
+    if (diagnostics && err instanceof Error) err.message += '\n' + diagnostics();
+    throw err;
+  } finally {
+    await context.close();
+  }
 }

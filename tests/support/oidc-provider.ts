@@ -16,6 +16,12 @@
  * provider; `jwksRequests()` counts the key set downloads.
  *
  * ID tokens carry `sid` (the provider's session id), as providers with front-channel logout do.
+ *
+ * With `refreshTokens`, the client may use the refresh_token grant and, as at Entra, a sign-in that
+ * asked for `offline_access` gets a refresh token without `prompt=consent` (oidc-provider follows
+ * OIDC Core 11 there and would drop the scope). Every refresh rotates the refresh token, and a
+ * rotated token used again revokes the whole grant. `disableAccount` makes the provider refuse the
+ * account's refresh tokens (invalid_grant), as a disabled or deleted user at a real provider.
  */
 import crypto from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -62,6 +68,8 @@ export interface OidcProviderOptions {
   accounts: OidcTestAccount[];
   /** Where the overage form points (`_claim_sources.src1.endpoint`). */
   graphBaseUrl?: string;
+  /** Allow the refresh_token grant and issue refresh tokens for offline_access (see above). */
+  refreshTokens?: boolean;
 }
 
 export interface TestOidcProvider {
@@ -79,6 +87,12 @@ export interface TestOidcProvider {
   kid(): string;
   /** True when `token` is an access token this provider issued and that has not expired. */
   isAccessToken(token: string): Promise<boolean>;
+  /** The account no longer exists for the provider: its refresh tokens are refused (until enabled again). */
+  disableAccount(oid: string, disabled?: boolean): void;
+  /** The `scope` of every authorization request so far, in order. */
+  authorizationScopes(): string[];
+  /** How many refresh_token grants reached the token endpoint. */
+  refreshRequests(): number;
   close(): Promise<void>;
 }
 
@@ -100,6 +114,7 @@ interface KoaContext {
   type: string;
   req: { socket: { destroy(): void } };
   respond?: boolean;
+  oidc?: { params?: { grant_type?: unknown } };
 }
 interface GrantInstance {
   addOIDCScope(scope: string): void;
@@ -157,11 +172,14 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
   let tamper: IdTokenTamper = 'none';
   let jwksDownloads = 0;
   const accounts = new Map(opts.accounts.map((a) => [a.oid, a]));
+  const disabled = new Set<string>();
+  const scopesRequested: string[] = [];
+  let refreshGrants = 0;
   const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
   const foreignKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   const hanging = new Set<() => void>();
 
-  function build(shape: ProviderShape): { provider: ProviderInstance; kid: string; handler: express.RequestHandler } {
+  function build(shape: ProviderShape): { provider: ProviderInstance; kid: string; authorizationPath: string; handler: express.RequestHandler } {
     const kid = shape.kid ?? 'test-key-1';
     const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
@@ -172,7 +190,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
           client_secret: opts.clientSecret,
           redirect_uris: opts.redirectUris,
           post_logout_redirect_uris: opts.postLogoutRedirectUris ?? [],
-          grant_types: ['authorization_code'],
+          grant_types: opts.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
           response_types: ['code'],
           token_endpoint_auth_method: 'client_secret_post',
           // Makes oidc-provider put `sid` in ID tokens (its only switch for that); the sink ignores the POSTs.
@@ -192,9 +210,14 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
       features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true }, backchannelLogout: { enabled: true } },
       routes: { authorization: shape.authorizationPath ?? '/auth' },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${basePath}/interaction/${interaction.uid}` },
+      // Entra issues a refresh token for offline_access without prompt=consent; the scope itself
+      // does not survive oidc-provider's OIDC Core check, so the request is looked up here.
+      issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) =>
+        client.grantTypeAllowed('refresh_token') && (scopesRequested.at(-1) ?? '').split(' ').includes('offline_access'),
+      rotateRefreshToken: true,
       findAccount: (_ctx: unknown, sub: string) => {
         const account = accounts.get(sub);
-        if (!account) return undefined;
+        if (!account || disabled.has(sub)) return undefined;
         return {
           accountId: sub,
           claims: () => {
@@ -238,6 +261,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
         return;
       }
       await next();
+      if (isToken && ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants++;
       if (tamper === 'none' || !isToken) return;
       const body = ctx.body as { id_token?: string } | undefined;
       if (body?.id_token === undefined) return;
@@ -265,7 +289,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
       const signingInput = `${headerPart}.${b64(payload)}`;
       body.id_token = `${signingInput}.${crypto.sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
     });
-    return { provider: instance, kid, handler: instance.callback() as express.RequestHandler };
+    return { provider: instance, kid, authorizationPath: shape.authorizationPath ?? '/auth', handler: instance.callback() as express.RequestHandler };
   }
 
   // Handlers below read `built` on every request, so a rebuild takes effect at once.
@@ -279,6 +303,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
   });
   app.use((req, _res, next) => {
     if (req.method === 'GET' && req.path === `${basePath}/jwks`) jwksDownloads++;
+    if (req.method === 'GET' && req.path === `${basePath}${built.authorizationPath}`) scopesRequested.push(String(req.query.scope ?? ''));
     next();
   });
 
@@ -324,6 +349,12 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Test
     jwksRequests: () => jwksDownloads,
     kid: () => built.kid,
     isAccessToken: async (token) => (await built.provider.AccessToken.find(token)) !== undefined,
+    disableAccount: (oid, off = true) => {
+      if (off) disabled.add(oid);
+      else disabled.delete(oid);
+    },
+    authorizationScopes: () => [...scopesRequested],
+    refreshRequests: () => refreshGrants,
     close: () =>
       new Promise<void>((resolve) => {
         releaseHanging();

@@ -80,6 +80,11 @@ export interface Stack {
   restartAuthService(env: Record<string, string>): Promise<void>;
   /** Stops the auth service (nginx then cannot reach it); restartAuthService({}) brings it back. */
   stopAuthService(): Promise<void>;
+  /**
+   * Starts another auth service instance on the same store and secrets, on a free port (not behind
+   * nginx), as a deployment with several instances has; stopped with the stack. Returns its port.
+   */
+  startAnotherAuthService(): Promise<number>;
   diagnostics(): string;
   stop(): Promise<void>;
 }
@@ -233,6 +238,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return { res, session: session ?? null };
       },
       authLogs: () => logs,
+      async startAnotherAuthService() {
+        const another = await startAuthService({ ...authEnv, AUTH_PORT: '0', GATE_CONFIG_FILE: join(tmp, `gate-config-${cleanups.length}.json`) }, { logStream });
+        cleanups.push(() => another.close());
+        return another.port;
+      },
       async restartAuthService(env) {
         if (!authStopped) await auth.close();
         auth = await startAuthService({ ...authEnv, ...env }, { logStream });

@@ -197,3 +197,69 @@ describe('calling a loaded module', () => {
     }
   });
 });
+
+describe('the optional refresh hook (renewal)', () => {
+  const SESSION = { sub: 'u1', username: 'ada', groups: ['ops'], src: 'custom:acme' };
+
+  /** A module whose `refresh` body is `body` (it sees `identity`). */
+  function moduleRefreshing(body: string): string {
+    return writeModule(`export default { id: 'acme', async authenticate() { return { kind: 'invalid' }; }, async refresh(identity) { ${body} } };`);
+  }
+
+  async function refreshError(modulePath: string, timeoutMs?: number): Promise<AppError> {
+    const auth = await loadCustomAuthenticator(modulePath, { timeoutMs });
+    const err = await auth.refresh!({ ...SESSION }, CTX).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AppError);
+    return err as AppError;
+  }
+
+  test('a module without the hook has none (renewal keeps the stored groups)', async () => {
+    const auth = await loadCustomAuthenticator(moduleReturning(`{ kind: 'invalid' }`));
+    expect(auth.refresh).toBeUndefined();
+  });
+
+  test('a `refresh` that is not a function is refused at load', async () => {
+    const err = await loadError(writeModule(`export default { id: 'acme', async authenticate() {}, refresh: true };`));
+    expect(err.code).toBe('ERR_CONFIG');
+    expect(err.message).toMatch(/`refresh` must be a function/);
+  });
+
+  test('accepts: the identity comes back checked, with the new groups and src forced', async () => {
+    const auth = await loadCustomAuthenticator(moduleRefreshing(`return { kind: 'success', identity: { ...identity, groups: ['ops', 'audit'], src: 'local' } };`));
+    expect(await auth.refresh!({ ...SESSION }, CTX)).toEqual({ kind: 'success', identity: { ...SESSION, groups: ['ops', 'audit'] } });
+  });
+
+  test('refuses: { kind: "refused" } passes through', async () => {
+    const auth = await loadCustomAuthenticator(moduleRefreshing(`return { kind: 'refused' };`));
+    expect(await auth.refresh!({ ...SESSION }, CTX)).toEqual({ kind: 'refused' });
+  });
+
+  test('cannot change the caller\'s identity in place', async () => {
+    const auth = await loadCustomAuthenticator(moduleRefreshing(`identity.groups.push('admin'); return { kind: 'refused' };`));
+    const session = { ...SESSION, groups: ['ops'] };
+    await auth.refresh!(session, CTX);
+    expect(session.groups).toEqual(['ops']);
+  });
+
+  test.each([
+    ['throws', `throw new Error('directory down');`],
+    ['answers an unknown kind', `return { kind: 'disabled' };`],
+    ['answers another account (other sub)', `return { kind: 'success', identity: { ...identity, sub: 'root' } };`],
+    ['answers another username', `return { kind: 'success', identity: { ...identity, username: 'admin' } };`],
+    ['answers a group with a comma', `return { kind: 'success', identity: { ...identity, groups: ['ops,admin'] } };`],
+  ])('a hook that %s is a 503 with the generic message (renewal: idp-unavailable, session kept)', async (_name, body) => {
+    const err = await refreshError(moduleRefreshing(body));
+    expect(err.status).toBe(503);
+    expect(err.safeMessage).toBe(CUSTOM_UNAVAILABLE_MESSAGE);
+  });
+
+  test('a hook that never settles is a 503 after the timeout', async () => {
+    const started = Date.now();
+    const err = await refreshError(moduleRefreshing(`return new Promise(() => {});`), 50);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(String((err.cause as Error).message)).toMatch(/refresh\(\) took longer than 50 ms/);
+  });
+});

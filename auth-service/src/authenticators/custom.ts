@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError } from '../errors.js';
-import type { AuthContext, AuthOutcome, Identity, PasswordAuthenticator } from './types.js';
+import type { AuthContext, AuthOutcome, Identity, PasswordAuthenticator, RefreshOutcome } from './types.js';
 import { RESERVED_CLAIMS } from '../services/session-token.js';
 
 /** Prefix of the `src` claim of every identity a custom module returns. */
@@ -54,6 +54,7 @@ function shapeProblem(candidate: unknown): string | null {
   if (typeof candidate.id !== 'string' || !ID_PATTERN.test(candidate.id)) {
     return 'the authenticator `id` must be 1-32 characters of a-z, 0-9 and "-", starting and ending with a letter or digit';
   }
+  if (candidate.refresh !== undefined && typeof candidate.refresh !== 'function') return 'the authenticator `refresh` must be a function when present';
   return null;
 }
 
@@ -102,10 +103,24 @@ function normaliseOutcome(raw: unknown, src: string): AuthOutcome {
   return { kind: raw.kind as 'not-found' | 'invalid' | 'disabled' };
 }
 
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+/**
+ * What `refresh()` resolved to: `{kind: 'refused'}`, or `{kind: 'success', identity}` naming the same
+ * `sub` and `username` as the session (another account is a broken module, not a refusal).
+ */
+function normaliseRefresh(raw: unknown, session: Identity): RefreshOutcome {
+  if (isObject(raw) && raw.kind === 'refused') return { kind: 'refused' };
+  if (!isObject(raw) || raw.kind !== 'success') {
+    throw new Error(`refresh() resolved to an unknown outcome (${isObject(raw) ? `kind ${JSON.stringify(raw.kind)}` : describe(raw)})`);
+  }
+  const identity = normaliseIdentity(raw.identity, session.src);
+  if (identity.sub !== session.sub || identity.username !== session.username) throw new Error('refresh() returned another sub or username than the session has');
+  return { kind: 'success', identity };
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`authenticate() took longer than ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`${what}() took longer than ${timeoutMs} ms`)), timeoutMs);
   });
   // The module's promise may still settle after the timeout; nobody awaits it then.
   work.catch(() => undefined);
@@ -118,14 +133,28 @@ async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
 
 function wrap(inner: PasswordAuthenticator, timeoutMs: number): PasswordAuthenticator {
   const src = `${CUSTOM_SOURCE_PREFIX}${inner.id}`;
+  const refresh = inner.refresh;
   return {
+    ...(refresh === undefined
+      ? {}
+      : {
+          async refresh(identity: Identity, ctx: AuthContext): Promise<RefreshOutcome> {
+            try {
+              // A copy: the module cannot change the session's identity in place.
+              const call = Promise.resolve().then(() => refresh.call(inner, structuredClone(identity), { ...ctx }));
+              return normaliseRefresh(await withTimeout(call, timeoutMs, 'refresh'), identity);
+            } catch (err) {
+              throw unavailable(err);
+            }
+          },
+        }),
     id: src,
     async authenticate(input, ctx: AuthContext): Promise<AuthOutcome> {
       let raw: unknown;
       try {
         // Copies, so the module cannot change what the caller holds.
         const call = Promise.resolve().then(() => inner.authenticate({ ...input }, { ...ctx }));
-        raw = await withTimeout(call, timeoutMs);
+        raw = await withTimeout(call, timeoutMs, 'authenticate');
         return normaliseOutcome(raw, src);
       } catch (err) {
         throw unavailable(err);
@@ -148,6 +177,9 @@ function wrap(inner: PasswordAuthenticator, timeoutMs: number): PasswordAuthenti
  * claim in `extraClaims` (such claims are dropped); an unknown outcome, a malformed identity, a
  * thrown error or a call slower than `timeoutMs` (default 5000) becomes AppError('ERR_INTERNAL', 503)
  * with a generic message, the module's own error kept only as `cause` for the logs.
+ * The optional `refresh(identity, ctx)` hook (renewal) gets the same treatment: it resolves to
+ * `{kind: 'refused'}` or `{kind: 'success', identity}` with the session's `sub` and `username`;
+ * anything else, a throw or a timeout is AppError('ERR_INTERNAL', 503).
  * Not checked: that the module spends the same time on unknown users as on wrong passwords, the
  * content of `extraClaims` values, or the size of the resulting token. A call that timed out is not
  * cancelled; the module keeps running it in the background.

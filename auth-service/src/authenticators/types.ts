@@ -42,6 +42,12 @@ export interface AuthContext {
   requestId: string;
 }
 
+/**
+ * What a source says about a live session at renewal: it still stands, with the identity as the
+ * source now sees it (renewal applies its groups), or the source refuses it (the session ends).
+ */
+export type RefreshOutcome = { kind: 'success'; identity: Identity } | { kind: 'refused' };
+
 /** A source that checks a username and password. */
 export interface PasswordAuthenticator {
   /** Identity source id, e.g. "local". */
@@ -51,4 +57,9 @@ export interface PasswordAuthenticator {
    * for a wrong password. Throws AppError('ERR_STORE_UNAVAILABLE') when its store is unreachable.
    */
   authenticate(input: { username: string; password: string }, ctx: AuthContext): Promise<AuthOutcome>;
+  /**
+   * Optional: asked at each renewal of a session this source signed in, with the session's identity
+   * (its groups the full list stored). Throws AppError (503) when the source cannot answer.
+   */
+  refresh?(identity: Identity, ctx: AuthContext): Promise<RefreshOutcome>;
 }

@@ -76,7 +76,9 @@ export function parseCommand(
   if (command === 'help' || command === '--help' || command === '-h') return 'help';
   const spec = Object.prototype.hasOwnProperty.call(commands, command) ? commands[command] : undefined;
   if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try "help")`);
-  const parsed = parseCommandArgs(command, rest, spec.options);
+  // A command without options takes its arguments as they are: a session id may start with '-'
+  // (base64url), and `sessions revoke -x...` must not read as an unknown option.
+  const parsed = Object.keys(spec.options ?? {}).length === 0 ? { values: {}, positionals: rest[0] === '--' ? rest.slice(1) : rest } : parseCommandArgs(command, rest, spec.options);
   const { positionals } = parsed;
   if (positionals.length < spec.positionals) throw new UsageError(`"${command}" needs ${spec.names}`);
   if (positionals.length > spec.positionals) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals])} for "${command}"`);

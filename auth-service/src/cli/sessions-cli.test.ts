@@ -79,6 +79,13 @@ describe('sessions CLI', () => {
     expect((await sessionsCli('list', '--user', 'kirk', '--all')).stdout).toContain('revoked (sessions-cli)');
   });
 
+  it("revokes a session whose id starts with '-' (base64url), with or without '--'", async () => {
+    await open('-DDDDDDDDDDDDDDDDDDDDD', 'uhura', 'local:uhura', 'local', NOW - 10_000);
+    await open('-EEEEEEEEEEEEEEEEEEEEE', 'uhura', 'local:uhura', 'local', NOW - 10_000);
+    expect(await sessionsCli('revoke', '-DDDDDDDDDDDDDDDDDDDDD')).toEqual({ code: 0, stdout: 'Revoked session -DDDDDDDDDDDDDDDDDDDDD of uhura.\n', stderr: '' });
+    expect(await sessionsCli('revoke', '--', '-EEEEEEEEEEEEEEEEEEEEE')).toEqual({ code: 0, stdout: 'Revoked session -EEEEEEEEEEEEEEEEEEEEE of uhura.\n', stderr: '' });
+  });
+
   it.each([
     ['an unknown sid', ['revoke', 'ZZZZZZZZZZZZZZZZZZZZZZ'], 1, 'error: no session with id "ZZZZZZZZZZZZZZZZZZZZZZ"\n'],
     ['a malformed sid', ['revoke', 'a b'], 1, 'error: invalid session id "a b": copy it from the SID column of "list"\n'],

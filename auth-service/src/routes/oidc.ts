@@ -103,7 +103,7 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     }
     locals.returnPath = result.returnPath;
     // Before the cookie: a failure here is a 503 and no session (nothing to undo at the provider).
-    await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId, groups: result.groups });
+    await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId, groups: result.groups, idpRefresh: result.idpRefresh });
     // The session this one replaces may hold a Tableau token; end it (in the background).
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: maxSessionAgeSeconds(config), secure }));

@@ -22,7 +22,8 @@ export interface RenewRouteDeps {
  * POST answers 204 with the new cookie; GET answers 200 `{"exp": <seconds>}` with it (for nginx's
  * subrequest, which can read a body). A refusal answers 401 `{error:'unauthenticated', reason, login}`
  * with a cookie-clearing Set-Cookie and the reason in `X-Renewal-Refused`; a store that cannot answer 503 `{error:'store-unavailable'}`, an unreadable compiled policy 503
- * `{error:'policy-unavailable'}`.
+ * `{error:'policy-unavailable'}`, an identity source that cannot answer 503 `{error:'idp-unavailable'}` or
+ * `{error:'tableau-unavailable'}` (no cookie change: the session is kept).
  * The cookie has the attributes a sign-in gives it (HttpOnly, SameSite=Lax, Secure per AUTH_COOKIE_SECURE).
  */
 /**

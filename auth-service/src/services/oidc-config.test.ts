@@ -25,7 +25,7 @@ describe('loadOidcConfig', () => {
       clientSecret: 'azure-secret-value',
       redirectPath: '/login/oauth2/code/azure',
       redirectUri: 'https://gw.example.com/login/oauth2/code/azure',
-      scopes: 'openid profile email',
+      scopes: 'openid profile email offline_access',
       displayName: 'Microsoft',
       timeoutMs: 5000,
       groupsClaim: 'groups',

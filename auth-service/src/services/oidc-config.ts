@@ -41,6 +41,9 @@ export interface OidcSettings {
   publicBaseUrl: string | null;
 }
 
+/** OIDC_SCOPES by default. */
+export const DEFAULT_OIDC_SCOPES = 'openid profile email offline_access';
+
 /** Never shown in messages. */
 export const OIDC_SECRET_VARIABLES: ReadonlySet<string> = new Set(['OIDC_CLIENT_SECRET', 'AZURE_CLIENT_SECRET']);
 
@@ -145,7 +148,9 @@ export function loadOidcConfig(env: Env, errors: string[], allowInsecureHttp: bo
   if (!REDIRECT_PATH.test(redirectPath) || !redirectPath.startsWith('/login/') || redirectPath.includes('..')) {
     push('OIDC_REDIRECT_PATH', 'must be a path under /login/ (nginx routes only /login/* to the auth service)');
   }
-  const scopes = read(env, 'OIDC_SCOPES') ?? 'openid profile email';
+  // offline_access: Entra ID (and Keycloak, Okta, Auth0) issue a refresh token only for it, and
+  // renewal redeems that token to ask the provider whether the user may still sign in.
+  const scopes = read(env, 'OIDC_SCOPES') ?? DEFAULT_OIDC_SCOPES;
   if (!scopes.split(/\s+/).includes('openid') || !scopes.split(/\s+/).every((s) => SCOPE_TOKEN.test(s))) {
     push('OIDC_SCOPES', 'must be space-separated scopes including openid');
   }

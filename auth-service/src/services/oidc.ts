@@ -9,10 +9,12 @@ import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import { fetchGraphGroups, GraphGroupsError, identityFromClaims, tooManyGroupsError } from '../authenticators/oidc.js';
 import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
+import type { Identity } from '../authenticators/types.js';
 import type { OidcConfig } from './oidc-config.js';
 import { createStateSealer, OIDC_STATE_TTL_SECONDS, type OidcFlowState } from './oidc-state.js';
 import { SessionTooLargeError } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
+import { sealIdpRefresh } from './idp-refresh.js';
 import { issueSessionToken } from './session-token.js';
 
 export type OidcFailureReason =
@@ -66,7 +68,19 @@ export interface OidcSuccess {
   returnPath: string;
   /** Every group of the user (the token carries a selection): the server-side session keeps them. */
   groups: string[];
+  /** The provider's refresh token sealed for this session (services/idp-refresh.ts), or null when it gave none. */
+  idpRefresh: string | null;
 }
+
+/**
+ * What the provider said to a refresh (renewal): the grant still works, with the groups its new ID
+ * token names (undefined when it sent no ID token) and the refresh token to keep (the rotated one,
+ * or the same); or it refused the grant.
+ */
+/** OAuth error codes (RFC 6749 5.2) that blame the client, i.e. the gateway's own registration. */
+const GATEWAY_SIDE_OAUTH_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_request']);
+
+export type OidcRefreshResult = { kind: 'ok'; groups: string[] | undefined; refreshToken: string } | { kind: 'refused'; reason: string };
 
 export interface OidcService {
   readonly displayName: string;
@@ -85,6 +99,20 @@ export interface OidcService {
    * Every outcome is logged as auth_success, auth_failure or auth_error.
    */
   finish(input: OidcCallbackInput): Promise<OidcSuccess>;
+  /**
+   * Redeems a session's refresh token (renewal). Guaranteed: `refused` for an error answer of the
+   * provider about the grant (invalid_grant: revoked, expired, account disabled; interaction_required:
+   * the user must sign in again, e.g. for MFA; ...), but 503 ERR_IDP_UNAVAILABLE for one that
+   * blames the gateway's own registration (invalid_client, unauthorized_client,
+   * unsupported_grant_type, invalid_request: an expired client secret must not end every
+   * session); `refused` also for a new ID token that fails
+   * the sign-in checks (issuer, audience, signature) or names another subject than `expectedSub`,
+   * or more groups than OIDC_MAX_GROUPS; groups are read as at sign-in (ID token claim, Graph on
+   * overage). Throws AppError('ERR_IDP_UNAVAILABLE', 503) when the provider, its JWKS or Graph is
+   * unreachable, slow (OIDC_TIMEOUT_MS) or answers 5xx/429. Not checked: anything when the
+   * provider returns no ID token (groups are then undefined).
+   */
+  refresh(refreshToken: string, expectedSub: string, requestId: string): Promise<OidcRefreshResult>;
   /** RP-initiated logout URL, or null when the provider has no end_session_endpoint or is down. */
   endSessionUrl(postLogoutRedirectUri: string): Promise<string | null>;
 }
@@ -268,6 +296,36 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
     }
   }
 
+  /**
+   * The identity a token response names, as sign-in builds it: the ID token's signature checked
+   * against the provider's JWKS, claims mapped, groups from Graph on an overage. Throws the
+   * AppErrors of `finish` (401 rejected, 403 too many groups, 503 JWKS or Graph unavailable), logged.
+   */
+  async function identityFromTokens(provider: ProviderState, tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, requestId: string): Promise<{ identity: Identity; groupsOverage: boolean }> {
+    const claims = tokens.claims();
+    if (claims === undefined || typeof tokens.id_token !== 'string') throw reject('token-invalid', requestId);
+    await verifyIdTokenSignature(provider, tokens.id_token, requestId);
+    const mapped = identityFromClaims(claims as Record<string, unknown>, { flavour: config.flavour, groupsClaim: config.groupsClaim, maxGroups: config.maxGroups });
+    if (mapped.kind === 'invalid') throw reject(mapped.reason, requestId);
+    if (mapped.kind === 'too-many-groups') {
+      logger.warn({ event: 'auth_failure', src, reason: 'too-many-groups', groups: mapped.count, max_groups: config.maxGroups, request_id: requestId });
+      throw tooManyGroupsError(mapped.count, config.maxGroups);
+    }
+    const identity = mapped.identity;
+    if (mapped.groupsOverage) {
+      try {
+        identity.groups = await fetchGraphGroups({ graphBaseUrl: config.graphBaseUrl, accessToken: tokens.access_token, timeoutMs: config.timeoutMs, maxGroups: config.maxGroups, fetch: deps.fetch });
+      } catch (err) {
+        const reason = err instanceof GraphGroupsError ? err.reason : 'graph-unavailable';
+        const entry = { event: reason === 'too-many-groups' ? 'auth_failure' : 'auth_error', user: identity.username, src, reason, max_groups: config.maxGroups, request_id: requestId, err: errorSummary(err) };
+        if (reason === 'too-many-groups') logger.warn(entry);
+        else logger.error(entry);
+        throw isAppError(err) ? err : new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE, { cause: err });
+      }
+    }
+    return { identity, groupsOverage: mapped.groupsOverage };
+  }
+
   return {
     displayName: config.displayName,
     redirectPath: config.redirectPath,
@@ -330,27 +388,7 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
         throw reject(reason, requestId, err);
       }
 
-      const claims = tokens.claims();
-      if (claims === undefined || typeof tokens.id_token !== 'string') throw reject('token-invalid', requestId);
-      await verifyIdTokenSignature(provider, tokens.id_token, requestId);
-      const mapped = identityFromClaims(claims as Record<string, unknown>, { flavour: config.flavour, groupsClaim: config.groupsClaim, maxGroups: config.maxGroups });
-      if (mapped.kind === 'invalid') throw reject(mapped.reason, requestId);
-      if (mapped.kind === 'too-many-groups') {
-        logger.warn({ event: 'auth_failure', src, reason: 'too-many-groups', groups: mapped.count, max_groups: config.maxGroups, request_id: requestId });
-        throw tooManyGroupsError(mapped.count, config.maxGroups);
-      }
-      const identity = mapped.identity;
-      if (mapped.groupsOverage) {
-        try {
-          identity.groups = await fetchGraphGroups({ graphBaseUrl: config.graphBaseUrl, accessToken: tokens.access_token, timeoutMs: config.timeoutMs, maxGroups: config.maxGroups, fetch: deps.fetch });
-        } catch (err) {
-          const reason = err instanceof GraphGroupsError ? err.reason : 'graph-unavailable';
-          const entry = { event: reason === 'too-many-groups' ? 'auth_failure' : 'auth_error', user: identity.username, src, reason, max_groups: config.maxGroups, request_id: requestId, err: errorSummary(err) };
-          if (reason === 'too-many-groups') logger.warn(entry);
-          else logger.error(entry);
-          throw isAppError(err) ? err : new AppError('ERR_IDP_UNAVAILABLE', 503, IDP_UNAVAILABLE_MESSAGE, { cause: err });
-        }
-      }
+      const { identity, groupsOverage } = await identityFromTokens(provider, tokens, requestId);
       let issued: ReturnType<typeof issueSessionToken>;
       try {
         issued = issueSessionToken({ identity, ip, secret: deps.session.secret, ttlSeconds: deps.session.ttlSeconds, now: deps.now(), groupSelection: deps.session.groupSelection() });
@@ -364,8 +402,52 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
         logger.warn({ event: 'auth_failure', user: identity.username, src, reason: 'session-too-large', groups: identity.groups.length, token_bytes: issued.token.length, request_id: requestId });
         throw new AppError('ERR_SESSION_TOO_LARGE', 403, 'Your sign-in carries more than fits into this gateway\'s session cookie, so you cannot be signed in. Please ask your administrator.');
       }
-      logger.info({ event: 'auth_success', user: issued.claims.username, src, sid: issued.claims.sid, groups_overage: mapped.groupsOverage || undefined, groups: issued.groups.count, token_groups: issued.groups.groups.length, request_id: requestId });
-      return { token: issued.token, claims: issued.claims, returnPath: flow.returnPath, groups: identity.groups };
+      logger.info({ event: 'auth_success', user: issued.claims.username, src, sid: issued.claims.sid, groups_overage: groupsOverage || undefined, groups: issued.groups.count, token_groups: issued.groups.groups.length, request_id: requestId });
+      const idpRefresh = typeof tokens.refresh_token === 'string' && tokens.refresh_token !== '' ? sealIdpRefresh(tokens.refresh_token, issued.claims.sid, deps.session.secret) : null;
+      return { token: issued.token, claims: issued.claims, returnPath: flow.returnPath, groups: identity.groups, idpRefresh };
+    },
+
+    async refresh(refreshToken, expectedSub, requestId) {
+      const what = 'renewal';
+      let provider: ProviderState;
+      try {
+        provider = await discover();
+      } catch (err) {
+        throw unavailable('discovery-failed', requestId, err, { what });
+      }
+      let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+      try {
+        tokens = await client.refreshTokenGrant(provider.configuration, refreshToken);
+      } catch (err) {
+        if (isProviderDown(err)) throw unavailable('provider-unavailable', requestId, err, { what, status: providerStatus(err) });
+        // The provider refuses the gateway, not the user (an expired client secret is invalid_client,
+        // e.g. Entra's AADSTS7000222): a configuration problem for the operator, which must not end
+        // every session at its next renewal. Renewal fails closed (503) until it is fixed.
+        if (err instanceof client.ResponseBodyError && GATEWAY_SIDE_OAUTH_ERRORS.has(err.error)) {
+          throw unavailable('client-rejected', requestId, err, { what, idp_error: err.error });
+        }
+        // An error answer (invalid_grant: revoked, expired, user disabled or deleted; or a new ID
+        // token that fails openid-client's checks): the provider no longer vouches for the session.
+        const reason = err instanceof client.ResponseBodyError ? 'idp-refresh-refused' : classifyOidcError(err);
+        if (reason === null) throw unavailable('refresh-failed', requestId, err, { what });
+        logger.warn({ event: 'auth_failure', src, reason, what, idp_error: err instanceof client.ResponseBodyError ? err.error : undefined, request_id: requestId });
+        return { kind: 'refused', reason };
+      }
+      const rotated = typeof tokens.refresh_token === 'string' && tokens.refresh_token !== '' ? tokens.refresh_token : refreshToken;
+      if (typeof tokens.id_token !== 'string') return { kind: 'ok', groups: undefined, refreshToken: rotated };
+      let identity: Identity;
+      try {
+        ({ identity } = await identityFromTokens(provider, tokens, requestId));
+      } catch (err) {
+        // 401/403: the new ID token fails a sign-in check; 503: its keys or Graph cannot be read.
+        if (isAppError(err) && err.status !== 503) return { kind: 'refused', reason: 'token-rejected' };
+        throw err;
+      }
+      if (identity.sub !== expectedSub) {
+        logger.warn({ event: 'auth_failure', src, reason: 'subject-changed', what, request_id: requestId });
+        return { kind: 'refused', reason: 'subject-changed' };
+      }
+      return { kind: 'ok', groups: identity.groups, refreshToken: rotated };
     },
 
     async endSessionUrl(postLogoutRedirectUri) {

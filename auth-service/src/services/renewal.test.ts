@@ -9,7 +9,13 @@ import { createPool } from '../storage/db.js';
 import { createSessionsRepo, type SessionsRepo } from '../storage/sessions-repo.js';
 import type { UserRecord } from '../storage/users-repo.js';
 import { NO_PAYLOAD_GROUPS, type GroupSelection } from './group-selection.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startTableauFake, type TableauFake } from '../../../tests/support/tableau-fake.js';
+import { loadCustomAuthenticator } from '../authenticators/custom.js';
 import { createRenewalService, type RenewalResult, type RenewalService } from './renewal.js';
+import { createSourceRecheck, type SourceRecheckDeps } from './source-recheck.js';
 import { createServerSessions } from './server-sessions.js';
 import { deriveKeyId, issueSessionToken, signSessionClaims } from './session-token.js';
 import { sealTableauCredentials, openTableauCredentials, TABLEAU_TOKEN_CLAIM } from './tableau-token.js';
@@ -32,7 +38,7 @@ function configWith(env: Record<string, string> = {}): AuthConfig {
   return { ...base, session: { ...base.session, ttlSeconds: TTL } };
 }
 
-function renewal(opts: { config?: AuthConfig; sessions?: SessionsRepo; ready?: boolean } = {}): RenewalService {
+function renewal(opts: { config?: AuthConfig; sessions?: SessionsRepo; ready?: boolean; sources?: Omit<SourceRecheckDeps, 'logger'> } = {}): RenewalService {
   const storage = storageFor(tdb.repo)!;
   return createRenewalService({
     config: opts.config ?? configWith(),
@@ -42,6 +48,7 @@ function renewal(opts: { config?: AuthConfig; sessions?: SessionsRepo; ready?: b
     logger: pino({ level: 'silent' }),
     now: () => clock,
     storeReady: () => opts.ready ?? true,
+    recheckSource: opts.sources === undefined ? undefined : createSourceRecheck({ ...opts.sources, logger: pino({ level: 'silent' }) }),
   });
 }
 
@@ -151,7 +158,7 @@ describe('renewal: success', () => {
     expect((await rowOf(first.claims.sid)).groups).toEqual(['Engineering', 'Federation', 'Bridge']);
   });
 
-  test('an OIDC/custom session keeps the groups stored at sign-in (no source re-check yet)', async () => {
+  test('without a source re-check (an OIDC session without a refresh token, a module without the hook) the groups stored at sign-in are kept', async () => {
     const first = await signIn({ id: 'oid-1', username: 'spock@example.org', groups: ['Engineering', 'Science'] }, { src: 'azure' });
     const { claims } = renewed(await renewal()({ token: first.token, clientIp: IP, requestId: 'r' }));
     expect(claims).toMatchObject({ src: 'azure', sub: 'oid-1', groups: ['Engineering'] });
@@ -316,5 +323,120 @@ describe('renewal: refusals', () => {
   test('a store that is not migrated yet → 503 store-unavailable', async () => {
     const first = await signIn(kirk);
     expect(refusedWith(await renewal({ ready: false })({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('503 store-unavailable');
+  });
+});
+
+describe('renewal asks the session\'s source (Tableau fake, a real custom module)', () => {
+  let tableau: TableauFake;
+  let dir: string;
+  const refusal = (result: RenewalResult) => (result.ok ? 'renewed' : `${result.status} ${result.reason}`);
+
+  beforeAll(async () => {
+    tableau = await startTableauFake({ users: [{ name: 'uhura', password: 'tableau pw 1', siteRole: 'Viewer', groups: [] }] });
+    dir = mkdtempSync(path.join(tmpdir(), 'renewal-hook-'));
+  });
+  afterAll(async () => {
+    await tableau?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A real Tableau token from the fake, sealed into a Tableau session as a sign-in does. */
+  async function tableauSession(expiresInSeconds = 240 * 60) {
+    tableau.setFault('none');
+    const res = await fetch(`${tableau.url}/api/3.19/auth/signin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ credentials: { name: 'uhura', password: 'tableau pw 1', site: { contentUrl: '' } } }),
+    });
+    const { credentials } = (await res.json()) as { credentials: { token: string; site: { id: string }; user: { id: string } } };
+    const creds = { token: credentials.token, siteId: credentials.site.id, userId: credentials.user.id, apiVersion: '3.19', expiresAt: Math.floor(clock / 1000) + expiresInSeconds };
+    return signIn({ id: creds.userId, username: `uhura${counter}`, groups: ['Bridge'] }, { src: 'tableau', extra: { [TABLEAU_TOKEN_CLAIM]: sealTableauCredentials(creds, TEST_SECRET) } });
+  }
+  const withTableau = () => renewal({ sources: { tableau: { url: tableau.url, timeoutMs: 500 } } });
+  const sessionCalls = () => tableau.requests.filter((r) => r.url.endsWith('/sessions/current')).length;
+
+  test('Tableau still accepts the token → renewed, after one Get Current Server Session', async () => {
+    const first = await tableauSession();
+    const before = sessionCalls();
+    expect(renewed(await withTableau()({ token: first.token, clientIp: IP, requestId: 'r' })).claims.sid).toBe(first.claims.sid);
+    expect(sessionCalls()).toBe(before + 1);
+  });
+
+  test('Tableau answers 401 (token expired or signed out there) → tableau-session-expired, the session ended', async () => {
+    const first = await tableauSession();
+    tableau.expireAllTokens();
+    expect(refusal(await withTableau()({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('401 tableau-session-expired');
+    expect(await rowOf(first.claims.sid)).toMatchObject({ revokeReason: 'tableau-session-expired' });
+  });
+
+  test.each([['sessions-down'], ['500'], ['slow']] as const)('Tableau %s → 503 tableau-unavailable, nothing written, the session kept', async (fault) => {
+    const first = await tableauSession();
+    tableau.setFault(fault);
+    try {
+      expect(refusal(await withTableau()({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('503 tableau-unavailable');
+    } finally {
+      tableau.setFault('none');
+    }
+    expect(await rowOf(first.claims.sid)).toMatchObject({ revokedAt: null });
+    expect(await eventsOf(first.claims.sid)).toEqual([{ event: 'login_success', reason: null }]);
+  });
+
+  test('a session the row already refuses (revoked) or whose Tableau token is past its lifetime never reaches Tableau', async () => {
+    const revoked = await tableauSession();
+    await storageFor(tdb.repo)!.sessions.revoke(revoked.claims.sid, { event: 'logout', reason: 'logout' });
+    const stale = await tableauSession(60);
+    const before = sessionCalls();
+    expect(refusal(await withTableau()({ token: revoked.token, clientIp: IP, requestId: 'r' }))).toBe('401 session-ended');
+    clock += 120_000;
+    expect(refusal(await withTableau()({ token: stale.token, clientIp: IP, requestId: 'r' }))).toBe('401 tableau-session-expired');
+    expect(sessionCalls()).toBe(before);
+  });
+
+  describe('custom module refresh hook', () => {
+    const stateFile = () => path.join(dir, 'hook.json');
+    let hooked: Awaited<ReturnType<typeof loadCustomAuthenticator>>;
+    beforeAll(async () => {
+      const file = path.join(dir, 'hooked.mjs');
+      writeFileSync(
+        file,
+        `import { readFileSync } from 'node:fs';
+export default {
+  id: 'hooked',
+  async authenticate() { return { kind: 'invalid' }; },
+  async refresh(identity) {
+    const s = JSON.parse(readFileSync(${JSON.stringify(stateFile())}, 'utf8'));
+    if (s.mode === 'throw') throw new Error('directory down');
+    if (s.mode === 'refuse') return { kind: 'refused' };
+    return { kind: 'success', identity: { ...identity, groups: s.groups } };
+  },
+};
+`,
+      );
+      hooked = await loadCustomAuthenticator(file, { timeoutMs: 500 });
+    });
+    const hook = (state: object) => writeFileSync(stateFile(), JSON.stringify(state));
+    const customSession = () => signIn({ id: 'ada-1', username: `ada${counter}`, groups: ['Bridge'] }, { src: 'custom:hooked' });
+    const withHook = () => renewal({ sources: { authenticators: [hooked] } });
+
+    test('accepts → the groups it names are applied and stored', async () => {
+      const first = await customSession();
+      hook({ mode: 'accept', groups: ['Engineering', 'Science'] });
+      expect(renewed(await withHook()({ token: first.token, clientIp: IP, requestId: 'r' })).claims.groups).toEqual(['Engineering']);
+      expect((await rowOf(first.claims.sid)).groups).toEqual(['Engineering', 'Science']);
+    });
+
+    test('refuses → custom-refresh-refused, the session ended', async () => {
+      const first = await customSession();
+      hook({ mode: 'refuse' });
+      expect(refusal(await withHook()({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('401 custom-refresh-refused');
+      expect(await rowOf(first.claims.sid)).toMatchObject({ revokeReason: 'custom-refresh-refused' });
+    });
+
+    test('throws → 503 idp-unavailable, the session kept', async () => {
+      const first = await customSession();
+      hook({ mode: 'throw' });
+      expect(refusal(await withHook()({ token: first.token, clientIp: IP, requestId: 'r' }))).toBe('503 idp-unavailable');
+      expect(await rowOf(first.claims.sid)).toMatchObject({ revokedAt: null, groups: ['Bridge'] });
+    });
   });
 });

@@ -12,7 +12,8 @@ import type { RenewalDecision, SessionRecord, SessionsRepo } from '../storage/se
 import type { UserRecord, UsersRepo } from '../storage/users-repo.js';
 import { SessionTooLargeError, selectTokenGroups } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
-import { sessionUserKey } from './session-identity.js';
+import { sessionSourceOf, sessionUserKey } from './session-identity.js';
+import type { SourceCheck, SourceRecheck, SourceRefusal } from './source-recheck.js';
 import { signSessionClaims, verifySignedClaims } from './session-token.js';
 import { ipBindingAllows, openTableauCredentials, sealTableauCredentials, TABLEAU_TOKEN_CLAIM, type TableauCredentials } from './tableau-token.js';
 
@@ -25,14 +26,14 @@ export type RenewalRefusal =
   | 'session-idle'
   | 'session-expired'
   | 'user-disabled'
-  | 'tableau-session-expired'
+  | SourceRefusal
   /** The groups the current policy names no longer fit in a token: signing in again explains it (403). */
   | 'session-too-large';
 
 export type RenewalResult =
   | { ok: true; token: string; claims: SessionClaims; /** Seconds until the session's absolute expiry: the cookie's Max-Age, so an expired token can still be sent for renewal. */ maxAgeSeconds: number }
   | { ok: false; status: 401; reason: RenewalRefusal }
-  | { ok: false; status: 503; reason: 'store-unavailable' | 'policy-unavailable' };
+  | { ok: false; status: 503; reason: 'store-unavailable' | 'policy-unavailable' | 'idp-unavailable' | 'tableau-unavailable' };
 
 export interface RenewalRequest {
   /** The session cookie's value, or undefined when there is none (or it is duplicated). */
@@ -52,6 +53,8 @@ export interface RenewalDeps {
   now: () => number;
   /** False while the store is not migrated: every renewal answers 503. */
   storeReady: () => boolean;
+  /** Asks the session's identity source (services/source-recheck.ts). Absent: nothing is asked. */
+  recheckSource?: SourceRecheck;
 }
 
 export type RenewalService = (req: RenewalRequest) => Promise<RenewalResult>;
@@ -59,6 +62,43 @@ export type RenewalService = (req: RenewalRequest) => Promise<RenewalResult>;
 /** A re-check of the user that failed (returned, not thrown). */
 class Refusal {
   constructor(readonly reason: RenewalRefusal) {}
+}
+
+/** The session row changed between the source check and the lock: check again. */
+const STALE = Symbol('stale');
+
+/**
+ * How long one renewal may hold a session's refresh lease: longer than a refresh takes (token,
+ * JWKS and Graph requests, each cut after OIDC_TIMEOUT_MS), short enough that a crashed instance
+ * blocks the session's renewals only briefly. Another instance waits up to REFRESH_LEASE_WAIT_MS.
+ */
+const REFRESH_LEASE_SECONDS = 60;
+const REFRESH_LEASE_WAIT_MS = 10_000;
+const REFRESH_LEASE_POLL_MS = 100;
+
+/** The source check and the row it was made on (null: not made); `leased` when the renewal must end the refresh lease. */
+interface SourceCheckOfRow {
+  seen: SessionRecord | null;
+  check: SourceCheck;
+  leased: boolean;
+}
+
+/**
+ * Runs `work` after every earlier call for the same `key` has settled. Renewals of one session then
+ * never redeem one refresh token twice at once: a provider that rotates refresh tokens refuses the
+ * second use (and may revoke the whole grant, as RFC 9700 4.14.2 recommends).
+ */
+function createKeyedQueue(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<unknown>>();
+  return (key, work) => {
+    const run = (tails.get(key) ?? Promise.resolve()).then(work, work);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
 }
 
 /**
@@ -90,8 +130,17 @@ function verifyForRenewal(token: string, secrets: string[], nowSeconds: number, 
  * only. The session row's last_seen_at/idle_expires_at and the `renewal` event (or
  * `renewal_refused`) are written in one transaction; concurrent renewals of one sid run one after
  * the other. A store that cannot answer gives 503 `store-unavailable`, never a token.
- * Not checked: OIDC/Entra and custom-module users against their source (their groups are the ones
- * stored at sign-in); whether Tableau still accepts its token (only its estimated lifetime).
+ * The identity source is asked first (services/source-recheck.ts: OIDC refresh token, Tableau's
+ * current session, a custom module's `refresh` hook), before the row is locked, so no network call
+ * runs inside the transaction: a refusal ends the session (`idp-refresh-refused`,
+ * `tableau-session-expired`, `custom-refresh-refused`), no answer is 503 (`idp-unavailable`,
+ * `tableau-unavailable`) with the session kept, and the groups it names replace the stored ones.
+ * Renewals of one sid run one after the other in this process, and a refresh token is redeemed
+ * under the row's refresh lease (sessions.idp_refresh_lease), so other instances wait for it; when
+ * the row's refresh token still changed between the check and the lock (a lease that ran out), a
+ * refusal is not trusted and the whole renewal runs once more.
+ * Not checked: OIDC/Entra sessions without a refresh token and custom modules without the hook
+ * (their groups are the ones stored at sign-in).
  */
 export function createRenewalService(deps: RenewalDeps): RenewalService {
   const { config, logger } = deps;
@@ -112,17 +161,62 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
    * `tableau` is the session's opened Tableau credentials: undefined when it has none, null when
    * they do not open.
    */
-  function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number, localUser: UserRecord | null, tableau: TableauCredentials | null | undefined): string[] | Refusal {
+  function currentGroups(claims: SessionClaims, row: SessionRecord, nowSeconds: number, localUser: UserRecord | null, tableau: TableauCredentials | null | undefined, check: SourceCheck): string[] | Refusal {
     if (claims.src === 'local') {
       // A user deleted and created again under the same name is another account (another id).
       if (localUser === null || localUser.disabled || localUser.id !== claims.sub) return new Refusal('user-disabled');
       return [...localUser.groups];
     }
     if (tableau !== undefined && (tableau === null || nowSeconds > tableau.expiresAt)) return new Refusal('tableau-session-expired');
-    return [...row.groups];
+    if (check.kind === 'refused') return new Refusal(check.reason);
+    return check.kind === 'ok' && check.groups !== undefined ? [...check.groups] : [...row.groups];
   }
 
-  return async (req) => {
+  const queue = createKeyedQueue();
+
+  /**
+   * The source check, made on the row as read now (before the lock). Skipped (`ok`) when the row
+   * refuses anyway, so an ended session costs no call to the provider.
+   */
+  async function checkSource(claims: SessionClaims, req: RenewalRequest, nowMs: number, secrets: string[], tableau: TableauCredentials | null | undefined): Promise<SourceCheckOfRow> {
+    const skipped: SourceCheckOfRow = { seen: null, check: { kind: 'ok' }, leased: false };
+    if (deps.recheckSource === undefined || sessionSourceOf(claims.src) === 'local' || tableau === null) return skipped;
+    let seen = await deps.sessions.find(claims.sid);
+    const refuses = (row: SessionRecord | null) => row === null || row.userKey !== sessionUserKey(claims.src, claims.username, claims.sub) || rowRefusal(row, nowMs) !== null;
+    if (refuses(seen) || !ipBindingAllows(config.session.ipBinding, claims.ip, req.clientIp)) return skipped;
+    if (tableau !== undefined && Math.floor(nowMs / 1000) > tableau.expiresAt) return skipped;
+    const leased = sessionSourceOf(claims.src) === 'oidc' && seen!.idpRefresh !== null;
+    if (leased) {
+      const current = await leaseRefresh(claims.sid);
+      if (current === 'busy') {
+        logger.error({ event: 'auth_error', what: 'renewal', reason: 'refresh-lease-busy', src: claims.src, sid: claims.sid, request_id: req.requestId });
+        return { seen: null, check: { kind: 'unavailable', reason: 'idp-unavailable' }, leased: false };
+      }
+      // Read again with the lease: another instance may have renewed (rotated the token) meanwhile.
+      seen = current;
+      if (refuses(seen)) return { ...skipped, leased: seen !== null };
+    }
+    let check: SourceCheck;
+    try {
+      check = await deps.recheckSource({ claims, row: seen!, tableau, secrets, requestId: req.requestId });
+    } catch (err) {
+      if (leased) await deps.sessions.releaseRefresh(claims.sid).catch(() => undefined);
+      throw err;
+    }
+    if (leased && check.kind === 'unavailable') await deps.sessions.releaseRefresh(claims.sid).catch(() => undefined);
+    return { seen, check, leased: leased && check.kind !== 'unavailable' };
+  }
+
+  /** The refresh lease, waiting while another instance's renewal holds it (this process queues by sid). */
+  async function leaseRefresh(sid: string): Promise<SessionRecord | 'busy' | null> {
+    for (let waited = 0; ; waited += REFRESH_LEASE_POLL_MS) {
+      const leased = await deps.sessions.leaseRefresh(sid, REFRESH_LEASE_SECONDS);
+      if (leased !== 'busy' || waited >= REFRESH_LEASE_WAIT_MS) return leased;
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_LEASE_POLL_MS));
+    }
+  }
+
+  const renewOnce = async (req: RenewalRequest): Promise<RenewalResult | typeof STALE> => {
     const nowMs = deps.now();
     const nowSeconds = Math.floor(nowMs / 1000);
     const log = (level: 'info' | 'warn', reason: string, claims?: SessionClaims) =>
@@ -153,19 +247,25 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
     try {
       const localUser = claims.src === 'local' ? await deps.usersRepo.findByUsername(claims.username) : null;
       const tableau = claims.src === 'tableau' && claims[TABLEAU_TOKEN_CLAIM] !== undefined ? openTableauCredentials(claims[TABLEAU_TOKEN_CLAIM], secrets) : undefined;
+      const { seen, check, leased } = await checkSource(claims, req, nowMs, secrets, tableau);
+      if (check.kind === 'unavailable') return { ok: false, status: 503, reason: check.reason };
       decision = await deps.sessions.renew({
         sid: claims.sid,
         nowMs,
         idleSeconds: config.sessionLifetimes.idleSeconds,
         requestId: req.requestId,
         clientIp: req.clientIp,
+        leased,
         decide: async (row) => {
           const refuse = (reason: RenewalRefusal, end: boolean) => ({ renew: false as const, reason, end });
           if (row.userKey !== sessionUserKey(claims.src, claims.username, claims.sub)) return refuse('token-invalid', false);
           if (!ipBindingAllows(config.session.ipBinding, claims.ip, req.clientIp)) return refuse('ip-mismatch', false);
           const ended = rowRefusal(row, nowMs);
           if (ended !== null) return refuse(ended.reason, ended.end);
-          const groups = currentGroups(claims, row, nowSeconds, localUser, tableau);
+          // Another renewal (another instance) rotated the refresh token since it was read: the
+          // provider's refusal may be of the old one, so it does not end the session.
+          if (seen !== null && check.kind === 'refused' && row.idpRefresh !== seen.idpRefresh) return { renew: false as const, stale: true as const };
+          const groups = currentGroups(claims, row, nowSeconds, localUser, tableau, check);
           if (groups instanceof Refusal) return refuse(groups.reason, true);
 
           let selected: ReturnType<typeof selectTokenGroups>;
@@ -187,7 +287,7 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
           // Sealed again under the active key, so the Tableau token outlives a rotation's grace period.
           if (tableau) renewed[TABLEAU_TOKEN_CLAIM] = sealTableauCredentials(tableau, config.jwt.secret);
           const token = signSessionClaims(renewed, config.jwt.secret);
-          return { renew: true as const, groups, value: { token, claims: renewed, maxAgeSeconds: Math.max(absoluteEnd - nowSeconds, 0) } };
+          return { renew: true as const, groups, idpRefresh: check.kind === 'ok' ? check.idpRefresh : undefined, value: { token, claims: renewed, maxAgeSeconds: Math.max(absoluteEnd - nowSeconds, 0) } };
         },
       });
     } catch (err) {
@@ -201,11 +301,24 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
       log('warn', 'session-ended', claims);
       return { ok: false, status: 401, reason: 'session-ended' };
     }
+    if ('stale' in decision) return STALE;
     if (!decision.renew) {
       log('info', decision.reason, claims);
       return { ok: false, status: 401, reason: decision.reason as RenewalRefusal };
     }
     logger.info({ event: 'renewal', user: claims.username, src: claims.src, sid: claims.sid, exp: decision.value.claims.exp, request_id: req.requestId });
     return { ok: true, ...decision.value };
+  };
+
+  return (req) => {
+    const renewChecked = async (): Promise<RenewalResult> => {
+      const first = await renewOnce(req);
+      if (first !== STALE) return first;
+      const second = await renewOnce(req);
+      return second !== STALE ? second : { ok: false, status: 503, reason: 'idp-unavailable' };
+    };
+    // The sid only orders renewals; renewOnce verifies the token.
+    const sid = req.token === undefined ? null : verifySignedClaims(req.token, [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, Math.floor(deps.now() / 1000))], { ignoreExpiration: true })?.sid;
+    return typeof sid === 'string' ? queue(sid, renewChecked) : renewChecked();
   };
 }

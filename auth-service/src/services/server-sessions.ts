@@ -23,6 +23,8 @@ export interface SessionContext {
   requestId: string;
   /** The identity's full group list, kept for renewal; the token may carry fewer (group-selection). Default: the token's. */
   groups?: readonly string[];
+  /** OIDC: the provider's refresh token, already sealed (services/idp-refresh.ts), for renewal. */
+  idpRefresh?: string | null;
 }
 
 /** `live`: not revoked and before its absolute expiry; `ended`: revoked or expired; `unknown`: no row. */
@@ -101,6 +103,7 @@ export function createServerSessions(deps: ServerSessionsDeps): ServerSessions {
           userAgent: ctx.userAgent,
           groups: ctx.groups !== undefined ? [...ctx.groups] : claims.groups,
           idpSid: typeof idpSid === 'string' ? idpSid : null,
+          idpRefresh: ctx.idpRefresh ?? null,
           nowMs: claims.iat * 1000,
           idleSeconds: deps.lifetimes.idleSeconds,
           maxSeconds: deps.lifetimes.maxSeconds,

@@ -12,10 +12,10 @@
  * Sealed format: base64url(iv (12 random bytes) | ciphertext | GCM tag (16 bytes)) of the JSON
  * `{"t":token,"s":siteId,"u":userId,"v":apiVersion,"x":expiresAtSeconds}`.
  */
-import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
+import { deriveSealingKey, openText, sealText } from './sealed-text.js';
 import { headerSegmentFor, verifySignedClaims } from './session-token.js';
 
 /** Name of the session claim that holds the sealed credentials (shared contract). */
@@ -25,8 +25,6 @@ import { TABLEAU_TOKEN_CLAIM, type IpBinding } from '../../../njs/src/core/sessi
 import { sameSubnet } from '../../../njs/src/core/ip-binding.js';
 
 const HKDF_INFO = 'gw-tableau-token-v1';
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 /** What a Tableau sign-in returned, as the session keeps it. */
 export interface TableauCredentials {
@@ -42,7 +40,7 @@ export interface TableauCredentials {
 
 /** The 32-byte AES-256-GCM key for tokens sealed under `secret` (HKDF-SHA256, empty salt). */
 export function deriveTableauKey(secret: string): Buffer {
-  return Buffer.from(crypto.hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.alloc(0), HKDF_INFO, 32));
+  return deriveSealingKey(secret, HKDF_INFO);
 }
 
 /** base64url raw AES keys by JWT header segment, for the gate config (active and previous secrets). */
@@ -54,11 +52,7 @@ export function tableauGateKeys(secrets: string[]): { [headerSegment: string]: s
 
 /** Seals `creds` under the active secret. Every call uses a fresh random IV. */
 export function sealTableauCredentials(creds: TableauCredentials, secret: string): string {
-  const iv = crypto.randomBytes(IV_BYTES);
-  const cipher = crypto.createCipheriv('aes-256-gcm', deriveTableauKey(secret), iv);
-  const plain = JSON.stringify({ t: creds.token, s: creds.siteId, u: creds.userId, v: creds.apiVersion, x: creds.expiresAt });
-  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  return sealText(JSON.stringify({ t: creds.token, s: creds.siteId, u: creds.userId, v: creds.apiVersion, x: creds.expiresAt }), deriveTableauKey(secret));
 }
 
 /**
@@ -66,30 +60,15 @@ export function sealTableauCredentials(creds: TableauCredentials, secret: string
  * the content is not well-formed credentials. Not checked: expiry (callers compare `expiresAt`).
  */
 export function openTableauCredentials(sealed: unknown, secrets: string[]): TableauCredentials | null {
-  if (typeof sealed !== 'string' || !/^[A-Za-z0-9_-]+$/.test(sealed)) return null;
-  const raw = Buffer.from(sealed, 'base64url');
-  if (raw.length <= IV_BYTES + TAG_BYTES) return null;
-  const iv = raw.subarray(0, IV_BYTES);
-  const tag = raw.subarray(raw.length - TAG_BYTES);
-  const body = raw.subarray(IV_BYTES, raw.length - TAG_BYTES);
-  for (const secret of secrets) {
-    let plain: string;
-    try {
-      const decipher = crypto.createDecipheriv('aes-256-gcm', deriveTableauKey(secret), iv);
-      decipher.setAuthTag(tag);
-      plain = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
-    } catch {
-      continue;
-    }
-    try {
-      const c = JSON.parse(plain) as Record<string, unknown>;
-      if (typeof c.t !== 'string' || typeof c.s !== 'string' || typeof c.u !== 'string' || typeof c.v !== 'string' || typeof c.x !== 'number') return null;
-      return { token: c.t, siteId: c.s, userId: c.u, apiVersion: c.v, expiresAt: c.x };
-    } catch {
-      return null;
-    }
+  const plain = openText(sealed, secrets.map(deriveTableauKey));
+  if (plain === null) return null;
+  try {
+    const c = JSON.parse(plain) as Record<string, unknown>;
+    if (typeof c.t !== 'string' || typeof c.s !== 'string' || typeof c.u !== 'string' || typeof c.v !== 'string' || typeof c.x !== 'number') return null;
+    return { token: c.t, siteId: c.s, userId: c.u, apiVersion: c.v, expiresAt: c.x };
+  } catch {
+    return null;
   }
-  return null;
 }
 
 export interface SessionCheck {

@@ -242,3 +242,45 @@ describe('auth_events is append-only', () => {
     expect(await audit.tail({ user: { userKey: 'local:tail', nameKey: 'tail' }, since: new Date(Date.now() + 60_000), limit: 10 })).toEqual([]);
   });
 });
+
+describe('the sealed refresh token and its lease', () => {
+  const oidcSession = () => session({ src: 'azure', source: 'oidc', userKey: `azure:sub-${counter + 1}`, idpRefresh: 'sealed-refresh-value' });
+  const leaseOf = async (sid: string) => (await pool.query<{ idp_refresh_lease: Date | null }>('SELECT idp_refresh_lease FROM sessions WHERE sid = $1', [sid])).rows[0]!.idp_refresh_lease;
+
+  it('keeps the sealed value, replaces it on a renewal that brings one, and drops it when the session ends', async () => {
+    const input = oidcSession();
+    await sessions.open(input);
+    expect((await sessions.find(input.sid))!.idpRefresh).toBe('sealed-refresh-value');
+    const renew = (idpRefresh?: string) =>
+      sessions.renew({ sid: input.sid, nowMs: Date.now(), idleSeconds: 60, requestId: 'r', clientIp: null, decide: async (row) => ({ renew: true, groups: row.groups, idpRefresh, value: null }) });
+    await renew();
+    expect((await sessions.find(input.sid))!.idpRefresh).toBe('sealed-refresh-value');
+    await renew('rotated-value');
+    expect((await sessions.find(input.sid))!.idpRefresh).toBe('rotated-value');
+    await sessions.revoke(input.sid, { event: 'logout', reason: 'logout' });
+    expect((await sessions.find(input.sid))!.idpRefresh).toBeNull();
+  });
+
+  it('a renewal that ends the session drops it too; a stale decision writes nothing', async () => {
+    const input = oidcSession();
+    await sessions.open(input);
+    expect(await sessions.renew({ sid: input.sid, nowMs: Date.now(), idleSeconds: 60, requestId: 'r', clientIp: null, decide: async () => ({ renew: false, stale: true }) })).toEqual({ renew: false, stale: true });
+    expect(await eventsOf(input.sid)).toEqual([{ event: 'login_success', reason: null }]);
+    await sessions.renew({ sid: input.sid, nowMs: Date.now(), idleSeconds: 60, requestId: 'r', clientIp: null, decide: async () => ({ renew: false, reason: 'idp-refresh-refused', end: true }) });
+    expect(await sessions.find(input.sid)).toMatchObject({ revokeReason: 'idp-refresh-refused', idpRefresh: null });
+  });
+
+  it('the lease is one holder at a time: taken (with the row), busy while held, free again once released, ended by the renewal, or run out', async () => {
+    const input = oidcSession();
+    await sessions.open(input);
+    expect(await sessions.leaseRefresh(input.sid, 60)).toMatchObject({ sid: input.sid, idpRefresh: 'sealed-refresh-value' });
+    expect(await sessions.leaseRefresh(input.sid, 60)).toBe('busy');
+    await sessions.releaseRefresh(input.sid);
+    expect(await sessions.leaseRefresh(input.sid, 60)).toMatchObject({ sid: input.sid });
+    await sessions.renew({ sid: input.sid, nowMs: Date.now(), idleSeconds: 60, requestId: 'r', clientIp: null, leased: true, decide: async (row) => ({ renew: true, groups: row.groups, value: null }) });
+    expect(await leaseOf(input.sid)).toBeNull();
+    await pool.query("UPDATE sessions SET idp_refresh_lease = now() - interval '1 second' WHERE sid = $1", [input.sid]);
+    expect(await sessions.leaseRefresh(input.sid, 60)).toMatchObject({ sid: input.sid });
+    expect(await sessions.leaseRefresh('no-such-session-0000000', 60)).toBeNull();
+  });
+});

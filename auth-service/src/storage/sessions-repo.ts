@@ -19,6 +19,8 @@ export interface SessionRecord {
   userAgent: string | null;
   groups: string[];
   idpSid: string | null;
+  /** OIDC: the provider's refresh token, sealed (services/idp-refresh.ts); null when there is none or the session ended. */
+  idpRefresh: string | null;
 }
 
 export interface OpenSessionInput {
@@ -33,6 +35,8 @@ export interface OpenSessionInput {
   userAgent: string | null;
   groups: string[];
   idpSid: string | null;
+  /** The provider's refresh token, already sealed; never the token itself. */
+  idpRefresh?: string | null;
   /** Sign-in time, milliseconds since the epoch (the service's clock). */
   nowMs: number;
   idleSeconds: number;
@@ -50,9 +54,14 @@ export interface RevokeInput {
 
 /**
  * What a renewal decided about the locked session row: renew it (storing `groups` as the full list,
- * with `value` handed back to the caller), or refuse with `reason`, ending the session when `end`.
+ * and `idpRefresh` when given, with `value` handed back to the caller), refuse with `reason`, ending
+ * the session when `end`, or `stale`: the row changed since the caller read it, so nothing is
+ * written and the caller starts again.
  */
-export type RenewalDecision<T> = { renew: true; groups: string[]; value: T } | { renew: false; reason: string; end: boolean };
+export type RenewalDecision<T> =
+  | { renew: true; groups: string[]; idpRefresh?: string; value: T }
+  | { renew: false; reason: string; end: boolean }
+  | { renew: false; stale: true };
 
 export interface RenewInput<T> {
   sid: string;
@@ -63,6 +72,8 @@ export interface RenewInput<T> {
   clientIp: string | null;
   /** Called once with the row, locked (FOR UPDATE) until the transaction ends. */
   decide: (row: SessionRecord) => Promise<RenewalDecision<T>>;
+  /** The caller holds the refresh lease (leaseRefresh): the transaction ends it, whatever `decide` says. */
+  leased?: boolean;
 }
 
 export interface SessionsRepo {
@@ -91,11 +102,21 @@ export interface SessionsRepo {
    * after the other: `decide` sees the row; a renewal sets last_seen_at to `nowMs`, idle_expires_at
    * to min(nowMs + idleSeconds, expires_at) and the full group list, with a `renewal` event; a refusal
    * writes `renewal_refused` with its reason and, when asked, ends the session (revoke_reason = the
-   * reason; a session already revoked keeps its first). Returns null (nothing written) when there is
+   * reason; a session already revoked keeps its first); `stale` writes nothing. Ending a session
+   * (here or by revoke) also drops its sealed refresh token. Returns null (nothing written) when there is
    * no such sid, else the decision. Throws ERR_STORE_UNAVAILABLE (503) when the store cannot be
    * reached; an error thrown by `decide` rolls everything back and propagates.
    */
   renew<T>(input: RenewInput<T>): Promise<RenewalDecision<T> | null>;
+  /**
+   * Takes the session's refresh lease for `seconds` (database clock) unless another renewal holds
+   * one that has not run out: the row as it is now, `busy`, or null when there is no such sid. One
+   * statement, so no lock is held while the caller talks to the provider. Not checked: revocation
+   * or expiry (the caller checks the row).
+   */
+  leaseRefresh(sid: string, seconds: number): Promise<SessionRecord | 'busy' | null>;
+  /** Ends the refresh lease without renewing (the provider did not answer). */
+  releaseRefresh(sid: string): Promise<void>;
   /**
    * The revocation feed (GET /auth/revocations): sessions revoked at or after `sinceMs` (null: no
    * lower bound) and less than `windowSeconds` ago, oldest first, at most `limit`; each with the
@@ -127,10 +148,11 @@ interface SessionRow {
   user_agent: string | null;
   groups: string[];
   idp_sid: string | null;
+  idp_refresh: string | null;
 }
 
 const COLUMNS =
-  'sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent, groups, idp_sid';
+  'sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent, groups, idp_sid, idp_refresh';
 export const MAX_USER_AGENT = 256;
 /** Display only (user_key, which matches, is whole): an OIDC e-mail address can be long. */
 const MAX_USERNAME = 256;
@@ -152,6 +174,7 @@ function toRecord(r: SessionRow): SessionRecord {
     userAgent: r.user_agent,
     groups: r.groups,
     idpSid: r.idp_sid,
+    idpRefresh: r.idp_refresh,
   };
 }
 
@@ -168,7 +191,7 @@ function truncate(text: string | null, max: number): string | null {
 async function revokeWhere(db: Queryable, where: string, params: unknown[], how: RevokeInput): Promise<SessionRow[]> {
   const n = params.length;
   const result = await db.query<SessionRow>(
-    `UPDATE sessions SET revoked_at = now(), revoke_reason = $${n + 1} WHERE revoked_at IS NULL AND ${where} RETURNING ${COLUMNS}`,
+    `UPDATE sessions SET revoked_at = now(), revoke_reason = $${n + 1}, idp_refresh = NULL WHERE revoked_at IS NULL AND ${where} RETURNING ${COLUMNS}`,
     [...params, how.reason],
   );
   for (const row of result.rows) {
@@ -201,9 +224,9 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
       const idle = new Date(Math.min(s.nowMs + s.idleSeconds * 1000, expires.getTime()));
       await inTransaction(pool, async (client) => {
         await client.query(
-          `INSERT INTO sessions (sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, client_ip, user_agent, groups, idp_sid)
-           VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12)`,
-          [s.sid, truncate(s.username, MAX_USERNAME), s.userKey, s.source, s.src, created, idle, expires, s.clientIp, truncate(s.userAgent, MAX_USER_AGENT), s.groups, s.idpSid],
+          `INSERT INTO sessions (sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, client_ip, user_agent, groups, idp_sid, idp_refresh)
+           VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13)`,
+          [s.sid, truncate(s.username, MAX_USERNAME), s.userKey, s.source, s.src, created, idle, expires, s.clientIp, truncate(s.userAgent, MAX_USER_AGENT), s.groups, s.idpSid, s.idpRefresh ?? null],
         );
         await insertAuthEvent(client, {
           event: 'login_success',
@@ -278,19 +301,41 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
         if (found.rows[0] === undefined) return null;
         const row = toRecord(found.rows[0]);
         const decision = await input.decide(row);
+        if (input.leased) await client.query('UPDATE sessions SET idp_refresh_lease = NULL WHERE sid = $1', [row.sid]);
+        if ('stale' in decision) return decision;
         const event = { username: row.username, userKey: row.userKey, source: row.src, clientIp: input.clientIp, requestId: input.requestId, sid: row.sid };
         if (decision.renew) {
           const idle = new Date(Math.min(input.nowMs + input.idleSeconds * 1000, row.expiresAt.getTime()));
-          await client.query('UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3, groups = $4 WHERE sid = $1', [row.sid, new Date(input.nowMs), idle, decision.groups]);
+          await client.query('UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3, groups = $4, idp_refresh = coalesce($5, idp_refresh) WHERE sid = $1', [
+            row.sid,
+            new Date(input.nowMs),
+            idle,
+            decision.groups,
+            decision.idpRefresh ?? null,
+          ]);
           await insertAuthEvent(client, { event: 'renewal', ...event, reason: null });
         } else {
           if (decision.end) {
-            await client.query('UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE sid = $1 AND revoked_at IS NULL', [row.sid, decision.reason]);
+            await client.query('UPDATE sessions SET revoked_at = now(), revoke_reason = $2, idp_refresh = NULL WHERE sid = $1 AND revoked_at IS NULL', [row.sid, decision.reason]);
           }
           await insertAuthEvent(client, { event: 'renewal_refused', ...event, reason: decision.reason });
         }
         return decision;
       });
+    },
+
+    async leaseRefresh(sid, seconds) {
+      const taken = await run<SessionRow>(
+        `UPDATE sessions SET idp_refresh_lease = now() + make_interval(secs => $2)
+         WHERE sid = $1 AND (idp_refresh_lease IS NULL OR idp_refresh_lease <= now()) RETURNING ${COLUMNS}`,
+        [sid, seconds],
+      );
+      if (taken.rows[0] !== undefined) return toRecord(taken.rows[0]);
+      return (await run('SELECT 1 FROM sessions WHERE sid = $1', [sid])).rows.length > 0 ? 'busy' : null;
+    },
+
+    async releaseRefresh(sid) {
+      await run('UPDATE sessions SET idp_refresh_lease = NULL WHERE sid = $1', [sid]);
     },
 
     async purgeEnded(days) {
