@@ -3,8 +3,9 @@
  * poller on njs >= 0.8 reads (njs/src/revocations.ts). The query itself is in storage/sessions-repo.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { parseRevocationsReply } from '../../njs/src/core/revocations.js';
+import { nextCursor, parseRevocationsReply } from '../../njs/src/core/revocations.js';
 import { decodeSegment, openTestDatabase, setCookies, startTestApp, type TestApp, type TestDatabase } from './app.testkit.js';
+import { REVOCATIONS_PAGE } from './routes/revocations.js';
 import { createSessionsRepo } from './storage/sessions-repo.js';
 
 let db: TestDatabase;
@@ -58,6 +59,29 @@ describe('/auth/revocations', () => {
     const next = parseRevocationsReply((await app.request('GET', `/auth/revocations?since=${reply.until + 1}`)).body)!;
     expect(next.revoked.map((e) => e.sid)).not.toContain(revoked);
     expect(next.until).toBeGreaterThanOrEqual(reply.until);
+  });
+
+  test('a full page of sessions revoked in one millisecond still moves the cursor on, so a later revocation is seen', async () => {
+    const app = await start();
+    // One statement, one now(): 2,001 sessions revoked at the same instant (one user's sign-out everywhere).
+    await db.pool.query(
+      `INSERT INTO sessions (sid, username, user_key, source, src, idle_expires_at, expires_at, client_ip, revoked_at, revoke_reason)
+       SELECT 'bulk' || lpad(g::text, 12, '0') || 'xxxxxx', 'bulk', 'local:bulk', 'local', 'local',
+              now() + interval '1 hour', now() + interval '1 hour', '127.0.0.1', now(), 'test'
+       FROM generate_series(1, ${REVOCATIONS_PAGE + 1}) g`,
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    const later = await signIn(app);
+    await createSessionsRepo(db.pool).revoke(later, { event: 'revoke', reason: 'test' });
+    let since: number | undefined;
+    const seen = new Set<string>();
+    for (let poll = 0; poll < 5 && !seen.has(later); poll++) {
+      const reply = parseRevocationsReply((await app.request('GET', '/auth/revocations' + (since === undefined ? '' : `?since=${since}`))).body)!;
+      for (const e of reply.revoked) seen.add(e.sid);
+      if (since !== undefined) expect(reply.until).toBeGreaterThan(since);
+      since = nextCursor(reply);
+    }
+    expect(seen.has(later)).toBe(true);
   });
 
   test.each(['abc', '-1', '1.5', '1e12', '9999999999999999'])('answers 400 JSON for since=%s', async (since) => {

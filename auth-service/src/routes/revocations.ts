@@ -48,8 +48,14 @@ export function createRevocationsRouter(deps: RevocationsRouteDeps): Router {
         limit: REVOCATIONS_PAGE,
       });
       const more = found.sessions.length >= REVOCATIONS_PAGE;
+      // A full page continues at its last revocation time, but always moves on by at least 1 ms:
+      // a page whose sessions were all revoked in that one millisecond (one user with thousands of
+      // sessions) would otherwise come back forever, hiding every later revocation. The rest of that
+      // millisecond's sessions then fall back to the token bound.
+      const last = more ? found.sessions[found.sessions.length - 1]!.revokedAtMs : 0;
+      const sinceMs = since === undefined ? 0 : Number(since);
       const reply: RevocationsReply = {
-        until: more ? found.sessions[found.sessions.length - 1]!.revokedAtMs : found.nowMs,
+        until: more ? (last > sinceMs ? last : sinceMs + 1) : found.nowMs,
         more,
         revoked: found.sessions.map((s) => ({ sid: s.sid, ttl: s.ttlMs })),
       };

@@ -9,7 +9,8 @@
 export interface RevocationsReply {
   /**
    * Where the next poll continues (`since`), milliseconds since the epoch on the database's clock:
-   * the time of the query, or with `more` the revocation time of the last sid listed.
+   * the time of the query, or with `more` the revocation time of the last sid listed (at least
+   * `since` + 1, so that the feed always moves on).
    */
   until: number;
   /** True when the list was cut at the service's page size: poll again from `until` at once. */
