@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps deps-test build typecheck up reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose bench clean
+.PHONY: help deps deps-test build typecheck up reload compose-reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ typecheck: ## Type-check the auth service, tests and the njs sources
 
 up: deps build ## Start nginx:8080 (PROXY_PORT) + auth service + demo app + store in the foreground (Ctrl-C stops)
 	@npx tsx scripts/up.ts
+
+compose-reload: ## docker-compose deployment: recompile nginx/policy.yaml and reload nginx in one step (either refusal keeps the old config serving)
+	@bash scripts/compose-reload.sh
 
 reload: ## Re-render nginx/ and reload the running `make up` nginx (PROXY_PORT=8081 make reload picks that instance); waits for the new workers
 	@npx tsx scripts/reload.ts
