@@ -428,6 +428,33 @@ describe('deploy/kubernetes: probes hit endpoints the containers serve', () => {
   });
 });
 
+describe('deploy/kubernetes: security contexts fit the "baseline" Pod Security Standard', () => {
+  // https://kubernetes.io/docs/concepts/security/pod-security-standards/ (baseline: capabilities).
+  const BASELINE_CAPABILITIES = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+  const workloads = [...byKind(main, 'Deployment'), ...byKind(postgres, 'StatefulSet')];
+
+  it('drops every capability, adds back only baseline ones, and never allows privilege escalation', () => {
+    for (const w of workloads) {
+      expect(w.spec.template.spec.automountServiceAccountToken).toBe(false);
+      for (const c of allContainers(w)) {
+        expect(c.securityContext.allowPrivilegeEscalation).toBe(false);
+        expect(c.securityContext.capabilities.drop).toEqual(['ALL']);
+        for (const cap of c.securityContext.capabilities.add ?? []) expect(BASELINE_CAPABILITIES).toContain(cap);
+      }
+    }
+  });
+
+  it('runs as root only where nginx needs it: its master, and the init container writing root-only files', () => {
+    const asRoot = workloads.flatMap((w) =>
+      allContainers(w)
+        .filter((c) => (c.securityContext.runAsUser ?? podSpec(w).securityContext?.runAsUser ?? 0) === 0)
+        .map((c) => `${w.metadata.name}/${c.name}`),
+    );
+    expect(asRoot.sort()).toEqual(['nginx/gate-files', 'nginx/nginx']);
+    expect(container(named(main, 'Deployment', 'nginx'), 'gate-files').securityContext.capabilities.add).toBeUndefined();
+  });
+});
+
 describe('deploy/kubernetes: availability and scaling', () => {
   it('sets resource requests on every container, init containers included', () => {
     for (const w of [...byKind(main, 'Deployment'), ...byKind(postgres, 'StatefulSet')]) {
