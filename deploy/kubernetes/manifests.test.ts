@@ -422,6 +422,13 @@ describe('deploy/kubernetes: probes hit endpoints the containers serve', () => {
     }
   });
 
+  it('stops nginx gracefully: SIGQUIT to the master, which the entrypoint execs as PID 1', () => {
+    const nginx = container(named(main, 'Deployment', 'nginx'), 'nginx');
+    expect(nginx.lifecycle.preStop.exec.command.join(' ')).toContain('kill -QUIT 1');
+    expect(read('docker/nginx-entrypoint.sh')).toMatch(/^\s+exec nginx -p /m);
+    expect(read('docker/nginx.Dockerfile')).toMatch(/^STOPSIGNAL SIGQUIT$/m);
+  });
+
   it('probes nginx on its port, not through the app (nginx has no health location of its own)', () => {
     const nginx = container(named(main, 'Deployment', 'nginx'), 'nginx');
     for (const p of probesOf(nginx)) expect(p.tcpSocket).toEqual({ port: 'http' });
