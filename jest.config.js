@@ -11,7 +11,7 @@ export default {
   // Integration and browser tests start real servers; per-project timeouts are not supported by jest.
   testTimeout: 30000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/njs/src/**/*.test.ts', '<rootDir>/auth-service/src/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts', '<rootDir>/examples/**/*.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/njs/src/**/*.test.ts', '<rootDir>/auth-service/src/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts', '<rootDir>/examples/**/*.test.ts', '<rootDir>/deploy/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
     // nginx 1.26 + njs 0.8 from the Debian 13 root of scripts/trixie-root.sh (make test-njs08).

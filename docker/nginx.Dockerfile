@@ -1,6 +1,8 @@
 # The gateway's nginx: Debian 12's nginx with the njs and headers-more modules, plus the njs gate
-# bundle built from njs/src. The nginx config is NOT baked in: docker-compose.yml mounts ./nginx
-# read-only at /etc/gateway/nginx, and docker/nginx-entrypoint.sh renders it into the runtime prefix.
+# bundle built from njs/src, and the repo's nginx/ at /etc/gateway/nginx as the default config that
+# goes with this bundle. docker-compose.yml mounts ./nginx read-only over it; Kubernetes replaces
+# only the site file (deploy/kubernetes/nginx.yaml). docker/nginx-entrypoint.sh renders it into
+# the runtime prefix.
 #
 #   docker build -f docker/nginx.Dockerfile -t identity-gateway-nginx .
 
@@ -30,6 +32,7 @@ RUN apt-get update \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/gateway/nginx /var/lib/gateway/nginx /run/gate /opt/gateway/njs
 COPY --from=build /src/njs/dist/gate.js /src/njs/dist/tableau.js /src/njs/dist/renew.js /src/njs/dist/revocations.js /src/njs/dist/gate-njs08.js /opt/gateway/njs/
+COPY nginx/ /etc/gateway/nginx/
 COPY docker/nginx-entrypoint.sh /usr/local/bin/gateway-nginx
 RUN chmod 0755 /usr/local/bin/gateway-nginx
 

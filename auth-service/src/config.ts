@@ -308,6 +308,12 @@ const schema = z.object({
   AUTH_CHAIN: z.string().optional(),
 });
 
+/**
+ * The variables the schema above reads. Others are read beside it: JWT_SECRET, JWT_SECRET_FILE,
+ * JWT_PREVIOUS_SECRETS (loadSecrets), PAYLOAD_GROUPS, the OIDC and password-policy variables.
+ */
+export const SCHEMA_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 /** TABLEAU_* settings that mean nothing without TABLEAU_URL; setting them alone is a mistake. */
 const TABLEAU_DEPENDENT = ['TABLEAU_SITE', 'TABLEAU_API_VERSION', 'TABLEAU_TIMEOUT_MS'] as const;
 

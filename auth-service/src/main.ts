@@ -20,8 +20,7 @@ import { createLogger, errorSummary } from './logger.js';
 import { createPasswordHasher } from './passwords/index.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
-import { writeGateConfig, buildGateConfig, deriveKeyId, endedPreviousKeys } from './services/gate-config.js';
-import { gatePolicyFor, policyRuntimeFile } from './policy/policy-runtime.js';
+import { writeGateFiles } from './services/gate-files.js';
 import { sealTableauCredentials } from './services/tableau-token.js';
 import { createPool, describeStoreConnectionError, describeStoreTarget, isConnectionError, runMigrations } from './storage/db.js';
 import { createUsersRepo } from './storage/users-repo.js';
@@ -171,30 +170,6 @@ async function startMigrations(pool: ReturnType<typeof createPool>, databaseUrl:
       clearTimeout(retryTimer);
     },
   };
-}
-
-/** Writes GATE_CONFIG_FILE and, next to it, the compiled access policy (runtime/policy.json). */
-async function writeGateFiles(config: AuthConfig, logger: Logger, nowMs: number): Promise<void> {
-  if (config.gateConfigFile === null) return;
-  const now = Math.floor(nowMs / 1000);
-  for (const ended of endedPreviousKeys(config, now)) {
-    // Never the secret: its key id (a one-way hash) and when it retired.
-    logger.info(
-      { event: 'previous_key_ended', kid: deriveKeyId(ended.secret), retired_at: new Date(ended.retiredAt * 1000).toISOString() },
-      'a JWT_PREVIOUS_SECRETS key is past its retirement time: left out of the gate config (its sessions are refused); remove it from JWT_PREVIOUS_SECRETS',
-    );
-  }
-  await writeGateConfig(config.gateConfigFile, buildGateConfig(config, now));
-  logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
-  const policyFile = policyRuntimeFile(config.gateConfigFile);
-  const ap = config.accessPolicy;
-  await writeGateConfig(policyFile, gatePolicyFor(ap === null ? null : ap.compiled));
-  if (ap === null) {
-    logger.info({ event: 'policy_written', file: policyFile, policy: 'off' }, 'no POLICY_FILE: every valid session is allowed');
-  } else {
-    for (const w of ap.warnings) logger.warn({ event: 'policy_warning', source: ap.file }, w);
-    logger.info({ event: 'policy_written', file: policyFile, source: ap.file, rules: ap.compiled.rules.length, default: ap.compiled.default }, 'access policy compiled');
-  }
 }
 
 async function listen(server: Server, port: number, host: string): Promise<number> {
