@@ -13,6 +13,8 @@
 #                                        revocations.js beside it)
 #   $PREFIX/conf/snippets/njs08.d/       $SOURCE/njs08/ when NJS_REVOCATIONS=on (njs >= 0.8 only), else
 #                                        empty: the revoked-sessions dict and its poller
+#   $PREFIX/conf/snippets/https.d/       the files of $SOURCE/https/ that apply: tls-*, hsts-* with
+#                                        TLS_CERT_FILE/TLS_KEY_FILE (HTTPS), balancer-* with TRUSTED_PROXIES
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
@@ -78,6 +80,7 @@ render_conf() {
     rm -rf "$dest"
     mkdir -p "$dest"
     cp -R "$SOURCE/." "$dest/"
+    render_https "$dest"
     find "$dest" -type f -name '*.template' | while IFS= read -r template; do
         envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
         rm -f "$template"
@@ -102,6 +105,22 @@ render_conf() {
     ln -sfn "$GATE_CONFIG_FILE" "$dest/runtime/gate-config.json"
     # The compiled access policy, written by the auth service next to the gate config.
     ln -sfn "$POLICY_RUNTIME_FILE" "$dest/runtime/policy.json"
+}
+
+# render_https DEST: $SOURCE/https/ into DEST/snippets/https.d/, only the files that apply, with
+# the values worked out below (as httpsTemplateValues in scripts/lib/nginx-runtime.ts does).
+render_https() {
+    https=$1/https
+    [ -d "$https" ] || return 0
+    [ -n "$TLS_CERT_FILE" ] || rm -f "$https"/tls-* "$https"/hsts-*
+    [ "$HSTS_MAX_AGE" != 0 ] || rm -f "$https"/hsts-*
+    [ -n "$TRUSTED_PROXIES" ] || rm -f "$https"/balancer-*
+    for template in "$https"/*.template; do
+        [ -e "$template" ] || continue
+        envsubst "$HTTPS_TEMPLATE_VARS" <"$template" >"${template%.template}"
+        rm -f "$template"
+    done
+    mv "$https" "$1/snippets/https.d"
 }
 
 # njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
@@ -156,6 +175,66 @@ case $NJS_REVOCATIONS in
     on | off) ;;
     *) settings_problems="${settings_problems}NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received \"$NJS_REVOCATIONS\"); " ;;
 esac
+# HTTPS (README "HTTPS"): TLS_CERT_FILE and TLS_KEY_FILE as the container sees them (./certs is
+# mounted at /etc/gateway/certs), both or neither. The same rules and defaults as
+# httpsSettingsFromEnv in scripts/lib/nginx-runtime.ts.
+TLS_CERT_FILE=${TLS_CERT_FILE:-}
+TLS_KEY_FILE=${TLS_KEY_FILE:-}
+if [ -n "$TLS_CERT_FILE" ] && [ -z "$TLS_KEY_FILE" ]; then
+    settings_problems="${settings_problems}TLS_KEY_FILE: set TLS_CERT_FILE and TLS_KEY_FILE together (received nothing for TLS_KEY_FILE); "
+elif [ -z "$TLS_CERT_FILE" ] && [ -n "$TLS_KEY_FILE" ]; then
+    settings_problems="${settings_problems}TLS_CERT_FILE: set TLS_CERT_FILE and TLS_KEY_FILE together (received nothing for TLS_CERT_FILE); "
+fi
+for name in TLS_CERT_FILE TLS_KEY_FILE; do
+    eval "value=\$$name"
+    case $value in
+        *[\;\{\}\$\"\'\\\#\ ]* | *"
+"*) settings_problems="${settings_problems}$name: must be a file path without spaces, quotes or ; { } \$ # \\ (received \"$value\"); " ;;
+    esac
+done
+require_whole_number HTTPS_PORT 8443 1 65535
+HSTS_MAX_AGE=${HSTS_MAX_AGE:-31536000}
+case $HSTS_MAX_AGE in
+    '' | *[!0-9]* | ?????????*) settings_problems="${settings_problems}HSTS_MAX_AGE: must be a whole number from 0 to 63072000 (received \"$HSTS_MAX_AGE\"); " ;;
+    *) [ "$HSTS_MAX_AGE" -le 63072000 ] || settings_problems="${settings_problems}HSTS_MAX_AGE: must be a whole number from 0 to 63072000 (received \"$HSTS_MAX_AGE\"); " ;;
+esac
+HSTS_INCLUDE_SUBDOMAINS=${HSTS_INCLUDE_SUBDOMAINS:-off}
+case $HSTS_INCLUDE_SUBDOMAINS in
+    on | off) ;;
+    *) settings_problems="${settings_problems}HSTS_INCLUDE_SUBDOMAINS: must be on or off (received \"$HSTS_INCLUDE_SUBDOMAINS\"); " ;;
+esac
+# TRUSTED_PROXIES: the balancers, by address (README "Behind a load balancer").
+TRUSTED_PROXIES=$(printf '%s' "${TRUSTED_PROXIES:-}" | tr -d ' ')
+TRUSTED_PROXIES_REAL_IP=
+TRUSTED_PROXIES_GEO=
+for entry in $(printf '%s' "$TRUSTED_PROXIES" | tr ',' ' '); do
+    # Only address characters, so nothing can end a directive; nginx -t judges the address itself.
+    case $entry in
+        *[!0-9A-Fa-f:./]* | */*/* | /* | */) bad=1 ;;
+        *) bad= ;;
+    esac
+    if [ -n "$bad" ]; then
+        settings_problems="${settings_problems}TRUSTED_PROXIES: must be comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,192.0.2.7 (received \"$TRUSTED_PROXIES\"); "
+        break
+    fi
+    TRUSTED_PROXIES_REAL_IP="${TRUSTED_PROXIES_REAL_IP}set_real_ip_from $entry;
+"
+    TRUSTED_PROXIES_GEO="${TRUSTED_PROXIES_GEO}    $entry 1;
+"
+done
+# One line per entry, without a last newline (as scripts/lib/nginx-runtime.ts renders them).
+TRUSTED_PROXIES_REAL_IP=${TRUSTED_PROXIES_REAL_IP%?}
+TRUSTED_PROXIES_GEO=${TRUSTED_PROXIES_GEO%?}
+# HTTPS listens on PROXY_LISTEN's address (none: all) at HTTPS_PORT.
+case $PROXY_LISTEN in
+    *:*) HTTPS_LISTEN="${PROXY_LISTEN%:*}:$HTTPS_PORT" ;;
+    *) HTTPS_LISTEN=$HTTPS_PORT ;;
+esac
+if [ "$HTTPS_PORT" = 443 ]; then HTTPS_REDIRECT_PORT=; else HTTPS_REDIRECT_PORT=":$HTTPS_PORT"; fi
+HSTS_HEADER="max-age=$HSTS_MAX_AGE"
+[ "$HSTS_INCLUDE_SUBDOMAINS" = off ] || HSTS_HEADER="$HSTS_HEADER; includeSubDomains"
+export TLS_CERT_FILE TLS_KEY_FILE HTTPS_LISTEN HTTPS_REDIRECT_PORT HSTS_HEADER TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO
+HTTPS_TEMPLATE_VARS='${TLS_CERT_FILE} ${TLS_KEY_FILE} ${HTTPS_LISTEN} ${HTTPS_REDIRECT_PORT} ${HSTS_HEADER} ${TRUSTED_PROXIES_REAL_IP} ${TRUSTED_PROXIES_GEO}'
 [ -z "$settings_problems" ] || die "$settings_problems"
 
 case ${1:-run} in

@@ -30,7 +30,7 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -76,6 +76,7 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   const loaded = loadConfig(probe);
   if (!loaded.ok) problems.push(...loaded.errors);
   problems.push(...nginxSettingsFromEnv(env).problems);
+  problems.push(...httpsSettingsFromEnv(env).problems);
   problems.push(...revocationsFromEnv(env).problems);
   return problems;
 }
@@ -113,7 +114,7 @@ async function claimRuntimeDir(prefix: string, port: number): Promise<void> {
  * Waits until the gateway serves end to end: nginx answers GET /login on its port with the auth
  * service's page (so both run and nginx reaches the service), and the service reports its store ready.
  */
-async function waitUntilServing(proxyHost: string, proxyPort: number, authPort: number, timeoutMs = 15_000): Promise<void> {
+async function waitUntilServing(proxyHost: string, proxyPort: number, authPort: number, redirectsToHttps: boolean, timeoutMs = 15_000): Promise<void> {
   const host = proxyHost === '0.0.0.0' || proxyHost === '::' ? '127.0.0.1' : proxyHost.includes(':') ? `[${proxyHost}]` : proxyHost;
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -121,7 +122,8 @@ async function waitUntilServing(proxyHost: string, proxyPort: number, authPort: 
     try {
       const login = await fetch(`http://${host}:${proxyPort}/login`, { headers: { accept: 'text/html' }, redirect: 'manual', signal: AbortSignal.timeout(2000) });
       const health = (await (await fetch(`http://127.0.0.1:${authPort}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { store?: string };
-      if (login.status === 200 && health.store === 'ready') return;
+      // With HTTPS on, plain http answers the redirect (the certificate may be one fetch does not trust).
+      if ((login.status === 200 || (redirectsToHttps && login.status === 301)) && health.store === 'ready') return;
       last = `GET /login through nginx answered ${login.status}; the auth service reports its store ${health.store ?? 'unknown'}`;
     } catch (err) {
       last = (err as Error).message;
@@ -155,8 +157,9 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
     const dataDir = resolve(env.DATA_DIR ?? 'data');
     mkdirSync(dataDir, { recursive: true, mode: 0o711 });
     ensureJwtSecret(env, dataDir);
-    // `make up` serves plain http on loopback, so the cookie cannot be Secure there.
-    env.AUTH_COOKIE_SECURE ??= 'false';
+    // `make up` serves plain http on loopback, so the cookie cannot be Secure there; with an https
+    // PUBLIC_BASE_URL (README "HTTPS") the cookies are Secure and __Host- named.
+    if (!/^https:/i.test(env.PUBLIC_BASE_URL ?? '')) env.AUTH_COOKIE_SECURE ??= 'false';
     // The access policy: nginx/policy.yaml unless POLICY_FILE names another; POLICY_FILE= (empty) turns it off.
     const policyFile = env.POLICY_FILE === undefined ? join(REPO_ROOT, 'nginx', 'policy.yaml') : env.POLICY_FILE === '' ? null : resolve(env.POLICY_FILE);
     const problems = configProblems(env, policyFile);
@@ -206,6 +209,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         APP_UPSTREAM: `127.0.0.1:${app.port}`,
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
         ...nginxSettingsFromEnv(env).settings,
+        ...httpsSettingsFromEnv(env).settings,
       },
       revocations: revocationsFromEnv(env).revocations,
     });
@@ -223,9 +227,13 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         if (!stopping) resolveFailed(`nginx stopped on its own (${signal ?? `exit status ${code}`}); see ${join(prefix, 'logs', 'error.log')}`);
       });
     });
-    await waitUntilServing(proxyHost, proxyPort, authPort);
+    await waitUntilServing(proxyHost, proxyPort, authPort, httpsSettingsFromEnv(env).settings.TLS_CERT_FILE !== undefined);
 
     console.log(`Gateway ready on http://${proxyHost}:${proxyPort}/  (try /federation; Ctrl-C stops; reload with PROXY_PORT=${proxyPort} make reload)`);
+    const https = httpsSettingsFromEnv(env).settings;
+    if (https.TLS_CERT_FILE !== undefined) {
+      console.log(`HTTPS on port ${https.HTTPS_PORT} (plain http redirects there)${/^https:/i.test(env.PUBLIC_BASE_URL ?? '') ? '' : '; set PUBLIC_BASE_URL=https://<host>:<port> for Secure __Host- cookies'}`);
+    }
     return { stop: stopAll, proxyPort, failed };
   } catch (err) {
     await stopAll();

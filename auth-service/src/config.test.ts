@@ -598,3 +598,25 @@ describe('SESSION_IP_BINDING', () => {
     ]);
   });
 });
+
+describe('cookies over https (PUBLIC_BASE_URL)', () => {
+  test('an https PUBLIC_BASE_URL makes the session cookie __Host-gw_session and Secure', () => {
+    const config = configOf({ ...base, PUBLIC_BASE_URL: 'https://gw.example.com' });
+    expect(config.session).toMatchObject({ cookieName: '__Host-gw_session', cookieSecure: true });
+  });
+  test('plain http keeps gw_session (a __Host- cookie needs a secure origin)', () => {
+    expect(configOf({ ...base, PUBLIC_BASE_URL: 'http://gw.test', AUTH_COOKIE_SECURE: 'false' }).session).toMatchObject({ cookieName: 'gw_session', cookieSecure: false });
+    expect(configOf(base).session.cookieName).toBe('gw_session');
+  });
+  test('an explicit SESSION_COOKIE_NAME is kept as given, and made Secure', () => {
+    expect(configOf({ ...base, PUBLIC_BASE_URL: 'https://gw.example.com', SESSION_COOKIE_NAME: 'app_sess' }).session).toMatchObject({ cookieName: 'app_sess', cookieSecure: true });
+  });
+  test('refuses AUTH_COOKIE_SECURE=false with https: the browser would drop every cookie', () => {
+    expect(errorsOf({ ...base, PUBLIC_BASE_URL: 'https://gw.example.com', AUTH_COOKIE_SECURE: 'false' })).toEqual([
+      'AUTH_COOKIE_SECURE: must not be false when PUBLIC_BASE_URL is https (the cookies are then Secure and named __Host-...) (received "false")',
+    ]);
+  });
+  test('the session cookie may not take the CSRF cookie\'s __Host- name either', () => {
+    expect(errorsOf({ ...base, SESSION_COOKIE_NAME: '__Host-gw_csrf' })[0]).toMatch(/^SESSION_COOKIE_NAME: must not be gw_csrf or __Host-gw_csrf/);
+  });
+});

@@ -13,6 +13,7 @@ import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/sessi
 import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
+import { cookieNamePrefix } from './security/cookies.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
 import { parsePayloadGroups, type PayloadGroupsRule } from './services/group-selection.js';
@@ -245,8 +246,9 @@ const schema = z.object({
   SESSION_COOKIE_NAME: z
     .string()
     .refine((s) => COOKIE_NAME.test(s), { error: 'must be 1-64 cookie-name characters (letters, digits and !#$%&\'*+-.^_`|~)' })
-    .refine((s) => s !== CSRF_COOKIE_NAME, { error: `must not be ${CSRF_COOKIE_NAME}, the CSRF cookie's name` })
-    .default(DEFAULT_SESSION_COOKIE),
+    .refine((s) => s !== CSRF_COOKIE_NAME && s !== `__Host-${CSRF_COOKIE_NAME}`, { error: `must not be ${CSRF_COOKIE_NAME} or __Host-${CSRF_COOKIE_NAME}, the CSRF cookie's names` })
+    // Unset: DEFAULT_SESSION_COOKIE, `__Host-` prefixed when PUBLIC_BASE_URL is https (loadConfig).
+    .optional(),
   AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
   SESSION_IP_BINDING: oneOf(['exact', 'subnet', 'off'] as const).optional(),
   // The older name (on = exact); read only when SESSION_IP_BINDING is unset.
@@ -547,6 +549,12 @@ export function loadConfig(env: Env): ConfigResult {
   const payloadGroups = parsePayloadGroups(payloadGroupsValue);
   if (!payloadGroups.ok) for (const e of payloadGroups.errors) errors.push(`PAYLOAD_GROUPS: ${e} (received ${JSON.stringify(payloadGroupsValue)})`);
 
+  // Served over https (PUBLIC_BASE_URL): cookies are Secure and their default names `__Host-` ones.
+  const cookiePrefix = cookieNamePrefix(oidcSettings.publicBaseUrl);
+  if (cookiePrefix !== '' && input.AUTH_COOKIE_SECURE === 'false') {
+    errors.push(`AUTH_COOKIE_SECURE: must not be false when PUBLIC_BASE_URL is https (the cookies are then Secure and named __Host-...) (received "false")`);
+  }
+
   if (input.SESSION_IP_BINDING !== undefined && input.PROXY_IP_BINDING !== undefined) {
     errors.push(`PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received ${JSON.stringify(input.PROXY_IP_BINDING)})`);
   }
@@ -565,8 +573,8 @@ export function loadConfig(env: Env): ConfigResult {
       session: {
         ttlSeconds: v.SESSION_TOKEN_TTL_SECONDS,
         leewaySeconds: v.SESSION_LEEWAY_SECONDS,
-        cookieName: v.SESSION_COOKIE_NAME,
-        cookieSecure: v.AUTH_COOKIE_SECURE,
+        cookieName: v.SESSION_COOKIE_NAME ?? cookiePrefix + DEFAULT_SESSION_COOKIE,
+        cookieSecure: v.AUTH_COOKIE_SECURE || cookiePrefix !== '',
         ipBinding: ipBindingOf(v.SESSION_IP_BINDING, v.PROXY_IP_BINDING),
       },
       passwordPolicy: policy.policy,

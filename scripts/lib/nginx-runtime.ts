@@ -10,6 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,6 +30,17 @@ export interface NginxTemplateVars {
   TABLEAU_API_TIMEOUT_SECONDS?: string;
   /** Tableau /api/ pass-through: request body limit, whole MiB. */
   TABLEAU_API_MAX_BODY_MB?: string;
+  /** HTTPS (both set, or neither: plain http only): certificate chain and key files as nginx reads them. */
+  TLS_CERT_FILE?: string;
+  TLS_KEY_FILE?: string;
+  /** The HTTPS port, on PROXY_LISTEN's address (default in HTTPS_SETTING_DEFAULTS). */
+  HTTPS_PORT?: string;
+  /** Strict-Transport-Security max-age in seconds on https responses; 0: no header. */
+  HSTS_MAX_AGE?: string;
+  /** on: HSTS covers subdomains too (includeSubDomains). */
+  HSTS_INCLUDE_SUBDOMAINS?: string;
+  /** Comma-separated balancer addresses/ranges whose X-Forwarded-For and X-Forwarded-Proto are believed. */
+  TRUSTED_PROXIES?: string;
 }
 
 const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
@@ -84,6 +96,111 @@ export function renderTemplate(text: string, vars: NginxTemplateVars): string {
     out = out.split('${' + name + '}').join(value);
   }
   return out;
+}
+
+/** HTTPS settings' defaults (README "HTTPS"); docker/nginx-entrypoint.sh applies the same. */
+export const HTTPS_SETTING_DEFAULTS = { HTTPS_PORT: '8443', HSTS_MAX_AGE: '31536000', HSTS_INCLUDE_SUBDOMAINS: 'off' } as const;
+
+/** A file path nginx can take as one directive value: nothing that ends it, quotes, or substitutes. */
+const DIRECTIVE_PATH = /^[^\s;{}$"'\\#]+$/;
+
+/**
+ * Reads TLS_CERT_FILE, TLS_KEY_FILE, HTTPS_PORT, HSTS_MAX_AGE, HSTS_INCLUDE_SUBDOMAINS and
+ * TRUSTED_PROXIES from `env` (unset or empty: off, or the default), with every problem at once.
+ * Relative certificate paths are made absolute (from the current directory), as nginx would read
+ * them from its prefix otherwise. Not checked: that the files exist and match (nginx -t says so).
+ */
+export function httpsSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Partial<NginxTemplateVars>; problems: string[] } {
+  const settings: Partial<NginxTemplateVars> = {};
+  const problems: string[] = [];
+  const read = (name: string) => (env[name] === undefined || env[name]!.trim() === '' ? undefined : env[name]!.trim());
+  const cert = read('TLS_CERT_FILE');
+  const key = read('TLS_KEY_FILE');
+  if ((cert === undefined) !== (key === undefined)) {
+    const missing = cert === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
+    problems.push(`${missing}: set TLS_CERT_FILE and TLS_KEY_FILE together (received nothing for ${missing})`);
+  }
+  for (const [name, value] of [['TLS_CERT_FILE', cert], ['TLS_KEY_FILE', key]] as const) {
+    if (value === undefined) continue;
+    if (!DIRECTIVE_PATH.test(value)) problems.push(`${name}: must be a file path without spaces, quotes or ; { } $ # \\ (received ${JSON.stringify(value)})`);
+    else settings[name] = resolve(value);
+  }
+  const whole = (name: 'HTTPS_PORT' | 'HSTS_MAX_AGE', min: number, max: number) => {
+    const value = read(name) ?? HTTPS_SETTING_DEFAULTS[name];
+    if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+      problems.push(`${name}: must be a whole number from ${min} to ${max} (received ${JSON.stringify(env[name])})`);
+    }
+    settings[name] = value;
+  };
+  whole('HTTPS_PORT', 1, 65535);
+  whole('HSTS_MAX_AGE', 0, 63_072_000);
+  const subdomains = read('HSTS_INCLUDE_SUBDOMAINS') ?? HTTPS_SETTING_DEFAULTS.HSTS_INCLUDE_SUBDOMAINS;
+  if (subdomains !== 'on' && subdomains !== 'off') problems.push(`HSTS_INCLUDE_SUBDOMAINS: must be on or off (received ${JSON.stringify(env.HSTS_INCLUDE_SUBDOMAINS)})`);
+  settings.HSTS_INCLUDE_SUBDOMAINS = subdomains;
+  const proxies = read('TRUSTED_PROXIES');
+  if (proxies !== undefined) {
+    const bad = proxies.split(',').map((e) => e.trim()).filter((e) => !isAddressOrRange(e));
+    if (bad.length > 0) problems.push(`TRUSTED_PROXIES: must be comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,192.0.2.7 (received ${JSON.stringify(proxies)})`);
+    else settings.TRUSTED_PROXIES = proxies.split(',').map((e) => e.trim()).join(',');
+  }
+  return { settings, problems };
+}
+
+function isAddressOrRange(entry: string): boolean {
+  const slash = entry.indexOf('/');
+  const family = isIP(slash < 0 ? entry : entry.slice(0, slash));
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = entry.slice(slash + 1);
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * The placeholders of nginx/https/ derived from the settings, and which of its files apply:
+ * tls-* and hsts-* with TLS_CERT_FILE (hsts-* only with HSTS_MAX_AGE > 0), balancer-* with
+ * TRUSTED_PROXIES. HTTPS listens on PROXY_LISTEN's address (none: all) at HTTPS_PORT.
+ */
+export function httpsTemplateValues(vars: NginxTemplateVars): { files: { tls: boolean; hsts: boolean; balancer: boolean }; values: Record<string, string> } {
+  const port = vars.HTTPS_PORT ?? HTTPS_SETTING_DEFAULTS.HTTPS_PORT;
+  const maxAge = vars.HSTS_MAX_AGE ?? HTTPS_SETTING_DEFAULTS.HSTS_MAX_AGE;
+  const colon = vars.PROXY_LISTEN.lastIndexOf(':');
+  const proxies = (vars.TRUSTED_PROXIES ?? '').split(',').filter((e) => e !== '');
+  const tls = vars.TLS_CERT_FILE !== undefined && vars.TLS_KEY_FILE !== undefined;
+  return {
+    files: { tls, hsts: tls && maxAge !== '0', balancer: proxies.length > 0 },
+    values: {
+      TLS_CERT_FILE: vars.TLS_CERT_FILE ?? '',
+      TLS_KEY_FILE: vars.TLS_KEY_FILE ?? '',
+      HTTPS_LISTEN: colon < 0 ? port : `${vars.PROXY_LISTEN.slice(0, colon)}:${port}`,
+      HTTPS_REDIRECT_PORT: port === '443' ? '' : `:${port}`,
+      HSTS_HEADER: `max-age=${maxAge}${vars.HSTS_INCLUDE_SUBDOMAINS === 'on' ? '; includeSubDomains' : ''}`,
+      TRUSTED_PROXIES_REAL_IP: proxies.map((p) => `set_real_ip_from ${p};`).join('\n'),
+      TRUSTED_PROXIES_GEO: proxies.map((p) => `    ${p} 1;`).join('\n'),
+    },
+  };
+}
+
+/** Where nginx/https/ goes in the rendered conf/ (gate.conf and the site include what is there). */
+export const HTTPS_SNIPPETS_DIR = join('snippets', 'https.d');
+
+/** Renders nginx/https/ of a staged conf into snippets/https.d/, keeping only the files that apply. */
+function stageHttpsSnippets(next: string, vars: NginxTemplateVars): void {
+  const dir = join(next, 'https');
+  if (!existsSync(dir)) return;
+  const { files, values } = httpsTemplateValues(vars);
+  for (const name of readdirSync(dir)) {
+    const kind = name.split('-')[0] as keyof typeof files;
+    const path = join(dir, name);
+    if (!files[kind]) {
+      rmSync(path);
+    } else if (name.endsWith('.template')) {
+      let text = readFileSync(path, 'utf8');
+      for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
+      writeFileSync(path.slice(0, -'.template'.length), text);
+      rmSync(path);
+    }
+  }
+  renameSync(dir, join(next, HTTPS_SNIPPETS_DIR));
 }
 
 export interface PrepareOptions {
@@ -146,6 +263,7 @@ export function stageNginxConf(opts: PrepareOptions): string {
   cpSync(sourceDir, next, { recursive: true });
   mkdirSync(join(next, 'njs'), { recursive: true });
   mkdirSync(join(next, 'runtime'), { recursive: true });
+  stageHttpsSnippets(next, opts.vars);
   renderTemplatesIn(next, opts.vars);
   const revocations = opts.revocations ?? recordedRevocations(prefix);
   if (revocations) renameSync(join(next, 'njs08'), join(next, NJS08_SNIPPETS_DIR));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { nginxSettingsFromEnv, renderTemplate, revocationsFromEnv } from './nginx-runtime.js';
+import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -45,5 +45,53 @@ describe('revocationsFromEnv', () => {
       revocations: false,
       problems: [`NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received ${JSON.stringify(value)})`],
     });
+  });
+});
+
+describe('httpsSettingsFromEnv', () => {
+  it('is plain http by default: no certificate, no balancer, the documented defaults', () => {
+    expect(httpsSettingsFromEnv({})).toEqual({ settings: { HTTPS_PORT: '8443', HSTS_MAX_AGE: '31536000', HSTS_INCLUDE_SUBDOMAINS: 'off' }, problems: [] });
+  });
+  it('takes both certificate files, made absolute, and the balancers', () => {
+    const { settings, problems } = httpsSettingsFromEnv({ TLS_CERT_FILE: '/etc/gateway/certs/tls.crt', TLS_KEY_FILE: 'certs/tls.key', TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,2001:db8::/32' });
+    expect(problems).toEqual([]);
+    expect(settings.TLS_CERT_FILE).toBe('/etc/gateway/certs/tls.crt');
+    expect(settings.TLS_KEY_FILE).toBe(`${process.cwd()}/certs/tls.key`);
+    expect(settings.TRUSTED_PROXIES).toBe('10.0.0.0/8,192.0.2.7,2001:db8::/32');
+  });
+  it.each([
+    ['a certificate without its key', { TLS_CERT_FILE: '/c.crt' }, 'TLS_KEY_FILE: set TLS_CERT_FILE and TLS_KEY_FILE together (received nothing for TLS_KEY_FILE)'],
+    ['a path that would end the directive', { TLS_CERT_FILE: '/c.crt; include /etc/passwd', TLS_KEY_FILE: '/c.key' }, 'TLS_CERT_FILE: must be a file path without spaces, quotes or ; { } $ # \\ (received "/c.crt; include /etc/passwd")'],
+    ['a port out of range', { HTTPS_PORT: '70000' }, 'HTTPS_PORT: must be a whole number from 1 to 65535 (received "70000")'],
+    ['an HSTS max-age with a unit', { HSTS_MAX_AGE: '1y' }, 'HSTS_MAX_AGE: must be a whole number from 0 to 63072000 (received "1y")'],
+    ['a yes for on', { HSTS_INCLUDE_SUBDOMAINS: 'yes' }, 'HSTS_INCLUDE_SUBDOMAINS: must be on or off (received "yes")'],
+    ['a balancer by name (nginx would trust whatever it resolves to)', { TRUSTED_PROXIES: 'lb.internal' }, 'TRUSTED_PROXIES: must be comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,192.0.2.7 (received "lb.internal")'],
+    ['a range with too many bits', { TRUSTED_PROXIES: '10.0.0.0/33' }, 'TRUSTED_PROXIES: must be comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,192.0.2.7 (received "10.0.0.0/33")'],
+  ])('refuses %s', (_name, env, problem) => {
+    expect(httpsSettingsFromEnv(env).problems).toEqual([problem]);
+  });
+});
+
+describe('httpsTemplateValues', () => {
+  const base = { PROXY_LISTEN: '127.0.0.1:8080', APP_UPSTREAM: 'app:5000', AUTH_UPSTREAM: 'auth:3001' };
+  it('renders nothing of nginx/https/ without a certificate or balancer', () => {
+    expect(httpsTemplateValues(base).files).toEqual({ tls: false, hsts: false, balancer: false });
+  });
+  it('listens on PROXY_LISTEN\'s address, and redirects with the port unless it is 443', () => {
+    const tls = { ...base, TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k' };
+    expect(httpsTemplateValues(tls).values).toMatchObject({ HTTPS_LISTEN: '127.0.0.1:8443', HTTPS_REDIRECT_PORT: ':8443', HSTS_HEADER: 'max-age=31536000' });
+    expect(httpsTemplateValues({ ...tls, PROXY_LISTEN: '80', HTTPS_PORT: '443' }).values).toMatchObject({ HTTPS_LISTEN: '443', HTTPS_REDIRECT_PORT: '' });
+    expect(httpsTemplateValues({ ...tls, PROXY_LISTEN: '[::1]:8080' }).values.HTTPS_LISTEN).toBe('[::1]:8443');
+  });
+  it('HSTS: includeSubDomains only when asked, none at max-age 0', () => {
+    const tls = { ...base, TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k' };
+    expect(httpsTemplateValues({ ...tls, HSTS_INCLUDE_SUBDOMAINS: 'on' }).values.HSTS_HEADER).toBe('max-age=31536000; includeSubDomains');
+    expect(httpsTemplateValues({ ...tls, HSTS_MAX_AGE: '0' }).files).toEqual({ tls: true, hsts: false, balancer: false });
+  });
+  it('one set_real_ip_from and one geo entry per balancer', () => {
+    const { files, values } = httpsTemplateValues({ ...base, TRUSTED_PROXIES: '10.0.0.0/8,192.0.2.7' });
+    expect(files.balancer).toBe(true);
+    expect(values.TRUSTED_PROXIES_REAL_IP).toBe('set_real_ip_from 10.0.0.0/8;\nset_real_ip_from 192.0.2.7;');
+    expect(values.TRUSTED_PROXIES_GEO).toBe('    10.0.0.0/8 1;\n    192.0.2.7 1;');
   });
 });

@@ -6,16 +6,17 @@
  * refuse to start, saying which file is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { buildGateConfig, writeGateConfig } from '../../auth-service/src/services/gate-config.js';
 import { compilePolicyFile } from '../../auth-service/src/policy/policy-runtime.js';
-import { freePort, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
+import { freePort, HTTPS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
 import { rawRequest } from '../support/http.js';
 import { strongSecret } from '../support/stack.js';
+import { httpsRequest, makeTestCa } from '../support/tls.js';
 
 const ENTRYPOINT = join(REPO_ROOT, 'docker', 'nginx-entrypoint.sh');
 
@@ -142,5 +143,36 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(await s.exited).not.toBe(0);
     expect(s.output()).toContain('TABLEAU_API_TIMEOUT_SECONDS: must be a whole number from 1 to 3600');
     expect(s.output()).toContain('TABLEAU_API_MAX_BODY_MB: must be a whole number from 1 to 4096');
+  }, 30_000);
+
+  test('HTTPS and trusted balancers: rendered as `make up` renders them, served, http redirected', async () => {
+    const { env: e, port } = await env('https', true);
+    const ca = makeTestCa(mkdtempSync(join(tmp, 'ca-')));
+    const httpsPort = await freePort();
+    const settings = { TLS_CERT_FILE: ca.certFile, TLS_KEY_FILE: ca.keyFile, HTTPS_PORT: String(httpsPort), HSTS_INCLUDE_SUBDOMAINS: 'on', TRUSTED_PROXIES: '10.0.0.0/8,192.0.2.7' };
+    started = runEntrypoint({ ...e, ...settings }, join(tmp, 'https', 'output.log'));
+    await waitForPort(httpsPort, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    const page = await httpsRequest(httpsPort, ca.caPem, 'GET', '/healthz', { accept: 'application/json' });
+    expect(page.status).toBe(200);
+    expect(page.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    const plain = await rawRequest(port, 'GET', '/healthz', { host: 'gw.example' });
+    expect(plain.status).toBe(301);
+    expect(plain.headers.location).toBe(`https://gw.example:${httpsPort}/healthz`);
+    // The shell's rendering and scripts/lib/nginx-runtime.ts's agree, file for file.
+    const { prefix } = prepareNginxPrefix({ prefix: join(tmp, 'https', 'ts-prefix'), vars: { PROXY_LISTEN: e.PROXY_LISTEN!, APP_UPSTREAM: 'a:1', AUTH_UPSTREAM: 'b:2', ...settings } });
+    const shell = join(tmp, 'https', 'prefix', 'conf', HTTPS_SNIPPETS_DIR);
+    const ts = join(prefix, 'conf', HTTPS_SNIPPETS_DIR);
+    expect(readdirSync(shell).sort()).toEqual(['balancer-http.conf', 'balancer-server.conf', 'hsts-http.conf', 'tls-server.conf']);
+    for (const name of readdirSync(ts)) expect(readFileSync(join(shell, name), 'utf8').trimEnd()).toBe(readFileSync(join(ts, name), 'utf8').trimEnd());
+    await stop(started);
+  }, 30_000);
+
+  test('refuses half an HTTPS setup and bad balancer addresses', async () => {
+    const { env: e } = await env('bad-https', true);
+    const s = runEntrypoint({ ...e, TLS_CERT_FILE: '/etc/gateway/certs/tls.crt', TRUSTED_PROXIES: '10.0.0.0/8;evil', HSTS_MAX_AGE: '1y' }, join(tmp, 'bad-https', 'output.log'));
+    expect(await s.exited).not.toBe(0);
+    expect(s.output()).toContain('TLS_KEY_FILE: set TLS_CERT_FILE and TLS_KEY_FILE together');
+    expect(s.output()).toContain('TRUSTED_PROXIES: must be comma-separated IP addresses or CIDR ranges');
+    expect(s.output()).toContain('HSTS_MAX_AGE: must be a whole number from 0 to 63072000');
   }, 30_000);
 });

@@ -3,13 +3,18 @@ import { chromium, type Browser, type BrowserContext, type LaunchOptions, type P
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Headless, no background networking (the machine is offline); `extra` adds e.g. a proxy. */
-export function launchBrowser(extra: Pick<LaunchOptions, 'proxy'> = {}): Promise<Browser> {
+/**
+ * Headless, no background networking (the machine is offline); `extra` adds e.g. a proxy, and
+ * `trustSpki` the base64 SHA-256 SubjectPublicKeyInfo hashes of server certificates to accept
+ * (Chromium's --ignore-certificate-errors-spki-list; tests/support/tls.ts makes them).
+ */
+export function launchBrowser(extra: Pick<LaunchOptions, 'proxy'> & { trustSpki?: string[] } = {}): Promise<Browser> {
+  const trust = extra.trustSpki === undefined ? [] : [`--ignore-certificate-errors-spki-list=${extra.trustSpki.join(',')}`];
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    ...extra,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...trust],
+    ...(extra.proxy === undefined ? {} : { proxy: extra.proxy }),
   });
 }
 

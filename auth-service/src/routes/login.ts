@@ -5,9 +5,9 @@ import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import { CSRF_COOKIE_NAME, maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { cookieSize, MAX_COOKIE_BYTES, serializeCookie } from '../security/cookies.js';
+import { cookieNamePrefix, cookieSize, MAX_COOKIE_BYTES, serializeCookie } from '../security/cookies.js';
 import type { CsrfProtection } from '../security/csrf.js';
-import { checkLoginOrigin, expectedOrigin } from '../security/request-origin.js';
+import { checkLoginOrigin, expectedOrigins } from '../security/request-origin.js';
 import type { LoginService } from '../services/login.js';
 import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import type { OidcService } from '../services/oidc.js';
@@ -52,12 +52,13 @@ function isLengthBetween(value: unknown, min: number, max: number): value is str
 export function createLoginRouter(deps: LoginRouteDeps): Router {
   const { config, csrf, loginService, logger } = deps;
   const router = Router();
+  const csrfCookieName = cookieNamePrefix(config.publicBaseUrl) + CSRF_COOKIE_NAME;
   // Two short fields and two hidden ones; anything bigger is not our form.
   const parseForm = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
 
   /** The CSRF cookie value of this request, if well-formed; duplicates count as missing. */
   function csrfCookieOf(req: Request): string | undefined {
-    const cookie = readCookie(req.headers.cookie, CSRF_COOKIE_NAME);
+    const cookie = readCookie(req.headers.cookie, csrfCookieName);
     return cookie.status === 'ok' && csrf.isCookieValue(cookie.value) ? cookie.value : undefined;
   }
 
@@ -83,7 +84,7 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
     let cookieValue = csrfCookieOf(req);
     if (cookieValue === undefined) {
       cookieValue = csrf.newCookieValue();
-      res.append('Set-Cookie', serializeCookie(CSRF_COOKIE_NAME, cookieValue, { sameSite: 'Strict', secure: config.session.cookieSecure }));
+      res.append('Set-Cookie', serializeCookie(csrfCookieName, cookieValue, { sameSite: 'Strict', secure: config.session.cookieSecure }));
     }
     renderForm(res, 200, { cookieValue, returnPath });
   });
@@ -100,7 +101,7 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
     const returnPath = safeReturnPath(field(req.body, 'rd'));
     locals.returnPath = returnPath;
 
-    const origin = checkLoginOrigin(req.headers, expectedOrigin(req.protocol, req.headers));
+    const origin = checkLoginOrigin(req.headers, expectedOrigins(req.protocol, req.headers, config.publicBaseUrl));
     const cookieValue = csrfCookieOf(req);
     if (!origin.ok || cookieValue === undefined || !csrf.verify(cookieValue, field(req.body, 'csrf'))) {
       const reason = !origin.ok ? origin.reason : cookieValue === undefined ? 'csrf-cookie-missing' : 'csrf-token-invalid';

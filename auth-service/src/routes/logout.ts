@@ -4,7 +4,7 @@ import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { serializeCookie } from '../security/cookies.js';
-import { checkLogoutOrigin, expectedOrigin } from '../security/request-origin.js';
+import { checkLogoutOrigin, expectedOrigins } from '../security/request-origin.js';
 import { signOutTableauSession, tableauLogoutDeps } from '../services/tableau-token.js';
 import { verifySignedClaims } from '../services/session-token.js';
 import type { OidcService } from '../services/oidc.js';
@@ -55,7 +55,7 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
 
   router.post('/logout', async (req, res) => {
     const { requestId } = localsOf(res);
-    const origin = checkLogoutOrigin(req.headers, expectedOrigin(req.protocol, req.headers));
+    const origin = checkLogoutOrigin(req.headers, expectedOrigins(req.protocol, req.headers, config.publicBaseUrl));
     if (!origin.ok) {
       logger.warn({ event: 'csrf_rejected', path: '/logout', reason: origin.reason, request_id: requestId });
       throw new AppError('ERR_CSRF', 403, LOGOUT_REFUSED_MESSAGE);

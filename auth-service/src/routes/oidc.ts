@@ -5,7 +5,7 @@ import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import { maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { serializeCookie } from '../security/cookies.js';
+import { cookieNamePrefix, serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
 import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
 import type { ServerSessions } from '../services/server-sessions.js';
@@ -35,8 +35,10 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
   const router = Router();
   if (oidc === null) return router;
   const secure = config.session.cookieSecure;
+  // The cookie's name; the AES-GCM binding of its value (services/oidc-state.ts) keeps the bare name.
+  const stateCookieName = cookieNamePrefix(config.publicBaseUrl) + OIDC_STATE_COOKIE;
   // Lax, not Strict: the callback is a top-level navigation coming from the provider's site.
-  const clearState = serializeCookie(OIDC_STATE_COOKIE, '', { sameSite: 'Lax', maxAge: 0, secure });
+  const clearState = serializeCookie(stateCookieName, '', { sameSite: 'Lax', maxAge: 0, secure });
 
   router.get('/logout/frontchannel', async (req, res) => {
     const { requestId } = localsOf(res);
@@ -75,14 +77,14 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     const returnPath = safeReturnPath(req.query.rd);
     localsOf(res).returnPath = returnPath;
     const started = await oidc.start(returnPath, localsOf(res).requestId);
-    res.append('Set-Cookie', serializeCookie(OIDC_STATE_COOKIE, started.stateCookie, { sameSite: 'Lax', maxAge: OIDC_STATE_TTL_SECONDS, secure }));
+    res.append('Set-Cookie', serializeCookie(stateCookieName, started.stateCookie, { sameSite: 'Lax', maxAge: OIDC_STATE_TTL_SECONDS, secure }));
     res.status(302).setHeader('Location', started.location);
     res.end();
   });
 
   router.get(oidc.redirectPath, async (req, res) => {
     const locals = localsOf(res);
-    const cookie = readCookie(req.headers.cookie, OIDC_STATE_COOKIE);
+    const cookie = readCookie(req.headers.cookie, stateCookieName);
     // Cleared whatever happens: a replayed callback then finds no state.
     res.append('Set-Cookie', clearState);
     let result: Awaited<ReturnType<OidcService['finish']>>;

@@ -32,3 +32,14 @@ export const MAX_COOKIE_BYTES = 4096;
 export function cookieSize(name: string, value: string): number {
   return Buffer.byteLength(`${name}=${value}`, 'utf8');
 }
+
+/**
+ * The prefix of the gateway's cookie names: `__Host-` when PUBLIC_BASE_URL is https, else none.
+ * A `__Host-` cookie is accepted by browsers only with `Secure`, `Path=/` and no `Domain`, from a
+ * secure origin (RFC 6265bis section 4.1.3.2), so a sibling subdomain or a plain-http page cannot
+ * plant or overwrite it. Keyed on configuration, never on the request, so that the gate (which reads
+ * the session cookie by name, GateConfig.cookieName) and the service always agree.
+ */
+export function cookieNamePrefix(publicBaseUrl: string | null): '' | '__Host-' {
+  return publicBaseUrl !== null && publicBaseUrl.toLowerCase().startsWith('https:') ? '__Host-' : '';
+}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkLoginOrigin, checkLogoutOrigin, expectedOrigin } from './request-origin.js';
+import { checkLoginOrigin, checkLogoutOrigin, expectedOrigin, expectedOrigins } from './request-origin.js';
 
 const ours = expectedOrigin('https', { host: 'gw.example.test' });
 
@@ -42,5 +42,26 @@ describe('checkLogoutOrigin', () => {
     ['Origin: null from the app\'s own no-referrer page, vouched same-origin by the browser', { origin: 'null', 'sec-fetch-site': 'same-origin' }, true],
   ])('%s', (_name, headers, ok) => {
     expect(checkLogoutOrigin(headers as never, ours).ok).toBe(ok);
+  });
+});
+
+describe('expectedOrigins (PUBLIC_BASE_URL)', () => {
+  // Behind a balancer that terminates TLS and forwards plain http, the request reaches the service as
+  // http://gw.example.test while the browser sends Origin https://gw.example.test.
+  const behindBalancer = expectedOrigins('http', { host: 'gw.example.test' }, 'https://gw.example.test');
+  test.each([
+    ['the public https origin, although the hop to the service was http', 'https://gw.example.test', true],
+    ['the addressed origin still', 'http://gw.example.test', true],
+    ['another origin', 'https://evil.example', false],
+    ['the public host on another port', 'https://gw.example.test:8443', false],
+  ])('accepts %s: %s', (_name, origin, ok) => {
+    expect(checkLoginOrigin({ origin }, behindBalancer).ok).toBe(ok);
+    expect(checkLogoutOrigin({ origin, 'sec-fetch-site': 'same-origin' }, behindBalancer).ok).toBe(ok);
+  });
+  test('without PUBLIC_BASE_URL only the addressed origin', () => {
+    expect(expectedOrigins('https', { host: 'GW.example.test' }, null)).toEqual(['https://gw.example.test']);
+  });
+  test('a Host-less request still has the configured origin', () => {
+    expect(expectedOrigins('http', {}, 'https://gw.example.test/')).toEqual(['https://gw.example.test']);
   });
 });

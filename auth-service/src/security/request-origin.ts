@@ -25,18 +25,36 @@ export function expectedOrigin(protocol: string, headers: IncomingHttpHeaders): 
   return `${protocol}://${host}`.toLowerCase();
 }
 
-function originMatches(headers: IncomingHttpHeaders, expected: string | undefined): boolean {
+/**
+ * The origins a state-changing POST may come from: the one the request was addressed to
+ * (expectedOrigin) and PUBLIC_BASE_URL's, when set. The latter is what a browser sends behind a
+ * balancer that terminates TLS and forwards plain http (README "Behind a load balancer"): it is
+ * configuration, never read from the request, so a client cannot widen the list.
+ */
+export function expectedOrigins(protocol: string, headers: IncomingHttpHeaders, publicBaseUrl: string | null): string[] {
+  const origins: string[] = [];
+  const addressed = expectedOrigin(protocol, headers);
+  if (addressed !== undefined) origins.push(addressed);
+  if (publicBaseUrl !== null) origins.push(new URL(publicBaseUrl).origin.toLowerCase());
+  return origins;
+}
+
+type Expected = string | readonly string[] | undefined;
+
+function originMatches(headers: IncomingHttpHeaders, expected: Expected): boolean {
   const origin = single(headers.origin);
   if (origin === undefined) return true;
   // `Origin: null` is what a page with `Referrer-Policy: no-referrer` sends for its own same-origin
   // form posts; it is also what sandboxed frames send. Accept it only when the browser itself vouches
   // that the request is same-origin (Sec-Fetch-Site cannot be set by page script).
   if (origin === 'null') return single(headers['sec-fetch-site']) === 'same-origin';
-  return expected !== undefined && origin.toLowerCase() === expected;
+  if (expected === undefined) return false;
+  const lower = origin.toLowerCase();
+  return typeof expected === 'string' ? lower === expected : expected.includes(lower);
 }
 
 /** POST /login: Origin, when sent, must be ours; `Sec-Fetch-Site: cross-site` is refused. */
-export function checkLoginOrigin(headers: IncomingHttpHeaders, expected: string | undefined): OriginCheck {
+export function checkLoginOrigin(headers: IncomingHttpHeaders, expected: Expected): OriginCheck {
   if (!originMatches(headers, expected)) return { ok: false, reason: 'origin-mismatch' };
   const site = single(headers['sec-fetch-site']);
   if (site === 'cross-site') return { ok: false, reason: 'cross-site' };
@@ -48,7 +66,7 @@ export function checkLoginOrigin(headers: IncomingHttpHeaders, expected: string 
  * Origin absent or ours, and Sec-Fetch-Site absent, `same-origin` or `none` (typed URL / bookmark).
  * `same-site` is refused too: a sibling subdomain is a different application.
  */
-export function checkLogoutOrigin(headers: IncomingHttpHeaders, expected: string | undefined): OriginCheck {
+export function checkLogoutOrigin(headers: IncomingHttpHeaders, expected: Expected): OriginCheck {
   if (!originMatches(headers, expected)) return { ok: false, reason: 'origin-mismatch' };
   const site = single(headers['sec-fetch-site']);
   if (site === undefined || site === 'same-origin' || site === 'none') return { ok: true };
