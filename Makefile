@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps deps-test build typecheck up reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose bench clean
+.PHONY: help deps deps-test build typecheck up reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose test-compose bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ test-njs08: build ## nginx 1.26 + njs 0.8.9 from a cached Debian 13 chroot (scri
 
 test-e2e: ## Browser journeys in Debian's Chromium (playwright-core)
 	@$(JEST) --selectProjects e2e --runInBand
+
+test-compose: build ## docker-compose.yml for real (as root): dockerd + local stand-in base images (scripts/compose-test-env.sh), up, first user, login, reload, restarts, privileges
+	@$(JEST) --selectProjects compose --runInBand
 
 validate-compose: ## Validate docker-compose.yml with docker-compose config
 	@bash scripts/validate-compose.sh
