@@ -19,6 +19,7 @@ import {
   type BaseImages,
   type ComposeProject,
 } from '../support/compose.js';
+import { launchBrowser } from '../support/browser.js';
 import { hiddenFields, rawRequest, setCookies, type HttpResult } from '../support/http.js';
 
 const MIN = 60_000;
@@ -165,6 +166,32 @@ describe('docker-compose deployment', () => {
       expect([302, 303]).toContain(out.status);
       expect(out.headers.location).toBe('/login');
       expect(setCookies(out).find((c) => c.startsWith('gw_session='))).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
+    },
+    2 * MIN,
+  );
+
+  step(
+    'in Chromium: sign in through the published port, see the identity, sign out',
+    async () => {
+      // localhost, not 127.0.0.1: browsers accept the Secure session cookie (the compose default) on it.
+      const base = `http://localhost:${project.port}`;
+      const browser = await launchBrowser();
+      try {
+        const page = await (await browser.newContext()).newPage();
+        await page.goto(`${base}/`);
+        expect(new URL(page.url()).pathname).toBe('/login');
+        await page.getByLabel('Username').fill(USER);
+        await page.getByLabel('Password').fill(PASSWORD);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.waitForURL(`${base}/`);
+        await expect(page.getByRole('row', { name: /X-Payload-username/ }).getByRole('cell').textContent()).resolves.toBe(USER);
+        await expect(page.getByRole('row', { name: /X-Payload-groups/ }).getByRole('cell').textContent()).resolves.toBe('Federation');
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.waitForURL(/\/login/);
+        expect((await page.context().cookies()).find((c) => c.name === 'gw_session')).toBeUndefined();
+      } finally {
+        await browser.close();
+      }
     },
     2 * MIN,
   );
