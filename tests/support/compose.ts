@@ -186,6 +186,9 @@ export async function createComposeProject(images: BaseImages): Promise<ComposeP
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  // A run that was killed may have left this project behind (its containers restart with the daemon,
+  // and its pg-data volume holds another password): start from nothing.
+  await compose(['down', '-v', '--remove-orphans', '--timeout', '5'], { timeoutMs: 180_000 });
   return project;
 }
 
