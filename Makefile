@@ -11,7 +11,7 @@ help: ## List the targets
 deps: ## Install what is missing: npm packages; nginx, njs and headers-more (as root)
 	@bash scripts/install-deps.sh
 
-deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, docker-compose, libfaketime, gettext-base, debootstrap
+deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, Docker (docker.io, runc) and docker-compose, libfaketime, gettext-base, debootstrap
 	@bash scripts/install-deps.sh --test
 
 build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runner
@@ -27,7 +27,7 @@ up: deps build ## Start nginx:8080 (PROXY_PORT) + auth service + demo app + stor
 reload: ## Re-render nginx/ and reload the running `make up` nginx (PROXY_PORT=8081 make reload picks that instance); waits for the new workers
 	@npx tsx scripts/reload.ts
 
-test: deps-test build typecheck test-unit test-njs test-integration test-njs08 test-e2e validate-compose ## Run every test: unit, njs CLI, integration, njs 0.8, browser, compose
+test: deps-test build typecheck test-unit test-njs test-integration test-njs08 test-e2e validate-compose test-compose ## Run every test: unit, njs CLI, integration, njs 0.8, browser, compose (validated, then run for real)
 	@echo "make test: all suites passed"
 
 test-unit: ## Unit tests (jest): njs core, auth service, storage
