@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps deps-test build typecheck up reload compose-reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose bench clean
+.PHONY: help deps deps-test build typecheck up reload compose-reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose test-compose bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -11,7 +11,7 @@ help: ## List the targets
 deps: ## Install what is missing: npm packages; nginx, njs and headers-more (as root)
 	@bash scripts/install-deps.sh
 
-deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, docker-compose, libfaketime, gettext-base, debootstrap
+deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, Docker (docker.io, runc) and docker-compose, libfaketime, gettext-base, debootstrap
 	@bash scripts/install-deps.sh --test
 
 build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runner
@@ -30,7 +30,7 @@ compose-reload: ## docker-compose deployment: recompile nginx/policy.yaml and re
 reload: ## Re-render nginx/ and reload the running `make up` nginx (PROXY_PORT=8081 make reload picks that instance); waits for the new workers
 	@npx tsx scripts/reload.ts
 
-test: deps-test build typecheck test-unit test-njs test-integration test-njs08 test-e2e validate-compose ## Run every test: unit, njs CLI, integration, njs 0.8, browser, compose
+test: deps-test build typecheck test-unit test-njs test-integration test-njs08 test-e2e validate-compose test-compose ## Run every test: unit, njs CLI, integration, njs 0.8, browser, compose (validated, then run for real)
 	@echo "make test: all suites passed"
 
 test-unit: ## Unit tests (jest): njs core, auth service, storage
@@ -47,6 +47,9 @@ test-njs08: build ## nginx 1.26 + njs 0.8.9 from a cached Debian 13 chroot (scri
 
 test-e2e: ## Browser journeys in Debian's Chromium (playwright-core)
 	@$(JEST) --selectProjects e2e --runInBand
+
+test-compose: build ## docker-compose.yml for real (as root): dockerd + local stand-in base images (scripts/compose-test-env.sh), up, first user, login, reload, restarts, privileges
+	@$(JEST) --selectProjects compose --runInBand
 
 validate-compose: ## Validate docker-compose.yml with docker-compose config
 	@bash scripts/validate-compose.sh

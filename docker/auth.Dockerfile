@@ -1,10 +1,13 @@
-# The auth service: Node 20 running the TypeScript sources through tsx (a runtime dependency).
+# The auth service: Node.js 24 LTS running the TypeScript sources through tsx (a runtime dependency).
 # It applies db/migrations at start-up and writes the gate config to GATE_CONFIG_FILE.
 #
 #   docker build -f docker/auth.Dockerfile -t identity-gateway-auth .
+#
+# NODE_IMAGE: the base image (default the official node:24-bookworm-slim; tests pass a local stand-in).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- production dependencies only ---
-FROM node:20-bookworm-slim AS deps
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # npm 11's `npm ci` rejects this lock file (a known npm regression); npm 10's ci installs it exactly.
@@ -12,7 +15,7 @@ RUN npx -y npm@10 ci --omit=dev --no-audit --no-fund \
  && rm -rf /root/.npm
 
 # --- runtime ---
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules

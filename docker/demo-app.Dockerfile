@@ -2,14 +2,16 @@
 #
 #   docker build -f docker/demo-app.Dockerfile -t identity-gateway-demo-app .
 
+ARG NODE_IMAGE=node:24-bookworm-slim
+
 # Same first steps as docker/auth.Dockerfile, so the builder reuses that dependency layer.
-FROM node:20-bookworm-slim AS deps
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npx -y npm@10 ci --omit=dev --no-audit --no-fund \
  && rm -rf /root/.npm
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production DEMO_APP_HOST=0.0.0.0 DEMO_APP_PORT=5000
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules

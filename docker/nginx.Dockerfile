@@ -5,9 +5,13 @@
 # the runtime prefix.
 #
 #   docker build -f docker/nginx.Dockerfile -t identity-gateway-nginx .
+#
+# NODE_IMAGE (build stage) and DEBIAN_IMAGE (runtime): official images by default; tests pass local stand-ins.
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 # --- build: esbuild bundle, proven to load in the same njs version (0.7.9) as the module below ---
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends njs \
  && rm -rf /var/lib/apt/lists/*
@@ -22,7 +26,7 @@ COPY scripts/build-njs.mjs scripts/
 RUN node scripts/build-njs.mjs
 
 # --- runtime ---
-FROM debian:bookworm-slim
+FROM ${DEBIAN_IMAGE}
 # gettext-base: envsubst for the templates. njs: the CLI, to check the gate config before nginx -t
 # (njs 0.7.9 refuses an unparsable js_preload_object file without saying why).
 RUN apt-get update \

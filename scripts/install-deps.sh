@@ -3,7 +3,7 @@
 # silent when everything is already there.
 #
 #   scripts/install-deps.sh          npm packages; Debian's nginx, njs module + CLI, headers-more
-#   scripts/install-deps.sh --test   also chromium, wrk, valgrind (make bench), docker-compose, libfaketime (policy time-window tests), gettext-base (container entrypoint test),
+#   scripts/install-deps.sh --test   also chromium, wrk, valgrind (make bench), docker.io + docker-compose + runc (make test-compose), libfaketime (policy time-window tests), gettext-base (container entrypoint test),
 #                                    debootstrap (the Debian 13 root of make test-njs08, scripts/trixie-root.sh), and a PostgreSQL answering on
 #                                    127.0.0.1:5432 where user postgres connects without a password
 #
@@ -177,7 +177,7 @@ check_postgres_login() {
 # ca-certificates: nginx loads the CA bundle at config time to verify Tableau (snippets/tableau-api.conf).
 packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter ca-certificates)
 if [ "$with_test" -eq 1 ]; then
-    packages+=(chromium wrk valgrind docker-compose libfaketime gettext-base debootstrap)
+    packages+=(chromium wrk valgrind docker.io docker-compose runc libfaketime gettext-base debootstrap)
     pg_answers || packages+=(postgresql)
 fi
 install_debian_packages "${packages[@]}"
