@@ -212,7 +212,7 @@ describe('docker-compose deployment', () => {
   );
 
   step(
-    'the mounted config is the customisation point: a reload serves an added location, a broken edit is refused',
+    'the mounted config is the customisation point: make compose-reload serves an added location and an edited policy, and refuses a broken edit of either',
     async () => {
       const site = join(project.nginxDir, 'sites/gateway.conf.template');
       const original = readFileSync(site, 'utf8');
@@ -253,7 +253,7 @@ describe('docker-compose deployment', () => {
         writeFileSync(policyFile, policy.replace('decision: deny', 'decision: maybe'));
         const bad = await reload();
         expect(bad.code).not.toBe(0);
-        expect(bad.stdout + bad.stderr).toMatch(/maybe/);
+        expect(bad.stdout + bad.stderr).toMatch(/federation-others\).decision/);
         expect((await get('/federation', session)).status).toBe(403);
       } finally {
         writeFileSync(policyFile, policy);
