@@ -275,7 +275,7 @@ describe('docker-compose deployment', () => {
   );
 
   step(
-    'docker-compose down then up: users, sessions and audit rows survive',
+    'docker-compose down then up: users, sessions and audit rows survive, and the migrations ran once',
     async () => {
       const auditBefore = await project.composeOk(['exec', '-T', 'auth', 'npm', 'run', '--silent', 'audit', '--', 'tail', '--limit', '500', '--json'], { timeoutMs: MIN });
       const rowsBefore = auditBefore.stdout.trim().split('\n').filter(Boolean).length;
@@ -283,6 +283,10 @@ describe('docker-compose deployment', () => {
       await timed('down (volumes kept)', () => project.composeOk(['down', '--timeout', '10'], { timeoutMs: 3 * MIN }));
       await timed('up again (cached images)', () => project.composeOk(['up', '-d'], { timeoutMs: 5 * MIN }));
       await timed('all healthy after up again', () => waitHealthy(project, 3 * MIN));
+      // The migrations ran once, at the first start: this start found nothing new to apply.
+      const authLog = (await project.composeOk(['logs', '--no-color', 'auth'], { timeoutMs: MIN })).stdout;
+      expect(authLog).toMatch(/"event":"store_ready","applied":\[\]/);
+      expect(authLog).not.toMatch(/"event":"store_ready","applied":\["/);
       // The session signed in before `down` still reaches the app.
       expect((await get('/', session)).status).toBe(200);
       const list = await project.composeOk(['exec', '-T', 'auth', 'npm', 'run', '--silent', 'users', '--', 'list'], { timeoutMs: MIN });
