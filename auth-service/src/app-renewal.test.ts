@@ -2,28 +2,12 @@
  * /auth/renew as the app serves it (real HTTP, real PostgreSQL): status codes, JSON bodies and
  * cookies. The renewal rules themselves are in services/renewal.test.ts.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { openTestDatabase, setCookies, startTestApp, type TestApp, type TestDatabase } from './app.testkit.js';
+import { describe, expect, test } from '@jest/globals';
+import { appsOnTestDatabase, setCookies } from './app.testkit.js';
 
-let db: TestDatabase;
-const open: TestApp[] = [];
 
-beforeAll(async () => {
-  db = await openTestDatabase();
-  await db.createUser('alice', 'correct horse battery', { groups: ['staff'] });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await db?.close();
-});
-
-async function start(opts: Partial<Parameters<typeof startTestApp>[0]> = {}): Promise<TestApp> {
-  const app = await startTestApp({ usersRepo: db.repo, ...opts });
-  open.push(app);
-  return app;
-}
+const apps = appsOnTestDatabase((db) => db.createUser('alice', 'correct horse battery', { groups: ['staff'] }));
+const start = apps.start;
 
 const sessionCookie = (res: Parameters<typeof setCookies>[0]) => setCookies(res).find((c) => c.startsWith('gw_session='));
 /** The cookie's attributes without its value. */

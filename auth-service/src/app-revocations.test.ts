@@ -2,31 +2,15 @@
  * GET /auth/revocations as the app serves it (real HTTP, real PostgreSQL): what nginx's revocation
  * poller on njs >= 0.8 reads (njs/src/revocations.ts). The query itself is in storage/sessions-repo.test.ts.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { nextCursor, parseRevocationsReply } from '../../njs/src/core/revocations.js';
-import { decodeSegment, openTestDatabase, setCookies, startTestApp, type TestApp, type TestDatabase } from './app.testkit.js';
+import { appsOnTestDatabase, decodeSegment, setCookies, type TestApp } from './app.testkit.js';
 import { REVOCATIONS_PAGE } from './routes/revocations.js';
 import { createSessionsRepo } from './storage/sessions-repo.js';
 
-let db: TestDatabase;
-const open: TestApp[] = [];
 
-beforeAll(async () => {
-  db = await openTestDatabase();
-  await db.createUser('alice', 'correct horse battery', { groups: ['staff'] });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await db?.close();
-});
-
-async function start(opts: Partial<Parameters<typeof startTestApp>[0]> = {}): Promise<TestApp> {
-  const app = await startTestApp({ usersRepo: db.repo, ...opts });
-  open.push(app);
-  return app;
-}
+const apps = appsOnTestDatabase((db) => db.createUser('alice', 'correct horse battery', { groups: ['staff'] }));
+const start = apps.start;
 
 async function signIn(app: TestApp): Promise<string> {
   const token = setCookies(await app.login('alice', 'correct horse battery'))
@@ -41,7 +25,7 @@ describe('/auth/revocations', () => {
     const app = await start({ env: { SESSION_TOKEN_TTL_SECONDS: '120', SESSION_LEEWAY_SECONDS: '10' } });
     const revoked = await signIn(app);
     const live = await signIn(app);
-    await createSessionsRepo(db.pool).revoke(revoked, { event: 'revoke', reason: 'test' });
+    await createSessionsRepo(apps.db.pool).revoke(revoked, { event: 'revoke', reason: 'test' });
     const res = await app.request('GET', '/auth/revocations', { accept: 'application/json' });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
@@ -64,7 +48,7 @@ describe('/auth/revocations', () => {
   test('a full page of sessions revoked in one millisecond still moves the cursor on, so a later revocation is seen', async () => {
     const app = await start();
     // One statement, one now(): 2,001 sessions revoked at the same instant (one user's sign-out everywhere).
-    await db.pool.query(
+    await apps.db.pool.query(
       `INSERT INTO sessions (sid, username, user_key, source, src, idle_expires_at, expires_at, client_ip, revoked_at, revoke_reason)
        SELECT 'bulk' || lpad(g::text, 12, '0') || 'xxxxxx', 'bulk', 'local:bulk', 'local', 'local',
               now() + interval '1 hour', now() + interval '1 hour', '127.0.0.1', now(), 'test'
@@ -72,7 +56,7 @@ describe('/auth/revocations', () => {
     );
     await new Promise((r) => setTimeout(r, 5));
     const later = await signIn(app);
-    await createSessionsRepo(db.pool).revoke(later, { event: 'revoke', reason: 'test' });
+    await createSessionsRepo(apps.db.pool).revoke(later, { event: 'revoke', reason: 'test' });
     let since: number | undefined;
     const seen = new Set<string>();
     for (let poll = 0; poll < 5 && !seen.has(later); poll++) {

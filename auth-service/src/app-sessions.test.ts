@@ -4,32 +4,16 @@
  */
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { decodeSegment, FIXED_NOW_MS, openTestDatabase, setCookies, startTestApp, type TestApp, type TestDatabase } from './app.testkit.js';
+import { describe, expect, test } from '@jest/globals';
+import { appsOnTestDatabase, decodeSegment, FIXED_NOW_MS, setCookies } from './app.testkit.js';
 import { createAuditRepo } from './storage/audit-repo.js';
 import { createPool } from './storage/db.js';
 import { createSessionsRepo } from './storage/sessions-repo.js';
 
-let db: TestDatabase;
-const open: TestApp[] = [];
 const NO_LIMITS = { LOGIN_RATE_LIMIT_IP: '100000/60', LOGIN_RATE_LIMIT_USER: '100000/60', LOGIN_RATE_LIMIT_USER_IP: '100000/60' };
 
-beforeAll(async () => {
-  db = await openTestDatabase();
-  await db.createUser('alice', 'correct horse battery', { groups: ['staff', 'admins'] });
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await db?.close();
-});
-
-async function start(opts: Partial<Parameters<typeof startTestApp>[0]> = {}): Promise<TestApp> {
-  const app = await startTestApp({ usersRepo: db.repo, env: NO_LIMITS, ...opts });
-  open.push(app);
-  return app;
-}
+const apps = appsOnTestDatabase((db) => db.createUser('alice', 'correct horse battery', { groups: ['staff', 'admins'] }), { env: NO_LIMITS });
+const start = apps.start;
 
 function sessionTokenOf(res: { headers: Record<string, unknown> }): string | null {
   const cookie = setCookies(res as never).find((c) => c.startsWith('gw_session=') && !c.startsWith('gw_session=;'));
@@ -37,7 +21,7 @@ function sessionTokenOf(res: { headers: Record<string, unknown> }): string | nul
 }
 
 async function eventsWhere(where: string, params: unknown[]): Promise<Array<Record<string, unknown>>> {
-  return (await db.pool.query(`SELECT event, username, user_key, source, client_ip, request_id, sid, reason FROM auth_events WHERE ${where} ORDER BY id`, params)).rows;
+  return (await apps.db.pool.query(`SELECT event, username, user_key, source, client_ip, request_id, sid, reason FROM auth_events WHERE ${where} ORDER BY id`, params)).rows;
 }
 
 describe('sign-in opens a server-side session', () => {
@@ -47,7 +31,7 @@ describe('sign-in opens a server-side session', () => {
     expect(res.status).toBe(302);
     const sid = decodeSegment(sessionTokenOf(res)!.split('.')[1]!).sid as string;
     expect(sid).toMatch(/^[A-Za-z0-9_-]{22}$/); // 128 random bits
-    const row = await createSessionsRepo(db.pool).find(sid);
+    const row = await createSessionsRepo(apps.db.pool).find(sid);
     expect(row).toMatchObject({ username: 'alice', userKey: 'local:alice', source: 'local', src: 'local', clientIp: '127.0.0.1', userAgent: 'TestBrowser/1.0', groups: ['staff', 'admins'], revokedAt: null });
     expect(row!.createdAt.getTime()).toBe(FIXED_NOW_MS);
     expect(row!.idleExpiresAt.getTime()).toBe(FIXED_NOW_MS + 600_000);
@@ -93,7 +77,7 @@ describe('failures and rate-limit hits are audited, never with the password', ()
       expect.objectContaining({ event: 'login_failure', username: 'alice', user_key: null, source: 'local', reason: 'invalid' }),
       expect.objectContaining({ event: 'login_failure', username: 'nobody-here', reason: 'not-found' }),
     ]);
-    const everything = JSON.stringify((await db.pool.query('SELECT * FROM auth_events')).rows);
+    const everything = JSON.stringify((await apps.db.pool.query('SELECT * FROM auth_events')).rows);
     expect(everything).not.toContain('not the password');
   });
 
@@ -122,7 +106,7 @@ describe('sign-out revokes', () => {
       'x-request-id': 'logout-1',
     });
     expect(res.status).toBe(303);
-    const row = await createSessionsRepo(db.pool).find(sid);
+    const row = await createSessionsRepo(apps.db.pool).find(sid);
     expect(row?.revokedAt).toBeInstanceOf(Date);
     expect(row?.revokeReason).toBe('logout');
     expect(await eventsWhere('sid = $1', [sid])).toContainEqual(expect.objectContaining({ event: 'logout', request_id: 'logout-1', reason: 'logout' }));
@@ -136,7 +120,7 @@ describe('sign-out revokes', () => {
     const app = await start();
     const token = sessionTokenOf(await app.login('alice', 'correct horse battery'))!;
     const sid = decodeSegment(token.split('.')[1]!).sid as string;
-    await db.pool.query('DELETE FROM sessions WHERE sid = $1', [sid]);
+    await apps.db.pool.query('DELETE FROM sessions WHERE sid = $1', [sid]);
     expect((await app.request('GET', '/auth/about', { cookie: `gw_session=${token}` })).status).toBe(401);
   });
 });

@@ -2,6 +2,7 @@
  * Test-only helpers: run `createApp` over real HTTP against a real PostgreSQL database, with raw
  * requests (exact headers, no cookie jar, no redirects followed) and captured JSON log lines.
  */
+import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { createServer, type OutgoingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -194,4 +195,41 @@ export function postForm(app: TestApp, fields: Record<string, string>, headers: 
 /** Decodes a JWT segment without verifying anything (tests only). */
 export function decodeSegment(segment: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/**
+ * A test file's database and the apps its tests start on it, with the jest hooks that open the
+ * database (then `seed` it), close the apps each test started, and close the database at the end.
+ * `start` runs startTestApp over that database, with `defaults` under the test's own options.
+ */
+export function appsOnTestDatabase(
+  seed: (db: TestDatabase) => Promise<unknown> = async () => undefined,
+  defaults: Partial<TestAppOptions> = {},
+): { readonly db: TestDatabase; start(opts?: Partial<TestAppOptions>): Promise<TestApp> } {
+  let db: TestDatabase | undefined;
+  const open: TestApp[] = [];
+  const database = (): TestDatabase => {
+    if (db === undefined) throw new Error('the test database is opened in beforeAll');
+    return db;
+  };
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    await seed(db);
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  return {
+    get db() {
+      return database();
+    },
+    async start(opts = {}) {
+      const app = await startTestApp({ usersRepo: database().repo, ...defaults, ...opts });
+      open.push(app);
+      return app;
+    },
+  };
 }
