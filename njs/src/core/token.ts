@@ -107,7 +107,6 @@ export function verifySessionToken(token: string, input: VerifyInput): VerifyRes
   // njs 0.7.9): an inherited member such as 'constructor' or '__proto__' is never a string or a number.
   const secret = config.keys[header];
   if (!isNonEmptyString(secret)) return deny(typeof config.keyRetiredAt[header] === 'number' ? 'token-key-retired' : 'token-invalid');
-  if (!isNonEmptyString(secret)) return deny('token-invalid');
   if (!hasCanonicalSha256Shape(signature) || !isStrictBase64url(payload)) return deny('token-invalid');
 
   const expected = input.hmac(secret, header + '.' + payload);
