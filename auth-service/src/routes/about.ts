@@ -10,7 +10,7 @@ import { errorSummary } from '../logger.js';
 import type { ServerSessions } from '../services/server-sessions.js';
 import { fetchCurrentTableauSession, fetchTableauServerInfo, openTableauCredentials, TABLEAU_TOKEN_CLAIM } from '../services/tableau-token.js';
 import { localsOf, verifiedSessionOf } from './context.js';
-import { renewRequestCookie } from './renew.js';
+import { answerRenewalRefused, renewRequestCookie } from './renew.js';
 import type { RenewalService } from '../services/renewal.js';
 
 export interface AboutRouteDeps {
@@ -50,8 +50,7 @@ export function createAboutRouter(deps: AboutRouteDeps): Router {
       // here, as the gate would renew it (the new cookie comes with the answer).
       const renewed = await renewRequestCookie(req, res, { config, renew: deps.renew });
       if (!renewed.ok) {
-        if (renewed.status === 503) res.status(503).json({ error: renewed.reason });
-        else res.status(401).json({ error: 'unauthenticated', reason: renewed.reason, login: '/login' });
+        answerRenewalRefused(res, renewed);
         return;
       }
       claims = renewed.claims as unknown as Record<string, unknown>;

@@ -49,6 +49,12 @@ export async function renewRequestCookie(req: Request, res: Response, deps: Rene
   return result;
 }
 
+/** The JSON answer of a renewal that gave no token: 503 `{error}`, or 401 unauthenticated with the reason. */
+export function answerRenewalRefused(res: Response, result: Extract<RenewalResult, { ok: false }>): void {
+  if (result.status === 503) res.status(503).json({ error: result.reason });
+  else res.status(401).json({ error: 'unauthenticated', reason: result.reason, login: '/login' });
+}
+
 export function createRenewRouter(deps: RenewRouteDeps): Router {
   const router = Router();
 
@@ -56,8 +62,7 @@ export function createRenewRouter(deps: RenewRouteDeps): Router {
     res.setHeader('Cache-Control', 'no-store');
     const result = await renewRequestCookie(req, res, deps);
     if (!result.ok) {
-      if (result.status === 503) res.status(503).json({ error: result.reason });
-      else res.status(401).json({ error: 'unauthenticated', reason: result.reason, login: '/login' });
+      answerRenewalRefused(res, result);
       return;
     }
     if (req.method === 'GET') res.status(200).json({ exp: result.claims.exp });
