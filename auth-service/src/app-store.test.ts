@@ -67,7 +67,10 @@ describe('user store unavailable', () => {
     expect(app.events('auth_error')).toContainEqual(
       expect.objectContaining({ user: 'alice', src: 'local', reason: 'store-unavailable', request_id: 'store-down-1' }),
     );
-    expect(JSON.parse((await app.request('GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'unavailable' });
+    expect(JSON.parse((await app.request('GET', '/healthz')).body)).toEqual({ status: 'ok' });
+    const ready = await app.request('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'not-ready', checks: { config: 'ok', database: 'unavailable' } });
   });
 
   test('answers 503 without touching the store while start-up migrations have not succeeded', async () => {
@@ -83,7 +86,10 @@ describe('user store unavailable', () => {
     expect((await app.login('alice', 'x')).status).toBe(503);
     expect(lookups).toBe(0);
     expect(app.events('auth_error')).toContainEqual(expect.objectContaining({ reason: 'store-not-ready' }));
-    expect(JSON.parse((await app.request('GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'unavailable' });
+    expect((await app.request('GET', '/healthz')).status).toBe(200);
+    const ready = await app.request('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'not-ready', checks: { config: 'ok', database: 'migrations-pending' } });
   });
 
   test('recovers by itself when the database comes back', async () => {

@@ -429,11 +429,14 @@ describe('POST /logout', () => {
 });
 
 describe('other routes and errors', () => {
-  test('GET /healthz reports the store', async () => {
+  test('GET /healthz answers liveness only; GET /readyz checks the database too', async () => {
     const res = await app.request('GET', '/healthz');
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toEqual({ status: 'ok', store: 'ready' });
+    expect(JSON.parse(res.body)).toEqual({ status: 'ok' });
     expectSecurityHeaders(res);
+    const ready = await app.request('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'ready', checks: { config: 'ok', database: 'ok' } });
   });
 
   test('unknown routes get a small 404 page with the security headers', async () => {

@@ -13,6 +13,7 @@ import { hiddenFields, rawRequest, setCookies, type HttpResult } from '../../tes
 export { hiddenFields, rawRequest, setCookies, type HttpResult };
 import { createApp, type AppDeps } from './app.js';
 import { loadConfig, type AuthConfig, type Env } from './config.js';
+import { LOG_OPTIONS } from './logger.js';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY, type PasswordHasher, type PasswordPolicy } from './passwords/index.js';
 import { createPool, runMigrations } from './storage/db.js';
 import { createUsersRepo, type UserRecord, type UsersRepo } from './storage/users-repo.js';
@@ -121,7 +122,8 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const logs: LogLine[] = [];
   let raw = '';
   const logger: Logger = pino(
-    { level: 'trace', base: null, formatters: { level: (label) => ({ level: label }) } },
+    // The service's own timestamp and client-address mixin; no redaction, so a leak shows in rawLogs().
+    { level: 'trace', base: null, timestamp: LOG_OPTIONS.timestamp, mixin: LOG_OPTIONS.mixin, formatters: { level: (label) => ({ level: label }) } },
     {
       write(line: string) {
         raw += line;

@@ -9,7 +9,8 @@ import { createLocalAuthenticator } from './authenticators/local.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import type { AuthConfig } from './config.js';
 import { AppError, isAppError } from './errors.js';
-import { errorSummary } from './logger.js';
+import { errorSummary, runInRequestScope } from './logger.js';
+import { createMetrics, type AuthMetrics } from './metrics.js';
 import type { PasswordHasher } from './passwords/index.js';
 import { createHealthRouter } from './routes/health.js';
 import { localsOf, loginHref } from './routes/context.js';
@@ -19,6 +20,7 @@ import { createLogoutRouter } from './routes/logout.js';
 import { createOidcRouter } from './routes/oidc.js';
 import { createRenewRouter } from './routes/renew.js';
 import { createRevocationsRouter } from './routes/revocations.js';
+import { normaliseClientIp } from './security/client-ip.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
 import { createLoginRateLimiter } from './security/login-rate-limiter.js';
@@ -44,8 +46,10 @@ export interface AppDeps {
   authenticators?: PasswordAuthenticator[];
   /** False while start-up migrations have not succeeded yet. Default: always ready. */
   storeReady?: () => boolean;
-  /** A trivial query for /healthz. Default: none (readiness only). */
+  /** A trivial query for /readyz. Default: none (the migrations only). */
   pingStore?: () => Promise<void>;
+  /** Where sign-ins, renewals and rate-limit hits are counted. Default: a registry nobody serves. */
+  metrics?: AuthMetrics;
   /** Azure AD / OIDC sign-in (config.oidc), or null/absent when off. */
   oidc?: OidcService | null;
   /**
@@ -70,7 +74,7 @@ function requestContext(logger: Logger): RequestHandler {
     res.on('finish', () => {
       // Path only: the query string may carry a return URL with someone else's parameters.
       // Healthchecks poll every few seconds; keep them out of the info log.
-      const level = req.path === '/healthz' && res.statusCode === 200 ? 'debug' : 'info';
+      const level = (req.path === '/healthz' || req.path === '/readyz') && res.statusCode === 200 ? 'debug' : 'info';
       logger[level]({
         event: 'request',
         method: req.method,
@@ -80,7 +84,8 @@ function requestContext(logger: Logger): RequestHandler {
         request_id: requestId,
       });
     });
-    next();
+    // Auth events logged while handling this request carry the client address (logger.ts).
+    runInRequestScope(normaliseClientIp(req.ip), next);
   };
 }
 
@@ -160,6 +165,7 @@ const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
 export function createApp(deps: AppDeps): Express {
   const { config, logger } = deps;
   const storeReady = deps.storeReady ?? (() => true);
+  const metrics = deps.metrics ?? createMetrics();
   const authenticators = deps.authenticators ?? [createLocalAuthenticator({ usersRepo: deps.usersRepo, hasher: deps.hasher, logger })];
   const sessions: ServerSessions = createServerSessions({
     sessions: deps.storage?.sessions ?? missingStorage.sessions,
@@ -170,7 +176,7 @@ export function createApp(deps: AppDeps): Express {
     storeReady: deps.storage === undefined ? () => false : storeReady,
   });
   const groupSelection = deps.groupSelection ?? createGroupSelectionSource(config);
-  const renew = createRenewalService({
+  const renewSession = createRenewalService({
     config,
     sessions: deps.storage?.sessions ?? missingStorage.sessions,
     usersRepo: deps.usersRepo,
@@ -180,12 +186,18 @@ export function createApp(deps: AppDeps): Express {
     storeReady: deps.storage === undefined ? () => false : storeReady,
     recheckSource: createSourceRecheck({
       oidc: deps.oidc ?? null,
-      tableau: config.tableau === null ? null : { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs },
+      tableau: config.tableau === null ? null : { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs, fetch: metrics.timedFetch('tableau') },
       authenticators,
       logger,
     }),
   });
+  const renew: typeof renewSession = async (req) => {
+    const result = await renewSession(req);
+    metrics.renewal(result.ok ? 'renewed' : result.reason);
+    return result;
+  };
   const loginService = createLoginService({
+    metrics,
     authenticators,
     rateLimiter: createLoginRateLimiter(config.rateLimits),
     session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds, groupSelection },
@@ -205,7 +217,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(logger));
   app.use(securityHeaders());
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
-  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions }));
+  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions, metrics }));
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));

@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
     expect(configOf(base)).toEqual({
       host: '127.0.0.1',
       port: 3001,
+      metrics: null,
       databaseUrl: DB,
       jwt: { secret: SECRET, previousSecrets: [], previousKeys: [] },
       session: { ttlSeconds: 300, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
@@ -618,5 +619,27 @@ describe('cookies over https (PUBLIC_BASE_URL)', () => {
   });
   test('the session cookie may not take the CSRF cookie\'s __Host- name either', () => {
     expect(errorsOf({ ...base, SESSION_COOKIE_NAME: '__Host-gw_csrf' })[0]).toMatch(/^SESSION_COOKIE_NAME: must not be gw_csrf or __Host-gw_csrf/);
+  });
+});
+
+describe('METRICS_PORT and METRICS_HOST', () => {
+  test('metrics are off by default, and on loopback when only the port is set', () => {
+    expect(configOf(base).metrics).toBeNull();
+    expect(configOf({ ...base, METRICS_PORT: '9464' }).metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(configOf({ ...base, METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metrics).toEqual({ host: '0.0.0.0', port: 9464 });
+  });
+
+  test('refuses the public port, a host without a port and a bad port, all at once', () => {
+    expect(errorsOf({ ...base, AUTH_PORT: '3001', METRICS_PORT: '3001' })).toEqual([
+      'METRICS_PORT: must differ from AUTH_PORT (metrics never go on the port nginx proxies) (received "3001")',
+    ]);
+    expect(errorsOf({ ...base, METRICS_PORT: '3001' })).toHaveLength(1);
+    expect(errorsOf({ ...base, METRICS_HOST: '0.0.0.0', METRICS_PORT: '99999' })).toEqual([
+      'METRICS_PORT: must be an integer from 0 to 65535 (received "99999")',
+    ]);
+    expect(errorsOf({ ...base, METRICS_HOST: 'bad host!' })).toEqual([
+      'METRICS_HOST: must be an IP address or a host name (received "bad host!")',
+      'METRICS_HOST: only applies with METRICS_PORT, which is not set (received "bad host!")',
+    ]);
   });
 });

@@ -33,6 +33,8 @@ export type TrustProxySetting = false | number | string[];
 export interface AuthConfig {
   host: string;
   port: number;
+  /** The internal Prometheus listener (METRICS_HOST:METRICS_PORT), or null when METRICS_PORT is unset. */
+  metrics: { host: string; port: number } | null;
   databaseUrl: string;
   jwt: {
     /** Signs new sessions. */
@@ -235,6 +237,14 @@ const schema = z.object({
     })
     .default('127.0.0.1'),
   AUTH_PORT: integerInRange(0, 65535).default(3001),
+  // The metrics listener: off unless METRICS_PORT is set, loopback unless METRICS_HOST says otherwise.
+  METRICS_HOST: z
+    .string()
+    .refine((s) => net.isIP(s) !== 0 || /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(s), {
+      error: 'must be an IP address or a host name',
+    })
+    .default('127.0.0.1'),
+  METRICS_PORT: integerInRange(0, 65535).optional(),
   DATABASE_URL: databaseUrl,
   SESSION_MAX_SECONDS: integerInRange(60, 604_800).optional(),
   // The old name of SESSION_MAX_SECONDS: still read, with a warning (see loadSessionLifetimes).
@@ -555,6 +565,13 @@ export function loadConfig(env: Env): ConfigResult {
     errors.push(`AUTH_COOKIE_SECURE: must not be false when PUBLIC_BASE_URL is https (the cookies are then Secure and named __Host-...) (received "false")`);
   }
 
+  if (input.METRICS_PORT !== undefined && input.METRICS_PORT !== '0' && input.METRICS_PORT === (input.AUTH_PORT ?? '3001')) {
+    errors.push(`METRICS_PORT: must differ from AUTH_PORT (metrics never go on the port nginx proxies) (received ${JSON.stringify(input.METRICS_PORT)})`);
+  }
+  if (input.METRICS_HOST !== undefined && input.METRICS_PORT === undefined) {
+    errors.push(`METRICS_HOST: only applies with METRICS_PORT, which is not set (received ${JSON.stringify(input.METRICS_HOST)})`);
+  }
+
   if (input.SESSION_IP_BINDING !== undefined && input.PROXY_IP_BINDING !== undefined) {
     errors.push(`PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received ${JSON.stringify(input.PROXY_IP_BINDING)})`);
   }
@@ -568,6 +585,7 @@ export function loadConfig(env: Env): ConfigResult {
     config: {
       host: v.AUTH_HOST,
       port: v.AUTH_PORT,
+      metrics: v.METRICS_PORT === undefined ? null : { host: v.METRICS_HOST, port: v.METRICS_PORT },
       databaseUrl: v.DATABASE_URL,
       jwt: secrets,
       session: {

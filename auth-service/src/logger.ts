@@ -1,4 +1,5 @@
-import pino, { type DestinationStream, type Logger } from 'pino';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,6 +26,38 @@ const REDACT_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
+/** What a request's log lines share: the client address as the service sees it (client-ip.ts). */
+interface RequestScope {
+  clientIp: string;
+}
+
+const requestScope = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * Runs `fn` (a request's handling) so that every auth event it logs carries `ip: clientIp`, including
+ * those of services that never see the request. Each request has its own scope.
+ */
+export function runInRequestScope<T>(clientIp: string, fn: () => T): T {
+  return requestScope.run({ clientIp }, fn);
+}
+
+/**
+ * The options every auth-service logger shares (tests too): ISO-8601 UTC timestamps (`time`, as
+ * nginx's `$time_iso8601`), the level as a word, redaction, and the client address on the auth events
+ * (`auth_success`, `auth_failure`, `auth_error`) logged inside a request scope, unless the line names one.
+ */
+export const LOG_OPTIONS: LoggerOptions = {
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+  redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  mixin(fields) {
+    const event = (fields as { event?: unknown }).event;
+    const scope = requestScope.getStore();
+    if (scope === undefined || typeof event !== 'string' || !event.startsWith('auth_') || 'ip' in fields) return {};
+    return { ip: scope.clientIp };
+  },
+};
+
 /**
  * JSON-lines logger (one object per line on stdout unless `destination` is given). Every auth
  * event carries `event` and `request_id`; callers log usernames but never passwords, tokens,
@@ -33,10 +66,9 @@ const REDACT_PATHS = [
 export function createLogger(opts: { level: LogLevel; destination?: DestinationStream }): Logger {
   return pino(
     {
+      ...LOG_OPTIONS,
       level: opts.level,
       base: { service: 'auth-service' },
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
     opts.destination,
   );

@@ -59,6 +59,25 @@ async function createUser(url: string, username: string, password: string): Prom
   }
 }
 
+/** GET /metrics on the metrics listener, as Prometheus text. */
+async function scrape(port: number): Promise<string> {
+  const res = await rawRequest(port, 'GET', '/metrics');
+  expect(res.status).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  return res.body;
+}
+
+/** The value of one sample (`name{labels} value`), or 0 when the series is absent. */
+function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const seen = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => seen[k] === v)) return Number(m[3]);
+  }
+  return 0;
+}
+
 async function login(port: number, username: string, password: string) {
   const form = await rawRequest(port, 'GET', '/login');
   const csrfCookie = setCookies(form)[0]!.split(';')[0]!;
@@ -114,7 +133,8 @@ describe('startAuthService', () => {
     const notice = logs.lines().find((l) => l.event === 'previous_key_ended');
     expect(notice).toMatchObject({ kid: deriveKeyId(ended), retired_at: new Date(Math.floor(FIXED_NOW_MS / 1000) * 1000).toISOString() });
 
-    expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'ready' });
+    expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok' });
+    expect((await rawRequest(running.port, 'GET', '/readyz')).status).toBe(200);
     await createUser(db.url, 'ivy', 'ivys password');
     const res = await login(running.port, 'ivy', 'ivys password');
     expect(res.status).toBe(302);
@@ -134,9 +154,14 @@ describe('startAuthService', () => {
       await relay.cut();
       target.port = String(relay.port);
       const logs = collectLogs();
-      running = await startAuthService({ DATABASE_URL: target.toString(), JWT_SECRET: secret, AUTH_PORT: '0' }, { logStream: logs.stream });
+      running = await startAuthService({ DATABASE_URL: target.toString(), JWT_SECRET: secret, AUTH_PORT: '0', METRICS_PORT: '0' }, { logStream: logs.stream });
       expect(running.isStoreReady()).toBe(false);
-      expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'unavailable' });
+      // Alive (nothing restarts it), but not ready: no sign-in can succeed.
+      expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok' });
+      const notReady = await rawRequest(running.port, 'GET', '/readyz');
+      expect(notReady.status).toBe(503);
+      expect(JSON.parse(notReady.body)).toEqual({ status: 'not-ready', checks: { config: 'ok', database: 'migrations-pending' } });
+      expect(metricValue(await scrape(running.metricsPort!), 'gateway_auth_db_errors_total', { kind: 'unavailable' })).toBeGreaterThanOrEqual(1);
       expect((await login(running.port, 'ivy', 'ivys password')).status).toBe(503);
       // Where the store is and why it cannot be reached, not only "unavailable" (and no password).
       expect(logs.lines()).toContainEqual(
@@ -151,7 +176,11 @@ describe('startAuthService', () => {
       await relay.restore();
       await running.storeReady;
       expect(running.isStoreReady()).toBe(true);
-      expect(JSON.parse((await rawRequest(running.port, 'GET', '/healthz')).body)).toEqual({ status: 'ok', store: 'ready' });
+      expect(JSON.parse((await rawRequest(running.port, 'GET', '/readyz')).body)).toEqual({ status: 'ready', checks: { config: 'ok', database: 'ok' } });
+      // Cut again once ready: the database no longer answers /readyz's query.
+      await relay.cut();
+      expect(JSON.parse((await rawRequest(running.port, 'GET', '/readyz')).body).checks.database).toMatch(/^(unavailable|timeout)$/);
+      await relay.restore();
       await createUser(db.url, 'jack', 'jacks password');
       expect((await login(running.port, 'jack', 'jacks password')).status).toBe(302);
     } finally {
@@ -159,6 +188,50 @@ describe('startAuthService', () => {
       running = undefined;
       await relay.close();
     }
+  });
+
+  test('serves Prometheus metrics on the internal listener only, counting real sign-ins', async () => {
+    await createUser(db.url, 'kim', 'kims password');
+    const logs = collectLogs();
+    running = await startAuthService({ DATABASE_URL: db.url, JWT_SECRET: secret, AUTH_PORT: '0', METRICS_PORT: '0' }, { logStream: logs.stream });
+    const metricsPort = running.metricsPort!;
+    expect(metricsPort).toBeGreaterThan(0);
+    expect(metricsPort).not.toBe(running.port);
+    expect(logs.lines()).toContainEqual(expect.objectContaining({ event: 'metrics_listening', host: '127.0.0.1', port: metricsPort }));
+
+    expect((await login(running.port, 'kim', 'kims password')).status).toBe(302);
+    expect((await login(running.port, 'kim', 'wrong password')).status).toBe(401);
+    const text = await scrape(metricsPort);
+    expect(metricValue(text, 'gateway_auth_logins_total', { source: 'local', result: 'success' })).toBe(1);
+    expect(metricValue(text, 'gateway_auth_logins_total', { source: 'local', result: 'failure' })).toBe(1);
+    expect(metricValue(text, 'gateway_auth_login_duration_seconds_count', { source: 'local', result: 'success' })).toBe(1);
+    expect(metricValue(text, 'gateway_auth_login_duration_seconds_bucket', { source: 'local', result: 'success', le: '+Inf' })).toBe(1);
+    // The pool has opened connections; the process metrics are there, under the service's prefix.
+    expect(metricValue(text, 'gateway_auth_db_pool_connections', { state: 'max' })).toBe(10);
+    expect(metricValue(text, 'gateway_auth_db_pool_connections', { state: 'total' })).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^gateway_auth_process_cpu_seconds_total /m);
+    // No username, address or session id in any label.
+    expect(text).not.toMatch(/kim|127\.0\.0\.1/);
+
+    // Not on the public port (the one nginx proxies), and nothing else on the metrics port.
+    expect((await rawRequest(running.port, 'GET', '/metrics')).status).toBe(404);
+    expect((await rawRequest(metricsPort, 'GET', '/login')).status).toBe(404);
+    expect((await rawRequest(metricsPort, 'POST', '/metrics')).status).toBe(404);
+
+    // Auth events: ISO-8601 UTC time, as nginx's $time_iso8601, and the client's address.
+    const success = logs.lines().find((l) => l.event === 'auth_success')!;
+    expect(success).toMatchObject({ ip: '127.0.0.1', user: 'kim' });
+    expect(String(success.time)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+    const { metricsPort: closedMetrics } = running;
+    await running.close();
+    running = undefined;
+    await expect(rawRequest(closedMetrics!, 'GET', '/metrics')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  test('runs no metrics listener without METRICS_PORT', async () => {
+    running = await startAuthService({ DATABASE_URL: db.url, JWT_SECRET: secret, AUTH_PORT: '0' }, { logStream: new PassThrough() });
+    expect(running.metricsPort).toBeNull();
   });
 
   test('close() stops listening and can be called twice', async () => {

@@ -17,6 +17,7 @@ import type { PasswordSource } from './config.js';
 import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
+import { createMetrics, type AuthMetrics } from './metrics.js';
 import { createPasswordHasher } from './passwords/index.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
@@ -38,6 +39,8 @@ export interface StartOptions {
 export interface RunningAuthService {
   host: string;
   port: number;
+  /** The metrics listener's port (METRICS_PORT 0 picks a free one), or null when it is off. */
+  metricsPort: number | null;
   /** True once migrations have succeeded; until then sign-in answers 503. */
   isStoreReady(): boolean;
   /** Resolves when the store is ready (immediately if it already is). */
@@ -51,6 +54,8 @@ export interface RunningAuthService {
 const MIGRATION_RETRY_FIRST_MS = 500;
 const MIGRATION_RETRY_MAX_MS = 30_000;
 const SHUTDOWN_GRACE_MS = 5_000;
+/** The auth service's database pool size (pg's default), also reported as gateway_auth_db_pool_connections{state="max"}. */
+const POOL_MAX = 10;
 
 function loadConfigOrThrow(env: Env): AuthConfig {
   const loaded = loadConfig(env);
@@ -84,7 +89,7 @@ function createServiceLogger(config: AuthConfig, opts: StartOptions): Logger {
  */
 async function createPasswordSources(
   config: AuthConfig,
-  deps: { usersRepo: ReturnType<typeof createUsersRepo>; hasher: ReturnType<typeof createPasswordHasher>; logger: Logger; now?: () => number },
+  deps: { usersRepo: ReturnType<typeof createUsersRepo>; hasher: ReturnType<typeof createPasswordHasher>; logger: Logger; now?: () => number; metrics: AuthMetrics },
 ): Promise<PasswordAuthenticator[]> {
   const { usersRepo, hasher, logger } = deps;
   const sources: Partial<Record<PasswordSource, PasswordAuthenticator>> = {};
@@ -93,7 +98,7 @@ async function createPasswordSources(
     const { url, site, apiVersion, timeoutMs } = config.tableau;
     // The Tableau session is kept, sealed into the session token, for the /api/ pass-through.
     const sealCredentials = (creds: Parameters<typeof sealTableauCredentials>[0]) => sealTableauCredentials(creds, config.jwt.secret);
-    const tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now });
+    const tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now, fetch: deps.metrics.timedFetch('tableau') });
     sources.tableau = tableau;
     logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
     // Not awaited: a Tableau that is down must not stop start-up; a version it refuses is logged
@@ -109,10 +114,11 @@ async function createPasswordSources(
   return authenticators;
 }
 
-function createOidcSignIn(config: AuthConfig, logger: Logger, now: () => number, groupSelection: GroupSelectionSource): ReturnType<typeof createOidcService> | null {
+function createOidcSignIn(config: AuthConfig, logger: Logger, now: () => number, groupSelection: GroupSelectionSource, metrics: AuthMetrics): ReturnType<typeof createOidcService> | null {
   if (config.oidc === null) return null;
   const oidc = createOidcService({
     config: config.oidc,
+    fetch: metrics.timedFetch(config.oidc.flavour),
     allowInsecureHttp: config.allowInsecureHttpIdp,
     session: { secret: config.jwt.secret, ttlSeconds: config.session.ttlSeconds, groupSelection },
     logger,
@@ -183,9 +189,31 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
   return (server.address() as AddressInfo).port;
 }
 
+/**
+ * The internal metrics listener: GET /metrics in Prometheus text format, 404 for anything else. A
+ * plain node:http server, apart from the app, so nothing of it is reachable through nginx.
+ */
+function createMetricsServer(metrics: AuthMetrics): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: the metrics are at GET /metrics\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text),
+      () => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
+    );
+  });
+}
+
 /** Stops accepting, lets in-flight requests finish (SHUTDOWN_GRACE_MS at most), then closes the pool. */
-async function shutDown(server: Server, pool: ReturnType<typeof createPool>, migrations: Migrations, logger: Logger): Promise<void> {
+async function shutDown(server: Server, pool: ReturnType<typeof createPool>, migrations: Migrations, logger: Logger, metricsServer: Server | null): Promise<void> {
   migrations.stop();
+  if (metricsServer !== null) {
+    metricsServer.close();
+    metricsServer.closeAllConnections();
+  }
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
@@ -213,21 +241,24 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
   await hasher.verifyDummy('warm-up');
 
-  const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth' });
+  const metrics = createMetrics({ processMetrics: true });
+  const pool = createPool(config.databaseUrl, { logger, applicationName: 'identity-gateway-auth', max: POOL_MAX, onError: (err) => metrics.dbError(err) });
+  metrics.watchPool(pool, POOL_MAX);
   const usersRepo = createUsersRepo(pool);
   let authenticators: PasswordAuthenticator[];
   try {
-    authenticators = await createPasswordSources(config, { usersRepo, hasher, logger, now: opts.now });
+    authenticators = await createPasswordSources(config, { usersRepo, hasher, logger, now: opts.now, metrics });
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;
   }
   const groupSelection = createGroupSelectionSource(config);
-  const oidc = createOidcSignIn(config, logger, now, groupSelection);
+  const oidc = createOidcSignIn(config, logger, now, groupSelection, metrics);
 
   const migrations = await startMigrations(pool, config.databaseUrl, logger);
   const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) };
   const retention = startRetentionJob({ ...storage, retentionDays: config.auditRetentionDays, logger, ready: migrations.ready });
+  let metricsServer: Server | null = null;
   try {
     await writeGateFiles(config, logger, now());
     const app = createApp({
@@ -244,26 +275,35 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       pingStore: async () => {
         await pool.query('SELECT 1');
       },
+      metrics,
     });
     const server = createServer(app);
     server.requestTimeout = 30_000;
     const port = await listen(server, config.port, config.host);
     logger.info({ event: 'listening', host: config.host, port }, `auth service listening on ${config.host}:${port}`);
+    let metricsPort: number | null = null;
+    if (config.metrics !== null) {
+      metricsServer = createMetricsServer(metrics);
+      metricsPort = await listen(metricsServer, config.metrics.port, config.metrics.host);
+      logger.info({ event: 'metrics_listening', host: config.metrics.host, port: metricsPort }, `metrics at http://${config.metrics.host}:${metricsPort}/metrics`);
+    }
 
     let closed: Promise<void> | undefined;
     return {
       host: config.host,
       port,
+      metricsPort,
       isStoreReady: migrations.isReady,
       storeReady: migrations.ready,
       logger,
       close() {
         retention.stop();
-        closed ??= shutDown(server, pool, migrations, logger);
+        closed ??= shutDown(server, pool, migrations, logger, metricsServer);
         return closed;
       },
     };
   } catch (err) {
+    metricsServer?.close();
     retention.stop();
     migrations.stop();
     await pool.end().catch(() => undefined);

@@ -4,6 +4,7 @@ import { readCookie } from '../../../njs/src/core/cookie.js';
 import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import { maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
+import { secondsSince, type AuthMetrics } from '../metrics.js';
 import { normaliseClientIp } from '../security/client-ip.js';
 import { cookieNamePrefix, serializeCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
@@ -21,6 +22,8 @@ export interface OidcRouteDeps {
   /** Milliseconds since the epoch (session expiry in front-channel logout). */
   now: () => number;
   sessions: Pick<ServerSessions, 'open' | 'endByIdpSid' | 'recordEvent'>;
+  /** Counts each callback as a sign-in of source oidc/azure. */
+  metrics?: Pick<AuthMetrics, 'login'>;
 }
 
 export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
@@ -87,6 +90,7 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     const cookie = readCookie(req.headers.cookie, stateCookieName);
     // Cleared whatever happens: a replayed callback then finds no state.
     res.append('Set-Cookie', clearState);
+    const started = process.hrtime.bigint();
     let result: Awaited<ReturnType<OidcService['finish']>>;
     try {
       result = await oidc.finish({
@@ -101,6 +105,8 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
       if (isAppError(err) && (err.status === 401 || err.status === 403)) {
         await deps.sessions.recordEvent({ event: 'login_failure', source: oidc.flavour, clientIp: normaliseClientIp(req.ip), requestId: locals.requestId, reason: err.status === 403 ? 'oidc-refused' : 'oidc-rejected' });
       }
+      const refused = isAppError(err) && err.status >= 400 && err.status < 500;
+      deps.metrics?.login(oidc.flavour, refused ? 'failure' : 'error', secondsSince(started));
       throw err;
     }
     locals.returnPath = result.returnPath;
@@ -109,6 +115,7 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     // The session this one replaces may hold a Tableau token; end it (in the background).
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: maxSessionAgeSeconds(config), secure }));
+    deps.metrics?.login(oidc.flavour, 'success', secondsSince(started));
     res.status(302).setHeader('Location', result.returnPath);
     res.end();
   });

@@ -8,6 +8,7 @@ import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import type { PasswordAuthenticator } from '../authenticators/types.js';
 import { AppError, isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
+import { secondsSince, type AuthMetrics, type LoginResult as MetricResult } from '../metrics.js';
 import type { LoginRateLimiter, RateLimitScope } from '../security/login-rate-limiter.js';
 import { usernameKey } from '../security/username-key.js';
 import type { ServerSessions } from './server-sessions.js';
@@ -59,6 +60,8 @@ export interface LoginServiceDeps {
   storeReady: () => boolean;
   /** Opens the server-side session of a success, and writes failure and rate-limit events. */
   sessions: Pick<ServerSessions, 'open' | 'recordEvent' | 'end'>;
+  /** Counts each attempt (by deciding source and result) and each rate-limit hit. */
+  metrics?: Pick<AuthMetrics, 'login' | 'rateLimitHit'>;
 }
 
 export interface LoginService {
@@ -105,102 +108,123 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
   if (authenticators.length === 0) throw new Error('createLoginService needs at least one authenticator');
   const sourceIds = authenticators.map((a) => a.id).join(',');
 
-  return {
-    async attempt({ username, password, ip, requestId, userAgent }) {
-      const decision = await rateLimiter.admit(username, ip);
-      if (!decision.allowed) {
-        logger.warn({ event: 'auth_failure', user: username, src: sourceIds, reason: `rate-limited-${decision.scope}`, request_id: requestId });
-        if (auditRateLimit(decision.scope, username, ip, deps.now())) {
-          await deps.sessions.recordEvent({ event: 'rate_limited', username, source: sourceIds, clientIp: ip, requestId, reason: `rate-limited-${decision.scope}` });
-        }
-        throw new AppError('ERR_RATE_LIMITED', 429, rateLimitMessage(decision.retryAfterSeconds), {
-          retryAfterSeconds: decision.retryAfterSeconds,
-        });
+  async function attempt({ username, password, ip, requestId, userAgent }: LoginAttempt, chosen: { src: string }): Promise<LoginResult> {
+    const decision = await rateLimiter.admit(username, ip);
+    if (!decision.allowed) {
+      deps.metrics?.rateLimitHit(decision.scope);
+      logger.warn({ event: 'auth_failure', user: username, src: sourceIds, reason: `rate-limited-${decision.scope}`, request_id: requestId });
+      if (auditRateLimit(decision.scope, username, ip, deps.now())) {
+        await deps.sessions.recordEvent({ event: 'rate_limited', username, source: sourceIds, clientIp: ip, requestId, reason: `rate-limited-${decision.scope}` });
       }
-      if (!deps.storeReady()) {
-        logger.error({ event: 'auth_error', user: username, src: sourceIds, reason: 'store-not-ready', request_id: requestId });
-        throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE);
-      }
+      throw new AppError('ERR_RATE_LIMITED', 429, rateLimitMessage(decision.retryAfterSeconds), {
+        retryAfterSeconds: decision.retryAfterSeconds,
+      });
+    }
+    if (!deps.storeReady()) {
+      logger.error({ event: 'auth_error', user: username, src: sourceIds, reason: 'store-not-ready', request_id: requestId });
+      throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE);
+    }
 
-      // Sources are asked in order; the first that knows the user decides. The sources after it are
-      // still asked, with a random name and password that cannot succeed, so that a wrong password and an
-      // unknown username take the same time and get the same answer when a later source (Tableau)
-      // is down: otherwise the status and the timing told which local accounts exist (issue 8). The
-      // decoy keeps the user's password away from sources that did not decide, and can open no
-      // session there.
-      let reason: FailureReason = 'not-found';
-      let src = authenticators[authenticators.length - 1]!.id;
-      for (const authenticator of authenticators) {
-        const decided = reason !== 'not-found';
-        let outcome;
+    // Sources are asked in order; the first that knows the user decides. The sources after it are
+    // still asked, with a random name and password that cannot succeed, so that a wrong password and an
+    // unknown username take the same time and get the same answer when a later source (Tableau)
+    // is down: otherwise the status and the timing told which local accounts exist (issue 8). The
+    // decoy keeps the user's password away from sources that did not decide, and can open no
+    // session there.
+    let reason: FailureReason = 'not-found';
+    let src = authenticators[authenticators.length - 1]!.id;
+    for (const authenticator of authenticators) {
+      const decided = reason !== 'not-found';
+      let outcome;
+      try {
+        outcome = await authenticator.authenticate(decided ? decoyCredentials() : { username, password }, { requestId });
+      } catch (err) {
+        const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
+        // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
+        const sourceDown = !storeDown && isAppError(err) && err.status === 503;
+        logger.error({
+          event: 'auth_error',
+          user: username,
+          src: authenticator.id,
+          reason: storeDown ? 'store-unavailable' : sourceDown ? 'source-unavailable' : 'authenticator-error',
+          request_id: requestId,
+          err: errorSummary(err),
+        });
+        if (storeDown) throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
+        throw err;
+      }
+      if (decided) continue;
+      if (outcome.kind === 'success') {
+        const discard = outcome.discard ?? (() => Promise.resolve());
+        let issued;
         try {
-          outcome = await authenticator.authenticate(decided ? decoyCredentials() : { username, password }, { requestId });
-        } catch (err) {
-          const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
-          // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
-          const sourceDown = !storeDown && isAppError(err) && err.status === 503;
-          logger.error({
-            event: 'auth_error',
-            user: username,
-            src: authenticator.id,
-            reason: storeDown ? 'store-unavailable' : sourceDown ? 'source-unavailable' : 'authenticator-error',
-            request_id: requestId,
-            err: errorSummary(err),
+          issued = issueSessionToken({
+            identity: outcome.identity,
+            ip,
+            secret: deps.session.secret,
+            ttlSeconds: deps.session.ttlSeconds,
+            now: deps.now(),
+            groupSelection: deps.session.groupSelection(),
           });
-          if (storeDown) throw new AppError('ERR_STORE_UNAVAILABLE', 503, STORE_UNAVAILABLE_MESSAGE, { cause: err });
+          await rateLimiter.recordSuccess(username, ip);
+          // Before the cookie exists: a sign-in that is answered with success always has its row.
+          await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId, groups: outcome.identity.groups });
+        } catch (err) {
+          if (err instanceof SessionTooLargeError) {
+            logger.warn({
+              event: 'auth_failure',
+              user: outcome.identity.username,
+              src: outcome.identity.src,
+              reason: 'session-too-large',
+              groups: outcome.identity.groups.length,
+              policy_groups: err.neededGroups,
+              group_bytes: err.neededBytes,
+              request_id: requestId,
+            });
+          }
+          // The source already holds a session for this sign-in (Tableau: a live token for 240
+          // minutes); no cookie will carry it, so end it before failing.
+          await discard();
           throw err;
         }
-        if (decided) continue;
-        if (outcome.kind === 'success') {
-          const discard = outcome.discard ?? (() => Promise.resolve());
-          let issued;
-          try {
-            issued = issueSessionToken({
-              identity: outcome.identity,
-              ip,
-              secret: deps.session.secret,
-              ttlSeconds: deps.session.ttlSeconds,
-              now: deps.now(),
-              groupSelection: deps.session.groupSelection(),
-            });
-            await rateLimiter.recordSuccess(username, ip);
-            // Before the cookie exists: a sign-in that is answered with success always has its row.
-            await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId, groups: outcome.identity.groups });
-          } catch (err) {
-            if (err instanceof SessionTooLargeError) {
-              logger.warn({
-                event: 'auth_failure',
-                user: outcome.identity.username,
-                src: outcome.identity.src,
-                reason: 'session-too-large',
-                groups: outcome.identity.groups.length,
-                policy_groups: err.neededGroups,
-                group_bytes: err.neededBytes,
-                request_id: requestId,
-              });
-            }
-            // The source already holds a session for this sign-in (Tableau: a live token for 240
-            // minutes); no cookie will carry it, so end it before failing.
-            await discard();
-            throw err;
-          }
-          const { token, claims } = issued;
-          logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, groups: issued.groups.count, token_groups: issued.groups.groups.length, request_id: requestId });
-          // A caller that cannot deliver the cookie after all also ends the server-side session.
-          const discardAll = async (): Promise<void> => {
-            await discard();
-            await deps.sessions.end(claims.sid, { event: 'revoke', reason: 'not-delivered', requestId, clientIp: ip });
-          };
-          return { kind: 'success', token, claims, discard: discardAll };
-        }
-        src = authenticator.id;
-        reason = outcome.kind;
+        const { token, claims } = issued;
+        chosen.src = claims.src;
+        logger.info({ event: 'auth_success', user: claims.username, src: claims.src, sid: claims.sid, groups: issued.groups.count, token_groups: issued.groups.groups.length, request_id: requestId });
+        // A caller that cannot deliver the cookie after all also ends the server-side session.
+        const discardAll = async (): Promise<void> => {
+          await discard();
+          await deps.sessions.end(claims.sid, { event: 'revoke', reason: 'not-delivered', requestId, clientIp: ip });
+        };
+        return { kind: 'success', token, claims, discard: discardAll };
       }
+      src = authenticator.id;
+      chosen.src = src;
+      reason = outcome.kind;
+    }
 
-      await rateLimiter.recordFailure(username, ip);
-      logger.warn({ event: 'auth_failure', user: username, src, reason, request_id: requestId });
-      await deps.sessions.recordEvent({ event: 'login_failure', username, source: src, clientIp: ip, requestId, reason });
-      return { kind: 'failure', reason };
+    await rateLimiter.recordFailure(username, ip);
+    logger.warn({ event: 'auth_failure', user: username, src, reason, request_id: requestId });
+    await deps.sessions.recordEvent({ event: 'login_failure', username, source: src, clientIp: ip, requestId, reason });
+    return { kind: 'failure', reason };
+  }
+
+  return {
+    async attempt(input) {
+      const started = process.hrtime.bigint();
+      // `password` until a source decides (a refusal by a rate limit or a store that is down).
+      const chosen = { src: 'password' };
+      let result: MetricResult = 'error';
+      try {
+        const answer = await attempt(input, chosen);
+        result = answer.kind;
+        return answer;
+      } catch (err) {
+        if (isAppError(err) && err.code === 'ERR_RATE_LIMITED') result = 'rate_limited';
+        else if (err instanceof SessionTooLargeError) result = 'failure';
+        throw err;
+      } finally {
+        deps.metrics?.login(chosen.src, result, secondsSince(started));
+      }
     },
   };
 }

@@ -17,6 +17,8 @@ export interface PoolOptions {
   queryTimeoutMillis?: number;
   applicationName?: string;
   logger?: StorageLogger;
+  /** Told of every failed `pool.query`, failed `pool.connect` and idle-client error (metrics). Must not throw. */
+  onError?: (err: unknown) => void;
 }
 
 /** `<repo>/db/migrations`, found relative to this file. */
@@ -50,8 +52,26 @@ export function createPool(databaseUrl: string, opts: PoolOptions = {}): pg.Pool
   });
   pool.on('error', (err: Error & { code?: string }) => {
     logger.warn({ event: 'db_pool_error', code: err.code, err: err.message }, 'idle database connection failed');
+    opts.onError?.(err);
   });
+  if (opts.onError) reportFailures(pool, opts.onError);
   return pool;
+}
+
+/**
+ * Calls `report` with the error of each `pool.query` and `pool.connect` promise that rejects. The
+ * caller still gets the original promise and handles its rejection; the callback forms are untouched.
+ */
+function reportFailures(pool: pg.Pool, report: (err: unknown) => void): void {
+  type Call = (...args: unknown[]) => unknown;
+  const wrap = (call: Call): Call => (...args) => {
+    const result = call(...args);
+    if (result instanceof Promise) result.catch(report);
+    return result;
+  };
+  const target = pool as unknown as { query: Call; connect: Call };
+  target.query = wrap(pool.query.bind(pool) as Call);
+  target.connect = wrap(pool.connect.bind(pool) as Call);
 }
 
 const CONNECTION_ERROR_CODES = new Set([
