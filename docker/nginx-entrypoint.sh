@@ -15,6 +15,8 @@
 #                                        empty: the revoked-sessions dict and its poller
 #   $PREFIX/conf/snippets/https.d/       the files of $SOURCE/https/ that apply: tls-*, hsts-* with
 #                                        TLS_CERT_FILE/TLS_KEY_FILE (HTTPS), balancer-* with TRUSTED_PROXIES
+#   $PREFIX/conf/snippets/status.d/      $SOURCE/status/ when NGINX_STATUS_PORT is set: stub_status on
+#                                        127.0.0.1 only, never published
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
@@ -81,6 +83,7 @@ render_conf() {
     mkdir -p "$dest"
     cp -R "$SOURCE/." "$dest/"
     render_https "$dest"
+    render_status "$dest"
     find "$dest" -type f -name '*.template' | while IFS= read -r template; do
         envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
         rm -f "$template"
@@ -121,6 +124,23 @@ render_https() {
         rm -f "$template"
     done
     mv "$https" "$1/snippets/https.d"
+}
+
+# render_status DEST: $SOURCE/status/ into DEST/snippets/status.d/ with NGINX_STATUS_PORT set (the
+# internal stub_status listener on 127.0.0.1), else nothing; as stageStatusSnippets in scripts/lib/nginx-runtime.ts.
+render_status() {
+    status=$1/status
+    [ -d "$status" ] || return 0
+    if [ -z "$NGINX_STATUS_PORT" ]; then
+        rm -rf "$status"
+        return 0
+    fi
+    for template in "$status"/*.template; do
+        [ -e "$template" ] || continue
+        envsubst '${NGINX_STATUS_PORT}' <"$template" >"${template%.template}"
+        rm -f "$template"
+    done
+    mv "$status" "$1/snippets/status.d"
 }
 
 # njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
@@ -233,6 +253,15 @@ esac
 if [ "$HTTPS_PORT" = 443 ]; then HTTPS_REDIRECT_PORT=; else HTTPS_REDIRECT_PORT=":$HTTPS_PORT"; fi
 HSTS_HEADER="max-age=$HSTS_MAX_AGE"
 [ "$HSTS_INCLUDE_SUBDOMAINS" = off ] || HSTS_HEADER="$HSTS_HEADER; includeSubDomains"
+# NGINX_STATUS_PORT: the internal stub_status listener on 127.0.0.1 (docs/monitoring.md); unset: none.
+NGINX_STATUS_PORT=${NGINX_STATUS_PORT:-}
+case $NGINX_STATUS_PORT in
+    '') ;;
+    *[!0-9]* | ??????*) settings_problems="${settings_problems}NGINX_STATUS_PORT: must be a TCP port 1-65535, or unset for no status listener (received \"$NGINX_STATUS_PORT\"); " ;;
+    *) { [ "$NGINX_STATUS_PORT" -ge 1 ] && [ "$NGINX_STATUS_PORT" -le 65535 ]; } ||
+        settings_problems="${settings_problems}NGINX_STATUS_PORT: must be a TCP port 1-65535, or unset for no status listener (received \"$NGINX_STATUS_PORT\"); " ;;
+esac
+export NGINX_STATUS_PORT
 export TLS_CERT_FILE TLS_KEY_FILE HTTPS_LISTEN HTTPS_REDIRECT_PORT HSTS_HEADER TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO
 HTTPS_TEMPLATE_VARS='${TLS_CERT_FILE} ${TLS_KEY_FILE} ${HTTPS_LISTEN} ${HTTPS_REDIRECT_PORT} ${HSTS_HEADER} ${TRUSTED_PROXIES_REAL_IP} ${TRUSTED_PROXIES_GEO}'
 [ -z "$settings_problems" ] || die "$settings_problems"

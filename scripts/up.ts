@@ -30,7 +30,7 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, statusSettingsFromEnv, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -78,6 +78,7 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   problems.push(...nginxSettingsFromEnv(env).problems);
   problems.push(...httpsSettingsFromEnv(env).problems);
   problems.push(...revocationsFromEnv(env).problems);
+  problems.push(...statusSettingsFromEnv(env).problems);
   return problems;
 }
 
@@ -112,7 +113,7 @@ async function claimRuntimeDir(prefix: string, port: number): Promise<void> {
 
 /**
  * Waits until the gateway serves end to end: nginx answers GET /login on its port with the auth
- * service's page (so both run and nginx reaches the service), and the service reports its store ready.
+ * service's page (so both run and nginx reaches the service), and the service is ready (/readyz).
  */
 async function waitUntilServing(proxyHost: string, proxyPort: number, authPort: number, redirectsToHttps: boolean, timeoutMs = 15_000): Promise<void> {
   const host = proxyHost === '0.0.0.0' || proxyHost === '::' ? '127.0.0.1' : proxyHost.includes(':') ? `[${proxyHost}]` : proxyHost;
@@ -121,16 +122,29 @@ async function waitUntilServing(proxyHost: string, proxyPort: number, authPort: 
   for (;;) {
     try {
       const login = await fetch(`http://${host}:${proxyPort}/login`, { headers: { accept: 'text/html' }, redirect: 'manual', signal: AbortSignal.timeout(2000) });
-      const health = (await (await fetch(`http://127.0.0.1:${authPort}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { store?: string };
+      const ready = await fetch(`http://127.0.0.1:${authPort}/readyz`, { signal: AbortSignal.timeout(2000) });
+      const readiness = (await ready.json()) as { checks?: { database?: string } };
       // With HTTPS on, plain http answers the redirect (the certificate may be one fetch does not trust).
-      if ((login.status === 200 || (redirectsToHttps && login.status === 301)) && health.store === 'ready') return;
-      last = `GET /login through nginx answered ${login.status}; the auth service reports its store ${health.store ?? 'unknown'}`;
+      if ((login.status === 200 || (redirectsToHttps && login.status === 301)) && ready.status === 200) return;
+      last = `GET /login through nginx answered ${login.status}; the auth service's /readyz answered ${ready.status} (database ${readiness.checks?.database ?? 'unknown'})`;
     } catch (err) {
       last = (err as Error).message;
     }
     if (Date.now() > deadline) throw new Error(`the gateway did not become ready within ${timeoutMs / 1000} s: ${last}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Where the logs and the health and metrics endpoints of a `make up` instance are (docs/monitoring.md). */
+export function monitoringLines(prefix: string, metricsPort: number | null, statusPort: string | undefined): string[] {
+  return [
+    'Logs:',
+    `  nginx access log (JSON lines)  ${join(prefix, 'logs', 'access.log')}`,
+    `  nginx error log                ${join(prefix, 'logs', 'error.log')}`,
+    '  auth service (JSON lines)      this terminal (stdout)',
+    `Health: /_gate/health through nginx; the auth service's /healthz and /readyz`,
+    `Metrics: ${metricsPort === null ? 'auth service off (set METRICS_PORT)' : `http://127.0.0.1:${metricsPort}/metrics`}; nginx stub_status ${statusPort === undefined ? 'off (set NGINX_STATUS_PORT)' : `http://127.0.0.1:${statusPort}/stub_status`}`,
+  ];
 }
 
 export interface RunningGateway {
@@ -210,6 +224,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
         ...nginxSettingsFromEnv(env).settings,
         ...httpsSettingsFromEnv(env).settings,
+        ...statusSettingsFromEnv(env).settings,
       },
       revocations: revocationsFromEnv(env).revocations,
     });
@@ -234,6 +249,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
     if (https.TLS_CERT_FILE !== undefined) {
       console.log(`HTTPS on port ${https.HTTPS_PORT} (plain http redirects there)${/^https:/i.test(env.PUBLIC_BASE_URL ?? '') ? '' : '; set PUBLIC_BASE_URL=https://<host>:<port> for Secure __Host- cookies'}`);
     }
+    for (const line of monitoringLines(prefix, auth.metricsPort, statusSettingsFromEnv(env).settings.NGINX_STATUS_PORT)) console.log(line);
     return { stop: stopAll, proxyPort, failed };
   } catch (err) {
     await stopAll();

@@ -41,6 +41,8 @@ export interface NginxTemplateVars {
   HSTS_INCLUDE_SUBDOMAINS?: string;
   /** Comma-separated balancer addresses/ranges whose X-Forwarded-For and X-Forwarded-Proto are believed. */
   TRUSTED_PROXIES?: string;
+  /** The internal stub_status listener's port on 127.0.0.1 (nginx/status/); unset: no such listener. */
+  NGINX_STATUS_PORT?: string;
 }
 
 const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
@@ -180,6 +182,39 @@ export function httpsTemplateValues(vars: NginxTemplateVars): { files: { tls: bo
   };
 }
 
+/**
+ * NGINX_STATUS_PORT from `env`: unset or empty turns the internal stub_status listener off; anything
+ * else must be a TCP port. docker/nginx-entrypoint.sh applies the same rule.
+ */
+export function statusSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Pick<NginxTemplateVars, 'NGINX_STATUS_PORT'>; problems: string[] } {
+  const raw = env.NGINX_STATUS_PORT?.trim();
+  if (raw === undefined || raw === '') return { settings: {}, problems: [] };
+  if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
+    return { settings: {}, problems: [`NGINX_STATUS_PORT: must be a TCP port 1-65535, or unset for no status listener (received ${JSON.stringify(env.NGINX_STATUS_PORT)})`] };
+  }
+  return { settings: { NGINX_STATUS_PORT: raw }, problems: [] };
+}
+
+/** Where nginx/status/ goes in the rendered conf/ when NGINX_STATUS_PORT is set (nginx.conf includes it). */
+export const STATUS_SNIPPETS_DIR = join('snippets', 'status.d');
+
+/** Renders nginx/status/ of a staged conf into snippets/status.d/ with NGINX_STATUS_PORT set, else drops it. */
+function stageStatusSnippets(next: string, vars: NginxTemplateVars): void {
+  const dir = join(next, 'status');
+  if (!existsSync(dir)) return;
+  if (vars.NGINX_STATUS_PORT === undefined) {
+    rmSync(dir, { recursive: true });
+    return;
+  }
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.template')) continue;
+    const path = join(dir, name);
+    writeFileSync(path.slice(0, -'.template'.length), readFileSync(path, 'utf8').split('${NGINX_STATUS_PORT}').join(vars.NGINX_STATUS_PORT));
+    rmSync(path);
+  }
+  renameSync(dir, join(next, STATUS_SNIPPETS_DIR));
+}
+
 /** Where nginx/https/ goes in the rendered conf/ (gate.conf and the site include what is there). */
 export const HTTPS_SNIPPETS_DIR = join('snippets', 'https.d');
 
@@ -264,6 +299,7 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'njs'), { recursive: true });
   mkdirSync(join(next, 'runtime'), { recursive: true });
   stageHttpsSnippets(next, opts.vars);
+  stageStatusSnippets(next, opts.vars);
   renderTemplatesIn(next, opts.vars);
   const revocations = opts.revocations ?? recordedRevocations(prefix);
   if (revocations) renameSync(join(next, 'njs08'), join(next, NJS08_SNIPPETS_DIR));

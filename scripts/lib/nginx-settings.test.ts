@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv } from './nginx-runtime.js';
+import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, statusSettingsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -93,5 +93,20 @@ describe('httpsTemplateValues', () => {
     expect(files.balancer).toBe(true);
     expect(values.TRUSTED_PROXIES_REAL_IP).toBe('set_real_ip_from 10.0.0.0/8;\nset_real_ip_from 192.0.2.7;');
     expect(values.TRUSTED_PROXIES_GEO).toBe('    10.0.0.0/8 1;\n    192.0.2.7 1;');
+  });
+});
+
+describe('statusSettingsFromEnv', () => {
+  it('is off when NGINX_STATUS_PORT is unset or empty, and takes a TCP port', () => {
+    expect(statusSettingsFromEnv({})).toEqual({ settings: {}, problems: [] });
+    expect(statusSettingsFromEnv({ NGINX_STATUS_PORT: '' })).toEqual({ settings: {}, problems: [] });
+    expect(statusSettingsFromEnv({ NGINX_STATUS_PORT: '8081' })).toEqual({ settings: { NGINX_STATUS_PORT: '8081' }, problems: [] });
+  });
+
+  it.each(['0', '65536', '80;', '127.0.0.1:8081', 'on'])('refuses %j, naming the variable and the value', (value) => {
+    expect(statusSettingsFromEnv({ NGINX_STATUS_PORT: value })).toEqual({
+      settings: {},
+      problems: [`NGINX_STATUS_PORT: must be a TCP port 1-65535, or unset for no status listener (received ${JSON.stringify(value)})`],
+    });
   });
 });
