@@ -330,7 +330,7 @@ export const SCHEMA_VARIABLES: readonly string[] = Object.keys(schema.shape);
 const TABLEAU_DEPENDENT = ['TABLEAU_SITE', 'TABLEAU_API_VERSION', 'TABLEAU_TIMEOUT_MS'] as const;
 
 /** `postgres://user:***@host/db`: the password part of a URL, if any, is replaced. */
-function maskDatabaseUrl(value: string): string {
+export function maskDatabaseUrl(value: string): string {
   return value.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
 }
 

@@ -89,6 +89,41 @@ interface EventRow {
   reason: string | null;
 }
 
+/** The audit events that record something refused: failed sign-ins, rate-limit hits, refused renewals. */
+export const FAILURE_EVENTS: readonly AuthEventName[] = ['login_failure', 'rate_limited', 'renewal_refused'];
+
+/**
+ * The newest `limit` FAILURE_EVENTS, newest first (the operators' status view, cli/status-cli.ts).
+ * Connection failures become ERR_STORE_UNAVAILABLE.
+ */
+export async function recentFailures(db: Queryable, limit: number): Promise<AuthEventRecord[]> {
+  try {
+    const result = await db.query<EventRow>(
+      `SELECT id::text AS id, at, event, username, user_key, source, client_ip, request_id, sid, reason FROM auth_events
+       WHERE event = ANY($1::text[]) ORDER BY at DESC, id DESC LIMIT $2`,
+      [FAILURE_EVENTS, limit],
+    );
+    return result.rows.map(toRecord);
+  } catch (err) {
+    throw toStoreError(err);
+  }
+}
+
+function toRecord(r: EventRow): AuthEventRecord {
+  return {
+    id: r.id,
+    at: r.at,
+    event: r.event,
+    username: r.username,
+    userKey: r.user_key,
+    source: r.source,
+    clientIp: r.client_ip,
+    requestId: r.request_id,
+    sid: r.sid,
+    reason: r.reason,
+  };
+}
+
 /**
  * SQL for `auth_events`, all parameterised. Connection-class failures become
  * AppError('ERR_STORE_UNAVAILABLE', 503).
@@ -113,18 +148,7 @@ export function createAuditRepo(pool: pg.Pool): AuditRepo {
            ) newest ORDER BY at, id::bigint`,
           [user?.userKey ?? null, user?.nameKey ?? null, since ?? null, limit],
         );
-        return result.rows.map((r) => ({
-          id: r.id,
-          at: r.at,
-          event: r.event,
-          username: r.username,
-          userKey: r.user_key,
-          source: r.source,
-          clientIp: r.client_ip,
-          requestId: r.request_id,
-          sid: r.sid,
-          reason: r.reason,
-        }));
+        return result.rows.map(toRecord);
       } catch (err) {
         throw toStoreError(err);
       }

@@ -347,3 +347,16 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
     },
   };
 }
+
+/**
+ * Sessions live at `nowMs`: not revoked, before their absolute end and their idle end. A count for
+ * the operators' status view (cli/status-cli.ts); connection failures become ERR_STORE_UNAVAILABLE.
+ */
+export async function countLiveSessions(db: Queryable, nowMs: number): Promise<number> {
+  const result = await queryStore<{ live: string }>(
+    db,
+    'SELECT count(*)::text AS live FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 AND idle_expires_at > $1',
+    [new Date(nowMs)],
+  );
+  return Number(result.rows[0]?.live ?? 0);
+}
