@@ -568,9 +568,6 @@ export function loadConfig(env: Env): ConfigResult {
   if (input.METRICS_PORT !== undefined && input.METRICS_PORT !== '0' && input.METRICS_PORT === (input.AUTH_PORT ?? '3001')) {
     errors.push(`METRICS_PORT: must differ from AUTH_PORT (metrics never go on the port nginx proxies) (received ${JSON.stringify(input.METRICS_PORT)})`);
   }
-  if (input.METRICS_HOST !== undefined && input.METRICS_PORT === undefined) {
-    errors.push(`METRICS_HOST: only applies with METRICS_PORT, which is not set (received ${JSON.stringify(input.METRICS_HOST)})`);
-  }
 
   if (input.SESSION_IP_BINDING !== undefined && input.PROXY_IP_BINDING !== undefined) {
     errors.push(`PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received ${JSON.stringify(input.PROXY_IP_BINDING)})`);

@@ -371,10 +371,41 @@ describe('docker-compose deployment', () => {
   );
 
   step(
+    'monitoring: /_gate/health through the published port; metrics, stub_status and the status view inside, none published',
+    async () => {
+      const health = await get('/_gate/health');
+      expect({ status: health.status, body: health.body }).toEqual({ status: 200, body: '{"status":"ok"}\n' });
+      const metrics = await project.composeOk(
+        ['exec', '-T', 'auth', 'node', '-e', "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"],
+        { timeoutMs: MIN },
+      );
+      expect(metrics.stdout).toMatch(/^gateway_auth_logins_total\{source="local",result="success"\} [1-9]/m);
+      const status = await project.composeOk(
+        ['exec', '-T', 'nginx', 'bash', '-c', "exec 3<>/dev/tcp/127.0.0.1/8081 && printf 'GET /stub_status HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"],
+        { timeoutMs: MIN },
+      );
+      expect(status.stdout).toMatch(/Active connections: \d+/);
+      // The status listener is loopback only: not even the auth container next to it reaches it.
+      const fromAuth = await project.compose(['exec', '-T', 'auth', 'node', '-e', "fetch('http://nginx:8081/stub_status').then(() => console.log('reachable'), () => console.log('refused'))"], { timeoutMs: MIN });
+      expect(fromAuth.stdout.trim()).toBe('refused');
+      const view = await project.composeOk(['exec', '-T', 'auth', 'npm', 'run', '--silent', 'status'], { timeoutMs: MIN });
+      expect(view.stdout).toMatch(/^Live sessions: [1-9]\d*$/m);
+      expect(view.stdout).toMatch(/^ {2}JWT_SECRET +set \(key id [A-Za-z0-9_-]{12}\)$/m);
+      expect(view.stdout).not.toContain(project.env.JWT_SECRET);
+      expect(view.stdout).not.toContain(project.env.POSTGRES_PASSWORD);
+    },
+    4 * MIN,
+  );
+
+  step(
     'docker-compose kill postgres: valid tokens keep working, login shows the branded 503',
     async () => {
       await project.composeOk(['kill', 'postgres'], { timeoutMs: MIN });
       expect((await get('/', session)).status).toBe(200);
+      // nginx stays healthy; the auth service is alive but not ready.
+      expect((await get('/_gate/health')).status).toBe(200);
+      const ready = await project.compose(['exec', '-T', 'auth', 'node', '-e', "fetch('http://127.0.0.1:3001/readyz').then((r) => console.log(r.status))"], { timeoutMs: MIN });
+      expect(ready.stdout.trim()).toBe('503');
       const down = await login(USER, PASSWORD);
       expect(down.res.status).toBe(503);
       expect(down.res.body).toMatch(/temporarily unavailable/i);
