@@ -400,16 +400,18 @@ describe('deploy/kubernetes: probes hit endpoints the containers serve', () => {
     }
   });
 
-  it("answers 200 on the auth service's probe path, even with the store down", async () => {
-    const paths = new Set(probesOf(container(named(main, 'Deployment', 'auth'), 'auth')).map((p) => p.httpGet.path as string));
-    const app = express().use(createHealthRouter({ storeReady: () => false }));
+  it("probes the auth service's liveness (200 even with the store down) and readiness (503 then, 200 once ready)", async () => {
+    const auth = container(named(main, 'Deployment', 'auth'), 'auth');
+    let ready = false;
+    const app = express().use(createHealthRouter({ storeReady: () => ready }));
     const server = createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const status = async (p: string) => (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${p}`)).status;
     try {
-      for (const p of paths) {
-        const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${p}`);
-        expect(res.status).toBe(200);
-      }
+      expect(await status(auth.livenessProbe.httpGet.path)).toBe(200);
+      expect(await status(auth.readinessProbe.httpGet.path)).toBe(503);
+      ready = true;
+      expect(await status(auth.readinessProbe.httpGet.path)).toBe(200);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
@@ -432,9 +434,11 @@ describe('deploy/kubernetes: probes hit endpoints the containers serve', () => {
     expect(read('docker/nginx.Dockerfile')).toMatch(/^STOPSIGNAL SIGQUIT$/m);
   });
 
-  it('probes nginx on its port, not through the app (nginx has no health location of its own)', () => {
+  it("probes nginx on the gateway's own health location, which the pod's site includes, never through the app", () => {
     const nginx = container(named(main, 'Deployment', 'nginx'), 'nginx');
-    for (const p of probesOf(nginx)) expect(p.tcpSocket).toEqual({ port: 'http' });
+    for (const p of probesOf(nginx)) expect(p.httpGet).toEqual({ path: '/_gate/health', port: 'http' });
+    expect(read('deploy/kubernetes/nginx/gateway.conf.template')).toMatch(/^\s+include snippets\/gate-server\.conf;$/m);
+    expect(read('nginx/snippets/gate-server.conf')).toMatch(/^location = \/_gate\/health \{\n(?:(?!\n\}).)*return 200 /ms);
   });
 });
 
