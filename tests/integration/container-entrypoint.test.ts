@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { buildGateConfig, writeGateConfig } from '../../auth-service/src/services/gate-config.js';
 import { compilePolicyFile } from '../../auth-service/src/policy/policy-runtime.js';
-import { freePort, HTTPS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
+import { freePort, HTTPS_SNIPPETS_DIR, STATUS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
 import { rawRequest } from '../support/http.js';
 import { strongSecret } from '../support/stack.js';
@@ -165,6 +165,34 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(readdirSync(shell).sort()).toEqual(['balancer-http.conf', 'balancer-server.conf', 'hsts-http.conf', 'tls-server.conf']);
     for (const name of readdirSync(ts)) expect(readFileSync(join(shell, name), 'utf8').trimEnd()).toBe(readFileSync(join(ts, name), 'utf8').trimEnd());
     await stop(started);
+  }, 30_000);
+
+  test('NGINX_STATUS_PORT: stub_status on loopback, rendered as `make up` renders it; none without it', async () => {
+    const { env: e, port } = await env('status', true);
+    const statusPort = await freePort();
+    started = runEntrypoint({ ...e, NGINX_STATUS_PORT: String(statusPort) }, join(tmp, 'status', 'output.log'));
+    await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    const status = await rawRequest(statusPort, 'GET', '/stub_status');
+    expect(status.status).toBe(200);
+    expect(status.body).toMatch(/^Active connections: \d+/);
+    const health = await rawRequest(port, 'GET', '/_gate/health');
+    expect({ status: health.status, body: health.body }).toEqual({ status: 200, body: '{"status":"ok"}\n' });
+    const { prefix } = prepareNginxPrefix({ prefix: join(tmp, 'status', 'ts-prefix'), vars: { PROXY_LISTEN: e.PROXY_LISTEN!, APP_UPSTREAM: 'a:1', AUTH_UPSTREAM: 'b:2', NGINX_STATUS_PORT: String(statusPort) } });
+    const shell = join(tmp, 'status', 'prefix', 'conf', STATUS_SNIPPETS_DIR);
+    expect(readdirSync(shell)).toEqual(['status-http.conf']);
+    expect(readFileSync(join(shell, 'status-http.conf'), 'utf8')).toContain(`listen 127.0.0.1:${statusPort};`);
+    expect(readFileSync(join(shell, 'status-http.conf'), 'utf8')).toBe(readFileSync(join(prefix, 'conf', STATUS_SNIPPETS_DIR, 'status-http.conf'), 'utf8'));
+    await stop(started);
+    // The earlier runs had no NGINX_STATUS_PORT: no listener, and nothing of status/ left in conf/.
+    expect(readdirSync(join(tmp, 'ok', 'prefix', 'conf', 'snippets'))).not.toContain('status.d');
+    expect(readdirSync(join(tmp, 'ok', 'prefix', 'conf'))).not.toContain('status');
+  }, 30_000);
+
+  test('refuses a bad NGINX_STATUS_PORT, naming it', async () => {
+    const { env: e } = await env('bad-status', true);
+    const s = runEntrypoint({ ...e, NGINX_STATUS_PORT: '8081;evil' }, join(tmp, 'bad-status', 'output.log'));
+    expect(await s.exited).not.toBe(0);
+    expect(s.output()).toContain('NGINX_STATUS_PORT: must be a TCP port 1-65535, or unset for no status listener (received \\"8081;evil\\")');
   }, 30_000);
 
   test('refuses half an HTTPS setup and bad balancer addresses', async () => {
