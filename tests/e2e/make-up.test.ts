@@ -67,10 +67,22 @@ describe('two make up instances in one checkout', () => {
   test('each has its own runtime dir; kill -9 of one launcher takes its nginx down; the other still reloads', async () => {
     const a = await launchUp({}, { dataDir });
     launched.push(a);
-    const b = await launchUp({}, { dataDir });
+    const metricsPort = await freePort();
+    const statusPort = await freePort();
+    const b = await launchUp({ METRICS_PORT: String(metricsPort), NGINX_STATUS_PORT: String(statusPort) }, { dataDir });
     launched.push(b);
     const prefixA = join(dataDir, `nginx-${a.proxyPort}`);
     const prefixB = join(dataDir, `nginx-${b.proxyPort}`);
+
+    // Where the logs are, and the monitoring endpoints, printed at start-up.
+    expect(await waitUntil(() => /^Metrics: /m.test(b.output()), 5000)).toBe(true);
+    expect(b.output()).toContain(`  nginx access log (JSON lines)  ${join(prefixB, 'logs', 'access.log')}\n`);
+    expect(b.output()).toContain(`  nginx error log                ${join(prefixB, 'logs', 'error.log')}\n`);
+    expect(b.output()).toContain(`Metrics: http://127.0.0.1:${metricsPort}/metrics; nginx stub_status http://127.0.0.1:${statusPort}/stub_status\n`);
+    expect(a.output()).toContain('Metrics: auth service off (set METRICS_PORT); nginx stub_status off (set NGINX_STATUS_PORT)\n');
+    expect((await rawRequest(metricsPort, 'GET', '/metrics')).body).toContain('gateway_auth_logins_total');
+    expect((await rawRequest(statusPort, 'GET', '/stub_status')).body).toMatch(/^Active connections: /);
+    expect((await rawRequest(b.proxyPort, 'GET', '/_gate/health')).status).toBe(200);
     const masterA = Number(readFileSync(join(prefixA, 'logs', 'nginx.pid'), 'utf8'));
     expect(Number(readFileSync(join(prefixB, 'logs', 'nginx.pid'), 'utf8'))).not.toBe(masterA);
     expect((await rawRequest(b.proxyPort, 'GET', '/login')).status).toBe(200);
