@@ -110,6 +110,17 @@ render_conf() {
     ln -sfn "$POLICY_RUNTIME_FILE" "$dest/runtime/policy.json"
 }
 
+# render_snippets DIR VARS NAME: the *.template files in DIR rendered with only VARS substituted,
+# then DIR moved to snippets/NAME beside it (DIR is <conf>/https or <conf>/status).
+render_snippets() {
+    for template in "$1"/*.template; do
+        [ -e "$template" ] || continue
+        envsubst "$2" <"$template" >"${template%.template}"
+        rm -f "$template"
+    done
+    mv "$1" "$(dirname "$1")/snippets/$3"
+}
+
 # render_https DEST: $SOURCE/https/ into DEST/snippets/https.d/, only the files that apply, with
 # the values worked out below (as httpsTemplateValues in scripts/lib/nginx-runtime.ts does).
 render_https() {
@@ -118,12 +129,7 @@ render_https() {
     [ -n "$TLS_CERT_FILE" ] || rm -f "$https"/tls-* "$https"/hsts-*
     [ "$HSTS_MAX_AGE" != 0 ] || rm -f "$https"/hsts-*
     [ -n "$TRUSTED_PROXIES" ] || rm -f "$https"/balancer-*
-    for template in "$https"/*.template; do
-        [ -e "$template" ] || continue
-        envsubst "$HTTPS_TEMPLATE_VARS" <"$template" >"${template%.template}"
-        rm -f "$template"
-    done
-    mv "$https" "$1/snippets/https.d"
+    render_snippets "$https" "$HTTPS_TEMPLATE_VARS" https.d
 }
 
 # render_status DEST: $SOURCE/status/ into DEST/snippets/status.d/ with NGINX_STATUS_PORT set (the
@@ -135,12 +141,7 @@ render_status() {
         rm -rf "$status"
         return 0
     fi
-    for template in "$status"/*.template; do
-        [ -e "$template" ] || continue
-        envsubst '${NGINX_STATUS_PORT}' <"$template" >"${template%.template}"
-        rm -f "$template"
-    done
-    mv "$status" "$1/snippets/status.d"
+    render_snippets "$status" '${NGINX_STATUS_PORT}' status.d
 }
 
 # njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
