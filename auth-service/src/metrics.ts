@@ -142,13 +142,15 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): AuthMetr
     watchPool(pool, max) {
       pools.push({ pool, max });
     },
-    timedFetch(idp, inner = globalThis.fetch) {
+    timedFetch(idp, inner) {
+      // The global fetch is looked up per call, as the code this wraps did.
+      const call: typeof fetch = inner ?? ((input, init) => globalThis.fetch(input, init));
       return async (input, init) => {
         const end = idpSeconds.startTimer({ idp });
         let status: number | null = null;
         let error: unknown;
         try {
-          const res = await inner(input, init);
+          const res = await call(input, init);
           status = res.status;
           return res;
         } catch (err) {
