@@ -7,8 +7,8 @@
  *   /verify               peer (c) and (f), as a tuned one is: one HMAC-SHA256 with a KeyObject made
  *                         once, a constant-time compare, then the same claim checks as the Lua peer
  *                         (bench/lua/bench_jwt_gate.lua) and our gate: exp, nbf, iat and the maximum
- *                         session age with leeway, sub/username/groups types, the IP claim. No Date
- *                         header (res.sendDate = false): nginx never reads it.
+ *                         session age with leeway, sub/username/groups types, the IP claim. Answers
+ *                         with `Content-Length: 0` (so nginx keeps the connection) and no Date header.
  * Run: tsx bench/auth-request-verifier.ts PORT (stdin: JSON {secret, header, cookie, leeway, maxAge}).
  */
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
@@ -90,11 +90,19 @@ process.stdin.on('end', () => {
   const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as VerifierConfig;
   const key = createSecretKey(Buffer.from(cfg.secret, 'utf8'));
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    res.sendDate = false;
     const token = sessionCookie(req.headers.cookie, cfg.cookie);
     const remoteAddr = req.headers['x-real-ip'] as string | undefined;
-    const claims = token === undefined ? undefined : req.url === '/verify-jsonwebtoken' ? verifyJsonwebtoken(token, key, remoteAddr) : verifyTuned(token, cfg, key, remoteAddr);
-    res.writeHead(claims === undefined ? 401 : 200, claims === undefined ? {} : identityHeaders(claims));
+    const untuned = req.url === '/verify-jsonwebtoken';
+    const claims = token === undefined ? undefined : untuned ? verifyJsonwebtoken(token, key, remoteAddr) : verifyTuned(token, cfg, key, remoteAddr);
+    const headers: Record<string, string> = claims === undefined ? {} : identityHeaders(claims);
+    if (!untuned) {
+      res.sendDate = false;
+      // Without it node answers `Transfer-Encoding: chunked` (an empty chunked body). nginx never
+      // reads the body of an auth_request answer, so it cannot reuse that connection and closes it:
+      // `keepalive` in the upstream then does nothing, and every request opens a new TCP connection.
+      headers['content-length'] = '0';
+    }
+    res.writeHead(claims === undefined ? 401 : 200, headers);
     res.end();
   });
   server.keepAliveTimeout = 65_000;
