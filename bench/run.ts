@@ -2,14 +2,20 @@
  * `make bench`: one interleaved run on loopback, same upstream and same request for every scenario.
  *   (a) plain nginx proxy_pass
  *   (b) the njs gate with a valid session (the repo's own snippets), no access policy
- *   (c) nginx auth_request to a node:http + jsonwebtoken verifier (the auth_request pattern)
  *   (d) the gate with a 10-rule access policy, (e) with a 1,000-rule one (bench/access-policies.ts)
- * Prints requests/s, p99, the ratio to (a) and the server CPU per request (nginx workers + verifier),
+ *   the peers a user would pick instead (bench/peers.ts): (c0) auth_request to a node:http +
+ *   jsonwebtoken verifier as first measured, (c) the same tuned, (f) (c) + proxy_cache keyed on the
+ *   session cookie, (g) an OpenResty-style Lua gate; and (a8)/(b8) plain proxy and our gate on
+ *   Debian 13's nginx 1.26 + njs 0.8.9 (chroot). A peer whose packages are missing is skipped, named.
+ * Before measuring, every scenario must pass the session, and every checker must refuse a forged
+ * one and one bound to another address.
+ * Prints requests/s, p99, the ratio to (a), the server CPU per request (nginx workers + verifier) and,
+ * for each peer, the gate's ratio to it by CPU and by req/s,
  * then the targets: (b) >= 0.65 x (a), (b) >= 2.5 x (c), (d) >= 0.90 x (b) and (e) >= 0.909 x (d)
  * (1,000 rules cost at most 10 % more than 10), then the njs CLI micro-benchmark with both policies.
  * Env: BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50).
  *
- * One nginx serves every scenario: njs 0.7.9 accepts `js_preload_object` in a server block, where it
+ * One nginx serves (a) to (f) (the Lua and njs 0.8.9 peers run their own): njs 0.7.9 accepts `js_preload_object` in a server block, where it
  * overrides the http-level object of the same name for that server only (the http-level gate_config
  * is still inherited). The three gate servers (b), (d), (e) each preload their own gate_policy that
  * way, so they are wired alike; the checks before measuring prove each server really got its policy.
@@ -118,10 +124,10 @@ function njs08Site(p: Ports): string {
 }
 
 /** Asserts the status (and, for 403s, the policy-denied JSON) of one request before anything is measured. */
-/** A forged session: the gates answer a browser with the login redirect, the peers with 401. */
-async function expectRefused(s: Scenario, cookie: string): Promise<void> {
+/** A session to refuse: the gates answer a browser with the login redirect, the peers with 401. */
+async function expectRefused(s: Scenario, cookie: string, what: string): Promise<void> {
   const r = await rawRequest(s.port, 'GET', MEASURED_PATH, { cookie, accept: 'text/html' });
-  if (r.status !== (s.peer ? 401 : 302)) throw new Error(`${s.label}: a forged session got ${r.status}, expected ${s.peer ? 401 : 302}`);
+  if (r.status !== (s.peer ? 401 : 302)) throw new Error(`${s.label}: ${what} got ${r.status}, expected ${s.peer ? 401 : 302}`);
 }
 
 async function expectStatus(s: Scenario, path: string, cookie: string, status: number, why: string): Promise<void> {
@@ -166,14 +172,16 @@ async function main(): Promise<void> {
       gate8: await freePort(),
     };
     const secret = randomBytes(48).toString('base64url');
-    const sign = (identity: Parameters<typeof issueSessionToken>[0]['identity']) =>
-      issueSessionToken({ identity, ip: '127.0.0.1', secret, ttlSeconds: 3600, now: Date.now(), groupSelection: BENCH_GROUP_SELECTION }).token;
+    const sign = (identity: Parameters<typeof issueSessionToken>[0]['identity'], ip = '127.0.0.1') =>
+      issueSessionToken({ identity, ip, secret, ttlSeconds: 3600, now: Date.now(), groupSelection: BENCH_GROUP_SELECTION }).token;
     const token = sign({ sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', name: 'James T. Kirk', email: 'kirk@enterprise.example', groups: ['Federation'], src: 'local' });
     const cookie = `${BENCH_COOKIE}=${token}`;
     // mccoy is signed in but not in Federation: the policies refuse him the measured path.
     const mccoyCookie = `${BENCH_COOKIE}=${sign({ sub: '00000000-0000-4000-8000-000000000002', username: 'mccoy', name: 'Leonard McCoy', email: 'mccoy@enterprise.example', groups: [], src: 'local' })}`;
     // The same token signed with another key: every peer must refuse it.
     const forged = `${BENCH_COOKIE}=${token.slice(0, token.lastIndexOf('.') + 1)}${createHmac('sha256', 'another key').update(token.slice(0, token.lastIndexOf('.'))).digest('base64url')}`;
+    // A valid signature, but bound to another client address: refused by the IP binding.
+    const elsewhere = `${BENCH_COOKIE}=${sign({ sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', groups: ['Federation'], src: 'local' }, '192.0.2.7')}`;
     const tokenConfig: PeerTokenConfig = { secret, header: token.split('.')[0], cookie: BENCH_COOKIE, leeway: LEEWAY_SECONDS, maxAge: MAX_SESSION_SECONDS };
 
     const verifier = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'auth-request-verifier.ts'), String(ports.verifier)], {
@@ -237,10 +245,13 @@ async function main(): Promise<void> {
     const measure = (s: Scenario, seconds = duration): Sample =>
       runWrk({ port: s.port, path: MEASURED_PATH, headers: { Cookie: cookie, Accept: 'text/html' } }, server, seconds);
     // Every scenario must really pass the session through before it is measured, and refuse a
-    // forged one (the gates send a browser to the login page, the peers answer 401)...
+    // forged one and one from another address (the gates send a browser to the login page, the
+    // peers answer 401)...
     for (const s of scenarios) {
       await expectStatus(s, MEASURED_PATH, cookie, 200, 'as kirk (group Federation)');
-      if (!s.open) await expectRefused(s, forged);
+      if (s.open) continue;
+      await expectRefused(s, forged, 'a forged session');
+      await expectRefused(s, elsewhere, 'a session bound to another address');
     }
     // ...and each gate server must run the policy it claims: none, the 10 rules, the 1,000 rules.
     await expectStatus(byKey('b'), MEASURED_PATH, mccoyCookie, 200, 'as mccoy without a policy');
