@@ -12,11 +12,14 @@
  *        (bench/lua/bench_jwt_gate.lua), in its own nginx (the modules load nowhere else).
  *   (a8), (b8) plain proxy and our gate on Debian 13's nginx 1.26 + njs 0.8.9, from the root that
  *        scripts/trixie-root.sh builds, run through chroot(8) (same network namespace, so loopback).
+ *   (i8) a prototype on njs 0.8.9: the gate with a verified-token cache in js_shared_dict_zone
+ *        (bench/njs/gate-verified-cache.ts), in a third nginx (gate.js is http-wide).
  * A peer whose packages are missing is skipped with the reason (startLuaPeer, startNjs08Peer);
  * `make deps-test` installs them and `make bench` builds the Debian 13 root.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { prepareNginxPrefix, REPO_ROOT, startNginx, type RunningNginx } from '../scripts/lib/nginx-runtime.js';
 
 export const BENCH_COOKIE = 'gw_session';
@@ -164,27 +167,57 @@ export function trixieRoot(): string | Skipped {
 }
 
 /**
- * Starts (a8) and (b8): the repo's config on the root's nginx 1.26 + njs 0.8.9, in a prefix inside
- * the root. `gateSite` renders the bench's servers for it; `writeRuntime` writes the gate's runtime
- * files into the prefix's conf/ (the same ones as the main nginx).
+ * Builds bench/njs/gate-verified-cache.ts (scenario (i8)) into `outfile` as scripts/build-njs.mjs
+ * builds the gate: ES2017, crypto external, `export default` as njs wants it.
+ */
+export async function buildVerifiedCacheGate(outfile: string): Promise<void> {
+  await build({
+    entryPoints: [join(REPO_ROOT, 'bench', 'njs', 'gate-verified-cache.ts')],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    target: 'es2017',
+    platform: 'neutral',
+    minifyWhitespace: true,
+    legalComments: 'none',
+    charset: 'utf8',
+    logLevel: 'warning',
+    external: ['crypto'],
+  });
+  const source = readFileSync(outfile, 'utf8');
+  const rewritten = source.replace(/export\s*\{\s*([A-Za-z_$][\w$]*)\s+as\s+default\s*\}\s*;?/, 'export default $1;');
+  if (rewritten === source) throw new Error(`${outfile}: esbuild emitted no \`export { x as default }\``);
+  writeFileSync(outfile, rewritten);
+}
+
+/** The shared dict of scenario (i8): one MAC (43 characters) per session, evicted when full. */
+export const VERIFIED_CACHE_ZONE = 'js_shared_dict_zone zone=gate_verified:8m timeout=3600s evict;';
+
+/**
+ * Starts the repo's config on the root's nginx 1.26 + njs 0.8.9 in a prefix inside the root:
+ * (a8) and (b8), or with `gateBundle` (installed as njs/gate.js) (i8). `gateSite` renders the
+ * bench's servers for it; `writeRuntime` writes the gate's runtime files into the prefix's conf/
+ * (the same ones as the main nginx).
  */
 export async function startNjs08Peer(
   root: string,
   gateSite: string,
   firstPort: number,
   writeRuntime: (confDir: string, gateConfigFile: string) => Promise<void>,
+  gateBundle?: (njsDir: string) => Promise<void>,
 ): Promise<RunningNginx> {
   const tmp = mkdtempSync(join(root, 'tmp', 'gw-bench-'));
-  const { prefix, gateConfigFile } = prepareNginxPrefix({
-    prefix: join(tmp, 'nginx'),
-    vars: { PROXY_LISTEN: '127.0.0.1:9', APP_UPSTREAM: '127.0.0.1:9', AUTH_UPSTREAM: '127.0.0.1:9' },
-    extraFiles: { 'sites/bench.conf': gateSite },
-    revocations: false,
-  });
-  // The bench's servers only (the rendered gateway.conf would listen on PROXY_LISTEN).
-  rmSync(join(prefix, 'conf', 'sites', 'gateway.conf'));
-  await writeRuntime(join(prefix, 'conf'), gateConfigFile);
   try {
+    const { prefix, gateConfigFile } = prepareNginxPrefix({
+      prefix: join(tmp, 'nginx'),
+      vars: { PROXY_LISTEN: '127.0.0.1:9', APP_UPSTREAM: '127.0.0.1:9', AUTH_UPSTREAM: '127.0.0.1:9' },
+      extraFiles: { 'sites/bench.conf': gateSite },
+      revocations: false,
+    });
+    // The bench's servers only (the rendered gateway.conf would listen on PROXY_LISTEN).
+    rmSync(join(prefix, 'conf', 'sites', 'gateway.conf'));
+    await writeRuntime(join(prefix, 'conf'), gateConfigFile);
+    if (gateBundle) await gateBundle(join(prefix, 'conf', 'njs'));
     const nginx = await startNginx(prefix, firstPort, 15_000, undefined, root);
     const stop = nginx.stop;
     nginx.stop = async () => {

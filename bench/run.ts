@@ -29,7 +29,7 @@ import { POLICY_OFF } from '../auth-service/src/policy/policy-runtime.js';
 import { issueSessionToken } from '../auth-service/src/services/session-token.js';
 import { type GroupSelection } from '../auth-service/src/services/group-selection.js';
 import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, waitForPort, type RunningNginx } from '../scripts/lib/nginx-runtime.js';
-import { AUTH_CACHE_SECONDS, authRequestSites, BENCH_COOKIE, startLuaPeer, startNjs08Peer, trixieRoot, type PeerTokenConfig } from './peers.js';
+import { AUTH_CACHE_SECONDS, authRequestSites, BENCH_COOKIE, buildVerifiedCacheGate, startLuaPeer, startNjs08Peer, trixieRoot, VERIFIED_CACHE_ZONE, type PeerTokenConfig } from './peers.js';
 import { rawRequest } from '../tests/support/http.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { GatePolicy } from '../njs/src/core/policy-contract.js';
@@ -62,6 +62,7 @@ interface Ports {
   lua: number;
   plain8: number;
   gate8: number;
+  cached8: number;
 }
 
 /** Server-level policy files (conf/runtime/), each preloaded by one gate server. */
@@ -118,6 +119,11 @@ server {
 ${plainServer('(a) plain proxy', p.plain)}${gateServer('(b) the gate with no policy', p.gate, POLICY_FILES.off)}${gateServer('(d) the gate with the 10-rule policy', p.policy10, POLICY_FILES.p10)}${gateServer('(e) the gate with the 1,000-rule policy', p.policy1000, POLICY_FILES.p1000)}${authRequestSites(p)}`;
 }
 
+/** Scenario (i8): the gate server of (b8) in its own nginx, whose gate.js caches verified MACs. */
+function cachedSite(p: Ports): string {
+  return `${upstreams(p)}${VERIFIED_CACHE_ZONE}\n${gateServer('(i8) the gate + verified-token cache on njs 0.8.9, no policy', p.cached8, POLICY_FILES.off)}`;
+}
+
 /** The servers of the Debian 13 nginx (njs 0.8.9): plain proxy and the gate, to the same upstream. */
 function njs08Site(p: Ports): string {
   return `${upstreams(p)}${plainServer('(a8) plain proxy on nginx 1.26', p.plain8)}${gateServer('(b8) the gate on njs 0.8.9, no policy', p.gate8, POLICY_FILES.off)}`;
@@ -170,6 +176,7 @@ async function main(): Promise<void> {
       lua: await freePort(),
       plain8: await freePort(),
       gate8: await freePort(),
+      cached8: await freePort(),
     };
     const secret = randomBytes(48).toString('base64url');
     const sign = (identity: Parameters<typeof issueSessionToken>[0]['identity'], ip = '127.0.0.1') =>
@@ -215,11 +222,15 @@ async function main(): Promise<void> {
     }
     const root = trixieRoot();
     let njs08: RunningNginx | undefined;
-    if (typeof root !== 'string') skipped.push(`(a8), (b8) njs 0.8.9: ${root.skipped}`);
+    if (typeof root !== 'string') skipped.push(`(a8), (b8), (i8) njs 0.8.9: ${root.skipped}`);
     else {
-      njs08 = await startNjs08Peer(root, njs08Site(ports), ports.gate8, (confDir, file) => writeRuntime(confDir, file, secret, policies));
+      const runtime = (confDir: string, file: string) => writeRuntime(confDir, file, secret, policies);
+      njs08 = await startNjs08Peer(root, njs08Site(ports), ports.gate8, runtime);
       stops.push(() => njs08!.stop());
       masters.push(njs08.process.pid);
+      const cached = await startNjs08Peer(root, cachedSite(ports), ports.cached8, runtime, (njsDir) => buildVerifiedCacheGate(join(njsDir, 'gate.js')));
+      stops.push(() => cached.stop());
+      masters.push(cached.process.pid);
     }
     if (masters.some((pid) => pid === undefined) || verifier.pid === undefined) throw new Error('an nginx or the verifier has no pid');
     const verifierPid = verifier.pid;
@@ -240,6 +251,7 @@ async function main(): Promise<void> {
     if (njs08) {
       scenarios.push({ key: 'a8', label: '(a8) plain proxy, nginx 1.26', port: ports.plain8, open: true });
       scenarios.push({ key: 'b8', label: '(b8) njs 0.8.9 gate, nginx 1.26', port: ports.gate8 });
+      scenarios.push({ key: 'i8', label: '(i8) (b8) + verified-token cache (proto)', port: ports.cached8 });
     }
     const byKey = (k: string) => scenarios.find((s) => s.key === k) as Scenario;
     const measure = (s: Scenario, seconds = duration): Sample =>
