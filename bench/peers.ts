@@ -109,20 +109,31 @@ function gateHeaderClearing(): string {
 /** Lua string literal (JSON's escapes are valid in Lua for the ASCII values used here). */
 const luaString = (s: string) => JSON.stringify(s);
 
-/**
- * Starts peer (g), the Lua gate, in its own nginx under `dir`, proxying to `upstreamPort`; or says
- * which package is missing.
- */
-export async function startLuaPeer(dir: string, port: number, upstreamPort: number, token: PeerTokenConfig): Promise<RunningNginx | Skipped> {
+/** Why peer (g) cannot run here (the packages missing), or null. */
+export function luaPeerMissing(): string | null {
   const missing = Object.entries(LUA_FILES).filter(([, file]) => !existsSync(file)).map(([what]) => what);
-  if (missing.length > 0) return { skipped: `missing ${missing.join(', ')}: run \`make deps-test\`` };
-  const prefix = join(dir, 'nginx-lua');
+  return missing.length === 0 ? null : `missing ${missing.join(', ')}: run \`make deps-test\``;
+}
+
+export interface LuaPeerOptions {
+  port: number;
+  /** The upstream's port; `serveUpstream` also serves it from this nginx (bench/instructions.ts). */
+  upstreamPort: number;
+  serveUpstream?: boolean;
+  /** One process in the foreground (callgrind), else worker_processes auto like the gateway. */
+  singleProcess?: boolean;
+  token: PeerTokenConfig;
+}
+
+/** Writes peer (g)'s nginx.conf into `prefix`/conf (and creates logs/ and temp/). */
+export function writeLuaPeerPrefix(prefix: string, o: LuaPeerOptions): void {
   for (const d of ['conf', 'logs', 'temp']) mkdirSync(join(prefix, d), { recursive: true });
+  const upstreamServer = o.serveUpstream ? `    server { listen 127.0.0.1:${o.upstreamPort}; access_log off; location / { return 200 "hello from upstream\\n"; } }\n` : '';
   const conf = `
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so;
-worker_processes auto;
+${o.singleProcess ? 'worker_processes 1; daemon off; master_process off;' : 'worker_processes auto;'}
 pid logs/nginx.pid;
 error_log logs/error.log warn;
 events { worker_connections 4096; }
@@ -137,14 +148,14 @@ http {
     lua_package_path "${join(REPO_ROOT, 'bench', 'lua')}/?.lua;;";
     init_by_lua_block {
         require("bench_jwt_gate").configure({
-            secret = ${luaString(token.secret)}, header = ${luaString(token.header)}, cookie = ${luaString(token.cookie)},
-            leeway = ${token.leeway}, max_age = ${token.maxAge},
+            secret = ${luaString(o.token.secret)}, header = ${luaString(o.token.header)}, cookie = ${luaString(o.token.cookie)},
+            leeway = ${o.token.leeway}, max_age = ${o.token.maxAge},
         })
     }
-    upstream bench_upstream { server 127.0.0.1:${upstreamPort}; keepalive 64; }
-    # (g) OpenResty-style gate
+    upstream bench_upstream { server 127.0.0.1:${o.upstreamPort}; keepalive 64; }
+${upstreamServer}    # (g) OpenResty-style gate
     server {
-        listen 127.0.0.1:${port};
+        listen 127.0.0.1:${o.port};
         access_log off;
         set $lua_gate_reason "";
         location / {
@@ -157,7 +168,15 @@ http {
 }
 `;
   writeFileSync(join(prefix, 'conf', 'nginx.conf'), conf, { mode: 0o600 });
-  return startNginx(prefix, port);
+}
+
+/** Starts peer (g), the Lua gate, in its own nginx under `dir`; or says which package is missing. */
+export async function startLuaPeer(dir: string, o: LuaPeerOptions): Promise<RunningNginx | Skipped> {
+  const missing = luaPeerMissing();
+  if (missing !== null) return { skipped: missing };
+  const prefix = join(dir, 'nginx-lua');
+  writeLuaPeerPrefix(prefix, o);
+  return startNginx(prefix, o.port);
 }
 
 /** The Debian 13 root of scripts/trixie-root.sh, if it is complete. */

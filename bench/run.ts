@@ -214,7 +214,7 @@ async function main(): Promise<void> {
 
     // The peers in their own nginx: skipped, with the reason, when their packages are missing.
     const skipped: string[] = [];
-    const lua = await startLuaPeer(tmp, ports.lua, ports.upstream, tokenConfig);
+    const lua = await startLuaPeer(tmp, { port: ports.lua, upstreamPort: ports.upstream, token: tokenConfig });
     if ('skipped' in lua) skipped.push(`(g) Lua gate: ${lua.skipped}`);
     else {
       stops.push(() => lua.stop());
