@@ -17,9 +17,8 @@
  * A peer whose packages are missing is skipped with the reason (startLuaPeer, startNjs08Peer);
  * `make deps-test` installs them and `make bench` builds the Debian 13 root.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { prepareNginxPrefix, REPO_ROOT, startNginx, type RunningNginx } from '../scripts/lib/nginx-runtime.js';
 
 export const BENCH_COOKIE = 'gw_session';
@@ -185,36 +184,15 @@ export function trixieRoot(): string | Skipped {
   return existsSync(join(root, '.gateway-trixie-ready')) ? root : { skipped: `no Debian 13 root at ${root}: run scripts/trixie-root.sh (as root; make bench does)` };
 }
 
-/**
- * Builds bench/njs/gate-verified-cache.ts (scenario (i8)) into `outfile` as scripts/build-njs.mjs
- * builds the gate: ES2017, crypto external, `export default` as njs wants it.
- */
-export async function buildVerifiedCacheGate(outfile: string): Promise<void> {
-  await build({
-    entryPoints: [join(REPO_ROOT, 'bench', 'njs', 'gate-verified-cache.ts')],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    target: 'es2017',
-    platform: 'neutral',
-    minifyWhitespace: true,
-    legalComments: 'none',
-    charset: 'utf8',
-    logLevel: 'warning',
-    external: ['crypto'],
-  });
-  const source = readFileSync(outfile, 'utf8');
-  const rewritten = source.replace(/export\s*\{\s*([A-Za-z_$][\w$]*)\s+as\s+default\s*\}\s*;?/, 'export default $1;');
-  if (rewritten === source) throw new Error(`${outfile}: esbuild emitted no \`export { x as default }\``);
-  writeFileSync(outfile, rewritten);
-}
+/** Scenario (i8)'s gate, built by scripts/build-njs.mjs from bench/njs/gate-verified-cache.ts (`make build`). */
+export const VERIFIED_CACHE_GATE = join(REPO_ROOT, 'njs', 'dist', 'bench-gate-verified-cache.js');
 
 /** The shared dict of scenario (i8): one MAC (43 characters) per session, evicted when full. */
 export const VERIFIED_CACHE_ZONE = 'js_shared_dict_zone zone=gate_verified:8m timeout=3600s evict;';
 
 /**
  * Starts the repo's config on the root's nginx 1.26 + njs 0.8.9 in a prefix inside the root:
- * (a8) and (b8), or with `gateBundle` (installed as njs/gate.js) (i8). `gateSite` renders the
+ * (a8) and (b8), or with `gateBundle` (a built gate, installed as njs/gate.js) (i8). `gateSite` renders the
  * bench's servers for it; `writeRuntime` writes the gate's runtime files into the prefix's conf/
  * (the same ones as the main nginx).
  */
@@ -223,7 +201,7 @@ export async function startNjs08Peer(
   gateSite: string,
   firstPort: number,
   writeRuntime: (confDir: string, gateConfigFile: string) => Promise<void>,
-  gateBundle?: (njsDir: string) => Promise<void>,
+  gateBundle?: string,
 ): Promise<RunningNginx> {
   const tmp = mkdtempSync(join(root, 'tmp', 'gw-bench-'));
   try {
@@ -236,7 +214,7 @@ export async function startNjs08Peer(
     // The bench's servers only (the rendered gateway.conf would listen on PROXY_LISTEN).
     rmSync(join(prefix, 'conf', 'sites', 'gateway.conf'));
     await writeRuntime(join(prefix, 'conf'), gateConfigFile);
-    if (gateBundle) await gateBundle(join(prefix, 'conf', 'njs'));
+    if (gateBundle !== undefined) copyFileSync(gateBundle, join(prefix, 'conf', 'njs', 'gate.js'));
     const nginx = await startNginx(prefix, firstPort, 15_000, undefined, root);
     const stop = nginx.stop;
     nginx.stop = async () => {

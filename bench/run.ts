@@ -29,7 +29,7 @@ import { POLICY_OFF } from '../auth-service/src/policy/policy-runtime.js';
 import { issueSessionToken } from '../auth-service/src/services/session-token.js';
 import { type GroupSelection } from '../auth-service/src/services/group-selection.js';
 import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, waitForPort, type RunningNginx } from '../scripts/lib/nginx-runtime.js';
-import { AUTH_CACHE_SECONDS, authRequestSites, BENCH_COOKIE, buildVerifiedCacheGate, startLuaPeer, startNjs08Peer, trixieRoot, VERIFIED_CACHE_ZONE, type PeerTokenConfig } from './peers.js';
+import { AUTH_CACHE_SECONDS, authRequestSites, BENCH_COOKIE, startLuaPeer, startNjs08Peer, trixieRoot, VERIFIED_CACHE_GATE, VERIFIED_CACHE_ZONE, type PeerTokenConfig } from './peers.js';
 import { rawRequest } from '../tests/support/http.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { GatePolicy } from '../njs/src/core/policy-contract.js';
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
       njs08 = await startNjs08Peer(root, njs08Site(ports), ports.gate8, runtime);
       stops.push(() => njs08!.stop());
       masters.push(njs08.process.pid);
-      const cached = await startNjs08Peer(root, cachedSite(ports), ports.cached8, runtime, (njsDir) => buildVerifiedCacheGate(join(njsDir, 'gate.js')));
+      const cached = await startNjs08Peer(root, cachedSite(ports), ports.cached8, runtime, VERIFIED_CACHE_GATE);
       stops.push(() => cached.stop());
       masters.push(cached.process.pid);
     }

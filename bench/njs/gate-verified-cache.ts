@@ -9,8 +9,7 @@
  * feature it would need a size bound per entry and a flush on key rotation.
  * Same njs subset as njs/src (no destructuring, spread, for-of, classes).
  */
-import { act, decodeBase64url, decodeUtf8, hmacSha256, loadRuntime, logGateError, nowSeconds, sha256Digest, type GateAction } from '../../njs/src/adapter.js';
-import { decideRequest } from '../../njs/src/core/decide.js';
+import { act, decide, hmacSha256, loadRuntime, logGateError, type GateAction } from '../../njs/src/adapter.js';
 
 interface VerifiedDict {
   get(key: string): string | undefined;
@@ -28,25 +27,7 @@ function check(r: NginxHTTPRequest): GateAction {
       dict.set(data, mac);
       return mac;
     };
-    const v = r.variables;
-    return act(
-      r,
-      decideRequest({
-        cookieHeaders: r.headersIn.Cookie,
-        accept: r.headersIn.Accept,
-        requestUri: v.request_uri || '/',
-        uri: v.uri || '',
-        method: r.method,
-        remoteAddr: r.remoteAddress,
-        now: nowSeconds(),
-        config: runtime.config,
-        policy: runtime.policy,
-        hmac: cachedHmac,
-        digest: sha256Digest,
-        decode: decodeBase64url,
-        utf8: decodeUtf8,
-      }),
-    );
+    return act(r, decide(r, runtime, r.headersIn.Cookie, cachedHmac));
   } catch (e) {
     logGateError(r, e);
     return 'deny';
