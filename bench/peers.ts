@@ -5,9 +5,12 @@
  *        headers go to the verifier, which runs jsonwebtoken.verify.
  *   (c)  the same pattern tuned: keepalive to the verifier, no body, only the Cookie and the address
  *        sent, one precomputed-key HMAC in the verifier, no Date header.
- *   (f)  (c) plus nginx proxy_cache on the verifier's answer, keyed on the session cookie and the
- *        client address, valid 3 s (oauth2-proxy's maintainers' recipe keys on the cookie alone with a
- *        few seconds' validity; the address is added so the IP binding still holds).
+ *   (f)  (c) plus nginx proxy_cache on the verifier's answer, valid 3 s, as oauth2-proxy's
+ *        maintainers' recipe does with a few seconds' validity. That recipe keys on the session
+ *        cookie alone ($cookie_NAME); here the key is the whole Cookie header and the client address:
+ *        with $cookie_NAME a doubled session cookie, which the verifier refuses, rode on the cached
+ *        answer of the first one (the bench's refusal check caught it), and the address keeps the IP
+ *        binding.
  *   (g)  an OpenResty-style gate: Debian's libnginx-mod-http-lua, access_by_lua with an FFI HMAC
  *        (bench/lua/bench_jwt_gate.lua), in its own nginx (the modules load nowhere else).
  *   (a8), (b8) plain proxy and our gate on Debian 13's nginx 1.26 + njs 0.8.9, from the root that
@@ -84,9 +87,9 @@ export function authRequestSites(ports: { verifier: number; authreqOriginal: num
 upstream bench_verifier { server 127.0.0.1:${ports.verifier}; keepalive 64; }
 proxy_cache_path temp/bench-auth levels=1 keys_zone=bench_auth:10m inactive=${AUTH_CACHE_SECONDS}s use_temp_path=off;
 ${authRequestServer('(c0) auth_request as first measured: every client header to the verifier, jsonwebtoken', ports.authreqOriginal, '/verify-jsonwebtoken', `        proxy_set_header Content-Length "";
-        proxy_set_header X-Real-IP $remote_addr;`)}${authRequestServer('(c) auth_request tuned', ports.authreq, '/verify', TUNED_VERIFY)}${authRequestServer(`(f) (c) + proxy_cache of the verifier's answer, ${AUTH_CACHE_SECONDS} s, keyed on the session cookie and the client address`, ports.authreqCached, '/verify', `${TUNED_VERIFY}
+        proxy_set_header X-Real-IP $remote_addr;`)}${authRequestServer('(c) auth_request tuned', ports.authreq, '/verify', TUNED_VERIFY)}${authRequestServer(`(f) (c) + proxy_cache of the verifier's answer, ${AUTH_CACHE_SECONDS} s, keyed on the Cookie header and the client address`, ports.authreqCached, '/verify', `${TUNED_VERIFY}
         proxy_cache bench_auth;
-        proxy_cache_key "$cookie_${BENCH_COOKIE} $remote_addr";
+        proxy_cache_key "$http_cookie $remote_addr";
         proxy_cache_valid 200 401 ${AUTH_CACHE_SECONDS}s;`)}`;
 }
 

@@ -5,10 +5,10 @@
  *   (d) the gate with a 10-rule access policy, (e) with a 1,000-rule one (bench/access-policies.ts)
  *   the peers a user would pick instead (bench/peers.ts): (c0) auth_request to a node:http +
  *   jsonwebtoken verifier as first measured, (c) the same tuned, (f) (c) + proxy_cache keyed on the
- *   session cookie, (g) an OpenResty-style Lua gate; and (a8)/(b8) plain proxy and our gate on
+ *   Cookie header, (g) an OpenResty-style Lua gate; and (a8)/(b8) plain proxy and our gate on
  *   Debian 13's nginx 1.26 + njs 0.8.9 (chroot). A peer whose packages are missing is skipped, named.
  * Before measuring, every scenario must pass the session, and every checker must refuse a forged
- * one and one bound to another address.
+ * one, one bound to another address, an alg:none one, a doubled cookie and (the peers) an expired one.
  * Prints requests/s, p99, the ratio to (a), the server CPU per request (nginx workers + verifier) and,
  * for each peer, the gate's ratio to it by CPU and by req/s,
  * then the targets: (b) >= 0.65 x (a), (b) >= 2.5 x (c), (d) >= 0.90 x (b) and (e) >= 0.909 x (d)
@@ -179,16 +179,24 @@ async function main(): Promise<void> {
       cached8: await freePort(),
     };
     const secret = randomBytes(48).toString('base64url');
-    const sign = (identity: Parameters<typeof issueSessionToken>[0]['identity'], ip = '127.0.0.1') =>
-      issueSessionToken({ identity, ip, secret, ttlSeconds: 3600, now: Date.now(), groupSelection: BENCH_GROUP_SELECTION }).token;
+    const sign = (identity: Parameters<typeof issueSessionToken>[0]['identity'], ip = '127.0.0.1', now = Date.now()) =>
+      issueSessionToken({ identity, ip, secret, ttlSeconds: 3600, now, groupSelection: BENCH_GROUP_SELECTION }).token;
     const token = sign({ sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', name: 'James T. Kirk', email: 'kirk@enterprise.example', groups: ['Federation'], src: 'local' });
     const cookie = `${BENCH_COOKIE}=${token}`;
     // mccoy is signed in but not in Federation: the policies refuse him the measured path.
     const mccoyCookie = `${BENCH_COOKIE}=${sign({ sub: '00000000-0000-4000-8000-000000000002', username: 'mccoy', name: 'Leonard McCoy', email: 'mccoy@enterprise.example', groups: [], src: 'local' })}`;
     // The same token signed with another key: every peer must refuse it.
     const forged = `${BENCH_COOKIE}=${token.slice(0, token.lastIndexOf('.') + 1)}${createHmac('sha256', 'another key').update(token.slice(0, token.lastIndexOf('.'))).digest('base64url')}`;
-    // A valid signature, but bound to another client address: refused by the IP binding.
-    const elsewhere = `${BENCH_COOKIE}=${sign({ sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', groups: ['Federation'], src: 'local' }, '192.0.2.7')}`;
+    // Sessions every checker must refuse (`peers`: only the peers; the gate renews an expired one).
+    const kirk = { sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', groups: ['Federation'], src: 'local' };
+    const [, payload] = token.split('.');
+    const refusals = [
+      { what: 'a forged session', cookie: forged },
+      { what: 'a session bound to another address', cookie: `${BENCH_COOKIE}=${sign(kirk, '192.0.2.7')}` },
+      { what: 'an alg:none token', cookie: `${BENCH_COOKIE}=${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.` },
+      { what: 'the session cookie twice', cookie: `${cookie}; ${cookie}` },
+      { what: 'a session expired an hour ago', cookie: `${BENCH_COOKIE}=${sign(kirk, '127.0.0.1', Date.now() - 2 * 3600_000)}`, peers: true },
+    ];
     const tokenConfig: PeerTokenConfig = { secret, header: token.split('.')[0], cookie: BENCH_COOKIE, leeway: LEEWAY_SECONDS, maxAge: MAX_SESSION_SECONDS };
 
     const verifier = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'auth-request-verifier.ts'), String(ports.verifier)], {
@@ -245,7 +253,7 @@ async function main(): Promise<void> {
       { key: 'e', label: '(e) njs gate + 1,000-rule policy', port: ports.policy1000 },
       { key: 'c0', label: '(c0) auth_request -> jsonwebtoken, untuned', port: ports.authreqOriginal, peer: true },
       { key: 'c', label: '(c) auth_request -> node:http, tuned', port: ports.authreq, peer: true },
-      { key: 'f', label: `(f) (c) + proxy_cache ${AUTH_CACHE_SECONDS}s on cookie+addr`, port: ports.authreqCached, peer: true },
+      { key: 'f', label: `(f) (c) + proxy_cache ${AUTH_CACHE_SECONDS}s, Cookie+addr`, port: ports.authreqCached, peer: true },
     ];
     if (!('skipped' in lua)) scenarios.push({ key: 'g', label: '(g) Lua access_by_lua + FFI HMAC', port: ports.lua, peer: true });
     if (njs08) {
@@ -256,14 +264,12 @@ async function main(): Promise<void> {
     const byKey = (k: string) => scenarios.find((s) => s.key === k) as Scenario;
     const measure = (s: Scenario, seconds = duration): Sample =>
       runWrk({ port: s.port, path: MEASURED_PATH, headers: { Cookie: cookie, Accept: 'text/html' } }, server, seconds);
-    // Every scenario must really pass the session through before it is measured, and refuse a
-    // forged one and one from another address (the gates send a browser to the login page, the
-    // peers answer 401)...
+    // Every scenario must really pass the session through before it is measured, and every checker
+    // refuse the sessions above (the gates send a browser to the login page, the peers answer 401)...
     for (const s of scenarios) {
       await expectStatus(s, MEASURED_PATH, cookie, 200, 'as kirk (group Federation)');
       if (s.open) continue;
-      await expectRefused(s, forged, 'a forged session');
-      await expectRefused(s, elsewhere, 'a session bound to another address');
+      for (const r of refusals) if (s.peer || !r.peers) await expectRefused(s, r.cookie, r.what);
     }
     // ...and each gate server must run the policy it claims: none, the 10 rules, the 1,000 rules.
     await expectStatus(byKey('b'), MEASURED_PATH, mccoyCookie, 200, 'as mccoy without a policy');
