@@ -11,7 +11,7 @@ help: ## List the targets
 deps: ## Install what is missing: npm packages; nginx, njs and headers-more (as root)
 	@bash scripts/install-deps.sh
 
-deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, Docker (docker.io, runc) and docker-compose, libfaketime, gettext-base, debootstrap
+deps-test: ## Install test/bench extras too: Chromium, PostgreSQL (if none runs), wrk, valgrind, Docker (docker.io, runc) and docker-compose, libfaketime, gettext-base, debootstrap, the Lua bench peer (libnginx-mod-http-lua)
 	@bash scripts/install-deps.sh --test
 
 build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runner
@@ -54,7 +54,8 @@ test-compose: build ## docker-compose.yml for real (as root): dockerd + local st
 validate-compose: ## Validate docker-compose.yml with docker-compose config
 	@bash scripts/validate-compose.sh
 
-bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 policy rules) vs auth_request (prints ratios), CPU instructions per request vs BENCH_BASELINE, then silent renewals per second vs fresh tokens
+bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 rules) vs its peers (auth_request, + proxy_cache, Lua, njs 0.8.9; ratios), CPU instructions per request vs BENCH_BASELINE, then silent renewals per second vs fresh tokens
+	@bash scripts/trixie-root.sh >/dev/null || echo "bench: no Debian 13 root (scripts/trixie-root.sh needs root): the njs 0.8.9 scenarios are skipped"
 	@npx tsx bench/run.ts
 	@npx tsx bench/instructions.ts
 	@npx tsx bench/renewal.ts

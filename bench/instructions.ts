@@ -13,6 +13,7 @@
  *   (each must be a 200 from the upstream) the counters are zeroed, BENCH_INSTR_REQUESTS sequential
  *   keep-alive requests are sent, and the dump is divided by their number.
  * The count covers all of nginx's work for a request: the gate's server, the proxy and the upstream.
+ * Then peer (g), the Lua gate of bench/peers.ts, is counted the same way (this checkout only).
  *
  * Env: BENCH_BASELINE (a git revision; default 123d0a8, the gate before the issue 8 hardening;
  * `none` skips it), BENCH_INSTR_REQUESTS (default 500). Needs valgrind (`make deps-test`) and, for the
@@ -27,6 +28,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT, freePort, waitForPort } from '../scripts/lib/nginx-runtime.js';
 import { MEASURED_PATH } from './access-policies.js';
+import { BENCH_COOKIE, luaPeerMissing, writeLuaPeerPrefix } from './peers.js';
 
 const DEFAULT_BASELINE = '123d0a8';
 const baseline = (process.env.BENCH_BASELINE ?? DEFAULT_BASELINE).trim();
@@ -202,6 +204,7 @@ async function main(): Promise<void> {
     const trees: Array<{ name: string; root: string }> = [{ name: 'this checkout', root: REPO_ROOT }];
     if (base !== null) trees.push({ name: `baseline ${baseline}`, root: base });
     const results: Record<string, Record<string, number>> = {};
+    let sessionCookie = '';
     for (const tree of trees) {
       results[tree.name] = {};
       for (const s of SCENARIOS) {
@@ -209,8 +212,21 @@ async function main(): Promise<void> {
         const upstreamPort = await freePort();
         const dir = join(tmp, `${tree === trees[0] ? 'current' : 'base'}-${s.key}`);
         const cookie = await prepare(tree.root, dir, s.rules, gatePort, upstreamPort, secret);
+        if (tree === trees[0]) sessionCookie = cookie;
         results[tree.name][s.key] = await measure(dir, gatePort, cookie);
       }
+    }
+    // Peer (g), the Lua gate of bench/peers.ts, counted the same way with the same session (the
+    // steady form of bench/run.ts's CPU per request for it).
+    const luaMissing = luaPeerMissing();
+    let lua: number | null = null;
+    if (luaMissing === null) {
+      const port = await freePort();
+      const upstreamPort = await freePort();
+      const token = sessionCookie.slice(sessionCookie.indexOf('=') + 1);
+      const prefix = join(tmp, 'lua');
+      writeLuaPeerPrefix(prefix, { port, upstreamPort, serveUpstream: true, singleProcess: true, token: { secret, header: token.split('.')[0], cookie: BENCH_COOKIE, leeway: 30, maxAge: 3600 } });
+      lua = await measure(prefix, port, sessionCookie);
     }
     console.log(`\nCPU instructions per request (valgrind callgrind, ${requests} keep-alive requests after ${WARM_UP} warm-up; nginx's whole work: gate, proxy, upstream)`);
     for (const s of SCENARIOS) {
@@ -223,6 +239,8 @@ async function main(): Promise<void> {
       }
       console.log(line);
     }
+    if (lua === null) console.log(`  (g) Lua peer: skipped, ${luaMissing}`);
+    else console.log(`  ${'(g) Lua peer (bench/peers.ts)'.padEnd(30)} ${Math.round(lua).toLocaleString('en-US').padStart(9)}   the gate (b) runs ${(results['this checkout'].b / lua).toFixed(2)}x its instructions`);
   } finally {
     if (base !== null) spawnSync('git', ['-C', REPO_ROOT, 'worktree', 'remove', '--force', base]);
     rmSync(tmp, { recursive: true, force: true });

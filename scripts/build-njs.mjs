@@ -97,6 +97,8 @@ for (const [entry, outfile, fn] of [
   ['renew.ts', join(dist, 'renew.js'), 'resume'],
   // njs >= 0.8 only (nginx/njs08/); it loads in 0.7.9 too, which the check below proves.
   ['revocations.ts', join(dist, 'revocations.js'), 'poll'],
+  // make bench only, never shipped: scenario (i8), the gate with a verified-token cache (njs >= 0.8).
+  [join('..', '..', 'bench', 'njs', 'gate-verified-cache.ts'), join(dist, 'bench-gate-verified-cache.js'), 'check'],
 ]) {
   await build({
     ...common,

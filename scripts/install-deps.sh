@@ -4,14 +4,15 @@
 #
 #   scripts/install-deps.sh          npm packages; Debian's nginx, njs module + CLI, headers-more
 #   scripts/install-deps.sh --test   also chromium, wrk, valgrind (make bench), docker.io + docker-compose + runc (make test-compose), libfaketime (policy time-window tests), gettext-base (container entrypoint test),
-#                                    debootstrap (the Debian 13 root of make test-njs08, scripts/trixie-root.sh), and a PostgreSQL answering on
+#                                    debootstrap (the Debian 13 root of make test-njs08, scripts/trixie-root.sh), the Lua peer of make bench
+#                                    (libnginx-mod-http-lua + -ndk, lua-resty-core, lua-cjson), and a PostgreSQL answering on
 #                                    127.0.0.1:5432 where user postgres connects without a password
 #
 # As root it installs what is missing. Otherwise it prints the exact command to run and exits 1.
 set -euo pipefail
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 with_test=0
@@ -178,6 +179,8 @@ check_postgres_login() {
 packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter ca-certificates)
 if [ "$with_test" -eq 1 ]; then
     packages+=(chromium wrk valgrind docker.io docker-compose runc libfaketime gettext-base debootstrap)
+    # make bench's OpenResty-style peer (bench/peers.ts); never loaded by the gateway's own nginx.
+    packages+=(libnginx-mod-http-ndk libnginx-mod-http-lua lua-resty-core lua-cjson)
     pg_answers || packages+=(postgresql)
 fi
 install_debian_packages "${packages[@]}"

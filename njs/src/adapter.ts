@@ -153,8 +153,16 @@ export function checkRevocable(r: NginxHTTPRequest): GateAction {
   }
 }
 
-/** The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). */
-export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; policy: GatePolicy }, cookieHeaders: string | string[] | undefined): Decision {
+/**
+ * The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). `hmac`
+ * replaces hmacSha256 (bench/njs/gate-verified-cache.ts, a bench prototype, passes a cached one).
+ */
+export function decide(
+  r: NginxHTTPRequest,
+  runtime: { config: GateConfig; policy: GatePolicy },
+  cookieHeaders: string | string[] | undefined,
+  hmac?: (secret: string, data: string) => string,
+): Decision {
   const v = r.variables;
   return decideRequest({
     cookieHeaders: cookieHeaders,
@@ -166,7 +174,7 @@ export function decide(r: NginxHTTPRequest, runtime: { config: GateConfig; polic
     now: nowSeconds(),
     config: runtime.config,
     policy: runtime.policy,
-    hmac: hmacSha256,
+    hmac: hmac || hmacSha256,
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
