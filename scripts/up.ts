@@ -30,7 +30,10 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, stopLeftoverNginx, wafSettingsFromEnv, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+
+/** `make up` runs the WAF in DetectionOnly unless WAF_MODE says otherwise: it logs, never blocks (docs/waf.md). */
+const UP_WAF_MODE = 'DetectionOnly';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -78,6 +81,7 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   problems.push(...nginxSettingsFromEnv(env).problems);
   problems.push(...httpsSettingsFromEnv(env).problems);
   problems.push(...revocationsFromEnv(env).problems);
+  problems.push(...wafSettingsFromEnv(env, UP_WAF_MODE).problems);
   return problems;
 }
 
@@ -210,6 +214,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
         ...nginxSettingsFromEnv(env).settings,
         ...httpsSettingsFromEnv(env).settings,
+        ...wafSettingsFromEnv(env, UP_WAF_MODE).settings,
       },
       revocations: revocationsFromEnv(env).revocations,
     });

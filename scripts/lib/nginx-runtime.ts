@@ -41,6 +41,10 @@ export interface NginxTemplateVars {
   HSTS_INCLUDE_SUBDOMAINS?: string;
   /** Comma-separated balancer addresses/ranges whose X-Forwarded-For and X-Forwarded-Proto are believed. */
   TRUSTED_PROXIES?: string;
+  /** The WAF (ModSecurity + OWASP CRS, nginx/waf/): On, DetectionOnly or Off (unset: Off, nothing loaded). */
+  WAF_MODE?: WafMode;
+  /** CRS paranoia level, 1-4 (default in WAF_SETTING_DEFAULTS). */
+  WAF_PARANOIA_LEVEL?: string;
 }
 
 const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
@@ -180,6 +184,56 @@ export function httpsTemplateValues(vars: NginxTemplateVars): { files: { tls: bo
   };
 }
 
+export type WafMode = 'On' | 'DetectionOnly' | 'Off';
+const WAF_MODES: readonly WafMode[] = ['On', 'DetectionOnly', 'Off'];
+/** WAF_PARANOIA_LEVEL's default; docker/nginx-entrypoint.sh applies the same. */
+export const WAF_SETTING_DEFAULTS = { WAF_PARANOIA_LEVEL: '1' } as const;
+/** Where nginx/waf/ goes in the rendered conf/ (nginx.conf, protect.conf and gate-server.conf include what is there). */
+export const WAF_SNIPPETS_DIR = join('snippets', 'waf.d');
+/** The WAF's log (every rule a request matched, with the request id), in the prefix's logs/. */
+export const WAF_LOG = join('logs', 'waf.log');
+
+/**
+ * Reads WAF_MODE (On, DetectionOnly or Off; unset or empty: `defaultMode`, which differs by launcher:
+ * DetectionOnly for `make up`, On in the container) and WAF_PARANOIA_LEVEL (1-4) from `env`, with
+ * every problem at once. Not checked: that the Debian packages are installed (nginx -t says so).
+ */
+export function wafSettingsFromEnv(env: NodeJS.ProcessEnv, defaultMode: WafMode): { settings: Pick<NginxTemplateVars, 'WAF_MODE' | 'WAF_PARANOIA_LEVEL'>; problems: string[] } {
+  const problems: string[] = [];
+  const rawMode = env.WAF_MODE === undefined || env.WAF_MODE.trim() === '' ? defaultMode : env.WAF_MODE.trim();
+  const mode = WAF_MODES.find((m) => m === rawMode);
+  if (mode === undefined) problems.push(`WAF_MODE: must be On, DetectionOnly or Off (received ${JSON.stringify(env.WAF_MODE)})`);
+  const level = env.WAF_PARANOIA_LEVEL === undefined || env.WAF_PARANOIA_LEVEL.trim() === '' ? WAF_SETTING_DEFAULTS.WAF_PARANOIA_LEVEL : env.WAF_PARANOIA_LEVEL.trim();
+  if (!/^[1-4]$/.test(level)) problems.push(`WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received ${JSON.stringify(env.WAF_PARANOIA_LEVEL)})`);
+  return { settings: { WAF_MODE: mode ?? 'Off', WAF_PARANOIA_LEVEL: level }, problems };
+}
+
+/**
+ * Renders nginx/waf/ of a staged conf into snippets/waf.d/ when WAF_MODE is On or DetectionOnly;
+ * removes it otherwise, so WAF_MODE=Off loads no module and costs nothing.
+ */
+function stageWafSnippets(next: string, vars: NginxTemplateVars): void {
+  const dir = join(next, 'waf');
+  if (!existsSync(dir)) return;
+  const mode = vars.WAF_MODE ?? 'Off';
+  if (mode === 'Off') {
+    rmSync(dir, { recursive: true });
+    return;
+  }
+  const values: Record<string, string> = {
+    WAF_MODE: mode,
+    WAF_PARANOIA_LEVEL: vars.WAF_PARANOIA_LEVEL ?? WAF_SETTING_DEFAULTS.WAF_PARANOIA_LEVEL,
+  };
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.template')) continue;
+    let text = readFileSync(join(dir, name), 'utf8');
+    for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
+    writeFileSync(join(dir, name.slice(0, -'.template'.length)), text);
+    rmSync(join(dir, name));
+  }
+  renameSync(dir, join(next, WAF_SNIPPETS_DIR));
+}
+
 /** Where nginx/https/ goes in the rendered conf/ (gate.conf and the site include what is there). */
 export const HTTPS_SNIPPETS_DIR = join('snippets', 'https.d');
 
@@ -264,6 +318,7 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'njs'), { recursive: true });
   mkdirSync(join(next, 'runtime'), { recursive: true });
   stageHttpsSnippets(next, opts.vars);
+  stageWafSnippets(next, opts.vars);
   renderTemplatesIn(next, opts.vars);
   const revocations = opts.revocations ?? recordedRevocations(prefix);
   if (revocations) renameSync(join(next, 'njs08'), join(next, NJS08_SNIPPETS_DIR));
