@@ -32,10 +32,15 @@ function wafLogLines(stack: Stack): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('ModSecurity:')) : [];
 }
 
-/** The request id nginx logged for the newest request to `path` (the access log has no query string). */
+const usedIds = new Set<string>();
+/**
+ * The request id nginx logged for the newest request to `path` with `status` that no earlier call
+ * returned (the access log has no query string, and its line lands just after the response).
+ */
 async function requestIdOf(stack: Stack, path: string, status: number): Promise<string> {
-  const entry = await accessLogEntry(stack.nginx, (e) => e.path === path && e.status === status);
+  const entry = await accessLogEntry(stack.nginx, (e) => e.path === path && e.status === status && !usedIds.has(String(e.request_id)));
   expect(entry).toBeDefined();
+  usedIds.add(String(entry!.request_id));
   return String(entry!.request_id);
 }
 
@@ -121,8 +126,9 @@ describe('WAF_MODE=On', () => {
       expect(res.status).toBe(403);
       expect(JSON.parse(res.body)).toEqual({ error: 'forbidden', reason: 'request-blocked' });
       expect(stack.upstream.seen).toHaveLength(0);
-      const entry = await accessLogEntry(stack.nginx, (e) => e.path === pathOf(attack) && e.status === 403 && e.reason === 'request-blocked');
-      expect(entry).toBeDefined();
+      const entry = await accessLogEntry(stack.nginx, (e) => e.path === pathOf(attack) && e.status === 403 && !usedIds.has(String(e.request_id)));
+      expect(entry?.reason).toBe('request-blocked');
+      usedIds.add(String(entry!.request_id));
     });
   }
 
