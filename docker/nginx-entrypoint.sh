@@ -13,10 +13,13 @@
 #                                        revocations.js beside it)
 #   $PREFIX/conf/snippets/njs08.d/       $SOURCE/njs08/ when NJS_REVOCATIONS=on (njs >= 0.8 only), else
 #                                        empty: the revoked-sessions dict and its poller
+#   $PREFIX/conf/snippets/waf.d/         $SOURCE/waf/ when WAF_MODE is On or DetectionOnly (the WAF's
+#                                        module, rules and per-location switch), else absent
 #   $PREFIX/conf/snippets/https.d/       the files of $SOURCE/https/ that apply: tls-*, hsts-* with
 #                                        TLS_CERT_FILE/TLS_KEY_FILE (HTTPS), balancer-* with TRUSTED_PROXIES
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
+#   $PREFIX/logs/waf.log                 symlink to stderr: the WAF's matches (docs/waf.md "Logs")
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
 set -eu
 # Files nginx creates (logs an operator points at a volume instead of stdout, the pid file, temp
@@ -81,6 +84,7 @@ render_conf() {
     mkdir -p "$dest"
     cp -R "$SOURCE/." "$dest/"
     render_https "$dest"
+    render_waf "$dest"
     find "$dest" -type f -name '*.template' | while IFS= read -r template; do
         envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
         rm -f "$template"
@@ -121,6 +125,24 @@ render_https() {
         rm -f "$template"
     done
     mv "$https" "$1/snippets/https.d"
+}
+
+# render_waf DEST: $SOURCE/waf/ into DEST/snippets/waf.d/ when the WAF is on, with WAF_MODE and
+# WAF_PARANOIA_LEVEL filled in (as stageWafSnippets in scripts/lib/nginx-runtime.ts does); removed
+# with WAF_MODE=Off, so nothing of ModSecurity is loaded.
+render_waf() {
+    waf=$1/waf
+    [ -d "$waf" ] || return 0
+    if [ "$WAF_MODE" = Off ]; then
+        rm -rf "$waf"
+        return 0
+    fi
+    for template in "$waf"/*.template; do
+        [ -e "$template" ] || continue
+        envsubst '${WAF_MODE} ${WAF_PARANOIA_LEVEL}' <"$template" >"${template%.template}"
+        rm -f "$template"
+    done
+    mv "$waf" "$1/snippets/waf.d"
 }
 
 # njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
@@ -175,6 +197,19 @@ case $NJS_REVOCATIONS in
     on | off) ;;
     *) settings_problems="${settings_problems}NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received \"$NJS_REVOCATIONS\"); " ;;
 esac
+# The WAF (docs/waf.md): On by default in the container; the same rules as wafSettingsFromEnv in
+# scripts/lib/nginx-runtime.ts.
+WAF_MODE=${WAF_MODE:-On}
+case $WAF_MODE in
+    On | DetectionOnly | Off) ;;
+    *) settings_problems="${settings_problems}WAF_MODE: must be On, DetectionOnly or Off (received \"$WAF_MODE\"); " ;;
+esac
+WAF_PARANOIA_LEVEL=${WAF_PARANOIA_LEVEL:-1}
+case $WAF_PARANOIA_LEVEL in
+    1 | 2 | 3 | 4) ;;
+    *) settings_problems="${settings_problems}WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received \"$WAF_PARANOIA_LEVEL\"); " ;;
+esac
+export WAF_MODE WAF_PARANOIA_LEVEL
 # HTTPS (README "HTTPS"): TLS_CERT_FILE and TLS_KEY_FILE as the container sees them (./certs is
 # mounted at /etc/gateway/certs), both or neither. The same rules and defaults as
 # httpsSettingsFromEnv in scripts/lib/nginx-runtime.ts.
@@ -242,6 +277,7 @@ case ${1:-run} in
         mkdir -p "$PREFIX/logs" "$PREFIX/temp"
         ln -sf /dev/stdout "$PREFIX/logs/access.log"
         ln -sf /dev/stderr "$PREFIX/logs/error.log"
+        ln -sf /dev/stderr "$PREFIX/logs/waf.log"
         render_conf "$PREFIX/conf"
         wait_for_gate_config
         test_conf conf
