@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv } from './nginx-runtime.js';
+import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, wafSettingsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -93,5 +93,35 @@ describe('httpsTemplateValues', () => {
     expect(files.balancer).toBe(true);
     expect(values.TRUSTED_PROXIES_REAL_IP).toBe('set_real_ip_from 10.0.0.0/8;\nset_real_ip_from 192.0.2.7;');
     expect(values.TRUSTED_PROXIES_GEO).toBe('    10.0.0.0/8 1;\n    192.0.2.7 1;');
+  });
+});
+
+describe('wafSettingsFromEnv', () => {
+  it("uses the launcher's default mode and paranoia level 1 when unset or empty", () => {
+    expect(wafSettingsFromEnv({}, 'DetectionOnly')).toEqual({ settings: { WAF_MODE: 'DetectionOnly', WAF_PARANOIA_LEVEL: '1' }, problems: [] });
+    expect(wafSettingsFromEnv({ WAF_MODE: '', WAF_PARANOIA_LEVEL: ' ' }, 'On')).toEqual({ settings: { WAF_MODE: 'On', WAF_PARANOIA_LEVEL: '1' }, problems: [] });
+  });
+  it.each([
+    ['On', '4'],
+    ['DetectionOnly', '2'],
+    ['Off', '1'],
+  ])('takes WAF_MODE=%s with paranoia level %s', (mode, level) => {
+    expect(wafSettingsFromEnv({ WAF_MODE: mode, WAF_PARANOIA_LEVEL: level }, 'On')).toEqual({ settings: { WAF_MODE: mode, WAF_PARANOIA_LEVEL: level }, problems: [] });
+  });
+  it.each([
+    ['a lower-case mode (ModSecurity spells them so)', 'on', '1'],
+    ['a directive injection in the mode', 'On; load_module x', '1'],
+    ['paranoia level 0', 'On', '0'],
+    ['paranoia level 5', 'On', '5'],
+    ['a directive injection in the level', 'On', '1"; SecRuleEngine Off'],
+  ])('refuses %s', (_name, mode, level) => {
+    const { problems } = wafSettingsFromEnv({ WAF_MODE: mode, WAF_PARANOIA_LEVEL: level }, 'On');
+    expect(problems).toHaveLength(1);
+  });
+  it('reports both bad variables at once, with the value received', () => {
+    expect(wafSettingsFromEnv({ WAF_MODE: 'Block', WAF_PARANOIA_LEVEL: 'high' }, 'On').problems).toEqual([
+      'WAF_MODE: must be On, DetectionOnly or Off (received "Block")',
+      'WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received "high")',
+    ]);
   });
 });
