@@ -139,7 +139,7 @@ render_waf() {
     fi
     for template in "$waf"/*.template; do
         [ -e "$template" ] || continue
-        envsubst '${WAF_MODE} ${WAF_PARANOIA_LEVEL}' <"$template" >"${template%.template}"
+        envsubst '${WAF_MODE} ${WAF_PARANOIA_LEVEL} ${WAF_SESSION_COOKIE_PATTERN}' <"$template" >"${template%.template}"
         rm -f "$template"
     done
     mv "$waf" "$1/snippets/waf.d"
@@ -209,7 +209,12 @@ case $WAF_PARANOIA_LEVEL in
     1 | 2 | 3 | 4) ;;
     *) settings_problems="${settings_problems}WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received \"$WAF_PARANOIA_LEVEL\"); " ;;
 esac
-export WAF_MODE WAF_PARANOIA_LEVEL
+# The session cookie the WAF leaves to the gate: as wafSessionCookiePattern in scripts/lib/nginx-runtime.ts.
+case ${SESSION_COOKIE_NAME:-} in
+    '' | *[!A-Za-z0-9_.-]*) WAF_SESSION_COOKIE_PATTERN='^(?:__Host-)?gw_session$' ;;
+    *) WAF_SESSION_COOKIE_PATTERN="^$(printf '%s' "$SESSION_COOKIE_NAME" | sed 's/[.]/[.]/g')\$" ;;
+esac
+export WAF_MODE WAF_PARANOIA_LEVEL WAF_SESSION_COOKIE_PATTERN
 # HTTPS (README "HTTPS"): TLS_CERT_FILE and TLS_KEY_FILE as the container sees them (./certs is
 # mounted at /etc/gateway/certs), both or neither. The same rules and defaults as
 # httpsSettingsFromEnv in scripts/lib/nginx-runtime.ts.

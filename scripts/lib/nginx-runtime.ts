@@ -45,6 +45,8 @@ export interface NginxTemplateVars {
   WAF_MODE?: WafMode;
   /** CRS paranoia level, 1-4 (default in WAF_SETTING_DEFAULTS). */
   WAF_PARANOIA_LEVEL?: string;
+  /** The session cookie's name when SESSION_COOKIE_NAME sets one (the WAF leaves that cookie to the gate). */
+  WAF_SESSION_COOKIE?: string;
 }
 
 const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
@@ -198,14 +200,29 @@ export const WAF_LOG = join('logs', 'waf.log');
  * DetectionOnly for `make up`, On in the container) and WAF_PARANOIA_LEVEL (1-4) from `env`, with
  * every problem at once. Not checked: that the Debian packages are installed (nginx -t says so).
  */
-export function wafSettingsFromEnv(env: NodeJS.ProcessEnv, defaultMode: WafMode): { settings: Pick<NginxTemplateVars, 'WAF_MODE' | 'WAF_PARANOIA_LEVEL'>; problems: string[] } {
+export function wafSettingsFromEnv(env: NodeJS.ProcessEnv, defaultMode: WafMode): { settings: Pick<NginxTemplateVars, 'WAF_MODE' | 'WAF_PARANOIA_LEVEL' | 'WAF_SESSION_COOKIE'>; problems: string[] } {
   const problems: string[] = [];
   const rawMode = env.WAF_MODE === undefined || env.WAF_MODE.trim() === '' ? defaultMode : env.WAF_MODE.trim();
   const mode = WAF_MODES.find((m) => m === rawMode);
   if (mode === undefined) problems.push(`WAF_MODE: must be On, DetectionOnly or Off (received ${JSON.stringify(env.WAF_MODE)})`);
   const level = env.WAF_PARANOIA_LEVEL === undefined || env.WAF_PARANOIA_LEVEL.trim() === '' ? WAF_SETTING_DEFAULTS.WAF_PARANOIA_LEVEL : env.WAF_PARANOIA_LEVEL.trim();
   if (!/^[1-4]$/.test(level)) problems.push(`WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received ${JSON.stringify(env.WAF_PARANOIA_LEVEL)})`);
-  return { settings: { WAF_MODE: mode ?? 'Off', WAF_PARANOIA_LEVEL: level }, problems };
+  const cookie = env.SESSION_COOKIE_NAME?.trim();
+  const settings: Pick<NginxTemplateVars, 'WAF_MODE' | 'WAF_PARANOIA_LEVEL' | 'WAF_SESSION_COOKIE'> = { WAF_MODE: mode ?? 'Off', WAF_PARANOIA_LEVEL: level };
+  if (cookie) settings.WAF_SESSION_COOKIE = cookie;
+  return { settings, problems };
+}
+
+/**
+ * The session cookie's name as a regular expression for the WAF's exclusion: the gate verifies that
+ * cookie's signature before the CRS judges the request, and the CRS rules cost about 1.5 ms per
+ * request on a session token. The default name, with its __Host- form (PUBLIC_BASE_URL on https),
+ * or SESSION_COOKIE_NAME when it has only letters, digits and _ . - (any other name keeps the
+ * default, so that cookie is inspected: slower, never less safe). Docker's entrypoint does the same.
+ */
+export function wafSessionCookiePattern(name: string | undefined): string {
+  if (name !== undefined && /^[A-Za-z0-9_.-]{1,64}$/.test(name)) return `^${name.replace(/[.]/g, '[.]')}$`;
+  return '^(?:__Host-)?gw_session$';
 }
 
 /**
@@ -223,6 +240,7 @@ function stageWafSnippets(next: string, vars: NginxTemplateVars): void {
   const values: Record<string, string> = {
     WAF_MODE: mode,
     WAF_PARANOIA_LEVEL: vars.WAF_PARANOIA_LEVEL ?? WAF_SETTING_DEFAULTS.WAF_PARANOIA_LEVEL,
+    WAF_SESSION_COOKIE_PATTERN: wafSessionCookiePattern(vars.WAF_SESSION_COOKIE),
   };
   for (const name of readdirSync(dir)) {
     if (!name.endsWith('.template')) continue;

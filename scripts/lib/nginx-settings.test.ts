@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, wafSettingsFromEnv } from './nginx-runtime.js';
+import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, wafSessionCookiePattern, wafSettingsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -123,5 +123,19 @@ describe('wafSettingsFromEnv', () => {
       'WAF_MODE: must be On, DetectionOnly or Off (received "Block")',
       'WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received "high")',
     ]);
+  });
+});
+
+describe('wafSessionCookiePattern', () => {
+  it.each([
+    ['the default name and its __Host- form when SESSION_COOKIE_NAME is unset', undefined, '^(?:__Host-)?gw_session$'],
+    ['a plain SESSION_COOKIE_NAME, dots escaped', 'corp.session', '^corp[.]session$'],
+    ['the default for a name with characters a pattern would misread', "a'b|c", '^(?:__Host-)?gw_session$'],
+  ])('gives %s', (_name, cookie, pattern) => {
+    expect(wafSessionCookiePattern(cookie)).toBe(pattern);
+  });
+  it('is passed on by wafSettingsFromEnv only when SESSION_COOKIE_NAME is set', () => {
+    expect(wafSettingsFromEnv({ SESSION_COOKIE_NAME: 'corp.session' }, 'On').settings.WAF_SESSION_COOKIE).toBe('corp.session');
+    expect(wafSettingsFromEnv({}, 'On').settings).not.toHaveProperty('WAF_SESSION_COOKIE');
   });
 });

@@ -151,6 +151,14 @@ describe('WAF_MODE=On', () => {
     expect(stack.upstream.seen).toHaveLength(0);
   });
 
+  test('the session cookie is left to the gate: a forged one never reaches the app, other cookies are still inspected', async () => {
+    const forged = await stack.request('GET', '/reports', { host: HOST, accept: 'application/json', cookie: "gw_session=1' UNION SELECT password FROM users --" });
+    expect(forged.status).toBe(401);
+    const other = await stack.request('GET', '/reports', { host: HOST, accept: 'application/json', cookie: `${session}; theme=${encodeURIComponent("1' OR '1'='1' --")}` });
+    expect(other.status).toBe(403);
+    expect(stack.upstream.seen).toHaveLength(0);
+  });
+
   const PASSWORDS = ["p' OR '1'='1' --", 'my<script>alert(1)</script>pw', 'percent%00null', 'x${jndi:ldap://a}y'];
   for (const password of PASSWORDS) {
     test(`a password containing ${JSON.stringify(password)} still signs in`, async () => {
