@@ -25,7 +25,7 @@ import { issueSessionToken } from '../auth-service/src/services/session-token.js
 import { type GroupSelection } from '../auth-service/src/services/group-selection.js';
 import { freePort, prepareNginxPrefix, startNginx, type RunningNginx, type WafMode } from '../scripts/lib/nginx-runtime.js';
 import { rawRequest } from '../tests/support/http.js';
-import { childPids, connections, duration, median, requireWrk, rounds, runWrk, type Sample } from './load.js';
+import { childPids, connections, duration, measureInterleaved, median, requireWrk, rounds, runWrk, type Sample } from './load.js';
 
 const PAGE = '/app/reports/q3?id=42&sort=name';
 const ASSET = '/assets/app.3f9c2b.js';
@@ -167,16 +167,7 @@ async function main(): Promise<void> {
 
     const pids = { off: () => childPids(off.nginx.process.pid!), on: () => childPids(on.nginx.process.pid!) };
     const measure = (s: Scenario, seconds = duration): Sample => runWrk({ port: s.port, path: s.path, headers: headersOf(s) }, { nginx: pids[s.instance] }, seconds);
-    const samples: Record<string, Sample[]> = Object.fromEntries(scenarios.map((s) => [s.key, []]));
-    for (const s of scenarios) measure(s, Math.min(duration, 2));
-    for (let round = 1; round <= rounds; round++) {
-      const order = round % 2 === 1 ? scenarios : [...scenarios].reverse();
-      for (const s of order) {
-        const sample = measure(s);
-        samples[s.key].push(sample);
-        console.error(`waf round ${round}/${rounds} ${s.label}: ${sample.rps.toFixed(0)} req/s, ${sample.cpuUs.toFixed(1)} us CPU/req`);
-      }
-    }
+    const samples = measureInterleaved(scenarios, measure, 'waf ');
 
     const rps = (k: string) => median(samples[k].map((x) => x.rps));
     const p99 = (k: string) => median(samples[k].map((x) => x.p99ms));

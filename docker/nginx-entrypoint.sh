@@ -119,16 +119,21 @@ render_https() {
     [ -n "$TLS_CERT_FILE" ] || rm -f "$https"/tls-* "$https"/hsts-*
     [ "$HSTS_MAX_AGE" != 0 ] || rm -f "$https"/hsts-*
     [ -n "$TRUSTED_PROXIES" ] || rm -f "$https"/balancer-*
-    for template in "$https"/*.template; do
-        [ -e "$template" ] || continue
-        envsubst "$HTTPS_TEMPLATE_VARS" <"$template" >"${template%.template}"
-        rm -f "$template"
-    done
+    render_templates "$https" "$HTTPS_TEMPLATE_VARS"
     mv "$https" "$1/snippets/https.d"
 }
 
-# render_waf DEST: $SOURCE/waf/ into DEST/snippets/waf.d/ when the WAF is on, with WAF_MODE and
-# WAF_PARANOIA_LEVEL filled in (as stageWafSnippets in scripts/lib/nginx-runtime.ts does); removed
+# render_templates DIR VARS: each DIR/*.template through envsubst with only VARS, the template removed.
+render_templates() {
+    for template in "$1"/*.template; do
+        [ -e "$template" ] || continue
+        envsubst "$2" <"$template" >"${template%.template}"
+        rm -f "$template"
+    done
+}
+
+# render_waf DEST: $SOURCE/waf/ into DEST/snippets/waf.d/ when the WAF is on, with WAF_MODE,
+# WAF_PARANOIA_LEVEL and the session cookie's pattern filled in (as stageWafSnippets in scripts/lib/nginx-runtime.ts does); removed
 # with WAF_MODE=Off, so nothing of ModSecurity is loaded.
 render_waf() {
     waf=$1/waf
@@ -137,11 +142,7 @@ render_waf() {
         rm -rf "$waf"
         return 0
     fi
-    for template in "$waf"/*.template; do
-        [ -e "$template" ] || continue
-        envsubst '${WAF_MODE} ${WAF_PARANOIA_LEVEL} ${WAF_SESSION_COOKIE_PATTERN}' <"$template" >"${template%.template}"
-        rm -f "$template"
-    done
+    render_templates "$waf" '${WAF_MODE} ${WAF_PARANOIA_LEVEL} ${WAF_SESSION_COOKIE_PATTERN}'
     mv "$waf" "$1/snippets/waf.d"
 }
 

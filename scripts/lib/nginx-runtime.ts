@@ -243,11 +243,7 @@ function stageWafSnippets(next: string, vars: NginxTemplateVars): void {
     WAF_SESSION_COOKIE_PATTERN: wafSessionCookiePattern(vars.WAF_SESSION_COOKIE),
   };
   for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.template')) continue;
-    let text = readFileSync(join(dir, name), 'utf8');
-    for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
-    writeFileSync(join(dir, name.slice(0, -'.template'.length)), text);
-    rmSync(join(dir, name));
+    if (name.endsWith('.template')) renderTemplateFile(join(dir, name), values);
   }
   renameSync(dir, join(next, WAF_SNIPPETS_DIR));
 }
@@ -266,13 +262,18 @@ function stageHttpsSnippets(next: string, vars: NginxTemplateVars): void {
     if (!files[kind]) {
       rmSync(path);
     } else if (name.endsWith('.template')) {
-      let text = readFileSync(path, 'utf8');
-      for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
-      writeFileSync(path.slice(0, -'.template'.length), text);
-      rmSync(path);
+      renderTemplateFile(path, values);
     }
   }
   renameSync(dir, join(next, HTTPS_SNIPPETS_DIR));
+}
+
+/** Writes `path` without its .template suffix, each `${NAME}` of `values` filled in, and removes the template. */
+function renderTemplateFile(path: string, values: Record<string, string>): void {
+  let text = readFileSync(path, 'utf8');
+  for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
+  writeFileSync(path.slice(0, -'.template'.length), text);
+  rmSync(path);
 }
 
 export interface PrepareOptions {
