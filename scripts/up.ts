@@ -224,6 +224,8 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
     else authEnv.POLICY_FILE = policyFile;
     const auth = await startAuthService(authEnv);
     console.log(policyFile === null ? 'Access policy: off (every signed-in user reaches every path)' : `Access policy: ${policyFile}`);
+    const waf = wafSettingsFromEnv(env, UP_WAF_MODE).settings;
+    console.log(waf.WAF_MODE === 'Off' ? 'WAF: off' : `WAF: ${waf.WAF_MODE}, paranoia level ${waf.WAF_PARANOIA_LEVEL}; matches in ${join(prefix, 'logs', 'waf.log')} (docs/waf.md)`);
     started.push({ name: 'auth service', stop: () => auth.close() });
     const nginx: RunningNginx = await startNginx(prefix, proxyPort);
     started.push({ name: 'nginx', stop: () => nginx.stop() });
