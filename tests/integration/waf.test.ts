@@ -190,12 +190,20 @@ describe('WAF_MODE=On', () => {
     expect(stack.upstream.seen).toHaveLength(0);
   });
 
-  test('an OIDC callback with code, state and an https iss is not blocked', async () => {
-    const query = new URLSearchParams({ code: 'Xy3-_k9QpLmN0aBcDeFgHiJkLmNoPqRsTuVwXyZ012', state: 'f0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5', iss: 'https://login.example.com/tenant-id/v2.0' });
+  test('an OIDC callback with code, state and an iss naming the IdP by IP address is not blocked', async () => {
+    const query = new URLSearchParams({ code: 'Xy3-_k9QpLmN0aBcDeFgHiJkLmNoPqRsTuVwXyZ012', state: 'f0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5', iss: 'http://10.0.0.5:8443/realms/corp' });
     const res = await stack.request('GET', `/login/oauth2/code/oidc?${query}`, { host: HOST, accept: BROWSER });
     expect(res.status).not.toBe(403);
     const id = await requestIdOf(stack, '/login/oauth2/code/oidc', res.status);
     expect(wafLogLines(stack).filter((l) => l.includes(id))).toEqual([]);
+  });
+
+  test('the same IP-address URL in another parameter, or as iss on an app page, is still blocked (rule 931100)', async () => {
+    const other = await stack.request('GET', `/login/oauth2/code/oidc?next=${encodeURIComponent('http://10.0.0.5:8443/realms/corp')}`, { host: HOST, accept: 'application/json' });
+    expect(other.status).toBe(403);
+    const onPage = await stack.request('GET', `/iss-check?iss=${encodeURIComponent('http://10.0.0.5:8443/realms/corp')}`, { host: HOST, accept: 'application/json', cookie: session });
+    expect(onPage.status).toBe(403);
+    expect(await rulesLoggedFor(stack, await requestIdOf(stack, '/iss-check', 403), '931100')).toContain('931100');
   });
 
   test('a Tableau-style /api/ XML call and a 3 MiB publish body pass to the app whole', async () => {
