@@ -113,3 +113,22 @@ export const median = (xs: number[]): number => {
 export function requireWrk(): void {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed: run `make deps-test`');
 }
+
+/**
+ * Measures every scenario in interleaved rounds: a short warm-up of each, then `rounds` rounds, every
+ * other one in reverse, so drift (thermal, noisy neighbours) hits every scenario alike and none always
+ * follows the same one. Prints each sample on stderr; returns the samples by scenario key.
+ */
+export function measureInterleaved<S extends { key: string; label: string }>(scenarios: S[], measure: (s: S, seconds?: number) => Sample, prefix = ''): Record<string, Sample[]> {
+  const samples: Record<string, Sample[]> = Object.fromEntries(scenarios.map((s) => [s.key, []]));
+  for (const s of scenarios) measure(s, Math.min(duration, 2));
+  for (let round = 1; round <= rounds; round++) {
+    const order = round % 2 === 1 ? scenarios : [...scenarios].reverse();
+    for (const s of order) {
+      const sample = measure(s);
+      samples[s.key].push(sample);
+      console.error(`${prefix}round ${round}/${rounds} ${s.label}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99ms.toFixed(2)} ms, ${sample.cpuUs.toFixed(1)} us CPU/req`);
+    }
+  }
+  return samples;
+}

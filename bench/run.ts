@@ -34,7 +34,7 @@ import { rawRequest } from '../tests/support/http.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { GatePolicy } from '../njs/src/core/policy-contract.js';
 import { ADMIN_PATH, LARGE_ONLY_DENIED_PATH, MEASURED_PATH, compileBenchPolicy } from './access-policies.js';
-import { childPids, connections, duration, median, requireWrk, rounds, runWrk, type Sample } from './load.js';
+import { childPids, connections, duration, measureInterleaved, median, requireWrk, rounds, runWrk, type Sample } from './load.js';
 
 /** The bench's tokens carry every group they name, as the bench policies compare them. */
 const BENCH_GROUP_SELECTION: GroupSelection = { policyGroups: new Set(), payload: { all: true, exact: [], prefixes: [] } };
@@ -281,18 +281,7 @@ async function main(): Promise<void> {
     await expectStatus(byKey('d'), LARGE_ONLY_DENIED_PATH, cookie, 200, 'as kirk (no such rule among 10)');
     await expectStatus(byKey('e'), LARGE_ONLY_DENIED_PATH, cookie, 403, 'as kirk (rule app-0007 of 1,000)');
 
-    const samples: Record<string, Sample[]> = Object.fromEntries(scenarios.map((s) => [s.key, []]));
-    // Warm-up, then interleave so drift (thermal, noisy neighbours) hits every scenario alike; every
-    // other round runs in reverse so no scenario always follows the same one.
-    for (const s of scenarios) measure(s, Math.min(duration, 2));
-    for (let round = 1; round <= rounds; round++) {
-      const order = round % 2 === 1 ? scenarios : [...scenarios].reverse();
-      for (const s of order) {
-        const sample = measure(s);
-        samples[s.key].push(sample);
-        console.error(`round ${round}/${rounds} ${s.label}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99ms.toFixed(2)} ms, ${sample.cpuUs.toFixed(1)} us CPU/req`);
-      }
-    }
+    const samples = measureInterleaved(scenarios, measure);
 
     const rps = (k: string) => median(samples[k].map((x) => x.rps));
     const p99 = (k: string) => median(samples[k].map((x) => x.p99ms));

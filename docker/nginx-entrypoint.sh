@@ -13,12 +13,15 @@
 #                                        revocations.js beside it)
 #   $PREFIX/conf/snippets/njs08.d/       $SOURCE/njs08/ when NJS_REVOCATIONS=on (njs >= 0.8 only), else
 #                                        empty: the revoked-sessions dict and its poller
+#   $PREFIX/conf/snippets/waf.d/         $SOURCE/waf/ when WAF_MODE is On or DetectionOnly (the WAF's
+#                                        module, rules and per-location switch), else absent
 #   $PREFIX/conf/snippets/https.d/       the files of $SOURCE/https/ that apply: tls-*, hsts-* with
 #                                        TLS_CERT_FILE/TLS_KEY_FILE (HTTPS), balancer-* with TRUSTED_PROXIES
 #   $PREFIX/conf/snippets/status.d/      $SOURCE/status/ when NGINX_STATUS_PORT is set: stub_status on
 #                                        127.0.0.1 only, never published
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
+#   $PREFIX/logs/waf.log                 symlink to stderr: the WAF's matches (docs/waf.md "Logs")
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
 set -eu
 # Files nginx creates (logs an operator points at a volume instead of stdout, the pid file, temp
@@ -84,6 +87,7 @@ render_conf() {
     cp -R "$SOURCE/." "$dest/"
     render_https "$dest"
     render_status "$dest"
+    render_waf "$dest"
     find "$dest" -type f -name '*.template' | while IFS= read -r template; do
         envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
         rm -f "$template"
@@ -144,6 +148,19 @@ render_status() {
     render_snippets "$status" '${NGINX_STATUS_PORT}' status.d
 }
 
+# render_waf DEST: $SOURCE/waf/ into DEST/snippets/waf.d/ when the WAF is on, with WAF_MODE,
+# WAF_PARANOIA_LEVEL and the session cookie's pattern filled in (as stageWafSnippets in scripts/lib/nginx-runtime.ts does); removed
+# with WAF_MODE=Off, so nothing of ModSecurity is loaded.
+render_waf() {
+    waf=$1/waf
+    [ -d "$waf" ] || return 0
+    if [ "$WAF_MODE" = Off ]; then
+        rm -rf "$waf"
+        return 0
+    fi
+    render_snippets "$waf" '${WAF_MODE} ${WAF_PARANOIA_LEVEL} ${WAF_SESSION_COOKIE_PATTERN}' waf.d
+}
+
 # njs 0.7.9 fails `nginx -t` on an unparsable js_preload_object file without saying why, so the
 # file is checked with the njs CLI (same engine) first. A half-written file gets retried until the deadline.
 gate_config_error() {
@@ -196,6 +213,24 @@ case $NJS_REVOCATIONS in
     on | off) ;;
     *) settings_problems="${settings_problems}NJS_REVOCATIONS: must be on (njs >= 0.8 only) or off (received \"$NJS_REVOCATIONS\"); " ;;
 esac
+# The WAF (docs/waf.md): On by default in the container; the same rules as wafSettingsFromEnv in
+# scripts/lib/nginx-runtime.ts.
+WAF_MODE=${WAF_MODE:-On}
+case $WAF_MODE in
+    On | DetectionOnly | Off) ;;
+    *) settings_problems="${settings_problems}WAF_MODE: must be On, DetectionOnly or Off (received \"$WAF_MODE\"); " ;;
+esac
+WAF_PARANOIA_LEVEL=${WAF_PARANOIA_LEVEL:-1}
+case $WAF_PARANOIA_LEVEL in
+    1 | 2 | 3 | 4) ;;
+    *) settings_problems="${settings_problems}WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received \"$WAF_PARANOIA_LEVEL\"); " ;;
+esac
+# The session cookie the WAF leaves to the gate: as wafSessionCookiePattern in scripts/lib/nginx-runtime.ts.
+case ${SESSION_COOKIE_NAME:-} in
+    '' | *[!A-Za-z0-9_.-]*) WAF_SESSION_COOKIE_PATTERN='^(?:__Host-)?gw_session$' ;;
+    *) WAF_SESSION_COOKIE_PATTERN="^$(printf '%s' "$SESSION_COOKIE_NAME" | sed 's/[.]/[.]/g')\$" ;;
+esac
+export WAF_MODE WAF_PARANOIA_LEVEL WAF_SESSION_COOKIE_PATTERN
 # HTTPS (README "HTTPS"): TLS_CERT_FILE and TLS_KEY_FILE as the container sees them (./certs is
 # mounted at /etc/gateway/certs), both or neither. The same rules and defaults as
 # httpsSettingsFromEnv in scripts/lib/nginx-runtime.ts.
@@ -272,6 +307,7 @@ case ${1:-run} in
         mkdir -p "$PREFIX/logs" "$PREFIX/temp"
         ln -sf /dev/stdout "$PREFIX/logs/access.log"
         ln -sf /dev/stderr "$PREFIX/logs/error.log"
+        ln -sf /dev/stderr "$PREFIX/logs/waf.log"
         render_conf "$PREFIX/conf"
         wait_for_gate_config
         test_conf conf

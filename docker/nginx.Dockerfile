@@ -29,9 +29,11 @@ RUN node scripts/build-njs.mjs
 FROM ${DEBIAN_IMAGE}
 # gettext-base: envsubst for the templates. njs: the CLI, to check the gate config before nginx -t
 # (njs 0.7.9 refuses an unparsable js_preload_object file without saying why).
+# libnginx-mod-http-modsecurity + modsecurity-crs: the WAF (WAF_MODE, docs/waf.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       nginx libnginx-mod-http-js libnginx-mod-http-headers-more-filter gettext-base ca-certificates njs \
+      libnginx-mod-http-modsecurity modsecurity-crs \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/gateway/nginx /var/lib/gateway/nginx /run/gate /opt/gateway/njs

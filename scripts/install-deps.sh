@@ -2,7 +2,7 @@
 # Installs what the gateway needs on Debian 12 (used by `make up`, `make test` and CI). Idempotent, and
 # silent when everything is already there.
 #
-#   scripts/install-deps.sh          npm packages; Debian's nginx, njs module + CLI, headers-more
+#   scripts/install-deps.sh          npm packages; Debian's nginx, njs module + CLI, headers-more, ModSecurity + OWASP CRS (the WAF)
 #   scripts/install-deps.sh --test   also chromium, wrk, valgrind (make bench), docker.io + docker-compose + runc (make test-compose), libfaketime (policy time-window tests), gettext-base (container entrypoint test),
 #                                    debootstrap (the Debian 13 root of make test-njs08, scripts/trixie-root.sh), the Lua peer of make bench
 #                                    (libnginx-mod-http-lua + -ndk, lua-resty-core, lua-cjson), and a PostgreSQL answering on
@@ -176,7 +176,8 @@ check_postgres_login() {
 }
 
 # ca-certificates: nginx loads the CA bundle at config time to verify Tableau (snippets/tableau-api.conf).
-packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter ca-certificates)
+# libnginx-mod-http-modsecurity, modsecurity-crs: the WAF (WAF_MODE, docs/waf.md).
+packages=(nginx libnginx-mod-http-js njs libnginx-mod-http-headers-more-filter ca-certificates libnginx-mod-http-modsecurity modsecurity-crs)
 if [ "$with_test" -eq 1 ]; then
     packages+=(chromium wrk valgrind docker.io docker-compose runc libfaketime gettext-base debootstrap)
     # make bench's OpenResty-style peer (bench/peers.ts); never loaded by the gateway's own nginx.

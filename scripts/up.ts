@@ -30,7 +30,10 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, statusSettingsFromEnv, stopLeftoverNginx, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, statusSettingsFromEnv, stopLeftoverNginx, wafSettingsFromEnv, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+
+/** `make up` runs the WAF in DetectionOnly unless WAF_MODE says otherwise: it logs, never blocks (docs/waf.md). */
+const UP_WAF_MODE = 'DetectionOnly';
 
 type Stoppable = { name: string; stop: () => Promise<void> };
 
@@ -79,6 +82,7 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   problems.push(...httpsSettingsFromEnv(env).problems);
   problems.push(...revocationsFromEnv(env).problems);
   problems.push(...statusSettingsFromEnv(env).problems);
+  problems.push(...wafSettingsFromEnv(env, UP_WAF_MODE).problems);
   return problems;
 }
 
@@ -225,6 +229,7 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
         ...nginxSettingsFromEnv(env).settings,
         ...httpsSettingsFromEnv(env).settings,
         ...statusSettingsFromEnv(env).settings,
+        ...wafSettingsFromEnv(env, UP_WAF_MODE).settings,
       },
       revocations: revocationsFromEnv(env).revocations,
     });
@@ -234,6 +239,8 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
     else authEnv.POLICY_FILE = policyFile;
     const auth = await startAuthService(authEnv);
     console.log(policyFile === null ? 'Access policy: off (every signed-in user reaches every path)' : `Access policy: ${policyFile}`);
+    const waf = wafSettingsFromEnv(env, UP_WAF_MODE).settings;
+    console.log(waf.WAF_MODE === 'Off' ? 'WAF: off' : `WAF: ${waf.WAF_MODE}, paranoia level ${waf.WAF_PARANOIA_LEVEL}; matches in ${join(prefix, 'logs', 'waf.log')} (docs/waf.md)`);
     started.push({ name: 'auth service', stop: () => auth.close() });
     const nginx: RunningNginx = await startNginx(prefix, proxyPort);
     started.push({ name: 'nginx', stop: () => nginx.stop() });

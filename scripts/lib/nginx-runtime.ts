@@ -43,6 +43,12 @@ export interface NginxTemplateVars {
   TRUSTED_PROXIES?: string;
   /** The internal stub_status listener's port on 127.0.0.1 (nginx/status/); unset: no such listener. */
   NGINX_STATUS_PORT?: string;
+  /** The WAF (ModSecurity + OWASP CRS, nginx/waf/): On, DetectionOnly or Off (unset: Off, nothing loaded). */
+  WAF_MODE?: WafMode;
+  /** CRS paranoia level, 1-4 (default in WAF_SETTING_DEFAULTS). */
+  WAF_PARANOIA_LEVEL?: string;
+  /** The session cookie's name when SESSION_COOKIE_NAME sets one (the WAF leaves that cookie to the gate). */
+  WAF_SESSION_COOKIE?: string;
 }
 
 const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
@@ -215,6 +221,68 @@ function stageStatusSnippets(next: string, vars: NginxTemplateVars): void {
   renameSync(dir, join(next, STATUS_SNIPPETS_DIR));
 }
 
+export type WafMode = 'On' | 'DetectionOnly' | 'Off';
+const WAF_MODES: readonly WafMode[] = ['On', 'DetectionOnly', 'Off'];
+/** WAF_PARANOIA_LEVEL's default; docker/nginx-entrypoint.sh applies the same. */
+export const WAF_SETTING_DEFAULTS = { WAF_PARANOIA_LEVEL: '1' } as const;
+/** Where nginx/waf/ goes in the rendered conf/ (nginx.conf, protect.conf and gate-server.conf include what is there). */
+export const WAF_SNIPPETS_DIR = join('snippets', 'waf.d');
+/** The WAF's log (every rule a request matched, with the request id), in the prefix's logs/. */
+export const WAF_LOG = join('logs', 'waf.log');
+
+/**
+ * Reads WAF_MODE (On, DetectionOnly or Off; unset or empty: `defaultMode`, which differs by launcher:
+ * DetectionOnly for `make up`, On in the container) and WAF_PARANOIA_LEVEL (1-4) from `env`, with
+ * every problem at once. Not checked: that the Debian packages are installed (nginx -t says so).
+ */
+export function wafSettingsFromEnv(env: NodeJS.ProcessEnv, defaultMode: WafMode): { settings: Pick<NginxTemplateVars, 'WAF_MODE' | 'WAF_PARANOIA_LEVEL' | 'WAF_SESSION_COOKIE'>; problems: string[] } {
+  const problems: string[] = [];
+  const rawMode = env.WAF_MODE === undefined || env.WAF_MODE.trim() === '' ? defaultMode : env.WAF_MODE.trim();
+  const mode = WAF_MODES.find((m) => m === rawMode);
+  if (mode === undefined) problems.push(`WAF_MODE: must be On, DetectionOnly or Off (received ${JSON.stringify(env.WAF_MODE)})`);
+  const level = env.WAF_PARANOIA_LEVEL === undefined || env.WAF_PARANOIA_LEVEL.trim() === '' ? WAF_SETTING_DEFAULTS.WAF_PARANOIA_LEVEL : env.WAF_PARANOIA_LEVEL.trim();
+  if (!/^[1-4]$/.test(level)) problems.push(`WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received ${JSON.stringify(env.WAF_PARANOIA_LEVEL)})`);
+  const cookie = env.SESSION_COOKIE_NAME?.trim();
+  const settings: Pick<NginxTemplateVars, 'WAF_MODE' | 'WAF_PARANOIA_LEVEL' | 'WAF_SESSION_COOKIE'> = { WAF_MODE: mode ?? 'Off', WAF_PARANOIA_LEVEL: level };
+  if (cookie) settings.WAF_SESSION_COOKIE = cookie;
+  return { settings, problems };
+}
+
+/**
+ * The session cookie's name as a regular expression for the WAF's exclusion: the gate verifies that
+ * cookie's signature before the CRS judges the request, and the CRS rules cost about 1.5 ms per
+ * request on a session token. The default name, with its __Host- form (PUBLIC_BASE_URL on https),
+ * or SESSION_COOKIE_NAME when it has only letters, digits and _ . - (any other name keeps the
+ * default, so that cookie is inspected: slower, never less safe). Docker's entrypoint does the same.
+ */
+export function wafSessionCookiePattern(name: string | undefined): string {
+  if (name !== undefined && /^[A-Za-z0-9_.-]{1,64}$/.test(name)) return `^${name.replace(/[.]/g, '[.]')}$`;
+  return '^(?:__Host-)?gw_session$';
+}
+
+/**
+ * Renders nginx/waf/ of a staged conf into snippets/waf.d/ when WAF_MODE is On or DetectionOnly;
+ * removes it otherwise, so WAF_MODE=Off loads no module and costs nothing.
+ */
+function stageWafSnippets(next: string, vars: NginxTemplateVars): void {
+  const dir = join(next, 'waf');
+  if (!existsSync(dir)) return;
+  const mode = vars.WAF_MODE ?? 'Off';
+  if (mode === 'Off') {
+    rmSync(dir, { recursive: true });
+    return;
+  }
+  const values: Record<string, string> = {
+    WAF_MODE: mode,
+    WAF_PARANOIA_LEVEL: vars.WAF_PARANOIA_LEVEL ?? WAF_SETTING_DEFAULTS.WAF_PARANOIA_LEVEL,
+    WAF_SESSION_COOKIE_PATTERN: wafSessionCookiePattern(vars.WAF_SESSION_COOKIE),
+  };
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith('.template')) renderTemplateFile(join(dir, name), values);
+  }
+  renameSync(dir, join(next, WAF_SNIPPETS_DIR));
+}
+
 /** Where nginx/https/ goes in the rendered conf/ (gate.conf and the site include what is there). */
 export const HTTPS_SNIPPETS_DIR = join('snippets', 'https.d');
 
@@ -229,13 +297,18 @@ function stageHttpsSnippets(next: string, vars: NginxTemplateVars): void {
     if (!files[kind]) {
       rmSync(path);
     } else if (name.endsWith('.template')) {
-      let text = readFileSync(path, 'utf8');
-      for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
-      writeFileSync(path.slice(0, -'.template'.length), text);
-      rmSync(path);
+      renderTemplateFile(path, values);
     }
   }
   renameSync(dir, join(next, HTTPS_SNIPPETS_DIR));
+}
+
+/** Writes `path` without its .template suffix, each `${NAME}` of `values` filled in, and removes the template. */
+function renderTemplateFile(path: string, values: Record<string, string>): void {
+  let text = readFileSync(path, 'utf8');
+  for (const [placeholder, value] of Object.entries(values)) text = text.split('${' + placeholder + '}').join(value);
+  writeFileSync(path.slice(0, -'.template'.length), text);
+  rmSync(path);
 }
 
 export interface PrepareOptions {
@@ -300,6 +373,7 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'runtime'), { recursive: true });
   stageHttpsSnippets(next, opts.vars);
   stageStatusSnippets(next, opts.vars);
+  stageWafSnippets(next, opts.vars);
   renderTemplatesIn(next, opts.vars);
   const revocations = opts.revocations ?? recordedRevocations(prefix);
   if (revocations) renameSync(join(next, 'njs08'), join(next, NJS08_SNIPPETS_DIR));

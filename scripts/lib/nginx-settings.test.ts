@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, statusSettingsFromEnv } from './nginx-runtime.js';
+import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, statusSettingsFromEnv, wafSessionCookiePattern, wafSettingsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -108,5 +108,49 @@ describe('statusSettingsFromEnv', () => {
       settings: {},
       problems: [`NGINX_STATUS_PORT: must be a TCP port 1-65535, or unset for no status listener (received ${JSON.stringify(value)})`],
     });
+  });
+});
+
+describe('wafSettingsFromEnv', () => {
+  it("uses the launcher's default mode and paranoia level 1 when unset or empty", () => {
+    expect(wafSettingsFromEnv({}, 'DetectionOnly')).toEqual({ settings: { WAF_MODE: 'DetectionOnly', WAF_PARANOIA_LEVEL: '1' }, problems: [] });
+    expect(wafSettingsFromEnv({ WAF_MODE: '', WAF_PARANOIA_LEVEL: ' ' }, 'On')).toEqual({ settings: { WAF_MODE: 'On', WAF_PARANOIA_LEVEL: '1' }, problems: [] });
+  });
+  it.each([
+    ['On', '4'],
+    ['DetectionOnly', '2'],
+    ['Off', '1'],
+  ])('takes WAF_MODE=%s with paranoia level %s', (mode, level) => {
+    expect(wafSettingsFromEnv({ WAF_MODE: mode, WAF_PARANOIA_LEVEL: level }, 'On')).toEqual({ settings: { WAF_MODE: mode, WAF_PARANOIA_LEVEL: level }, problems: [] });
+  });
+  it.each([
+    ['a lower-case mode (ModSecurity spells them so)', 'on', '1'],
+    ['a directive injection in the mode', 'On; load_module x', '1'],
+    ['paranoia level 0', 'On', '0'],
+    ['paranoia level 5', 'On', '5'],
+    ['a directive injection in the level', 'On', '1"; SecRuleEngine Off'],
+  ])('refuses %s', (_name, mode, level) => {
+    const { problems } = wafSettingsFromEnv({ WAF_MODE: mode, WAF_PARANOIA_LEVEL: level }, 'On');
+    expect(problems).toHaveLength(1);
+  });
+  it('reports both bad variables at once, with the value received', () => {
+    expect(wafSettingsFromEnv({ WAF_MODE: 'Block', WAF_PARANOIA_LEVEL: 'high' }, 'On').problems).toEqual([
+      'WAF_MODE: must be On, DetectionOnly or Off (received "Block")',
+      'WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received "high")',
+    ]);
+  });
+});
+
+describe('wafSessionCookiePattern', () => {
+  it.each([
+    ['the default name and its __Host- form when SESSION_COOKIE_NAME is unset', undefined, '^(?:__Host-)?gw_session$'],
+    ['a plain SESSION_COOKIE_NAME, dots escaped', 'corp.session', '^corp[.]session$'],
+    ['the default for a name with characters a pattern would misread', "a'b|c", '^(?:__Host-)?gw_session$'],
+  ])('gives %s', (_name, cookie, pattern) => {
+    expect(wafSessionCookiePattern(cookie)).toBe(pattern);
+  });
+  it('is passed on by wafSettingsFromEnv only when SESSION_COOKIE_NAME is set', () => {
+    expect(wafSettingsFromEnv({ SESSION_COOKIE_NAME: 'corp.session' }, 'On').settings.WAF_SESSION_COOKIE).toBe('corp.session');
+    expect(wafSettingsFromEnv({}, 'On').settings).not.toHaveProperty('WAF_SESSION_COOKIE');
   });
 });

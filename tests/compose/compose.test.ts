@@ -161,6 +161,11 @@ describe('docker-compose deployment', () => {
       expect(page.body).toMatch(/kirk@enterprise\.example/);
       expect(page.body).toMatch(/James T\. Kirk/);
       expect(page.body).toMatch(/Federation/);
+      // The WAF is on in compose (WAF_MODE=On): an SQL injection from a signed-in user gets the
+      // branded 403 and never reaches the app (a host name: CRS scores a numeric Host).
+      const attack = await rawRequest(project.port, 'GET', `/?id=${encodeURIComponent("1' OR '1'='1' --")}`, { accept: 'text/html', host: 'gateway.localhost', cookie: session });
+      expect(attack.status).toBe(403);
+      expect(attack.body).toContain('Access denied');
 
       const other = await login(USER, PASSWORD);
       const out = await rawRequest(project.port, 'POST', '/logout', { cookie: other.session!, origin: `http://127.0.0.1:${project.port}`, 'content-length': '0' }, '');

@@ -37,13 +37,15 @@ describe('make up, failing loudly', () => {
     }
   }, 60_000);
 
-  test('reports every configuration problem at once: ports, password hashing, log level, an http TABLEAU_URL', async () => {
-    const run = await runUpToExit({ PROXY_PORT: 'eighty', PASSWORD_PBKDF2_ITERATIONS: '1', LOG_LEVEL: 'loud', TABLEAU_URL: 'http://tableau.internal' });
+  test('reports every configuration problem at once: ports, password hashing, log level, an http TABLEAU_URL, the WAF settings', async () => {
+    const run = await runUpToExit({ PROXY_PORT: 'eighty', PASSWORD_PBKDF2_ITERATIONS: '1', LOG_LEVEL: 'loud', TABLEAU_URL: 'http://tableau.internal', WAF_MODE: 'block', WAF_PARANOIA_LEVEL: '9' });
     expect(run.code).toBe(1);
     expect(run.output).toContain('PROXY_PORT: must be a TCP port 1-65535 (received "eighty")');
     expect(run.output).toMatch(/PASSWORD_PBKDF2_ITERATIONS: .*\(received "1"\)/);
     expect(run.output).toMatch(/LOG_LEVEL: must be one of/);
     expect(run.output).toMatch(/TABLEAU_URL: must use https/);
+    expect(run.output).toContain('WAF_MODE: must be On, DetectionOnly or Off (received "block")');
+    expect(run.output).toContain('WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received "9")');
   }, 60_000);
 
   test('an unreachable DATABASE_URL names host:port and the cause, not the password', async () => {

@@ -107,6 +107,12 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     // The gate's path rules are on (they apply only with a policy).
     const tricky = await rawRequest(port, 'GET', '/healthz/..;/federation', { accept: 'application/json' });
     expect(tricky.status).toBe(400);
+    // The WAF is on by default in the container: an SQL injection on the public path is refused
+    // before the app sees it, and the matched rules go to the container's stderr (logs/waf.log).
+    const attack = await rawRequest(port, 'GET', `/healthz?id=${encodeURIComponent("1' OR '1'='1' --")}`, { accept: 'application/json', host: 'gateway.localhost' });
+    expect(attack.status).toBe(403);
+    expect(JSON.parse(attack.body)).toEqual({ error: 'forbidden', reason: 'request-blocked' });
+    expect(upstream.seen.map((s) => s.url)).toEqual(['/healthz']);
     await stop(started);
     // The access log goes to the container's stdout and names the deciding rule.
     const logged = started
@@ -115,6 +121,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
       .filter((line) => line.startsWith('{"time"'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(logged.find((e) => e.path === '/healthz')).toMatchObject({ status: 200, user: '', reason: 'public', rule: 'healthz' });
+    expect(started.output()).toMatch(/ModSecurity: Warning\. .*\[id "942100"\]/);
   }, 30_000);
 
   test('refuses to start without the compiled policy, naming the file', async () => {
@@ -137,10 +144,12 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     await stop(started);
   }, 30_000);
 
-  test('refuses bad Tableau /api/ limits, naming every one at once', async () => {
+  test('refuses bad Tableau /api/ limits and WAF settings, naming every one at once', async () => {
     const { env: e } = await env('bad-limits', true);
-    const s = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '60s; evil', TABLEAU_API_MAX_BODY_MB: '0' }, join(tmp, 'bad-limits', 'output.log'));
+    const s = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '60s; evil', TABLEAU_API_MAX_BODY_MB: '0', WAF_MODE: 'on', WAF_PARANOIA_LEVEL: '5' }, join(tmp, 'bad-limits', 'output.log'));
     expect(await s.exited).not.toBe(0);
+    expect(s.output()).toContain('WAF_MODE: must be On, DetectionOnly or Off (received \\"on\\")');
+    expect(s.output()).toContain('WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received \\"5\\")');
     expect(s.output()).toContain('TABLEAU_API_TIMEOUT_SECONDS: must be a whole number from 1 to 3600');
     expect(s.output()).toContain('TABLEAU_API_MAX_BODY_MB: must be a whole number from 1 to 4096');
   }, 30_000);

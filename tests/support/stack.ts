@@ -5,7 +5,7 @@
  */
 import { test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from '../../auth-servic
 import { createPool, runMigrations } from '../../auth-service/src/storage/db.js';
 import { startEmbeddedPostgres } from '../../auth-service/src/storage/embedded.js';
 import { createUsersRepo, type UsersRepo } from '../../auth-service/src/storage/users-repo.js';
-import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, type NginxTemplateVars, type RunningNginx } from '../../scripts/lib/nginx-runtime.js';
+import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, type NginxTemplateVars, type RunningNginx, type WafMode } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
 import { hiddenFields, rawRequest, setCookies, type HttpResult } from './http.js';
 
@@ -89,6 +89,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** The WAF's log (every rule a request matched) when the stack runs with the WAF on, for failure messages. */
+function wafLog(prefix: string): string {
+  const file = join(prefix, 'logs', 'waf.log');
+  return existsSync(file) ? `\n--- nginx waf.log ---\n${readFileSync(file, 'utf8')}` : '';
+}
+
 export const strongSecret = (): string => randomBytes(48).toString('base64url');
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -152,6 +158,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
         APP_UPSTREAM: `127.0.0.1:${upstream.port}`,
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
+        // TEST_WAF_MODE=On runs any integration suite behind the WAF (docs/waf.md): the false-positive check.
+        ...(process.env.TEST_WAF_MODE ? { WAF_MODE: process.env.TEST_WAF_MODE as WafMode } : {}),
         ...opts.nginxVars,
       },
       revocations: opts.njs08Root !== undefined,
@@ -253,7 +261,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         authStopped = true;
       },
       diagnostics: () =>
-        `--- nginx error.log ---\n${nginx.errorLog()}\n--- nginx access.log ---\n${nginx.accessLog()}\n--- auth service ---\n${logs}`,
+        `--- nginx error.log ---\n${nginx.errorLog()}\n--- nginx access.log ---\n${nginx.accessLog()}\n--- auth service ---\n${logs}${wafLog(prefix)}`,
       stop: cleanup,
     };
     return stack;
