@@ -165,7 +165,7 @@ describe('docker-compose deployment', () => {
       const other = await login(USER, PASSWORD);
       const out = await rawRequest(project.port, 'POST', '/logout', { cookie: other.session!, origin: `http://127.0.0.1:${project.port}`, 'content-length': '0' }, '');
       expect([302, 303]).toContain(out.status);
-      expect(out.headers.location).toBe('/login');
+      expect(out.headers.location).toBe('/login?signed_out=1');
       expect(setCookies(out).find((c) => c.startsWith('gw_session='))).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
     },
     2 * MIN,

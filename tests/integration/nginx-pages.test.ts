@@ -9,7 +9,7 @@ import { SEED_POLICY_FILE } from '../support/policy.js';
 import { stackTest, startStack, type HttpResult, type Stack } from '../support/stack.js';
 import { claimsFor, nowSeconds, signWith } from '../support/tokens.js';
 
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'";
 
 function expectPageHeaders(res: HttpResult): void {
   expect({
