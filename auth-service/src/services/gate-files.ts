@@ -8,6 +8,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AuthConfig } from '../config.js';
+import type { PageTheme } from '../views/html.js';
 import { gatePolicyFor, policyRuntimeFile } from '../policy/policy-runtime.js';
 import { renderNginxPages } from '../views/nginx-pages.js';
 import { buildGateConfig, deriveKeyId, endedPreviousKeys, writeGateConfig, writeTextAtomically } from './gate-config.js';
@@ -19,15 +20,18 @@ export function nginxPagesDir(gateConfigFile: string): string {
 
 /**
  * Writes nginx's pages (400, 403, 429, 50x for the app, 50x-auth for the sign-in service) with
- * BRAND_NAME and the theme. World-readable: nginx's workers serve them, and they hold no secret.
+ * BRAND_NAME and the theme into `dir` (created; its parent must exist). World-readable: nginx's
+ * workers serve them, and they hold no secret. Returns the file names.
  */
-async function writeNginxPages(config: AuthConfig, logger: Logger): Promise<void> {
-  const dir = nginxPagesDir(config.gateConfigFile!);
-  await mkdir(dir, { recursive: true });
+export async function writeNginxPages(dir: string, brandName: string, theme: PageTheme): Promise<string[]> {
+  // Not recursive: a missing GATE_CONFIG_FILE folder is an error (a typo), as for the gate config.
+  await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
   await chmod(dir, 0o755);
-  const pages = renderNginxPages(config.brandName, config.pageTheme);
+  const pages = renderNginxPages(brandName, theme);
   for (const [name, html] of Object.entries(pages)) await writeTextAtomically(path.join(dir, name), html, 0o644);
-  logger.info({ event: 'pages_written', dir, pages: Object.keys(pages).length }, "nginx's error pages written");
+  return Object.keys(pages);
 }
 
 /**
@@ -36,7 +40,9 @@ async function writeNginxPages(config: AuthConfig, logger: Logger): Promise<void
  */
 export async function writeGateFiles(config: AuthConfig, logger: Logger, nowMs: number): Promise<void> {
   if (config.gateConfigFile === null) return;
-  await writeNginxPages(config, logger);
+  const pagesDir = nginxPagesDir(config.gateConfigFile);
+  const pages = await writeNginxPages(pagesDir, config.brandName, config.pageTheme);
+  logger.info({ event: 'pages_written', dir: pagesDir, pages: pages.length }, "nginx's pages written");
   const now = Math.floor(nowMs / 1000);
   for (const ended of endedPreviousKeys(config, now)) {
     // Never the secret: its key id (a one-way hash) and when it retired.
