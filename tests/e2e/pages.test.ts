@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { headerSegmentFor } from '../../auth-service/src/services/gate-config.js';
 import { inFreshContext, launchBrowser } from '../support/browser.js';
 import { SEED_POLICY_FILE } from '../support/policy.js';
-import { stackTest, startStack, type Stack } from '../support/stack.js';
+import { stackTest, startStack, withDownLocation, type Stack } from '../support/stack.js';
 import { claimsFor, nowSeconds, signWith } from '../support/tokens.js';
 
 const AXE_SOURCE = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
@@ -87,15 +87,7 @@ describe('every page, in a browser: WCAG 2.2 AA, BRAND_NAME, 375 px, focus ring,
     stack = await startStack({
       env: { POLICY_FILE: SEED_POLICY_FILE, BRAND_NAME: BRAND },
       // A protected location whose upstream is down: nginx answers 502 itself.
-      editSite: (site) =>
-        site.replace(
-          '    include snippets/gate-server.conf;',
-          `    include snippets/gate-server.conf;
-    location /down/ {
-        include snippets/protect.conf;
-        proxy_pass http://127.0.0.1:9/;
-    }`,
-        ),
+      editSite: withDownLocation,
     });
     await stack.createUser('mccoy', PASSWORD, { groups: ['Medical'] });
     browser = await launchBrowser();

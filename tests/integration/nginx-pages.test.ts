@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { headerSegmentFor } from '../../auth-service/src/services/gate-config.js';
 import { SEED_POLICY_FILE } from '../support/policy.js';
-import { accessLogEntry, stackTest, startStack, type HttpResult, type Stack } from '../support/stack.js';
+import { accessLogEntry, stackTest, startStack, withDownLocation, type HttpResult, type Stack } from '../support/stack.js';
 import { claimsFor, nowSeconds, signWith } from '../support/tokens.js';
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'";
@@ -32,15 +32,7 @@ describe("nginx's own pages and JSON answers", () => {
     stack = await startStack({
       env: { POLICY_FILE: SEED_POLICY_FILE, BRAND_NAME: 'Starfleet Access' },
       // A protected location whose upstream is down: nginx answers 502 itself.
-      editSite: (site) =>
-        site.replace(
-          '    include snippets/gate-server.conf;',
-          `    include snippets/gate-server.conf;
-    location /down/ {
-        include snippets/protect.conf;
-        proxy_pass http://127.0.0.1:9/;
-    }`,
-        ),
+      editSite: withDownLocation,
     });
     // Not in Federation: the seed policy refuses /federation to him.
     mccoy = `gw_session=${signWith(headerSegmentFor(stack.secret), claimsFor('127.0.0.1', nowSeconds(), { username: 'mccoy', groups: ['Medical'] }), stack.secret)}`;
