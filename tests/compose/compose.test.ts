@@ -161,6 +161,13 @@ describe('docker-compose deployment', () => {
       expect(page.body).toMatch(/kirk@enterprise\.example/);
       expect(page.body).toMatch(/James T\. Kirk/);
       expect(page.body).toMatch(/Federation/);
+      // nginx's own pages come from the auth container (shared volume, copied by the entrypoint so
+      // that nginx's workers can read them): the branded 400 page with the access log's request id.
+      const refused = await rawRequest(project.port, 'GET', '/reports/..;/x', { accept: 'text/html', cookie: session });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toContain('<h1>Bad request</h1>');
+      expect(refused.body).toContain('<span>Identity Gateway</span>');
+      expect(refused.body).toMatch(/Request id: <code>[0-9a-f]{32}<\/code>/);
 
       const other = await login(USER, PASSWORD);
       const out = await rawRequest(project.port, 'POST', '/logout', { cookie: other.session!, origin: `http://127.0.0.1:${project.port}`, 'content-length': '0' }, '');
