@@ -20,6 +20,8 @@
 #   $PREFIX/conf/snippets/status.d/      $SOURCE/status/ when NGINX_STATUS_PORT is set: stub_status on
 #                                        127.0.0.1 only, never published
 #   $PREFIX/conf/runtime/gate-config.json  symlink to $GATE_CONFIG_FILE (shared volume, written by auth)
+#   $PREFIX/conf/runtime/pages/          copy of the pages/ folder next to it (nginx's own branded pages,
+#                                        written by auth; copied so that the workers can read them)
 #   $PREFIX/logs/access.log, error.log   symlinks to the container's stdout / stderr
 #   $PREFIX/logs/waf.log                 symlink to stderr: the WAF's matches (docs/waf.md "Logs")
 #   $PREFIX/logs/nginx.pid, $PREFIX/temp/
@@ -34,6 +36,7 @@ BUNDLE=${GATEWAY_NJS_BUNDLE:-/opt/gateway/njs/gate.js}
 GATE_CONFIG_FILE=${GATE_CONFIG_FILE:-/run/gate/gate-config.json}
 WAIT_SECONDS=${GATE_CONFIG_WAIT_SECONDS:-60}
 POLICY_RUNTIME_FILE=$(dirname "$GATE_CONFIG_FILE")/policy.json
+PAGES_DIR=$(dirname "$GATE_CONFIG_FILE")/pages
 
 # Only these are substituted, so nginx's own $variables in the templates stay untouched.
 TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM} ${TABLEAU_API_TIMEOUT_SECONDS} ${TABLEAU_API_MAX_BODY_MB}'
@@ -107,7 +110,7 @@ render_conf() {
     fi
     # The Tableau /api/, renewal and revocation-poller modules, built next to the gate bundle.
     cp "$(dirname "$BUNDLE")/tableau.js" "$(dirname "$BUNDLE")/renew.js" "$(dirname "$BUNDLE")/revocations.js" "$dest/njs/"
-    # Workers (user nobody) serve errors/ from here, whatever the modes on the host.
+    # Workers (user nobody) read files from here, whatever the modes on the host.
     chmod -R a+rX "$dest"
     ln -sfn "$GATE_CONFIG_FILE" "$dest/runtime/gate-config.json"
     # The compiled access policy, written by the auth service next to the gate config.
@@ -192,6 +195,17 @@ wait_for_json() {
 wait_for_gate_config() {
     wait_for_json "$GATE_CONFIG_FILE" "gate config"
     wait_for_json "$POLICY_RUNTIME_FILE" "compiled access policy"
+}
+
+# copy_pages CONF_DIR: nginx's own pages (400, 403, 429, 50x with BRAND_NAME and the theme), which
+# the auth service writes before the gate config. Copied, not linked: the shared volume is the auth
+# user's (0700), and nginx's workers (user nobody) serve these files.
+copy_pages() {
+    [ -f "$PAGES_DIR/50x-auth.html" ] ||
+        die "nginx's pages are missing from $PAGES_DIR: the auth service writes them with the gate config (is the auth image older than ./nginx?)"
+    rm -rf "$1/runtime/pages"
+    cp -R "$PAGES_DIR" "$1/runtime/pages"
+    chmod -R a+rX "$1/runtime/pages"
 }
 
 # test_conf CONF_DIR_NAME: nginx -t against $PREFIX/CONF_DIR_NAME/nginx.conf.
@@ -310,6 +324,7 @@ case ${1:-run} in
         ln -sf /dev/stderr "$PREFIX/logs/waf.log"
         render_conf "$PREFIX/conf"
         wait_for_gate_config
+        copy_pages "$PREFIX/conf"
         test_conf conf
         log info "starting nginx (listen $PROXY_LISTEN, app $APP_UPSTREAM, auth $AUTH_UPSTREAM)"
         exec nginx -p "$PREFIX/" -c conf/nginx.conf -e stderr -g 'daemon off;'
@@ -318,6 +333,7 @@ case ${1:-run} in
         # Render and test next to the live config; swap only when nginx accepts it.
         render_conf "$PREFIX/conf.next"
         wait_for_gate_config
+        copy_pages "$PREFIX/conf.next"
         test_conf conf.next
         rm -rf "$PREFIX/conf.previous"
         mv "$PREFIX/conf" "$PREFIX/conf.previous"

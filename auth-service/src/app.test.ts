@@ -45,7 +45,7 @@ afterAll(async () => {
 function expectSecurityHeaders(res: HttpResult): void {
   expect(res.headers['cache-control']).toBe('no-store');
   expect(res.headers['x-frame-options']).toBe('DENY');
-  expect(res.headers['content-security-policy']).toBe("frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
+  expect(res.headers['content-security-policy']).toBe("frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'");
   expect(res.headers['referrer-policy']).toBe('same-origin');
   expect(res.headers['x-content-type-options']).toBe('nosniff');
 }
@@ -391,7 +391,7 @@ describe('POST /logout', () => {
       'x-request-id': 'logout-req-1',
     });
     expect(res.status).toBe(303);
-    expect(res.headers.location).toBe('/login');
+    expect(res.headers.location).toBe('/login?signed_out=1');
     expect(setCookies(res)).toEqual([CLEARED]);
     expectSecurityHeaders(res);
     const sid = decodeSegment(token.split('.')[1]!).sid;

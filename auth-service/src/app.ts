@@ -110,7 +110,7 @@ function isBodyParserError(err: unknown): err is { status: number; type?: string
   return typeof e.status === 'number' && e.status >= 400 && e.status < 500 && (typeof e.type === 'string' || e.expose === true);
 }
 
-function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
+function errorHandler(config: Pick<AuthConfig, 'brandName' | 'pageTheme'>, logger: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
     const { requestId, returnPath } = localsOf(res);
     if (res.headersSent) {
@@ -135,7 +135,8 @@ function errorHandler(brandName: string, logger: Logger): ErrorRequestHandler {
       .type('html')
       .send(
         renderMessagePage({
-          brandName,
+          brandName: config.brandName,
+          theme: config.pageTheme,
           title: TITLES[appError.status] ?? 'Something went wrong',
           message: appError.safeMessage,
           link,
@@ -236,6 +237,7 @@ export function createApp(deps: AppDeps): Express {
       .send(
         renderMessagePage({
           brandName: config.brandName,
+          theme: config.pageTheme,
           title: TITLES[404]!,
           message: 'There is nothing at this address.',
           link: { href: '/login', text: 'Go to sign-in' },
@@ -243,6 +245,6 @@ export function createApp(deps: AppDeps): Express {
         }),
       );
   });
-  app.use(errorHandler(config.brandName, logger));
+  app.use(errorHandler(config, logger));
   return app;
 }

@@ -44,6 +44,7 @@ describe('loadConfig defaults', () => {
       trustProxy: ['loopback'],
       logLevel: 'info',
       brandName: 'Identity Gateway',
+      pageTheme: { css: '', logoSrc: null },
       gateConfigFile: null,
       accessPolicy: null,
       allowInsecureHttpIdp: false,

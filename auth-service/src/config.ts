@@ -17,6 +17,8 @@ import { cookieNamePrefix } from './security/cookies.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
 import { parsePayloadGroups, type PayloadGroupsRule } from './services/group-selection.js';
+import type { PageTheme } from './views/html.js';
+import { loadPageTheme } from './views/page-theme.js';
 import type { Env } from './env.js';
 
 export type { Env };
@@ -69,6 +71,8 @@ export interface AuthConfig {
   trustProxy: TrustProxySetting;
   logLevel: LogLevel;
   brandName: string;
+  /** BRAND_CSS_FILE and BRAND_LOGO_FILE, read and checked at start-up (views/page-theme.ts). */
+  pageTheme: PageTheme;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
   /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
@@ -555,6 +559,9 @@ export function loadConfig(env: Env): ConfigResult {
     else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
   }
 
+  const pageTheme = loadPageTheme(readVariable(env, 'BRAND_CSS_FILE'), readVariable(env, 'BRAND_LOGO_FILE'));
+  if (!pageTheme.ok) errors.push(...pageTheme.errors);
+
   const payloadGroupsValue = readVariable(env, 'PAYLOAD_GROUPS');
   const payloadGroups = parsePayloadGroups(payloadGroupsValue);
   if (!payloadGroups.ok) for (const e of payloadGroups.errors) errors.push(`PAYLOAD_GROUPS: ${e} (received ${JSON.stringify(payloadGroupsValue)})`);
@@ -573,7 +580,7 @@ export function loadConfig(env: Env): ConfigResult {
     errors.push(`PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received ${JSON.stringify(input.PROXY_IP_BINDING)})`);
   }
 
-  if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok || !payloadGroups.ok) {
+  if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok || !payloadGroups.ok || !pageTheme.ok) {
     return { ok: false, errors };
   }
   const v = parsed.data;
@@ -597,6 +604,7 @@ export function loadConfig(env: Env): ConfigResult {
       trustProxy: v.AUTH_TRUST_PROXY,
       logLevel: v.LOG_LEVEL,
       brandName: v.BRAND_NAME,
+      pageTheme: pageTheme.theme,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
       accessPolicy,
       payloadGroups: payloadGroups.rule,

@@ -6,6 +6,7 @@
  *   PREFIX/conf/                 rendered copy of nginx/ (*.template files substituted)
  *   PREFIX/conf/njs/gate.js      the njs bundle (njs/dist/gate.js), and tableau.js and renew.js beside it
  *   PREFIX/conf/runtime/gate-config.json   written by the auth service (GATE_CONFIG_FILE)
+ *   PREFIX/conf/runtime/pages/             nginx's own branded pages, written by the auth service beside it
  *   PREFIX/logs/, PREFIX/temp/
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -391,14 +392,14 @@ export function stageNginxConf(opts: PrepareOptions): string {
   // Read by toOperatorPaths: nginx's messages then name the file the operator edits.
   writeFileSync(join(prefix, 'source-dir'), resolve(sourceDir) + '\n');
   // Workers run as an unprivileged user when the master is root: they must traverse the prefix to
-  // serve the error pages. Secrets (runtime/gate-config.json) stay 0600 and are read by the master.
-  for (const dir of [prefix, next, join(next, 'errors')]) chmodSync(dir, 0o755);
+  // serve the pages in runtime/pages/. Secrets (runtime/gate-config.json) stay 0600 and are read by the master.
+  for (const dir of [prefix, next, join(next, 'runtime')]) chmodSync(dir, 0o755);
   ensureWorkersCanTraverse(prefix);
   return next;
 }
 
 /**
- * As root, nginx's workers (user nobody) must be able to walk down to PREFIX/conf/errors, or the
+ * As root, nginx's workers (user nobody) must be able to walk down to PREFIX/conf/runtime/pages, or the
  * branded error pages turn into nginx's bare ones. The prefix's own parent (DATA_DIR, a temp dir) gets
  * search permission for others (no listing, no reading: 0711 at most); a directory further up that is
  * closed is reported on stderr, not changed.
@@ -410,7 +411,7 @@ function ensureWorkersCanTraverse(prefix: string): void {
   if ((mode & 0o001) === 0) chmodSync(parent, mode | 0o011);
   for (let dir = dirname(parent); dir !== dirname(dir); dir = dirname(dir)) {
     if ((statSync(dir).mode & 0o001) === 0) {
-      console.error(`warning: ${dir} is not searchable by others: nginx's workers cannot read ${join(prefix, 'conf', 'errors')}, so error pages fall back to nginx's own. Move DATA_DIR elsewhere or \`chmod o+x ${dir}\`.`);
+      console.error(`warning: ${dir} is not searchable by others: nginx's workers cannot read ${join(prefix, 'conf', 'runtime', 'pages')}, so error pages fall back to nginx's own. Move DATA_DIR elsewhere or \`chmod o+x ${dir}\`.`);
       return;
     }
   }

@@ -166,11 +166,18 @@ describe('docker-compose deployment', () => {
       const attack = await rawRequest(project.port, 'GET', `/?id=${encodeURIComponent("1' OR '1'='1' --")}`, { accept: 'text/html', host: 'gateway.localhost', cookie: session });
       expect(attack.status).toBe(403);
       expect(attack.body).toContain('Access denied');
+      // nginx's own pages come from the auth container (shared volume, copied by the entrypoint so
+      // that nginx's workers can read them): the branded 400 page with the access log's request id.
+      const refused = await rawRequest(project.port, 'GET', '/reports/..;/x', { accept: 'text/html', cookie: session });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toContain('<h1>Bad request</h1>');
+      expect(refused.body).toContain('<span>Identity Gateway</span>');
+      expect(refused.body).toMatch(/Request id: <code>[0-9a-f]{32}<\/code>/);
 
       const other = await login(USER, PASSWORD);
       const out = await rawRequest(project.port, 'POST', '/logout', { cookie: other.session!, origin: `http://127.0.0.1:${project.port}`, 'content-length': '0' }, '');
       expect([302, 303]).toContain(out.status);
-      expect(out.headers.location).toBe('/login');
+      expect(out.headers.location).toBe('/login?signed_out=1');
       expect(setCookies(out).find((c) => c.startsWith('gw_session='))).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
     },
     2 * MIN,

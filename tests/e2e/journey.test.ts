@@ -62,6 +62,7 @@ describe('browser journey against make up', () => {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.waitForURL(/\/login/);
       expect((await page.context().cookies()).find((c) => c.name === 'gw_session')).toBeUndefined();
+      await expect(page.getByRole('status').textContent()).resolves.toBe('You have been signed out.');
 
       await page.goto(`${up.baseUrl}/federation`);
       expect(new URL(page.url()).pathname).toBe('/login');

@@ -6,11 +6,13 @@
  * refuse to start, saying which file is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { buildGateConfig, writeGateConfig } from '../../auth-service/src/services/gate-config.js';
+import { writeNginxPages } from '../../auth-service/src/services/gate-files.js';
+import { NO_THEME } from '../../auth-service/src/views/html.js';
 import { compilePolicyFile } from '../../auth-service/src/policy/policy-runtime.js';
 import { freePort, HTTPS_SNIPPETS_DIR, STATUS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
@@ -53,6 +55,8 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'gw-entry-'));
+    // As root (a container's nginx master), the workers run as nobody and must reach the prefix's pages.
+    chmodSync(tmp, 0o711);
     upstream = await startEchoUpstream();
   });
   afterAll(async () => {
@@ -61,9 +65,14 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function env(name: string, withPolicy: boolean): Promise<{ env: Record<string, string>; port: number }> {
+  async function env(name: string, withPolicy: boolean, withPages = true): Promise<{ env: Record<string, string>; port: number }> {
     const run = join(tmp, name, 'run');
     mkdirSync(run, { recursive: true });
+    // As the auth service writes them (before the gate config), with its own folder mode 0700 as in
+    // the auth image: the entrypoint copies them where nginx's workers can read them.
+    // The prefix exists in the image, 0755 (docker/nginx.Dockerfile); the entrypoint's umask 027 would make it 0750.
+    mkdirSync(join(tmp, name, 'prefix'), { mode: 0o755 });
+    if (withPages) await writeNginxPages(join(run, 'pages'), 'Entrypoint Gateway', NO_THEME);
     const gateConfigFile = join(run, 'gate-config.json');
     const secret = strongSecret();
     await writeGateConfig(
@@ -113,6 +122,13 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(attack.status).toBe(403);
     expect(JSON.parse(attack.body)).toEqual({ error: 'forbidden', reason: 'request-blocked' });
     expect(upstream.seen.map((s) => s.url)).toEqual(['/healthz']);
+    // nginx's own pages are the auth service's, with BRAND_NAME; AUTH_UPSTREAM is down here, so
+    // /login says that sign-in is unavailable.
+    const down = await rawRequest(port, 'GET', '/login', { accept: 'text/html' });
+    expect({ status: down.status, log: down.status === 502 ? '' : started.output() }).toEqual({ status: 502, log: '' });
+    expect(down.body).toContain('<h1>Sign-in unavailable</h1>');
+    expect(down.body).toContain('<span>Entrypoint Gateway</span>');
+    expect(down.body).toMatch(/Request id: <code>[0-9a-f]{32}<\/code>/);
     await stop(started);
     // The access log goes to the container's stdout and names the deciding rule.
     const logged = started
@@ -131,6 +147,14 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(code).not.toBe(0);
     expect(s.output()).toContain('compiled access policy');
     expect(s.output()).toContain(join(tmp, 'missing', 'run', 'policy.json'));
+  }, 30_000);
+
+  test("refuses to start without nginx's pages, naming the folder", async () => {
+    const { env: e } = await env('no-pages', true, false);
+    const s = runEntrypoint(e, join(tmp, 'no-pages', 'output.log'));
+    const code = await s.exited;
+    expect(code).not.toBe(0);
+    expect(s.output()).toContain(`nginx's pages are missing from ${join(tmp, 'no-pages', 'run', 'pages')}`);
   }, 30_000);
 
   test('renders the Tableau /api/ limits: defaults when unset, the values given otherwise', async () => {

@@ -79,7 +79,7 @@ describe.each(stores)('login, access and logout through nginx (%s store)', (stor
     const { session } = await stack.login('kirk', password, '/');
     const res = await stack.request('POST', '/logout', { cookie: String(session), origin: stack.baseUrl, 'content-length': '0' }, '');
     expect([302, 303]).toContain(res.status);
-    expect(res.headers.location).toBe('/login');
+    expect(res.headers.location).toBe('/login?signed_out=1');
     const cleared = setCookies(res).find((c) => c.startsWith('gw_session='));
     expect(cleared).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
   });

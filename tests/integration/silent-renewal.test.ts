@@ -177,7 +177,7 @@ describe('silent renewal through nginx', () => {
     await untilExpired(session);
     const res = await stack.request('GET', '/down/x', { accept: BROWSER, cookie: session });
     expect(res.status).toBe(502);
-    expect(res.body).toContain('<title>Service unavailable');
+    expect(res.body).toContain('<title>Application unavailable');
     expect(renewedCookie(res, 'gw_session')).not.toBeNull();
   });
 
@@ -238,7 +238,8 @@ describe('silent renewal through nginx', () => {
       await untilExpired(session);
       const page = await stack.request('GET', '/reports', { accept: BROWSER, cookie: session });
       expect(page.status).toBe(503);
-      expect(page.body).toContain('<title>Service unavailable');
+      // The sign-in service's page: the app itself is fine.
+      expect(page.body).toContain('<title>Sign-in unavailable');
       const api = await stack.request('GET', '/api/x', { accept: 'application/json', cookie: session });
       expect(api.status).toBe(401);
       expect(JSON.parse(api.body)).toEqual({ error: 'unauthenticated', reason: 'renewal-unavailable', login: '/login' });

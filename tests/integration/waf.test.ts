@@ -143,6 +143,12 @@ describe('WAF_MODE=On', () => {
     const rules = await rulesLoggedFor(stack, await requestIdOf(stack, '/login', 403), '949110');
     expect(rules).toContain('942100');
     expect(rules).toContain('949110');
+    // A browser gets the branded 403 there too: the sign-in locations repeat the 403 error_page,
+    // which their own error_page lines (snippets/auth-errors.conf) would otherwise drop.
+    const page = await stack.request('GET', `/login?rd=${encodeURIComponent("/x' UNION SELECT password FROM users --")}`, { host: HOST, accept: BROWSER });
+    expect(page.status).toBe(403);
+    expect(page.body).toContain('<h1>Access denied</h1>');
+    expect(page.body).toMatch(/Request id: <code>[0-9a-f]{32}<\/code>/);
   });
 
   test('an anonymous attack on a protected path meets the gate first: a redirect to sign in, no WAF verdict', async () => {

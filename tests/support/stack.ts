@@ -272,6 +272,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 }
 
 /**
+ * A StackOptions.editSite that adds `location /down/`, protected, whose upstream (port 9, discard)
+ * refuses connections: nginx then answers 502 itself, with its 50x page for the app.
+ */
+export function withDownLocation(site: string): string {
+  return site.replace(
+    '    include snippets/gate-server.conf;',
+    `    include snippets/gate-server.conf;
+    location /down/ {
+        include snippets/protect.conf;
+        proxy_pass http://127.0.0.1:9/;
+    }`,
+  );
+}
+
+/**
  * `test` that appends the nginx and auth service logs to the failure message, so a red run shows
  * what the real parts did.
  */

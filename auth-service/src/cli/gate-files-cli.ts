@@ -29,8 +29,9 @@ export interface GateFilesCliIo {
 
 const USAGE = `Usage: npm run gate-files
 
-Writes GATE_CONFIG_FILE and the compiled access policy (policy.json, next to it; from POLICY_FILE)
-from the same environment variables as the auth service, then exits. Connects to nothing.
+Writes GATE_CONFIG_FILE, the compiled access policy (policy.json, next to it; from POLICY_FILE) and
+nginx's own pages (pages/, next to it; BRAND_NAME and the theme) from the same environment variables
+as the auth service, then exits. Connects to nothing.
 `;
 
 export async function runGateFilesCli(argv: string[], io: GateFilesCliIo): Promise<number> {
@@ -57,7 +58,7 @@ export async function runGateFilesCli(argv: string[], io: GateFilesCliIo): Promi
   try {
     await writeGateFiles(config, logger, (io.now ?? Date.now)());
   } catch (err) {
-    io.stderr.write(`gate-files: cannot write ${config.gateConfigFile} or the policy next to it: ${errorSummary(err).message ?? 'unknown error'}\n`);
+    io.stderr.write(`gate-files: cannot write ${config.gateConfigFile}, or the pages or policy next to it: ${errorSummary(err).message ?? 'unknown error'}\n`);
     return 1;
   }
   return 0;

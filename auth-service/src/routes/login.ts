@@ -62,13 +62,15 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
     return cookie.status === 'ok' && csrf.isCookieValue(cookie.value) ? cookie.value : undefined;
   }
 
-  function renderForm(res: Response, status: number, opts: { cookieValue: string; returnPath: string; error?: string; username?: string }): void {
+  function renderForm(res: Response, status: number, opts: { cookieValue: string; returnPath: string; error?: string; username?: string; signedOut?: boolean }): void {
     res
       .status(status)
       .type('html')
       .send(
         renderLoginPage({
           brandName: config.brandName,
+          theme: config.pageTheme,
+          signedOut: opts.signedOut,
           returnPath: opts.returnPath,
           csrfToken: csrf.tokenFor(opts.cookieValue),
           error: opts.error,
@@ -86,7 +88,7 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
       cookieValue = csrf.newCookieValue();
       res.append('Set-Cookie', serializeCookie(csrfCookieName, cookieValue, { sameSite: 'Strict', secure: config.session.cookieSecure }));
     }
-    renderForm(res, 200, { cookieValue, returnPath });
+    renderForm(res, 200, { cookieValue, returnPath, signedOut: req.query.signed_out === '1' });
   });
 
   // LOGIN_METHODS=oidc: there is no password form, so POST /login falls through to the 404 page.

@@ -13,6 +13,9 @@ import { normaliseClientIp } from '../security/client-ip.js';
 import { renderLogoutPage } from '../views/logout-page.js';
 import { localsOf } from './context.js';
 
+/** Where POST /logout sends the browser (OIDC sessions with an end-session page: there, then back to /login). */
+export const SIGNED_OUT_LOGIN_PATH = '/login?signed_out=1';
+
 export const LOGOUT_REFUSED_MESSAGE = 'Sign-out was refused because the request came from another site.';
 
 export interface LogoutRouteDeps {
@@ -50,7 +53,7 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
   const secrets = [config.jwt.secret, ...config.jwt.previousSecrets];
 
   router.get('/logout', (_req, res) => {
-    res.status(200).type('html').send(renderLogoutPage({ brandName: config.brandName }));
+    res.status(200).type('html').send(renderLogoutPage({ brandName: config.brandName, theme: config.pageTheme }));
   });
 
   router.post('/logout', async (req, res) => {
@@ -72,10 +75,12 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
       'Set-Cookie',
       serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }),
     );
-    // OIDC sessions also end at the provider (RP-initiated logout), which then sends the browser back.
-    let location = '/login';
+    // The login page then says "You have been signed out" (views/login-page.ts). OIDC sessions also
+    // end at the provider (RP-initiated logout), which then sends the browser back to the registered
+    // post-logout URI, plain /login: changing it would break existing provider registrations.
+    let location = SIGNED_OUT_LOGIN_PATH;
     if (deps.oidc && config.publicBaseUrl !== null && (session.src === 'oidc' || session.src === 'azure')) {
-      location = (await deps.oidc.endSessionUrl(config.publicBaseUrl + '/login')) ?? '/login';
+      location = (await deps.oidc.endSessionUrl(config.publicBaseUrl + '/login')) ?? SIGNED_OUT_LOGIN_PATH;
     }
     res.status(303).setHeader('Location', location);
     res.end();

@@ -59,20 +59,20 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     if (decision.kind === 'refused') {
       logger.warn({ event: 'logout_refused', path: '/logout/frontchannel', reason: decision.reason, user, request_id: requestId });
       res.status(400).type('html').send(
-        renderMessagePage({ brandName: config.brandName, title: 'Sign-out refused', message: FRONTCHANNEL_REFUSED_MESSAGE, link: { href: '/', text: 'Continue' }, requestId }),
+        renderMessagePage({ brandName: config.brandName, theme: config.pageTheme, title: 'Sign-out refused', message: FRONTCHANNEL_REFUSED_MESSAGE, link: { href: '/', text: 'Continue' }, requestId }),
       );
       return;
     }
     if (decision.kind === 'no-session') {
       res.status(200).type('html').send(
-        renderMessagePage({ brandName: config.brandName, title: 'Not signed in', message: 'You are not signed in to this gateway.', link: { href: '/login', text: 'Sign in' } }),
+        renderMessagePage({ brandName: config.brandName, theme: config.pageTheme, title: 'Not signed in', message: 'You are not signed in to this gateway.', link: { href: '/login', text: 'Sign in' } }),
       );
       return;
     }
     logger.info({ event: 'logout', reason: 'frontchannel', user, sid: session?.sid, request_id: requestId });
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure }));
     res.status(200).type('html').send(
-      renderMessagePage({ brandName: config.brandName, title: 'Signed out', message: 'You have been signed out of this gateway.', link: { href: '/login', text: 'Sign in again' } }),
+      renderMessagePage({ brandName: config.brandName, theme: config.pageTheme, title: 'Signed out', message: 'You have been signed out of this gateway.', link: { href: '/login', text: 'Sign in again' } }),
     );
   });
 

@@ -4,7 +4,7 @@ import type { RequestHandler } from 'express';
  * The login pages carry no script, load nothing external, post only to themselves and must never
  * be framed (clickjacking a sign-in form) or cached (a shared machine's back button).
  */
-export const CONTENT_SECURITY_POLICY = "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; form-action 'self'";
+export const CONTENT_SECURITY_POLICY = "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'";
 
 /** Sets the security headers on every response, before any route runs. */
 export function securityHeaders(): RequestHandler {

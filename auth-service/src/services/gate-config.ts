@@ -65,12 +65,19 @@ export function buildGateConfig(
  * Not done: creating the directory; changing ownership (nginx's master reads it as root).
  */
 export async function writeGateConfig(filePath: string, gateConfig: GateConfig | GatePolicy): Promise<void> {
+  await writeTextAtomically(filePath, `${JSON.stringify(gateConfig, null, 2)}\n`, 0o600);
+}
+
+/** Writes `text` to `filePath` atomically (temporary file, flushed, renamed over), with `mode`. */
+export async function writeTextAtomically(filePath: string, text: string, mode: number): Promise<void> {
   const dir = path.dirname(filePath);
   const tmp = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'wx', 0o600);
+  const handle = await open(tmp, 'wx', mode);
   try {
     try {
-      await handle.writeFile(`${JSON.stringify(gateConfig, null, 2)}\n`, 'utf8');
+      await handle.writeFile(text, 'utf8');
+      // open()'s mode is filtered by the umask; pages must be readable by nginx's workers.
+      await handle.chmod(mode);
       await handle.sync();
     } finally {
       await handle.close();

@@ -1,17 +1,48 @@
 /**
- * Writes the two files the gate loads: GATE_CONFIG_FILE (keys, cookie name, IP binding, ...) and,
+ * Writes the files nginx loads: the branded pages it serves itself (pages/, see views/nginx-pages.ts), GATE_CONFIG_FILE (keys, cookie name, IP binding, ...) and,
  * next to it, the compiled access policy (policy.json). The auth service calls this at start-up;
  * `npm run gate-files` (cli/gate-files.ts) calls it alone, which is how a Kubernetes nginx pod gets
  * them (deploy/kubernetes: an init container of the auth image, same Secret and settings).
  */
+import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AuthConfig } from '../config.js';
+import type { PageTheme } from '../views/html.js';
 import { gatePolicyFor, policyRuntimeFile } from '../policy/policy-runtime.js';
-import { buildGateConfig, deriveKeyId, endedPreviousKeys, writeGateConfig } from './gate-config.js';
+import { renderNginxPages } from '../views/nginx-pages.js';
+import { buildGateConfig, deriveKeyId, endedPreviousKeys, writeGateConfig, writeTextAtomically } from './gate-config.js';
 
-/** Writes GATE_CONFIG_FILE and, next to it, the compiled access policy (runtime/policy.json). */
+/** The folder of nginx's own pages, next to the gate config (nginx: conf/runtime/pages/). */
+export function nginxPagesDir(gateConfigFile: string): string {
+  return path.join(path.dirname(gateConfigFile), 'pages');
+}
+
+/**
+ * Writes nginx's pages (400, 403, 429, 50x for the app, 50x-auth for the sign-in service) with
+ * BRAND_NAME and the theme into `dir` (created; its parent must exist). World-readable: nginx's
+ * workers serve them, and they hold no secret. Returns the file names.
+ */
+export async function writeNginxPages(dir: string, brandName: string, theme: PageTheme): Promise<string[]> {
+  // Not recursive: a missing GATE_CONFIG_FILE folder is an error (a typo), as for the gate config.
+  await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await chmod(dir, 0o755);
+  const pages = renderNginxPages(brandName, theme);
+  for (const [name, html] of Object.entries(pages)) await writeTextAtomically(path.join(dir, name), html, 0o644);
+  return Object.keys(pages);
+}
+
+/**
+ * Writes nginx's pages (pages/), then GATE_CONFIG_FILE and, next to it, the compiled access policy
+ * (runtime/policy.json). Pages first: a launcher that waits for the gate config finds them too.
+ */
 export async function writeGateFiles(config: AuthConfig, logger: Logger, nowMs: number): Promise<void> {
   if (config.gateConfigFile === null) return;
+  const pagesDir = nginxPagesDir(config.gateConfigFile);
+  const pages = await writeNginxPages(pagesDir, config.brandName, config.pageTheme);
+  logger.info({ event: 'pages_written', dir: pagesDir, pages: pages.length }, "nginx's pages written");
   const now = Math.floor(nowMs / 1000);
   for (const ended of endedPreviousKeys(config, now)) {
     // Never the secret: its key id (a one-way hash) and when it retired.

@@ -1,7 +1,8 @@
-import { escapeHtml, renderDocument } from './html.js';
+import { escapeHtml, renderDocument, type PageTheme } from './html.js';
 
 export interface LoginPageInput {
   brandName: string;
+  theme?: PageTheme;
   /** Already validated with safeReturnPath. */
   returnPath: string;
   csrfToken: string;
@@ -13,23 +14,28 @@ export interface LoginPageInput {
   passwordForm?: boolean;
   /** "Sign in with {displayName}" link to /login/oidc?rd=… */
   oidc?: { href: string; displayName: string };
+  /** Just signed out (POST /logout sends the browser to /login?signed_out=1): says so above the form. */
+  signedOut?: boolean;
 }
+
+/** The notice shown after sign-out. */
+export const SIGNED_OUT_MESSAGE = 'You have been signed out.';
 
 /** The sign-in form. Works without JavaScript; every field has a visible label. */
 export function renderLoginPage(input: LoginPageInput): string {
   const username = input.username ?? '';
-  const error = input.error ? `<p class="alert" role="alert" id="login-error">${escapeHtml(input.error)}</p>\n` : '';
+  const notice = input.signedOut === true && !input.error ? `<p class="notice" role="status">${SIGNED_OUT_MESSAGE}</p>\n` : '';
+  const error = input.error ? `<p class="alert" role="alert" id="login-error">${escapeHtml(input.error)}</p>\n` : notice;
   const describedBy = input.error ? ' aria-describedby="login-error"' : '';
   // Focus goes where the user has to type next: the username, or the password after a failure.
   const focusUser = username === '' ? ' autofocus' : '';
   const focusPassword = username === '' ? '' : ' autofocus';
   const oidc = input.oidc ? `<p><a class="button" href="${escapeHtml(input.oidc.href)}">Sign in with ${escapeHtml(input.oidc.displayName)}</a></p>\n` : '';
   if (input.passwordForm === false) {
-    const only = `<h1>Sign in</h1>\n<p class="brand">${escapeHtml(input.brandName)}</p>\n${error}${oidc}`;
-    return renderDocument({ title: 'Sign in', brandName: input.brandName, body: only });
+    const only = `<h1>Sign in</h1>\n${error}${oidc}`;
+    return renderDocument({ title: 'Sign in', brandName: input.brandName, theme: input.theme, body: only });
   }
   const body = `<h1>Sign in</h1>
-<p class="brand">${escapeHtml(input.brandName)}</p>
 ${error}${oidc}<form method="post" action="/login">
 <input type="hidden" name="rd" value="${escapeHtml(input.returnPath)}">
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrfToken)}">
@@ -39,5 +45,5 @@ ${error}${oidc}<form method="post" action="/login">
 <input type="password" id="password" name="password" autocomplete="current-password" maxlength="1024" required${describedBy}${focusPassword}>
 <button type="submit">Sign in</button>
 </form>`;
-  return renderDocument({ title: 'Sign in', brandName: input.brandName, body });
+  return renderDocument({ title: 'Sign in', brandName: input.brandName, theme: input.theme, body });
 }
