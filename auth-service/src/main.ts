@@ -17,7 +17,7 @@ import type { PasswordSource } from './config.js';
 import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
-import { createPasswordHasher } from './passwords/index.js';
+import { createHashingLimiter, createPasswordHasher, limitPasswordHashing } from './passwords/index.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
 import { writeGateFiles } from './services/gate-files.js';
@@ -209,7 +209,8 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const logger = createServiceLogger(config, opts);
   const now = opts.now ?? Date.now;
 
-  const hasher = createPasswordHasher(config.passwordPolicy);
+  // A sign-in storm gets at most LOGIN_HASH_CONCURRENCY hashes at once; beyond LOGIN_HASH_QUEUE, 503.
+  const hasher = limitPasswordHashing(createPasswordHasher(config.passwordPolicy), createHashingLimiter(config.loginHashing));
   // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
   await hasher.verifyDummy('warm-up');
 

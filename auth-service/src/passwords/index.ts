@@ -15,3 +15,4 @@ export {
   newPasswordRulesFromEnv,
   type NewPasswordRules,
 } from './new-password-rules.js';
+export { createHashingLimiter, HASHING_BUSY_MESSAGE, limitPasswordHashing, type HashingLimiter, type HashingLimits } from './hashing-limiter.js';

@@ -137,13 +137,15 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           outcome = await authenticator.authenticate(decided ? decoyCredentials() : { username, password }, { requestId });
         } catch (err) {
           const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
+          // Every hashing slot and queue place taken (passwords/hashing-limiter.ts): 503 + Retry-After.
+          const busy = isAppError(err) && err.code === 'ERR_LOGIN_BUSY';
           // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
           const sourceDown = !storeDown && isAppError(err) && err.status === 503;
           logger.error({
             event: 'auth_error',
             user: username,
             src: authenticator.id,
-            reason: storeDown ? 'store-unavailable' : sourceDown ? 'source-unavailable' : 'authenticator-error',
+            reason: storeDown ? 'store-unavailable' : busy ? 'hashing-busy' : sourceDown ? 'source-unavailable' : 'authenticator-error',
             request_id: requestId,
             err: errorSummary(err),
           });
