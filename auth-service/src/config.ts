@@ -65,8 +65,11 @@ export interface AuthConfig {
   };
   passwordPolicy: PasswordPolicy;
   rateLimits: { ip: RateLimitRule; user: RateLimitRule; userIp: RateLimitRule };
-  /** Password hashes computed at once, and waiting (LOGIN_HASH_CONCURRENCY, LOGIN_HASH_QUEUE). */
-  loginHashing: HashingLimits;
+  /**
+   * Password hashes computed at once, and waiting (LOGIN_HASH_CONCURRENCY, LOGIN_HASH_QUEUE), and
+   * the CPU priority of the hashing threads (LOGIN_HASH_NICE).
+   */
+  loginHashing: HashingLimits & { nice: number };
   trustProxy: TrustProxySetting;
   logLevel: LogLevel;
   brandName: string;
@@ -109,6 +112,8 @@ export interface AuthConfig {
  */
 export const DEFAULT_LOGIN_HASH_CONCURRENCY = Math.min(4, Math.max(1, Math.floor(availableParallelism() / 2)));
 export const DEFAULT_LOGIN_HASH_QUEUE = 32;
+/** Below nginx (0): under contention the signed-in traffic gets the CPU first (hashing-threads.ts). */
+export const DEFAULT_LOGIN_HASH_NICE = 10;
 
 /** The longest a session may live from sign-in, in seconds (SESSION_MAX_SECONDS). */
 export function maxSessionAgeSeconds(config: Pick<AuthConfig, 'sessionLifetimes'>): number {
@@ -271,6 +276,7 @@ const schema = z.object({
   // Bounds what a sign-in storm can take (passwords/hashing-limiter.ts); beyond the queue: 503.
   LOGIN_HASH_CONCURRENCY: integerInRange(1, 64).default(DEFAULT_LOGIN_HASH_CONCURRENCY),
   LOGIN_HASH_QUEUE: integerInRange(0, 10_000).default(DEFAULT_LOGIN_HASH_QUEUE),
+  LOGIN_HASH_NICE: integerInRange(0, 19).default(DEFAULT_LOGIN_HASH_NICE),
   AUTH_TRUST_PROXY: trustProxy.default(['loopback']),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
   BRAND_NAME: z
@@ -592,7 +598,7 @@ export function loadConfig(env: Env): ConfigResult {
       },
       passwordPolicy: policy.policy,
       rateLimits: { ip: v.LOGIN_RATE_LIMIT_IP, user: v.LOGIN_RATE_LIMIT_USER, userIp: v.LOGIN_RATE_LIMIT_USER_IP },
-      loginHashing: { concurrency: v.LOGIN_HASH_CONCURRENCY, queue: v.LOGIN_HASH_QUEUE },
+      loginHashing: { concurrency: v.LOGIN_HASH_CONCURRENCY, queue: v.LOGIN_HASH_QUEUE, nice: v.LOGIN_HASH_NICE },
       trustProxy: v.AUTH_TRUST_PROXY,
       logLevel: v.LOG_LEVEL,
       brandName: v.BRAND_NAME,

@@ -17,7 +17,7 @@ import type { PasswordSource } from './config.js';
 import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
-import { createHashingLimiter, createPasswordHasher, limitPasswordHashing } from './passwords/index.js';
+import { createHashingLimiter, createPasswordHasher, limitPasswordHashing, startHashingThreads } from './passwords/index.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
 import { writeGateFiles } from './services/gate-files.js';
@@ -209,8 +209,13 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const logger = createServiceLogger(config, opts);
   const now = opts.now ?? Date.now;
 
-  // A sign-in storm gets at most LOGIN_HASH_CONCURRENCY hashes at once; beyond LOGIN_HASH_QUEUE, 503.
-  const hasher = limitPasswordHashing(createPasswordHasher(config.passwordPolicy), createHashingLimiter(config.loginHashing));
+  // A sign-in storm gets at most LOGIN_HASH_CONCURRENCY hashes at once, on threads at CPU priority
+  // LOGIN_HASH_NICE (below nginx); beyond LOGIN_HASH_QUEUE waiting, 503.
+  const hashingThreads = startHashingThreads({ threads: config.loginHashing.concurrency, nice: config.loginHashing.nice });
+  const hasher = limitPasswordHashing(
+    createPasswordHasher(config.passwordPolicy, { pbkdf2: hashingThreads.pbkdf2 }),
+    createHashingLimiter(config.loginHashing),
+  );
   // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
   await hasher.verifyDummy('warm-up');
 
@@ -221,6 +226,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
     authenticators = await createPasswordSources(config, { usersRepo, hasher, logger, now: opts.now });
   } catch (err) {
     await pool.end().catch(() => undefined);
+    await hashingThreads.close();
     throw err;
   }
   const groupSelection = createGroupSelectionSource(config);
@@ -260,7 +266,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       logger,
       close() {
         retention.stop();
-        closed ??= shutDown(server, pool, migrations, logger);
+        closed ??= shutDown(server, pool, migrations, logger).finally(() => hashingThreads.close());
         return closed;
       },
     };
@@ -268,6 +274,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
     retention.stop();
     migrations.stop();
     await pool.end().catch(() => undefined);
+    await hashingThreads.close();
     throw err;
   }
 }
