@@ -21,13 +21,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from '../auth-service/src/passwords/index.js';
 import { createPool, runMigrations } from '../auth-service/src/storage/db.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
-import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, waitForPort } from '../scripts/lib/nginx-runtime.js';
+import { REPO_ROOT, startNginx, waitForPort } from '../scripts/lib/nginx-runtime.js';
+import { prepareBenchGateway, spawnBenchAuthService, stopChild } from './bench-gateway.js';
 import { createFreshDatabase, type FreshDatabase } from '../tests/support/fresh-database.js';
 import { hiddenFields, rawRequest, setCookies } from '../tests/support/http.js';
 import { childPids, duration, median, requireWrk, rounds, runWrk, type Sample } from './load.js';
@@ -113,45 +114,20 @@ async function main(): Promise<void> {
     for (let i = 0; i < STORM; i++) await users.create({ username: `storm${i}`, passwordHash, groups: [], email: null, fullName: null });
     await users.create({ username: 'kirk', passwordHash, groups: ['Federation'], email: null, fullName: null });
 
-    const ports = { proxy: await freePort(), auth: await freePort(), upstream: await freePort() };
-    const { prefix, gateConfigFile } = prepareNginxPrefix({
-      prefix: join(tmp, 'nginx'),
-      vars: { PROXY_LISTEN: `127.0.0.1:${ports.proxy}`, APP_UPSTREAM: `127.0.0.1:${ports.upstream}`, AUTH_UPSTREAM: `127.0.0.1:${ports.auth}` },
-      extraFiles: {
-        'sites/bench-upstream.conf': `
-# The protected app: nginx answering from memory, so it is never the bottleneck.
-server {
-    listen 127.0.0.1:${ports.upstream};
-    access_log off;
-    location / { return 200 "hello from upstream\\n"; }
-}
-`,
-      },
+    const gateway = await prepareBenchGateway(join(tmp, 'nginx'));
+    const { ports, prefix } = gateway;
+    auth = spawnBenchAuthService(gateway, authLog, {
+      DATABASE_URL: db.url,
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+      SESSION_TOKEN_TTL_SECONDS: '3600',
+      LOGIN_RATE_LIMIT_IP: HIGH_LIMIT,
+      LOGIN_RATE_LIMIT_USER: '100000/3600',
+      LOGIN_RATE_LIMIT_USER_IP: '100000/3600',
+      LOG_LEVEL: 'warn',
+      ...(process.env.LOGIN_HASH_CONCURRENCY ? { LOGIN_HASH_CONCURRENCY: process.env.LOGIN_HASH_CONCURRENCY } : {}),
+      ...(process.env.LOGIN_HASH_QUEUE ? { LOGIN_HASH_QUEUE: process.env.LOGIN_HASH_QUEUE } : {}),
+      ...(process.env.LOGIN_HASH_NICE ? { LOGIN_HASH_NICE: process.env.LOGIN_HASH_NICE } : {}),
     });
-    const logFd = openSync(authLog, 'w');
-    auth = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'auth-service', 'src', 'main.ts')], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', logFd, logFd],
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        NODE_ENV: 'production',
-        DATABASE_URL: db.url,
-        JWT_SECRET: randomBytes(48).toString('base64url'),
-        AUTH_HOST: '127.0.0.1',
-        AUTH_PORT: String(ports.auth),
-        AUTH_COOKIE_SECURE: 'false',
-        GATE_CONFIG_FILE: gateConfigFile,
-        SESSION_TOKEN_TTL_SECONDS: '3600',
-        LOGIN_RATE_LIMIT_IP: HIGH_LIMIT,
-        LOGIN_RATE_LIMIT_USER: '100000/3600',
-        LOGIN_RATE_LIMIT_USER_IP: '100000/3600',
-        LOG_LEVEL: 'warn',
-        ...(process.env.LOGIN_HASH_CONCURRENCY ? { LOGIN_HASH_CONCURRENCY: process.env.LOGIN_HASH_CONCURRENCY } : {}),
-        ...(process.env.LOGIN_HASH_QUEUE ? { LOGIN_HASH_QUEUE: process.env.LOGIN_HASH_QUEUE } : {}),
-        ...(process.env.LOGIN_HASH_NICE ? { LOGIN_HASH_NICE: process.env.LOGIN_HASH_NICE } : {}),
-      },
-    });
-    closeSync(logFd);
     await waitForPort(ports.auth, 30_000, () => auth!.exitCode !== null);
     const nginx = await startNginx(prefix, ports.proxy);
     stopNginx = () => nginx.stop();
@@ -161,13 +137,13 @@ server {
     const cpu = { nginx: () => childPids(nginxPid), auth: () => [authPid], storm: () => (stormPid === undefined ? [] : [stormPid, ...childPids(stormPid)]) };
 
     // A real sign-in gives the session the signed-in load uses.
-    if ((await signIn(ports.proxy, '127.0.0.1', 'kirk')) !== 302) throw new Error('the bench user could not sign in');
     const form = await rawRequest(ports.proxy, 'GET', '/login', { accept: 'text/html' });
-    const csrf = setCookies(form).map((c) => c.split(';')[0]!).find((c) => c.startsWith('gw_csrf='))!;
+    const csrf = setCookies(form).map((c) => c.split(';')[0]!).find((c) => c.startsWith('gw_csrf='));
+    if (csrf === undefined) throw new Error(`no sign-in form (${form.status})`);
     const body = new URLSearchParams({ ...hiddenFields(form.body), username: 'kirk', password: PASSWORD }).toString();
     const signedIn = await rawRequest(ports.proxy, 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded', cookie: csrf, origin: `http://127.0.0.1:${ports.proxy}` }, body);
     const session = setCookies(signedIn).map((c) => c.split(';')[0]!).find((c) => c.startsWith('gw_session='));
-    if (session === undefined) throw new Error(`no session cookie (${signedIn.status})`);
+    if (session === undefined) throw new Error(`the bench user could not sign in (${signedIn.status})`);
     const check = await rawRequest(ports.proxy, 'GET', PATH, { cookie: session });
     if (check.status !== 200 || check.body !== 'hello from upstream\n') throw new Error(`the session does not pass the gate: ${check.status}`);
     const target = { port: ports.proxy, path: PATH, headers: { Cookie: session } };
@@ -204,11 +180,7 @@ server {
     throw err;
   } finally {
     await stopNginx();
-    if (auth && auth.exitCode === null) {
-      const exited = new Promise((r) => auth!.once('exit', r));
-      auth.kill('SIGTERM');
-      await exited;
-    }
+    if (auth !== null) await stopChild(auth);
     await pool?.end();
     await db?.drop();
     rmSync(tmp, { recursive: true, force: true });
