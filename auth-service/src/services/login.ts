@@ -11,6 +11,7 @@ import { errorSummary } from '../logger.js';
 import type { LoginRateLimiter, RateLimitScope } from '../security/login-rate-limiter.js';
 import { usernameKey } from '../security/username-key.js';
 import type { ServerSessions } from './server-sessions.js';
+import { UserDisabledDuringSignInError } from '../storage/sessions-repo.js';
 import { SessionTooLargeError } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
 import { issueSessionToken } from './session-token.js';
@@ -169,6 +170,13 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
             // Before the cookie exists: a sign-in that is answered with success always has its row.
             await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId, groups: outcome.identity.groups });
           } catch (err) {
+            if (err instanceof UserDisabledDuringSignInError) {
+              // Disabled while the password was being checked: the answer a disabled user gets.
+              await discard();
+              src = authenticator.id;
+              reason = 'disabled';
+              continue;
+            }
             if (err instanceof SessionTooLargeError) {
               logger.warn({
                 event: 'auth_failure',
