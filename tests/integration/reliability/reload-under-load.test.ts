@@ -2,8 +2,9 @@
  * Issue 11 (3): `make reload` five times during about 20 s of signed-in load gives 0 failed
  * requests. The real target runs (make -> scripts/reload.ts -> nginx -t, SIGHUP, wait for new
  * workers) against the stack's nginx, whose prefix is named as `make up` names it. The client
- * resends a request whose reused keep-alive connection the old worker closed before answering, as
- * browsers do (tests/support/load.ts); a request that got any answer other than 200 fails the test.
+ * resends a GET whose connection an old worker closed before answering (tests/support/load.ts;
+ * HTTP allows it for idempotent requests); a request that got any answer other than 200, or no
+ * answer twice, fails the test.
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { spawn } from 'node:child_process';
@@ -67,7 +68,7 @@ describe('reload under load', () => {
       expect({ failed: result.failed, errors: result.errors, samples: result.samples }).toEqual({ failed: 0, errors: {}, samples: [] });
       expect(result.total).toBeGreaterThan(1000);
       // What a browser would have retried by itself; printed so a change in it shows.
-      console.log(`reload under load: ${result.total} requests, ${result.retried} resent after a keep-alive close, 0 failed`);
+      console.log(`reload under load: ${result.total} requests, ${result.retried} resent after a connection reset, 0 failed`);
       expect(stack.nginx.errorLog()).not.toMatch(/exited on signal|\[emerg\]|\[alert\]/);
     } finally {
       if (!stopped) await load.stop();
