@@ -40,7 +40,7 @@ describe('loadConfig defaults', () => {
         user: { points: 10, durationSeconds: 300 },
         userIp: { points: 5, durationSeconds: 300 },
       },
-      loginHashing: { concurrency: DEFAULT_LOGIN_HASH_CONCURRENCY, queue: 32, nice: 10 },
+      loginHashing: { concurrency: DEFAULT_LOGIN_HASH_CONCURRENCY, queue: 32, nice: 19 },
       trustProxy: ['loopback'],
       logLevel: 'info',
       brandName: 'Identity Gateway',

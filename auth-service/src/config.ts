@@ -112,8 +112,8 @@ export interface AuthConfig {
  */
 export const DEFAULT_LOGIN_HASH_CONCURRENCY = Math.min(4, Math.max(1, Math.floor(availableParallelism() / 2)));
 export const DEFAULT_LOGIN_HASH_QUEUE = 32;
-/** Below nginx (0): under contention the signed-in traffic gets the CPU first (hashing-threads.ts). */
-export const DEFAULT_LOGIN_HASH_NICE = 10;
+/** The lowest priority: under contention the signed-in traffic gets the CPU first (hashing-threads.ts; bench/login-storm.ts measured 10 as not enough). */
+export const DEFAULT_LOGIN_HASH_NICE = 19;
 
 /** The longest a session may live from sign-in, in seconds (SESSION_MAX_SECONDS). */
 export function maxSessionAgeSeconds(config: Pick<AuthConfig, 'sessionLifetimes'>): number {
