@@ -54,12 +54,13 @@ test-compose: build ## docker-compose.yml for real (as root): dockerd + local st
 validate-compose: ## Validate docker-compose.yml with docker-compose config
 	@bash scripts/validate-compose.sh
 
-bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 rules) vs its peers (auth_request, + proxy_cache, Lua, njs 0.8.9; ratios), CPU instructions per request vs BENCH_BASELINE, silent renewals per second vs fresh tokens, then the WAF's cost (gate with vs without ModSecurity + CRS)
+bench: deps-test build ## Benchmark: plain proxy vs gate (no policy, 10 and 1,000 rules) vs its peers (auth_request, + proxy_cache, Lua, njs 0.8.9; ratios), CPU instructions per request vs BENCH_BASELINE, silent renewals per second vs fresh tokens, the WAF's cost (gate with vs without ModSecurity + CRS), then signed-in throughput during a 50-sign-in storm vs without (target >= 90 %)
 	@bash scripts/trixie-root.sh >/dev/null || echo "bench: no Debian 13 root (scripts/trixie-root.sh needs root): the njs 0.8.9 scenarios are skipped"
 	@npx tsx bench/run.ts
 	@npx tsx bench/instructions.ts
 	@npx tsx bench/renewal.ts
 	@npx tsx bench/waf.ts
+	@npx tsx bench/login-storm.ts
 
 clean: ## Remove build output (keeps data/)
 	@rm -rf njs/dist

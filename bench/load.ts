@@ -1,5 +1,5 @@
 /**
- * What bench/run.ts and bench/renewal.ts share: the settings from the environment, one wrk run with
+ * What bench/run.ts, bench/renewal.ts and bench/login-storm.ts share: the settings from the environment, one wrk run with
  * the CPU the server processes spent during it, and the median of the rounds.
  * Env: BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50).
  */

@@ -25,9 +25,9 @@
  * BENCH_RENEW_TOKENS, TEST_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres). Needs wrk and psql (to find
  * the pool's backends in pg_stat_activity).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SESSION_MAX_SECONDS, DEFAULT_SESSION_TOKEN_TTL_SECONDS } from '../auth-service/src/config.js';
@@ -40,7 +40,8 @@ import { createAuditRepo } from '../auth-service/src/storage/audit-repo.js';
 import { createPool, runMigrations } from '../auth-service/src/storage/db.js';
 import { createSessionsRepo } from '../auth-service/src/storage/sessions-repo.js';
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
-import { freePort, prepareNginxPrefix, REPO_ROOT, startNginx, waitForPort } from '../scripts/lib/nginx-runtime.js';
+import { startNginx, waitForPort } from '../scripts/lib/nginx-runtime.js';
+import { prepareBenchGateway, spawnBenchAuthService, stopChild } from './bench-gateway.js';
 import { createFreshDatabase, DEFAULT_TEST_PG_ADMIN_URL, type FreshDatabase } from '../tests/support/fresh-database.js';
 import { rawRequest, setCookies } from '../tests/support/http.js';
 import { MEASURED_PATH } from './access-policies.js';
@@ -102,15 +103,6 @@ function serviceBackends(database: string): number[] {
   return r.stdout.split('\n').filter(Boolean).map(Number);
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function main(): Promise<void> {
   requireWrk();
   const tmp = mkdtempSync(join(tmpdir(), 'gw-bench-renew-'));
@@ -163,44 +155,16 @@ async function main(): Promise<void> {
       fresh.push(`gw_session=${signSessionClaims({ ...issued.claims, exp: nowSeconds + Math.max(TOKEN_TTL, runSeconds + 60) }, secret)}`);
     }
 
-    const ports = { proxy: await freePort(), auth: await freePort(), upstream: await freePort() };
-    const { prefix, gateConfigFile } = prepareNginxPrefix({
-      prefix: join(tmp, 'nginx'),
-      vars: { PROXY_LISTEN: `127.0.0.1:${ports.proxy}`, APP_UPSTREAM: `127.0.0.1:${ports.upstream}`, AUTH_UPSTREAM: `127.0.0.1:${ports.auth}` },
-      extraFiles: {
-        'sites/bench-upstream.conf': `
-# The protected app: nginx answering from memory, so it is never the bottleneck.
-server {
-    listen 127.0.0.1:${ports.upstream};
-    access_log off;
-    location / { return 200 "hello from upstream\\n"; }
-}
-`,
-      },
+    const gateway = await prepareBenchGateway(join(tmp, 'nginx'));
+    const { ports, prefix } = gateway;
+    auth = spawnBenchAuthService(gateway, authLog, {
+      DATABASE_URL: db.url,
+      JWT_SECRET: secret,
+      SESSION_TOKEN_TTL_SECONDS: String(TOKEN_TTL),
+      SESSION_MAX_SECONDS: String(DEFAULT_SESSION_MAX_SECONDS),
+      SESSION_IDLE_SECONDS: '3600',
+      LOG_LEVEL: 'info',
     });
-
-    // The service writes the gate config nginx reads (GATE_CONFIG_FILE), then listens. Its JSON log
-    // goes to a file: a pipe to this process would stall it while wrk runs (spawnSync).
-    const logFd = openSync(authLog, 'w');
-    auth = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'auth-service', 'src', 'main.ts')], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', logFd, logFd],
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        NODE_ENV: 'production',
-        DATABASE_URL: db.url,
-        JWT_SECRET: secret,
-        AUTH_HOST: '127.0.0.1',
-        AUTH_PORT: String(ports.auth),
-        AUTH_COOKIE_SECURE: 'false',
-        GATE_CONFIG_FILE: gateConfigFile,
-        SESSION_TOKEN_TTL_SECONDS: String(TOKEN_TTL),
-        SESSION_MAX_SECONDS: String(DEFAULT_SESSION_MAX_SECONDS),
-        SESSION_IDLE_SECONDS: '3600',
-        LOG_LEVEL: 'info',
-      },
-    });
-    closeSync(logFd);
     const authExited = new Promise<never>((_resolve, reject) => auth!.once('exit', (code) => reject(new Error(`the auth service exited (${code})`))));
     authExited.catch(() => undefined);
     await Promise.race([waitForPort(ports.auth, 30_000), authExited]);

@@ -128,7 +128,7 @@ function errorHandler(config: Pick<AuthConfig, 'brandName' | 'pageTheme'>, logge
       appError = new AppError('ERR_INTERNAL', 500, 'Something went wrong on our side. If it keeps happening, quote the request id below.');
     }
     if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appError.retryAfterSeconds));
-    const retryable = appError.code === 'ERR_RATE_LIMITED' || appError.code === 'ERR_STORE_UNAVAILABLE' || appError.code === 'ERR_IDP_UNAVAILABLE';
+    const retryable = appError.code === 'ERR_RATE_LIMITED' || appError.code === 'ERR_LOGIN_BUSY' || appError.code === 'ERR_STORE_UNAVAILABLE' || appError.code === 'ERR_IDP_UNAVAILABLE';
     const link = { href: loginHref(returnPath), text: retryable || appError.code === 'ERR_INVALID_CREDENTIALS' ? 'Back to sign-in' : 'Start again' };
     res
       .status(appError.status)

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { loadConfig, maxSessionAgeSeconds, type Env } from './config.js';
+import { DEFAULT_LOGIN_HASH_CONCURRENCY, loadConfig, maxSessionAgeSeconds, type Env } from './config.js';
 
 const SECRET = randomBytes(48).toString('base64url');
 const OTHER = randomBytes(48).toString('base64url');
@@ -41,6 +41,7 @@ describe('loadConfig defaults', () => {
         user: { points: 10, durationSeconds: 300 },
         userIp: { points: 5, durationSeconds: 300 },
       },
+      loginHashing: { concurrency: DEFAULT_LOGIN_HASH_CONCURRENCY, queue: 32, nice: 19 },
       trustProxy: ['loopback'],
       logLevel: 'info',
       brandName: 'Identity Gateway',
@@ -87,6 +88,9 @@ describe('loadConfig defaults', () => {
       LOGIN_RATE_LIMIT_IP: '100/60',
       LOGIN_RATE_LIMIT_USER: '3/900',
       LOGIN_RATE_LIMIT_USER_IP: '2/120',
+      LOGIN_HASH_CONCURRENCY: '3',
+      LOGIN_HASH_QUEUE: '0',
+      LOGIN_HASH_NICE: '0',
       AUTH_TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::/8',
       LOG_LEVEL: 'debug',
       BRAND_NAME: 'Acme SSO',
@@ -100,6 +104,7 @@ describe('loadConfig defaults', () => {
       session: { ttlSeconds: 120, leewaySeconds: 0, cookieName: '__Host-gw', cookieSecure: false, ipBinding: 'subnet' },
       passwordPolicy: { algorithm: 'argon2id', pbkdf2Iterations: 600000 },
       rateLimits: { ip: { points: 100, durationSeconds: 60 }, user: { points: 3, durationSeconds: 900 }, userIp: { points: 2, durationSeconds: 120 } },
+      loginHashing: { concurrency: 3, queue: 0, nice: 0 },
       trustProxy: ['loopback', '10.0.0.0/8', 'fd00::/8'],
       logLevel: 'debug',
       brandName: 'Acme SSO',
@@ -167,6 +172,9 @@ describe('loadConfig errors', () => {
       LOG_LEVEL: 'verbose',
       PASSWORD_HASH_ALGORITHM: 'md5',
       PASSWORD_PBKDF2_ITERATIONS: '1000',
+      LOGIN_HASH_CONCURRENCY: '0',
+      LOGIN_HASH_QUEUE: 'many',
+      LOGIN_HASH_NICE: '-5',
     });
     expect(errors).toEqual(
       expect.arrayContaining([
@@ -184,9 +192,12 @@ describe('loadConfig errors', () => {
         expect.stringMatching(/^JWT_SECRET: must be at least 32 bytes of random data \(received 12 bytes, value masked\)/),
         'PASSWORD_HASH_ALGORITHM: must be one of pbkdf2-sha512, argon2id (received "md5")',
         'PASSWORD_PBKDF2_ITERATIONS: must be an integer from 100000 to 2147483647 (received "1000")',
+        'LOGIN_HASH_CONCURRENCY: must be an integer from 1 to 64 (received "0")',
+        'LOGIN_HASH_QUEUE: must be an integer from 0 to 10000 (received "many")',
+        'LOGIN_HASH_NICE: must be an integer from 0 to 19 (received "-5")',
       ]),
     );
-    expect(errors).toHaveLength(14);
+    expect(errors).toHaveLength(17);
     expect(errors.join('\n')).not.toContain('short-secret');
     expect(errors.join('\n')).not.toContain('hunter2');
   });

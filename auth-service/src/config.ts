@@ -7,12 +7,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
-import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type PasswordPolicy } from './passwords/index.js';
+import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type HashingLimits, type PasswordPolicy } from './passwords/index.js';
 import { cookieNamePrefix } from './security/cookies.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
@@ -68,6 +69,11 @@ export interface AuthConfig {
   };
   passwordPolicy: PasswordPolicy;
   rateLimits: { ip: RateLimitRule; user: RateLimitRule; userIp: RateLimitRule };
+  /**
+   * Password hashes computed at once, and waiting (LOGIN_HASH_CONCURRENCY, LOGIN_HASH_QUEUE), and
+   * the CPU priority of the hashing threads (LOGIN_HASH_NICE).
+   */
+  loginHashing: HashingLimits & { nice: number };
   trustProxy: TrustProxySetting;
   logLevel: LogLevel;
   brandName: string;
@@ -105,6 +111,15 @@ export interface AuthConfig {
   /** Problems that do not stop start-up (a deprecated variable name); main logs each as a warning. */
   warnings: string[];
 }
+
+/**
+ * LOGIN_HASH_CONCURRENCY's default: half the CPUs (at least 1, at most 4, libuv's default thread
+ * pool), so a sign-in storm leaves the other half to nginx and the signed-in traffic.
+ */
+export const DEFAULT_LOGIN_HASH_CONCURRENCY = Math.min(4, Math.max(1, Math.floor(availableParallelism() / 2)));
+export const DEFAULT_LOGIN_HASH_QUEUE = 32;
+/** The lowest priority: under contention the signed-in traffic gets the CPU first (hashing-threads.ts; bench/login-storm.ts measured 10 as not enough). */
+export const DEFAULT_LOGIN_HASH_NICE = 19;
 
 /** The longest a session may live from sign-in, in seconds (SESSION_MAX_SECONDS). */
 export function maxSessionAgeSeconds(config: Pick<AuthConfig, 'sessionLifetimes'>): number {
@@ -272,6 +287,10 @@ const schema = z.object({
   // remembered. Only clients that already failed for the username are slowed (login-rate-limiter.ts).
   LOGIN_RATE_LIMIT_USER: rateLimit(3_600).default({ points: 10, durationSeconds: 300 }),
   LOGIN_RATE_LIMIT_USER_IP: rateLimit(3_600).default({ points: 5, durationSeconds: 300 }),
+  // Bounds what a sign-in storm can take (passwords/hashing-limiter.ts); beyond the queue: 503.
+  LOGIN_HASH_CONCURRENCY: integerInRange(1, 64).default(DEFAULT_LOGIN_HASH_CONCURRENCY),
+  LOGIN_HASH_QUEUE: integerInRange(0, 10_000).default(DEFAULT_LOGIN_HASH_QUEUE),
+  LOGIN_HASH_NICE: integerInRange(0, 19).default(DEFAULT_LOGIN_HASH_NICE),
   AUTH_TRUST_PROXY: trustProxy.default(['loopback']),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
   BRAND_NAME: z
@@ -601,6 +620,7 @@ export function loadConfig(env: Env): ConfigResult {
       },
       passwordPolicy: policy.policy,
       rateLimits: { ip: v.LOGIN_RATE_LIMIT_IP, user: v.LOGIN_RATE_LIMIT_USER, userIp: v.LOGIN_RATE_LIMIT_USER_IP },
+      loginHashing: { concurrency: v.LOGIN_HASH_CONCURRENCY, queue: v.LOGIN_HASH_QUEUE, nice: v.LOGIN_HASH_NICE },
       trustProxy: v.AUTH_TRUST_PROXY,
       logLevel: v.LOG_LEVEL,
       brandName: v.BRAND_NAME,

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ERR_CSRF'
   | 'ERR_INVALID_CREDENTIALS'
   | 'ERR_RATE_LIMITED'
+  | 'ERR_LOGIN_BUSY'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_IDP_UNAVAILABLE'
   | 'ERR_IDP_MISCONFIGURED'
@@ -21,7 +22,7 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly safeMessage: string;
-  /** Seconds until a rate-limited client may retry (ERR_RATE_LIMITED only). */
+  /** Seconds until the client may retry (ERR_RATE_LIMITED, ERR_LOGIN_BUSY): the Retry-After header. */
   readonly retryAfterSeconds?: number;
 
   constructor(

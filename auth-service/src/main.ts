@@ -18,7 +18,7 @@ import { loadConfig, type AuthConfig, type Env } from './config.js';
 import { AppError, isAppError } from './errors.js';
 import { createLogger, errorSummary } from './logger.js';
 import { createMetrics, type AuthMetrics } from './metrics.js';
-import { createPasswordHasher } from './passwords/index.js';
+import { createHashingLimiter, createPasswordHasher, limitPasswordHashing, startHashingThreads } from './passwords/index.js';
 import { createGroupSelectionSource, type GroupSelectionSource } from './services/group-selection-source.js';
 import { createOidcService } from './services/oidc.js';
 import { writeGateFiles } from './services/gate-files.js';
@@ -237,7 +237,13 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const logger = createServiceLogger(config, opts);
   const now = opts.now ?? Date.now;
 
-  const hasher = createPasswordHasher(config.passwordPolicy);
+  // A sign-in storm gets at most LOGIN_HASH_CONCURRENCY hashes at once, on threads at CPU priority
+  // LOGIN_HASH_NICE (below nginx); beyond LOGIN_HASH_QUEUE waiting, 503.
+  const hashingThreads = startHashingThreads({ threads: config.loginHashing.concurrency, nice: config.loginHashing.nice });
+  const hasher = limitPasswordHashing(
+    createPasswordHasher(config.passwordPolicy, { pbkdf2: hashingThreads.pbkdf2 }),
+    createHashingLimiter(config.loginHashing),
+  );
   // The first dummy verification also creates the dummy hash; pay for it now, not on a login.
   await hasher.verifyDummy('warm-up');
 
@@ -250,6 +256,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
     authenticators = await createPasswordSources(config, { usersRepo, hasher, logger, now: opts.now, metrics });
   } catch (err) {
     await pool.end().catch(() => undefined);
+    await hashingThreads.close();
     throw err;
   }
   const groupSelection = createGroupSelectionSource(config);
@@ -298,7 +305,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
       logger,
       close() {
         retention.stop();
-        closed ??= shutDown(server, pool, migrations, logger, metricsServer);
+        closed ??= shutDown(server, pool, migrations, logger, metricsServer).finally(() => hashingThreads.close());
         return closed;
       },
     };
@@ -307,6 +314,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
     retention.stop();
     migrations.stop();
     await pool.end().catch(() => undefined);
+    await hashingThreads.close();
     throw err;
   }
 }

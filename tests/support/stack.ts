@@ -4,6 +4,7 @@
  * (a new database on the real PostgreSQL, or an embedded PGlite store in a temp dir).
  */
 import { test } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -15,7 +16,7 @@ import { createPasswordHasher, DEFAULT_PASSWORD_POLICY } from '../../auth-servic
 import { createPool, runMigrations } from '../../auth-service/src/storage/db.js';
 import { startEmbeddedPostgres } from '../../auth-service/src/storage/embedded.js';
 import { createUsersRepo, type UsersRepo } from '../../auth-service/src/storage/users-repo.js';
-import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, type NginxTemplateVars, type RunningNginx, type WafMode } from '../../scripts/lib/nginx-runtime.js';
+import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, waitForPort, type NginxTemplateVars, type RunningNginx, type WafMode } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
 import { hiddenFields, rawRequest, setCookies, type HttpResult } from './http.js';
 
@@ -46,6 +47,11 @@ export interface StackOptions {
    * root, so that nginx's prefix is reachable from it.
    */
   njs08Root?: string;
+  /**
+   * Run the auth service as its own process (`node --import tsx auth-service/src/main.ts`, as
+   * `make up` and the container run it), so a test can kill -9 it (killAuthService) or measure it.
+   */
+  authProcess?: boolean;
 }
 
 
@@ -80,6 +86,10 @@ export interface Stack {
   restartAuthService(env: Record<string, string>): Promise<void>;
   /** Stops the auth service (nginx then cannot reach it); restartAuthService({}) brings it back. */
   stopAuthService(): Promise<void>;
+  /** authProcess only: sends `signal` (default SIGKILL) to the service's process and waits for its exit. */
+  killAuthService(signal?: NodeJS.Signals): Promise<void>;
+  /** authProcess only: the service's process id (null while stopped). */
+  authPid(): number | null;
   /**
    * Starts another auth service instance on the same store and secrets, on a free port (not behind
    * nginx), as a deployment with several instances has; stopped with the stack. Returns its port.
@@ -93,6 +103,41 @@ export interface Stack {
 function wafLog(prefix: string): string {
   const file = join(prefix, 'logs', 'waf.log');
   return existsSync(file) ? `\n--- nginx waf.log ---\n${readFileSync(file, 'utf8')}` : '';
+}
+
+interface AuthProcess {
+  pid: number | null;
+  close(): Promise<void>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * The auth service as its own process, as `make up` runs it: main.ts under tsx, its JSON log lines
+ * into `logStream`. Resolves once it listens on AUTH_PORT; close() is SIGTERM (a graceful stop).
+ */
+async function startAuthProcess(env: Record<string, string>, logStream: PassThrough): Promise<AuthProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'auth-service', 'src', 'main.ts')], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (c: Buffer) => logStream.write(c));
+  child.stderr!.on('data', (c: Buffer) => logStream.write(c));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForPort(Number(env.AUTH_PORT), 30_000, () => child.exitCode !== null || child.signalCode !== null);
+  } catch (err) {
+    await kill('SIGKILL');
+    throw err;
+  }
+  return { pid: child.pid ?? null, close: () => kill('SIGTERM'), kill };
 }
 
 export const strongSecret = (): string => randomBytes(48).toString('base64url');
@@ -184,7 +229,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       LOG_LEVEL: 'info',
       ...opts.env,
     };
-    let auth = await startAuthService(authEnv, { logStream });
+    const startAuth = (env: Record<string, string>): Promise<{ close(): Promise<void>; pid: number | null }> =>
+      opts.authProcess ? startAuthProcess(env, logStream) : startAuthService(env, { logStream }).then((a) => ({ close: () => a.close(), pid: null }));
+    let auth = await startAuth(authEnv);
     let authStopped = false;
     cleanups.push(() => (authStopped ? undefined : auth.close()));
 
@@ -253,13 +300,20 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
       async restartAuthService(env) {
         if (!authStopped) await auth.close();
-        auth = await startAuthService({ ...authEnv, ...env }, { logStream });
+        auth = await startAuth({ ...authEnv, ...env });
         authStopped = false;
       },
       async stopAuthService() {
         if (!authStopped) await auth.close();
         authStopped = true;
       },
+      async killAuthService(signal = 'SIGKILL') {
+        const child = auth as Partial<AuthProcess>;
+        if (!opts.authProcess || child.kill === undefined) throw new Error('killAuthService needs startStack({ authProcess: true })');
+        if (!authStopped) await child.kill(signal);
+        authStopped = true;
+      },
+      authPid: () => (authStopped ? null : auth.pid),
       diagnostics: () =>
         `--- nginx error.log ---\n${nginx.errorLog()}\n--- nginx access.log ---\n${nginx.accessLog()}\n--- auth service ---\n${logs}${wafLog(prefix)}`,
       stop: cleanup,

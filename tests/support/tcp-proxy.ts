@@ -1,6 +1,8 @@
 /**
  * A loopback TCP relay used to take a real database "down" and bring it back without touching the
- * shared server: `cut()` drops every connection and refuses new ones, `restore()` accepts again.
+ * shared server: `cut()` drops every connection and refuses new ones, `hang()` drops them and then
+ * accepts new ones but never answers (a database host that stopped responding), `restore()`
+ * forwards again.
  */
 import { connect, createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 export interface TcpProxy {
   port: number;
   cut(): Promise<void>;
+  hang(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
@@ -15,8 +18,15 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let port = 0;
+  let hanging = false;
   const makeServer = () =>
     createServer((client) => {
+      sockets.add(client);
+      if (hanging) {
+        // Accepted, then silence: the client's own timeouts must give up.
+        client.on('error', () => client.destroy());
+        return;
+      }
       const upstream = connect({ host: targetHost, port: targetPort });
       sockets.add(client);
       sockets.add(upstream);
@@ -51,7 +61,17 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   return {
     port,
     cut: stop,
+    async hang() {
+      await stop();
+      hanging = true;
+      server = makeServer();
+      await listen(server, port);
+    },
     async restore() {
+      if (hanging) {
+        hanging = false;
+        await stop();
+      }
       if (server) return;
       server = makeServer();
       await listen(server, port);

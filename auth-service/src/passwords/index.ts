@@ -15,3 +15,5 @@ export {
   newPasswordRulesFromEnv,
   type NewPasswordRules,
 } from './new-password-rules.js';
+export { createHashingLimiter, HASHING_BUSY_MESSAGE, limitPasswordHashing, type HashingLimiter, type HashingLimits } from './hashing-limiter.js';
+export { startHashingThreads, type HashingThreads } from './hashing-threads.js';

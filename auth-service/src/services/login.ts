@@ -12,6 +12,7 @@ import { secondsSince, type AuthMetrics, type LoginResult as MetricResult } from
 import type { LoginRateLimiter, RateLimitScope } from '../security/login-rate-limiter.js';
 import { usernameKey } from '../security/username-key.js';
 import type { ServerSessions } from './server-sessions.js';
+import { UserDisabledDuringSignInError } from '../storage/sessions-repo.js';
 import { SessionTooLargeError } from './group-selection.js';
 import type { GroupSelectionSource } from './group-selection-source.js';
 import { issueSessionToken } from './session-token.js';
@@ -140,13 +141,15 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
         outcome = await authenticator.authenticate(decided ? decoyCredentials() : { username, password }, { requestId });
       } catch (err) {
         const storeDown = isAppError(err) && err.code === 'ERR_STORE_UNAVAILABLE';
+        // Every hashing slot and queue place taken (passwords/hashing-limiter.ts): 503 + Retry-After.
+        const busy = isAppError(err) && err.code === 'ERR_LOGIN_BUSY';
         // Any other 503 (an identity provider that is down or slow) already carries its own safe message.
         const sourceDown = !storeDown && isAppError(err) && err.status === 503;
         logger.error({
           event: 'auth_error',
           user: username,
           src: authenticator.id,
-          reason: storeDown ? 'store-unavailable' : sourceDown ? 'source-unavailable' : 'authenticator-error',
+          reason: storeDown ? 'store-unavailable' : busy ? 'hashing-busy' : sourceDown ? 'source-unavailable' : 'authenticator-error',
           request_id: requestId,
           err: errorSummary(err),
         });
@@ -170,6 +173,14 @@ export function createLoginService(deps: LoginServiceDeps): LoginService {
           // Before the cookie exists: a sign-in that is answered with success always has its row.
           await deps.sessions.open(issued.claims, { clientIp: ip, userAgent: userAgent ?? null, requestId, groups: outcome.identity.groups });
         } catch (err) {
+          if (err instanceof UserDisabledDuringSignInError) {
+            // Disabled while the password was being checked: the answer a disabled user gets.
+            await discard();
+            src = authenticator.id;
+            chosen.src = src;
+            reason = 'disabled';
+            continue;
+          }
           if (err instanceof SessionTooLargeError) {
             logger.warn({
               event: 'auth_failure',

@@ -9,7 +9,7 @@ import { IDP_SID_CLAIM } from '../authenticators/oidc.js';
 import { AppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
 import type { AuditRepo, AuthEventInput } from '../storage/audit-repo.js';
-import type { RevokeInput, SessionsRepo } from '../storage/sessions-repo.js';
+import { UserDisabledDuringSignInError, type RevokeInput, type SessionsRepo } from '../storage/sessions-repo.js';
 import { sessionSourceOf, sessionUserKey } from './session-identity.js';
 
 export const SESSION_STORE_UNAVAILABLE_MESSAGE = 'Sign-in is temporarily unavailable. Please try again in a few minutes.';
@@ -34,7 +34,8 @@ export interface ServerSessions {
   /**
    * Writes the session row and its login_success event in one transaction. Throws
    * AppError('ERR_STORE_UNAVAILABLE', 503) when that fails for any reason, or while the store is not
-   * migrated: the caller must then not send the cookie.
+   * migrated, and UserDisabledDuringSignInError (nothing written) when the local user was disabled
+   * meanwhile: the caller must then not send the cookie.
    */
   open(claims: SessionClaims, ctx: SessionContext): Promise<void>;
   /** Best effort: waits at most the event timeout, logs a failure, never throws. */
@@ -110,6 +111,8 @@ export function createServerSessions(deps: ServerSessionsDeps): ServerSessions {
           requestId: ctx.requestId,
         });
       } catch (err) {
+        // Not a store failure: the login service answers it as a disabled user's sign-in.
+        if (err instanceof UserDisabledDuringSignInError) throw err;
         logger.error({ event: 'auth_error', user: claims.username, src: claims.src, sid: claims.sid, reason: 'session-not-stored', request_id: ctx.requestId, err: errorSummary(err) });
         throw new AppError('ERR_STORE_UNAVAILABLE', 503, SESSION_STORE_UNAVAILABLE_MESSAGE, { cause: err });
       }

@@ -209,6 +209,14 @@ async function revokeWhere(db: Queryable, where: string, params: unknown[], how:
   return result.rows;
 }
 
+/** SessionsRepo.open refused: the local user was disabled while the sign-in was under way. */
+export class UserDisabledDuringSignInError extends Error {
+  constructor(username: string) {
+    super(`user ${JSON.stringify(username)} was disabled during sign-in`);
+    this.name = 'UserDisabledDuringSignInError';
+  }
+}
+
 /**
  * SQL for `sessions`, all parameterised. Connection-class failures become
  * AppError('ERR_STORE_UNAVAILABLE', 503).
@@ -223,6 +231,14 @@ export function createSessionsRepo(pool: pg.Pool): SessionsRepo {
       const expires = new Date(s.nowMs + s.maxSeconds * 1000);
       const idle = new Date(Math.min(s.nowMs + s.idleSeconds * 1000, expires.getTime()));
       await inTransaction(pool, async (client) => {
+        if (s.source === 'local') {
+          // A local user disabled while this sign-in checked the password must not get a live
+          // session. The row lock (held to commit) orders this with `users disable`, whose one
+          // transaction updates the user and then ends the user's sessions: either it commits
+          // first and this sign-in is refused here, or it waits for this session and ends it.
+          const user = await client.query<{ disabled: boolean }>('SELECT disabled FROM users WHERE username_key = $1 FOR SHARE', [s.userKey.slice('local:'.length)]);
+          if (user.rows[0]?.disabled === true) throw new UserDisabledDuringSignInError(s.username);
+        }
         await client.query(
           `INSERT INTO sessions (sid, username, user_key, source, src, created_at, last_seen_at, idle_expires_at, expires_at, client_ip, user_agent, groups, idp_sid, idp_refresh)
            VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13)`,
