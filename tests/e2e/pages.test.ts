@@ -157,23 +157,28 @@ describe('every page, in a browser: WCAG 2.2 AA, BRAND_NAME, 375 px, focus ring,
     ],
     [
       "nginx's 429 page",
-      async (page) => {
-        await page.goto(`${stack.baseUrl}/login`);
-        await page.getByLabel('Username').fill('mccoy');
-        await page.getByLabel('Password').fill(PASSWORD);
+      async (page, context) => {
         // The sign-in flood guard (10/s, burst 20 per address) is kept tripped until the form's own POST
-        // has its answer (a pause of 0.1 s would let one request through).
-        let answered = false;
+        // has its answer. nginx lets one request through per 100 ms whatever the flood, so on a busy
+        // machine the form's POST can be that one: then it is signed out and tried again.
         const post = () => stack.request('POST', '/login', { 'content-length': '0' }, '');
-        await Promise.all(Array.from({ length: 30 }, post));
-        const flood = (async () => {
-          while (!answered) await Promise.all(Array.from({ length: 10 }, post));
-        })();
-        const answer = page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST');
-        await page.getByRole('button', { name: 'Sign in' }).click();
-        const status = (await answer).status();
-        answered = true;
-        await flood;
+        let status: number | undefined;
+        for (let attempt = 0; attempt < 5 && status !== 429; attempt++) {
+          await context.clearCookies();
+          await page.goto(`${stack.baseUrl}/login`);
+          await page.getByLabel('Username').fill('mccoy');
+          await page.getByLabel('Password').fill(PASSWORD);
+          let answered = false;
+          await Promise.all(Array.from({ length: 30 }, post));
+          const floods = Array.from({ length: 4 }, async () => {
+            while (!answered) await Promise.all(Array.from({ length: 10 }, post));
+          });
+          const answer = page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST');
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          status = (await answer).status();
+          answered = true;
+          await Promise.all(floods);
+        }
         return status;
       },
       'Too many requests arrived from your address.',
