@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
+import { lintNginxApps } from './policy/nginx-apps.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type HashingLimits, type PasswordPolicy } from './passwords/index.js';
 import { cookieNamePrefix } from './security/cookies.js';
@@ -305,6 +306,10 @@ const schema = z.object({
     .string()
     .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
     .optional(),
+  NGINX_CONF_DIR: z
+    .string()
+    .refine((s) => !s.includes('\u0000'), { error: 'must be a folder path' })
+    .optional(),
   ALLOW_INSECURE_HTTP_IDP: booleanWord('true', 'false').default(false),
   TABLEAU_URL: tableauUrl.optional(),
   // Content URLs are what Tableau shows in /#/site/<contentUrl>/: letters, digits, - and _.
@@ -576,6 +581,15 @@ export function loadConfig(env: Env): ConfigResult {
     const compiled = compilePolicyFile(policyFileValue, Math.floor(Date.now() / 1000));
     if (compiled.ok) accessPolicy = { file: policyFileValue, compiled: compiled.compiled, warnings: compiled.warnings };
     else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
+  }
+  // The apps the nginx config names (`set $gate_app NAME;`) must all have a policy section: a name
+  // the policy lacks would be refused on every request (403 app-unknown). Skipped when POLICY_FILE
+  // itself failed (its errors are already listed).
+  const nginxConfDir = input.NGINX_CONF_DIR;
+  if (nginxConfDir !== undefined && nginxConfDir !== '' && !nginxConfDir.includes('\u0000') && (accessPolicy !== null || policyFileValue === undefined)) {
+    const apps = lintNginxApps(nginxConfDir, accessPolicy === null ? null : accessPolicy.compiled);
+    for (const e of apps.errors) errors.push(`NGINX_CONF_DIR: ${e}`);
+    if (accessPolicy !== null) accessPolicy.warnings.push(...apps.warnings);
   }
 
   const pageTheme = loadPageTheme(readVariable(env, 'BRAND_CSS_FILE'), readVariable(env, 'BRAND_LOGO_FILE'));
