@@ -37,6 +37,8 @@ export interface GroupSelection {
   /** Group names (or Entra object ids) the compiled policy compares with the `groups` claim. */
   policyGroups: ReadonlySet<string>;
   payload: PayloadGroupsRule;
+  /** The app names of the same compiled policy (its `apps:`); absent: none. */
+  policyApps?: ReadonlySet<string>;
 }
 
 export interface SelectedGroups {
