@@ -82,6 +82,8 @@ export interface AuthConfig {
   pageTheme: PageTheme;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
+  /** NGINX_CONF_DIR: the nginx config whose `set $gate_app NAME;` lines were checked; null when unset. */
+  nginxConfDir: string | null;
   /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
   accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null;
   /** PAYLOAD_GROUPS: the groups, beyond those the policy names, that sessions carry to the upstream. */
@@ -640,6 +642,7 @@ export function loadConfig(env: Env): ConfigResult {
       brandName: v.BRAND_NAME,
       pageTheme: pageTheme.theme,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+      nginxConfDir: v.NGINX_CONF_DIR || null,
       accessPolicy,
       payloadGroups: payloadGroups.rule,
       allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
