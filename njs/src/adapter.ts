@@ -209,6 +209,9 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
   // nothing on the allow path).
   v.gate_method = r.method;
   v.gate_uri = v.uri || '';
+  // Likewise the app: the refusal page's hop re-runs the server's `set $gate_app`.
+  const app = v.gate_app;
+  if (app) v.gate_refused_app = app;
   if (decision.action === 'forbidden') {
     if (decision.reason === 'app-unknown') {
       // A config error (the compile-time check was skipped or the policy is older than the config).
