@@ -31,6 +31,7 @@ describe('loadConfig defaults', () => {
       host: '127.0.0.1',
       port: 3001,
       metrics: null,
+      nginxConfDir: null,
       databaseUrl: DB,
       jwt: { secret: SECRET, previousSecrets: [], previousKeys: [] },
       session: { ttlSeconds: 300, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
