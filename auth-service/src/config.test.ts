@@ -50,6 +50,7 @@ describe('loadConfig defaults', () => {
       accessPolicy: null,
       allowInsecureHttpIdp: false,
       tableau: null,
+      tableauConnectedApp: null,
       customModule: null,
       chain: ['local'],
       oidc: null,
