@@ -140,6 +140,10 @@ export const EMBEDDING_LIBRARY_PATH = '/javascripts/api/tableau.embedding.3.late
  * a token it frames the view plainly (Tableau then shows its sign-in page).
  */
 const EMBEDDING_LIBRARY = `class TableauViz extends HTMLElement {
+  set src(value) { this.setAttribute('src', value); }
+  get src() { return this.getAttribute('src'); }
+  set token(value) { this.setAttribute('token', value); }
+  get token() { return this.getAttribute('token'); }
   connectedCallback() {
     if (this.started) return;
     this.started = true;
