@@ -241,7 +241,7 @@ case $WAF_PARANOIA_LEVEL in
 esac
 # The session cookie the WAF leaves to the gate: as wafSessionCookiePattern in scripts/lib/nginx-runtime.ts.
 case ${SESSION_COOKIE_NAME:-} in
-    '' | *[!A-Za-z0-9_.-]*) WAF_SESSION_COOKIE_PATTERN='^(?:__Host-)?gw_session$' ;;
+    '' | *[!A-Za-z0-9_.-]*) WAF_SESSION_COOKIE_PATTERN='^(?:__Host-)?(?:__Secure-)?gw_session$' ;;
     *) WAF_SESSION_COOKIE_PATTERN="^$(printf '%s' "$SESSION_COOKIE_NAME" | sed 's/[.]/[.]/g')\$" ;;
 esac
 export WAF_MODE WAF_PARANOIA_LEVEL WAF_SESSION_COOKIE_PATTERN

@@ -21,6 +21,7 @@ import { createOidcRouter } from './routes/oidc.js';
 import { createRenewRouter } from './routes/renew.js';
 import { createRevocationsRouter } from './routes/revocations.js';
 import { createTableauEmbedRouter } from './routes/tableau-embed.js';
+import { createSsoRouter } from './routes/sso.js';
 import { normaliseClientIp } from './security/client-ip.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
@@ -31,7 +32,9 @@ import type { OidcService } from './services/oidc.js';
 import { createRenewalService } from './services/renewal.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
 import { createSourceRecheck } from './services/source-recheck.js';
+import { createSsoHandoff } from './services/sso-handoff.js';
 import type { AuditRepo } from './storage/audit-repo.js';
+import type { HandoffsRepo } from './storage/handoffs-repo.js';
 import type { SessionsRepo } from './storage/sessions-repo.js';
 import type { UsersRepo } from './storage/users-repo.js';
 import { renderMessagePage } from './views/message-page.js';
@@ -57,7 +60,7 @@ export interface AppDeps {
    * Server-side sessions and the audit trail. Absent: no session can be opened, so every sign-in
    * answers 503 (fail closed); main.ts always passes them.
    */
-  storage?: { sessions: SessionsRepo; audit: AuditRepo };
+  storage?: { sessions: SessionsRepo; audit: AuditRepo; /** Single sign-on hand-off codes; absent: every hand-off answers 503. */ handoffs?: HandoffsRepo };
   /** Which groups sessions carry. Default: createGroupSelectionSource(config). */
   groupSelection?: GroupSelectionSource;
 }
@@ -148,11 +151,12 @@ function errorHandler(config: Pick<AuthConfig, 'brandName' | 'pageTheme'>, logge
 }
 
 /** Stands in when AppDeps.storage is absent; never reached, as the store then never counts as ready. */
-const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
+const missingStorage: { sessions: SessionsRepo; audit: AuditRepo; handoffs: HandoffsRepo } = (() => {
   const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
   return {
     sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse, leaseRefresh: refuse, releaseRefresh: refuse, revokedSince: refuse },
     audit: { record: refuse, tail: refuse, purge: refuse },
+    handoffs: { issue: refuse, take: refuse, confirm: refuse, redeemedOrigins: refuse } satisfies HandoffsRepo,
   };
 })();
 
@@ -209,6 +213,15 @@ export function createApp(deps: AppDeps): Express {
     sessions,
   });
 
+  const handoff = createSsoHandoff({
+    config,
+    handoffs: deps.storage?.handoffs ?? missingStorage.handoffs,
+    sessions: deps.storage?.sessions ?? missingStorage.sessions,
+    recordEvent: (event) => sessions.recordEvent(event),
+    logger,
+    now: deps.now,
+  });
+
   const app = express();
   // Express prints stack traces from its fallback handler outside production; ours never does.
   app.set('env', 'production');
@@ -217,11 +230,12 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
 
   app.use(requestContext(logger));
-  app.use(securityHeaders());
+  app.use(securityHeaders(config.sso.appOrigins));
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
-  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions, metrics }));
-  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
-  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
+  app.use(createSsoRouter({ config, handoff, logger }));
+  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions, metrics, handoff }));
+  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null, sso: { handoff, renew, now: deps.now } }));
+  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions, handoff }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
   app.use(createRenewRouter({ config, renew }));
   app.use(createTableauEmbedRouter({ config, logger, now: deps.now, sessions, renew, metrics }));

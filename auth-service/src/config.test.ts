@@ -58,6 +58,7 @@ describe('loadConfig defaults', () => {
       publicBaseUrl: null,
       sessionLifetimes: { maxSeconds: 43200, idleSeconds: 3600 },
       auditRetentionDays: 90,
+      sso: { cookieDomain: null, appOrigins: [], handoffTtlSeconds: 30 },
       warnings: [],
     });
   });
@@ -653,5 +654,33 @@ describe('METRICS_PORT and METRICS_HOST', () => {
     expect(errorsOf({ ...base, METRICS_HOST: 'bad host!' })).toEqual(['METRICS_HOST: must be an IP address or a host name (received "bad host!")']);
     // Compose sets the host for the container whether or not METRICS_PORT turns metrics on.
     expect(configOf({ ...base, METRICS_HOST: '0.0.0.0' }).metrics).toBeNull();
+  });
+});
+
+describe('single sign-on (SESSION_COOKIE_DOMAIN, APP_ORIGINS, SSO_HANDOFF_TTL_SECONDS)', () => {
+  const https = { ...base, PUBLIC_BASE_URL: 'https://auth.corp.example' };
+  test('a cookie domain over https makes the default name __Secure-gw_session', () => {
+    const config = configOf({ ...https, SESSION_COOKIE_DOMAIN: 'corp.example' });
+    expect(config.sso.cookieDomain).toBe('corp.example');
+    expect(config.session.cookieName).toBe('__Secure-gw_session');
+  });
+  test('APP_ORIGINS are kept, without the sign-in host itself', () => {
+    const config = configOf({ ...https, APP_ORIGINS: 'https://app.other.example, https://auth.corp.example', SSO_HANDOFF_TTL_SECONDS: '10' });
+    expect(config.sso).toEqual({ cookieDomain: null, appOrigins: ['https://app.other.example'], handoffTtlSeconds: 10 });
+  });
+  test('every problem at once, each with its variable and the value received', () => {
+    const errors = errorsOf({ ...base, SESSION_COOKIE_DOMAIN: 'com', APP_ORIGINS: 'https://a.example/', SSO_HANDOFF_TTL_SECONDS: '300' });
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^SSO_HANDOFF_TTL_SECONDS: must be an integer from 5 to 120 \(received "300"\)/),
+        'SESSION_COOKIE_DOMAIN: needs PUBLIC_BASE_URL (the sign-in host, which must lie under this domain) (received "com")',
+        'APP_ORIGINS: needs PUBLIC_BASE_URL (the sign-in host that hands sessions to these origins) (received "https://a.example/")',
+      ]),
+    );
+  });
+  test('a public suffix, a domain the sign-in host is not under, a __Host- name', () => {
+    expect(errorsOf({ ...https, SESSION_COOKIE_DOMAIN: 'example' })).toEqual([expect.stringMatching(/^SESSION_COOKIE_DOMAIN: must not be a top-level domain/)]);
+    expect(errorsOf({ ...https, SESSION_COOKIE_DOMAIN: 'other.example' })).toEqual([expect.stringMatching(/^SESSION_COOKIE_DOMAIN: must be PUBLIC_BASE_URL's host \(auth.corp.example\)/)]);
+    expect(errorsOf({ ...https, SESSION_COOKIE_DOMAIN: 'corp.example', SESSION_COOKIE_NAME: '__Host-sso' })).toEqual([expect.stringMatching(/^SESSION_COOKIE_NAME: must not start with __Host- when SESSION_COOKIE_DOMAIN is set/)]);
   });
 });

@@ -14,8 +14,9 @@ import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/sessi
 import { compilePolicyFile } from './policy/policy-runtime.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type HashingLimits, type PasswordPolicy } from './passwords/index.js';
-import { cookieNamePrefix } from './security/cookies.js';
 import { readSecretSetting } from './security/secret-setting.js';
+import { cookieNamePrefix, sessionCookieNamePrefix } from './security/cookies.js';
+import { cookieDomainProblem, parseAppOrigins } from './security/sso-settings.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
 import { loadTableauConnectedAppConfig, type TableauConnectedAppConfig } from './services/tableau-connected-app.js';
@@ -112,9 +113,25 @@ export interface AuthConfig {
   };
   /** Audit events (auth_events) older than this many days are deleted (AUDIT_RETENTION_DAYS). */
   auditRetentionDays: number;
+  /** Single sign-on across applications (issue 12; docs/operations.md "Single sign-on"). */
+  sso: SsoConfig;
   /** Problems that do not stop start-up (a deprecated variable name); main logs each as a warning. */
   warnings: string[];
 }
+
+export interface SsoConfig {
+  /** SESSION_COOKIE_DOMAIN: the session cookie's Domain on hosts under it, or null (host-only). */
+  cookieDomain: string | null;
+  /**
+   * APP_ORIGINS: the only absolute return URLs accepted (safeReturnTarget), and the hosts a session
+   * is handed to with a one-time code. Never includes PUBLIC_BASE_URL's own origin.
+   */
+  appOrigins: string[];
+  /** SSO_HANDOFF_TTL_SECONDS: how long a hand-off code can be redeemed. */
+  handoffTtlSeconds: number;
+}
+
+export const DEFAULT_SSO_HANDOFF_TTL_SECONDS = 30;
 
 /**
  * LOGIN_HASH_CONCURRENCY's default: half the CPUs (at least 1, at most 4, libuv's default thread
@@ -283,6 +300,10 @@ const schema = z.object({
     // Unset: DEFAULT_SESSION_COOKIE, `__Host-` prefixed when PUBLIC_BASE_URL is https (loadConfig).
     .optional(),
   AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
+  // Checked against PUBLIC_BASE_URL in loadSso (the raw values), like APP_ORIGINS.
+  SESSION_COOKIE_DOMAIN: z.string().optional(),
+  APP_ORIGINS: z.string().optional(),
+  SSO_HANDOFF_TTL_SECONDS: integerInRange(5, 120).default(DEFAULT_SSO_HANDOFF_TTL_SECONDS),
   SESSION_IP_BINDING: oneOf(['exact', 'subnet', 'off'] as const).optional(),
   // The older name (on = exact); read only when SESSION_IP_BINDING is unset.
   PROXY_IP_BINDING: oneOf(['on', 'off'] as const).optional(),
@@ -505,6 +526,32 @@ function loadSessionLifetimes(input: Record<string, string | undefined>, errors:
   }
 }
 
+/**
+ * SESSION_COOKIE_DOMAIN and APP_ORIGINS, checked against PUBLIC_BASE_URL (security/sso-settings.ts);
+ * a `__Host-` SESSION_COOKIE_NAME cannot carry a Domain. PUBLIC_BASE_URL's own origin in APP_ORIGINS
+ * is dropped (it is the sign-in host, never a hand-off target).
+ */
+function loadSso(input: Record<string, string | undefined>, publicBaseUrl: string | null, errors: string[]): Omit<SsoConfig, 'handoffTtlSeconds'> {
+  let cookieDomain: string | null = null;
+  const domain = input.SESSION_COOKIE_DOMAIN;
+  if (domain !== undefined) {
+    const problem = cookieDomainProblem(domain, publicBaseUrl);
+    if (problem !== null) errors.push(`SESSION_COOKIE_DOMAIN: ${problem} (received ${JSON.stringify(domain)})`);
+    else cookieDomain = domain;
+    if (input.SESSION_COOKIE_NAME !== undefined && input.SESSION_COOKIE_NAME.startsWith('__Host-')) {
+      errors.push(`SESSION_COOKIE_NAME: must not start with __Host- when SESSION_COOKIE_DOMAIN is set (browsers refuse a __Host- cookie with a Domain) (received ${JSON.stringify(input.SESSION_COOKIE_NAME)})`);
+    }
+  }
+  let appOrigins: string[] = [];
+  const originsValue = input.APP_ORIGINS;
+  if (originsValue !== undefined) {
+    const parsed = parseAppOrigins(originsValue, publicBaseUrl);
+    if (!parsed.ok) for (const p of parsed.problems) errors.push(`APP_ORIGINS: ${p} (received ${JSON.stringify(originsValue)})`);
+    else appOrigins = parsed.origins.filter((o) => o !== publicBaseUrl);
+  }
+  return { cookieDomain, appOrigins };
+}
+
 export function loadConfig(env: Env): ConfigResult {
   const errors: string[] = [];
 
@@ -565,8 +612,10 @@ export function loadConfig(env: Env): ConfigResult {
   const payloadGroups = parsePayloadGroups(payloadGroupsValue);
   if (!payloadGroups.ok) for (const e of payloadGroups.errors) errors.push(`PAYLOAD_GROUPS: ${e} (received ${JSON.stringify(payloadGroupsValue)})`);
 
-  // Served over https (PUBLIC_BASE_URL): cookies are Secure and their default names `__Host-` ones.
+  // Served over https (PUBLIC_BASE_URL): cookies are Secure and their default names `__Host-` ones
+  // (the session cookie's `__Secure-` with SESSION_COOKIE_DOMAIN).
   const cookiePrefix = cookieNamePrefix(oidcSettings.publicBaseUrl);
+  const sso = loadSso(input, oidcSettings.publicBaseUrl, errors);
   if (cookiePrefix !== '' && input.AUTH_COOKIE_SECURE === 'false') {
     errors.push(`AUTH_COOKIE_SECURE: must not be false when PUBLIC_BASE_URL is https (the cookies are then Secure and named __Host-...) (received "false")`);
   }
@@ -594,7 +643,7 @@ export function loadConfig(env: Env): ConfigResult {
       session: {
         ttlSeconds: v.SESSION_TOKEN_TTL_SECONDS,
         leewaySeconds: v.SESSION_LEEWAY_SECONDS,
-        cookieName: v.SESSION_COOKIE_NAME ?? cookiePrefix + DEFAULT_SESSION_COOKIE,
+        cookieName: v.SESSION_COOKIE_NAME ?? sessionCookieNamePrefix(oidcSettings.publicBaseUrl, sso.cookieDomain) + DEFAULT_SESSION_COOKIE,
         cookieSecure: v.AUTH_COOKIE_SECURE || cookiePrefix !== '',
         ipBinding: ipBindingOf(v.SESSION_IP_BINDING, v.PROXY_IP_BINDING),
       },
@@ -622,6 +671,7 @@ export function loadConfig(env: Env): ConfigResult {
         idleSeconds: v.SESSION_IDLE_SECONDS,
       },
       auditRetentionDays: v.AUDIT_RETENTION_DAYS,
+      sso: { ...sso, handoffTtlSeconds: v.SSO_HANDOFF_TTL_SECONDS },
       warnings,
     },
   };

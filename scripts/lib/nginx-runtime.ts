@@ -252,13 +252,13 @@ export function wafSettingsFromEnv(env: NodeJS.ProcessEnv, defaultMode: WafMode)
 /**
  * The session cookie's name as a regular expression for the WAF's exclusion: the gate verifies that
  * cookie's signature before the CRS judges the request, and the CRS rules cost about 1.5 ms per
- * request on a session token. The default name, with its __Host- form (PUBLIC_BASE_URL on https),
+ * request on a session token. The default name, with its __Host- form (PUBLIC_BASE_URL on https) and its __Secure- form (with SESSION_COOKIE_DOMAIN),
  * or SESSION_COOKIE_NAME when it has only letters, digits and _ . - (any other name keeps the
  * default, so that cookie is inspected: slower, never less safe). Docker's entrypoint does the same.
  */
 export function wafSessionCookiePattern(name: string | undefined): string {
   if (name !== undefined && /^[A-Za-z0-9_.-]{1,64}$/.test(name)) return `^${name.replace(/[.]/g, '[.]')}$`;
-  return '^(?:__Host-)?gw_session$';
+  return '^(?:__Host-)?(?:__Secure-)?gw_session$';
 }
 
 /**

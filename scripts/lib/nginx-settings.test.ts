@@ -143,9 +143,9 @@ describe('wafSettingsFromEnv', () => {
 
 describe('wafSessionCookiePattern', () => {
   it.each([
-    ['the default name and its __Host- form when SESSION_COOKIE_NAME is unset', undefined, '^(?:__Host-)?gw_session$'],
+    ['the default name and its __Host- form when SESSION_COOKIE_NAME is unset', undefined, '^(?:__Host-)?(?:__Secure-)?gw_session$'],
     ['a plain SESSION_COOKIE_NAME, dots escaped', 'corp.session', '^corp[.]session$'],
-    ['the default for a name with characters a pattern would misread', "a'b|c", '^(?:__Host-)?gw_session$'],
+    ['the default for a name with characters a pattern would misread', "a'b|c", '^(?:__Host-)?(?:__Secure-)?gw_session$'],
   ])('gives %s', (_name, cookie, pattern) => {
     expect(wafSessionCookiePattern(cookie)).toBe(pattern);
   });

@@ -3,7 +3,18 @@ import { usernameKey } from '../security/username-key.js';
 import { inTransaction, toStoreError, type Queryable } from './db.js';
 
 /** Names of the rows in `auth_events` (the migration's CHECK lists the same). */
-export type AuthEventName = 'login_success' | 'login_failure' | 'rate_limited' | 'logout' | 'revoke' | 'disable' | 'renewal' | 'renewal_refused';
+export type AuthEventName =
+  | 'login_success'
+  | 'login_failure'
+  | 'rate_limited'
+  | 'logout'
+  | 'revoke'
+  | 'disable'
+  | 'renewal'
+  | 'renewal_refused'
+  | 'handoff_issued'
+  | 'handoff_redeemed'
+  | 'handoff_refused';
 
 /**
  * One audit row. Only these fields exist, so no password, token or cookie can be written: callers
@@ -89,8 +100,8 @@ interface EventRow {
   reason: string | null;
 }
 
-/** The audit events that record something refused: failed sign-ins, rate-limit hits, refused renewals. */
-export const FAILURE_EVENTS: readonly AuthEventName[] = ['login_failure', 'rate_limited', 'renewal_refused'];
+/** The audit events that record something refused: failed sign-ins, rate-limit hits, refused renewals and hand-offs. */
+export const FAILURE_EVENTS: readonly AuthEventName[] = ['login_failure', 'rate_limited', 'renewal_refused', 'handoff_refused'];
 
 /**
  * The newest `limit` FAILURE_EVENTS, newest first (the operators' status view, cli/status-cli.ts).
