@@ -21,6 +21,7 @@ import { createLogoutRouter } from './routes/logout.js';
 import { createOidcRouter } from './routes/oidc.js';
 import { createRenewRouter } from './routes/renew.js';
 import { createRevocationsRouter } from './routes/revocations.js';
+import { createTableauEmbedRouter } from './routes/tableau-embed.js';
 import { createSsoRouter } from './routes/sso.js';
 import { normaliseClientIp } from './security/client-ip.js';
 import { createCsrfProtection } from './security/csrf.js';
@@ -262,6 +263,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions, handoff }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
   app.use(createRenewRouter({ config, renew }));
+  app.use(createTableauEmbedRouter({ config, logger, now: deps.now, sessions, renew, metrics }));
   app.use(
     createRevocationsRouter({
       config,

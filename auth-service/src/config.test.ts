@@ -51,6 +51,7 @@ describe('loadConfig defaults', () => {
       accessPolicy: null,
       allowInsecureHttpIdp: false,
       tableau: null,
+      tableauConnectedApp: null,
       customModule: null,
       chain: ['local'],
       oidc: null,
