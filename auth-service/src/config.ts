@@ -4,7 +4,7 @@
  * secrets masked. Unset and empty mean "use the default"; any other value must be valid: a typo
  * such as `AUTH_COOKIE_SECURE=yes` is an error, never silently read as a default.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -12,12 +12,15 @@ import { z } from 'zod';
 import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
+import { lintNginxApps } from './policy/nginx-apps.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type HashingLimits, type PasswordPolicy } from './passwords/index.js';
+import { readSecretSetting } from './security/secret-setting.js';
 import { cookieNamePrefix, sessionCookieNamePrefix } from './security/cookies.js';
 import { cookieDomainProblem, parseAppOrigins } from './security/sso-settings.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
+import { loadTableauConnectedAppConfig, type TableauConnectedAppConfig } from './services/tableau-connected-app.js';
 import { parsePayloadGroups, type PayloadGroupsRule } from './services/group-selection.js';
 import type { PageTheme } from './views/html.js';
 import { loadPageTheme } from './views/page-theme.js';
@@ -82,6 +85,8 @@ export interface AuthConfig {
   pageTheme: PageTheme;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
+  /** NGINX_CONF_DIR: the nginx config whose `set $gate_app NAME;` lines were checked; null when unset. */
+  nginxConfDir: string | null;
   /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
   accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null;
   /** PAYLOAD_GROUPS: the groups, beyond those the policy names, that sessions carry to the upstream. */
@@ -90,6 +95,8 @@ export interface AuthConfig {
   allowInsecureHttpIdp: boolean;
   /** Tableau Server / Tableau Cloud as a second source after local users, or null when off. */
   tableau: TableauConfig | null;
+  /** Tableau Connected App (direct trust) for embedded views (TABLEAU_CONNECTED_APP_*), or null when off. */
+  tableauConnectedApp: TableauConnectedAppConfig | null;
   /** Absolute path of an operator's authenticator module (AUTH_CUSTOM_MODULE), or null. */
   customModule: string | null;
   /** Password sources in the order they are asked (AUTH_CHAIN); only configured ones. */
@@ -326,6 +333,10 @@ const schema = z.object({
     .string()
     .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
     .optional(),
+  NGINX_CONF_DIR: z
+    .string()
+    .refine((s) => !s.includes('\u0000'), { error: 'must be a folder path' })
+    .optional(),
   ALLOW_INSECURE_HTTP_IDP: booleanWord('true', 'false').default(false),
   TABLEAU_URL: tableauUrl.optional(),
   // Content URLs are what Tableau shows in /#/site/<contentUrl>/: letters, digits, - and _.
@@ -421,32 +432,7 @@ export function liveSecrets(previousKeys: readonly PreviousKey[], nowSeconds: nu
 }
 
 function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecrets: string[]; previousKeys: PreviousKey[] } | null {
-  const inline = readVariable(env, 'JWT_SECRET');
-  const file = readVariable(env, 'JWT_SECRET_FILE');
-  let secret: string | undefined;
-  if (inline !== undefined && file !== undefined) {
-    errors.push(`JWT_SECRET: set exactly one of JWT_SECRET and JWT_SECRET_FILE (both are set; values masked)`);
-  } else if (inline === undefined && file === undefined) {
-    errors.push('JWT_SECRET: is required, or JWT_SECRET_FILE naming a file that holds it (received nothing)');
-  } else if (inline !== undefined) {
-    const weak = describeWeakSecret(inline);
-    if (weak) errors.push(`JWT_SECRET: ${weak}`);
-    else secret = inline;
-  } else {
-    let contents: string | undefined;
-    try {
-      // Editors and `echo` add a final newline that is not part of the secret.
-      contents = readFileSync(file!, 'utf8').replace(/[\r\n]+$/, '');
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      errors.push(`JWT_SECRET_FILE: must name a readable file (received ${JSON.stringify(file)}: ${typeof code === 'string' ? code : 'unreadable'})`);
-    }
-    if (contents !== undefined) {
-      const weak = describeWeakSecret(contents);
-      if (weak) errors.push(`JWT_SECRET_FILE: the file's contents ${weak}`);
-      else secret = contents;
-    }
-  }
+  const secret = readSecretSetting('JWT_SECRET', readVariable(env, 'JWT_SECRET'), readVariable(env, 'JWT_SECRET_FILE'), errors);
 
   const previousKeys: PreviousKey[] = [];
   const previousRaw = readVariable(env, 'JWT_PREVIOUS_SECRETS');
@@ -606,6 +592,7 @@ export function loadConfig(env: Env): ConfigResult {
 
   const secrets = loadSecrets(env, errors);
   const oidcSettings = loadOidcConfig(env, errors, allowInsecureHttpIdp);
+  const tableauConnectedApp = loadTableauConnectedAppConfig(env, errors);
 
   const policy = passwordPolicyFromEnv(env);
   // Used by the users CLI and the demo seeding, not by sign-in; checked here so a typo shows at start-up.
@@ -623,6 +610,15 @@ export function loadConfig(env: Env): ConfigResult {
     const compiled = compilePolicyFile(policyFileValue, Math.floor(Date.now() / 1000));
     if (compiled.ok) accessPolicy = { file: policyFileValue, compiled: compiled.compiled, warnings: compiled.warnings };
     else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
+  }
+  // The apps the nginx config names (`set $gate_app NAME;`) must all have a policy section: a name
+  // the policy lacks would be refused on every request (403 app-unknown). Skipped when POLICY_FILE
+  // itself failed (its errors are already listed).
+  const nginxConfDir = input.NGINX_CONF_DIR;
+  if (nginxConfDir !== undefined && nginxConfDir !== '' && !nginxConfDir.includes('\u0000') && (accessPolicy !== null || policyFileValue === undefined)) {
+    const apps = lintNginxApps(nginxConfDir, accessPolicy === null ? null : accessPolicy.compiled);
+    for (const e of apps.errors) errors.push(`NGINX_CONF_DIR: ${e}`);
+    if (accessPolicy !== null) accessPolicy.warnings.push(...apps.warnings);
   }
 
   const pageTheme = loadPageTheme(readVariable(env, 'BRAND_CSS_FILE'), readVariable(env, 'BRAND_LOGO_FILE'));
@@ -675,6 +671,7 @@ export function loadConfig(env: Env): ConfigResult {
       brandName: v.BRAND_NAME,
       pageTheme: pageTheme.theme,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+      nginxConfDir: v.NGINX_CONF_DIR || null,
       accessPolicy,
       payloadGroups: payloadGroups.rule,
       allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
@@ -682,6 +679,7 @@ export function loadConfig(env: Env): ConfigResult {
         v.TABLEAU_URL === undefined
           ? null
           : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS },
+      tableauConnectedApp,
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
       chain,
       ...oidcSettings,
