@@ -3,9 +3,10 @@
  * main.ts/server.ts do, and tests drive it in-process.
  */
 import crypto from 'node:crypto';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createLocalAuthenticator } from './authenticators/local.js';
+import { APP_NAME } from './policy/parse-policy.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import type { AuthConfig } from './config.js';
 import { AppError, isAppError } from './errors.js';
@@ -68,11 +69,35 @@ export interface AppDeps {
 /** nginx's `$request_id` is 32 hex characters; accept similar ids, replace anything else. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function requestContext(logger: Logger): RequestHandler {
+/**
+ * The app nginx says the request came through (X-Gateway-App: its `$gate_app`, which nginx sets
+ * itself after removing any client-sent one), or null for the default app. Kept only when it is an
+ * app name of the compiled policy in force (`appNames`); anything else is logged and recorded as
+ * null, never trusted: it only labels audit rows, so a sign-in is not refused over it.
+ */
+function gatewayApp(req: Request, requestId: string, logger: Logger, appNames: () => ReadonlySet<string>): string | null {
+  const given = req.headers['x-gateway-app'];
+  if (given === undefined || given === '') return null;
+  let known = false;
+  if (typeof given === 'string' && APP_NAME.test(given)) {
+    try {
+      known = appNames().has(given);
+    } catch {
+      // The compiled policy cannot be read: sign-in itself reports that; the app stays unrecorded.
+    }
+  }
+  if (known) return given as string;
+  // JSON.stringify and a cap: the value is whatever reached the service, never a secret.
+  logger.warn({ event: 'gateway_app_unknown', app: JSON.stringify(given).slice(0, 80), request_id: requestId }, 'X-Gateway-App names no app of the access policy; recorded as the default app');
+  return null;
+}
+
+function requestContext(logger: Logger, appNames: () => ReadonlySet<string>): RequestHandler {
   return (req, res, next) => {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     localsOf(res).requestId = requestId;
+    const app = gatewayApp(req, requestId, logger, appNames);
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -89,7 +114,7 @@ function requestContext(logger: Logger): RequestHandler {
       });
     });
     // Auth events logged while handling this request carry the client address (logger.ts).
-    runInRequestScope(normaliseClientIp(req.ip), next);
+    runInRequestScope(normaliseClientIp(req.ip), next, app);
   };
 }
 
@@ -229,7 +254,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('x-powered-by', false);
   app.set('etag', false);
 
-  app.use(requestContext(logger));
+  app.use(requestContext(logger, () => groupSelection().policyApps ?? new Set<string>()));
   app.use(securityHeaders(config.sso.appOrigins));
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
   app.use(createSsoRouter({ config, handoff, logger }));

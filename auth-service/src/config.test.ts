@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -31,6 +31,7 @@ describe('loadConfig defaults', () => {
       host: '127.0.0.1',
       port: 3001,
       metrics: null,
+      nginxConfDir: null,
       databaseUrl: DB,
       jwt: { secret: SECRET, previousSecrets: [], previousKeys: [] },
       session: { ttlSeconds: 300, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
@@ -358,6 +359,38 @@ describe('AUTH_CHAIN', () => {
       expect.stringMatching(/^AUTH_CHAIN: "tableau" is not configured \(set TABLEAU_URL\)/),
       expect.stringMatching(/^AUTH_CHAIN: AUTH_CUSTOM_MODULE is set but "custom" is not in the chain/),
     ]);
+  });
+});
+
+describe('NGINX_CONF_DIR (apps named by the nginx config)', () => {
+  const gateConfig = join(dir, 'runtime', 'gate.json');
+  const confDir = join(dir, 'nginx-apps');
+  mkdirSync(join(confDir, 'sites'), { recursive: true });
+  writeFileSync(join(confDir, 'sites', 'two.conf.template'), 'server {\n    set $gate_app finance;\n}\nserver {\n    set $gate_app hr;\n}\n');
+  const appsPolicy = join(dir, 'apps-policy.yaml');
+  writeFileSync(appsPolicy, 'default: allow\napps:\n  finance: { default: deny }\n  wiki: { default: allow }\n');
+
+  test('refuses an app the policy lacks at start-up, with the file and line, among the other errors', () => {
+    const errors = errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: appsPolicy, NGINX_CONF_DIR: confDir });
+    expect(errors).toEqual([`NGINX_CONF_DIR: ${confDir}/sites/two.conf.template:5: set $gate_app hr: the policy has no app 'hr' (apps: finance, wiki); add it under apps: or fix the name`]);
+  });
+
+  test('refuses named apps when no policy is configured, and says why', () => {
+    const errors = errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, NGINX_CONF_DIR: confDir });
+    expect(errors).toHaveLength(2);
+    for (const e of errors) expect(e).toContain('no access policy is configured (POLICY_FILE)');
+  });
+
+  test('warns about a policy app no config names', () => {
+    const onlyFinance = join(dir, 'nginx-apps-finance');
+    mkdirSync(onlyFinance, { recursive: true });
+    writeFileSync(join(onlyFinance, 'a.conf'), 'set $gate_app finance;\n');
+    const config = configOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: appsPolicy, NGINX_CONF_DIR: onlyFinance });
+    expect(config.accessPolicy?.warnings).toEqual([`apps.wiki: no 'set $gate_app wiki;' in ${onlyFinance}; the rules of this app never apply`]);
+  });
+
+  test('names a missing folder', () => {
+    expect(errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, NGINX_CONF_DIR: join(dir, 'nope') })).toEqual([`NGINX_CONF_DIR: ${join(dir, 'nope')}: cannot read the nginx config folder (no such folder)`]);
   });
 });
 

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
+import { lintNginxApps } from './policy/nginx-apps.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type HashingLimits, type PasswordPolicy } from './passwords/index.js';
 import { readSecretSetting } from './security/secret-setting.js';
@@ -84,6 +85,8 @@ export interface AuthConfig {
   pageTheme: PageTheme;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
+  /** NGINX_CONF_DIR: the nginx config whose `set $gate_app NAME;` lines were checked; null when unset. */
+  nginxConfDir: string | null;
   /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
   accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null;
   /** PAYLOAD_GROUPS: the groups, beyond those the policy names, that sessions carry to the upstream. */
@@ -329,6 +332,10 @@ const schema = z.object({
   POLICY_FILE: z
     .string()
     .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
+    .optional(),
+  NGINX_CONF_DIR: z
+    .string()
+    .refine((s) => !s.includes('\u0000'), { error: 'must be a folder path' })
     .optional(),
   ALLOW_INSECURE_HTTP_IDP: booleanWord('true', 'false').default(false),
   TABLEAU_URL: tableauUrl.optional(),
@@ -604,6 +611,15 @@ export function loadConfig(env: Env): ConfigResult {
     if (compiled.ok) accessPolicy = { file: policyFileValue, compiled: compiled.compiled, warnings: compiled.warnings };
     else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
   }
+  // The apps the nginx config names (`set $gate_app NAME;`) must all have a policy section: a name
+  // the policy lacks would be refused on every request (403 app-unknown). Skipped when POLICY_FILE
+  // itself failed (its errors are already listed).
+  const nginxConfDir = input.NGINX_CONF_DIR;
+  if (nginxConfDir !== undefined && nginxConfDir !== '' && !nginxConfDir.includes('\u0000') && (accessPolicy !== null || policyFileValue === undefined)) {
+    const apps = lintNginxApps(nginxConfDir, accessPolicy === null ? null : accessPolicy.compiled);
+    for (const e of apps.errors) errors.push(`NGINX_CONF_DIR: ${e}`);
+    if (accessPolicy !== null) accessPolicy.warnings.push(...apps.warnings);
+  }
 
   const pageTheme = loadPageTheme(readVariable(env, 'BRAND_CSS_FILE'), readVariable(env, 'BRAND_LOGO_FILE'));
   if (!pageTheme.ok) errors.push(...pageTheme.errors);
@@ -655,6 +671,7 @@ export function loadConfig(env: Env): ConfigResult {
       brandName: v.BRAND_NAME,
       pageTheme: pageTheme.theme,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+      nginxConfDir: v.NGINX_CONF_DIR || null,
       accessPolicy,
       payloadGroups: payloadGroups.rule,
       allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
