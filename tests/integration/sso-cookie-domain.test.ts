@@ -82,3 +82,38 @@ describe('single sign-on by cookie domain', () => {
     expect(setCookies(out)).toContain('gw_session=; HttpOnly; SameSite=Lax; Path=/; Domain=corp.test; Max-Age=0');
   }, 20_000);
 });
+
+describe('single sign-on by cookie domain over https (PUBLIC_BASE_URL https)', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+  const password = 'a long enough demo password';
+
+  beforeAll(async () => {
+    // nginx stays plain http here; the auth service only needs to know the public origin is https.
+    stack = await startStack({
+      env: { SESSION_COOKIE_DOMAIN: 'corp.test', AUTH_COOKIE_SECURE: 'true' },
+      envFor: ({ proxyPort }) => ({ PUBLIC_BASE_URL: `https://auth.corp.test:${proxyPort}` }),
+    });
+    await stack.createUser('kirk', password);
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('the cookie is __Secure-gw_session with the Domain, and the gate (and the WAF exclusion) read that name', async () => {
+    const origin = `https://auth.corp.test:${stack.proxyPort}`;
+    const on = (host: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+      rawRequest(stack.proxyPort, method, path, { host: `${host}:${stack.proxyPort}`, accept: 'text/html', ...headers }, body);
+    const form = await on('auth.corp.test', 'GET', '/login');
+    const csrf = setCookies(form).map((c) => c.split(';')[0]!).find((c) => c.startsWith('__Host-gw_csrf='))!;
+    const body = new URLSearchParams({ ...hiddenFields(form.body), username: 'kirk', password }).toString();
+    const res = await on('auth.corp.test', 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded', cookie: csrf, origin }, body);
+    expect(res.status).toBe(302);
+    const line = setCookies(res).find((c) => c.startsWith('__Secure-gw_session='))!;
+    expect(line).toMatch(/^__Secure-gw_session=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Domain=corp\.test; Max-Age=43200; Secure$/);
+    const page = await on('app1.corp.test', 'GET', '/reports', { cookie: line.split(';')[0]! });
+    expect(page.status).toBe(200);
+    expect(stack.upstream.seen[stack.upstream.seen.length - 1]!.headers['x-payload-username']).toBe('kirk');
+    expect(stack.upstream.seen[stack.upstream.seen.length - 1]!.headers.cookie).toBeUndefined();
+  }, 20_000);
+});
