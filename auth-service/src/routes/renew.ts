@@ -7,14 +7,14 @@ import { Router, type Request, type Response } from 'express';
 import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { serializeCookie } from '../security/cookies.js';
+import { serializeSessionCookie } from '../security/cookies.js';
 import type { RenewalResult, RenewalService } from '../services/renewal.js';
 import { localsOf } from './context.js';
 
 export const RENEW_PATH = '/auth/renew';
 
 export interface RenewRouteDeps {
-  config: Pick<AuthConfig, 'session'>;
+  config: Pick<AuthConfig, 'session' | 'sso'>;
   renew: RenewalService;
 }
 
@@ -40,9 +40,9 @@ export async function renewRequestCookie(req: Request, res: Response, deps: Rene
     requestId: localsOf(res).requestId,
   });
   if (result.ok) {
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: result.maxAgeSeconds, secure: config.session.cookieSecure }));
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, result.token, result.maxAgeSeconds));
   } else if (result.status === 401) {
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, '', 0));
     // For nginx (@gate_renew_refused), which cannot read the body of an auth_request answer.
     res.setHeader('X-Renewal-Refused', result.reason);
   }

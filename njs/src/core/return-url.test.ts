@@ -1,7 +1,7 @@
 import fs from 'fs';
 import { describe, expect, it } from '@jest/globals';
-import { loginLocationCases, openRedirectCases, returnPathCases } from '../../test/cases/return-url-cases.js';
-import { loginRedirectLocation, safeReturnPath } from './return-url.js';
+import { loginLocationCases, openRedirectCases, returnPathCases, returnTargetCases, returnTargetOrigins } from '../../test/cases/return-url-cases.js';
+import { loginRedirectLocation, safeReturnPath, safeReturnTarget, splitReturnTarget } from './return-url.js';
 
 // Located from the test file's own path (expect.getState), not the cwd. This file is also type-checked
 // by njs/tsconfig.json (njs-types only), hence 'fs' and no import.meta / URL.
@@ -39,5 +39,26 @@ describe('loginRedirectLocation', () => {
     const location = loginRedirectLocation('/login', uri);
     const rd = decodeURIComponent(location.slice(location.indexOf('?rd=') + 4));
     expect(safeReturnPath(rd)).toBe(uri);
+  });
+});
+
+describe('safeReturnTarget (APP_ORIGINS)', () => {
+  it.each(returnTargetCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    expect(safeReturnTarget(c.rd, returnTargetOrigins)).toBe(c.expect);
+  });
+  it('is safeReturnPath with no origins listed', () => {
+    expect(safeReturnTarget('https://app.example.com/', [])).toBe('/');
+  });
+  it('splits a target into origin and path', () => {
+    expect(splitReturnTarget('https://app.example.com/r?x=1')).toEqual({ origin: 'https://app.example.com', path: '/r?x=1' });
+    expect(splitReturnTarget('/r')).toEqual({ origin: null, path: '/r' });
+  });
+});
+
+describe('safeReturnTarget against the oauth2-proxy open-redirect list', () => {
+  const cases = openRedirectCases(openRedirectList);
+  // Listed origins as an operator would write them; every line of the list must still go to '/'.
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    expect(safeReturnTarget(c.rd, returnTargetOrigins)).toBe('/');
   });
 });

@@ -131,6 +131,11 @@ export type DenyReason =
    */
   | 'session-revoked'
   | 'policy-denied'
+  /**
+   * The location names an app (`set $gate_app NAME;`) that the compiled policy has no section for,
+   * or no policy is configured at all: refused (403) and logged as an error, never a silent allow.
+   */
+  | 'app-unknown'
   | 'path-ambiguous'
   | 'path-too-long'
   | 'method-override'
