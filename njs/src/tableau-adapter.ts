@@ -6,7 +6,7 @@
  * hundred CPU instructions each), so code the allow path does not run lives here.
  */
 import { readCookie, setCookieValue, type CookieResult } from './core/cookie.js';
-import { decideAccess, isPolicyOff } from './core/policy.js';
+import { appSection, decideAccess, isPolicyOff } from './core/policy.js';
 import type { CompiledPolicy } from './core/policy-contract.js';
 import { isPathTooLong, policyPath } from './core/request-path.js';
 import { TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
@@ -123,8 +123,19 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });
       return;
     }
-    if (!isPolicyOff(runtime.policy)) {
-      const access = decideAccess(runtime.policy as CompiledPolicy, {
+    // The app of the location (`set $gate_app NAME;`), as the gate picks it (core/decide.ts): an app
+    // the policy lacks, or any app without a policy, is refused.
+    const app = v.gate_app || '';
+    const off = isPolicyOff(runtime.policy);
+    const section = app === '' ? (off ? null : (runtime.policy as CompiledPolicy)) : off ? null : appSection(runtime.policy as CompiledPolicy, app);
+    if (app !== '' && section === null) {
+      v.gate_reason = 'app-unknown';
+      r.error('gate: app-unknown app=' + app + ' request_id=' + v.request_id + ' (no such app in the compiled policy)');
+      answerJson(r, 403, { error: 'forbidden', reason: 'app-unknown' });
+      return;
+    }
+    if (section !== null) {
+      const access = decideAccess(section, {
         method: r.method,
         path: path,
         claims: verified.claims,
