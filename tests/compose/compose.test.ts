@@ -224,6 +224,7 @@ describe('docker-compose deployment', () => {
         // gateway address, so the address binding (SESSION_IP_BINDING=exact) sends it to sign in:
         // ip-mismatch in its access log, where a sidecar without the keys would log token-invalid.
         const cross = await app2('/', one.session!);
+        console.log(`compose: sidecar 2 with sidecar 1's session cookie: ${cross.status} ${cross.headers.location ?? ''}`);
         if (cross.status === 200) {
           expect(cross.body).toContain('<title>Home · App 2</title>');
         } else {
