@@ -28,6 +28,7 @@ import { createGroupSelectionSource, type GroupSelectionSource } from './service
 import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
 import { createRenewalService } from './services/renewal.js';
+import { newAssertionBinding } from './services/assertion.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
 import { createSourceRecheck } from './services/source-recheck.js';
 import type { AuditRepo } from './storage/audit-repo.js';
@@ -191,6 +192,7 @@ export function createApp(deps: AppDeps): Express {
       authenticators,
       logger,
     }),
+    assertionBinding: config.assertion === null ? undefined : newAssertionBinding,
   });
   const renew: typeof renewSession = async (req) => {
     const result = await renewSession(req);
@@ -222,7 +224,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
-  app.use(createRenewRouter({ config, renew }));
+  app.use(createRenewRouter({ config, renew, now: deps.now }));
   app.use(
     createRevocationsRouter({
       config,

@@ -178,6 +178,9 @@ export function decide(
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
+    // $gate_app (`set $gate_app NAME;`): read only when assertions are on, so the gate without them
+    // pays nothing for it.
+    app: runtime.config.assertion === undefined ? '' : v.gate_app || '',
   });
 }
 
@@ -198,6 +201,7 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
     v.gate_reason = decision.reason;
     // An unwritten js_var is empty: no write (~1 µs) when the session cookie was the only one.
     if (decision.upstreamCookie !== '') v.gate_cookie = decision.upstreamCookie;
+    if (decision.assertion !== undefined) v.gate_assertion = decision.assertion;
     return 'allow';
   }
 

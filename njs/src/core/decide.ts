@@ -11,6 +11,7 @@ import { decideAccessFor, isPolicyOff, methodRulesCover } from './policy.js';
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
 import { hasMethodOverrideParam, isPathTooLong, policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
+import { assertionCookieName, isBoundAssertion } from './assertion.js';
 
 export interface DecideInput {
   cookieHeaders: CookieHeaders;
@@ -34,6 +35,8 @@ export interface DecideInput {
   decode: (b64url: string) => string;
   /** Turns a non-ASCII $uri into text (see policyPath); omitted when `uri` is already text. */
   utf8?: (bytes: string) => string;
+  /** The app ($gate_app, '' for the unnamed one); read only with config.assertion. */
+  app?: string;
 }
 
 export type Decision =
@@ -45,8 +48,10 @@ export type Decision =
       reason: AllowReason;
       /** Values for X-Payload-<claim>, keyed by claim name, only for FORWARDED_CLAIMS present. */
       headers: { [claim: string]: string };
-      /** The Cookie header to send upstream: every cookie except the session cookie ('' if none). */
+      /** The Cookie header to send upstream: every cookie except the session and assertion cookies ('' if none). */
       upstreamCookie: string;
+      /** With config.assertion, on a session allow: the app's bound assertion, for X-Gateway-Assertion. */
+      assertion?: string;
       /** The policy rule that allowed it, 'default', or '' when no policy is configured. */
       rule: string;
       /**
@@ -61,7 +66,7 @@ export type Decision =
    * nginx asks the auth service to renew it (snippets/protect.conf, @gate_renew). `location` is the
    * login URL for a browser, used if the renewal is refused; '' for other clients.
    */
-  | { action: 'renew'; reason: 'token-expired'; location: string; rule: string; /** The expired token's signature: names its renewal in nginx's cache. */ renewKey: string }
+  | { action: 'renew'; reason: 'token-expired' | 'assertion-missing'; location: string; rule: string; /** The expired token's signature: names its renewal in nginx's cache. */ renewKey: string }
   | { action: 'deny'; reason: DenyReason; rule: string }
   /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
   | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
@@ -298,13 +303,41 @@ export function decideRequest(input: DecideInput): Decision {
   }
 
   if (claims !== null && cookie.status === 'ok') {
+    const assertionConfig = config.assertion;
+    if (assertionConfig === undefined) {
+      return {
+        action: 'allow',
+        claims: claims,
+        reason: 'session-valid',
+        headers: forwardedHeaders(claims, escaped),
+        upstreamCookie: cookie.rest,
+        rule: rule,
+      };
+    }
+    // The app's assertion cookie, read from the other cookies (one scan, which also gives the
+    // upstream Cookie header without it). Never decoded: bound or not is one substring compare.
+    const app = input.app || '';
+    const assertion = readCookie(cookie.rest, assertionCookieName(assertionConfig.cookieName, app));
+    if (assertion.status === 'ok' && isBoundAssertion(assertion.value, claims.asr)) {
+      return {
+        action: 'allow',
+        claims: claims,
+        reason: 'session-valid',
+        headers: forwardedHeaders(claims, escaped),
+        upstreamCookie: assertion.rest,
+        rule: rule,
+        assertion: assertion.value,
+      };
+    }
+    // Missing, duplicated, or another token's (an older one, another user's): a fresh one comes
+    // through the renewal path, keyed by token and app, so parallel requests share one.
+    const token = cookie.value;
     return {
-      action: 'allow',
-      claims: claims,
-      reason: 'session-valid',
-      headers: forwardedHeaders(claims, escaped),
-      upstreamCookie: cookie.rest,
+      action: 'renew',
+      reason: 'assertion-missing',
+      location: wantsHtml(input.accept) ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: rule,
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + '.' + app,
     };
   }
   const html = wantsHtml(input.accept);
@@ -315,7 +348,8 @@ export function decideRequest(input: DecideInput): Decision {
       reason: reason,
       location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: '',
-      renewKey: token.slice(token.lastIndexOf('.') + 1),
+      // With assertions, the renewal also answers the app's assertion: the app is part of the key.
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + (config.assertion === undefined ? '' : '.' + (input.app || '')),
     };
   }
   if (html) {
