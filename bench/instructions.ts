@@ -14,13 +14,16 @@
  *   keep-alive requests are sent, and the dump is divided by their number.
  * The count covers all of nginx's work for a request: the gate's server, the proxy and the upstream.
  * Then peer (g), the Lua gate of bench/peers.ts, is counted the same way (this checkout only).
+ * (bA) and (dA) are (b) and (d) with the signed identity assertion on (ASSERTION_KEY_FILE, issue 12):
+ * the session token and the default app's assertion cookie bound to it, as a browser sends them;
+ * this checkout only, each printed with its change from (b) or (d).
  *
  * Env: BENCH_BASELINE (a git revision; default 123d0a8, the gate before the issue 8 hardening;
  * `none` skips it), BENCH_INSTR_REQUESTS (default 500). Needs valgrind (`make deps-test`) and, for the
  * baseline, this checkout's git history (a worktree of the revision is built in a temporary folder).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -35,10 +38,14 @@ const baseline = (process.env.BENCH_BASELINE ?? DEFAULT_BASELINE).trim();
 const requests = Number(process.env.BENCH_INSTR_REQUESTS ?? 500);
 const WARM_UP = 50;
 
-const SCENARIOS = [
+const SCENARIOS: Array<{ key: string; label: string; rules: number; assertion?: boolean; versus?: string }> = [
   { key: 'b', label: '(b) gate, no policy', rules: 0 },
   { key: 'd', label: '(d) gate, 10-rule policy', rules: 10 },
   { key: 'e', label: '(e) gate, 1,000-rule policy', rules: 1000 },
+  // The signed identity assertion on (ASSERTION_KEY_FILE, issue 12): this checkout only (older trees
+  // have no assertion); compared with the same scenario without it, in this checkout.
+  { key: 'bA', label: '(bA) (b) + assertion', rules: 0, assertion: true, versus: 'b' },
+  { key: 'dA', label: '(dA) (d) + assertion', rules: 10, assertion: true, versus: 'd' },
 ];
 
 /** Imports a module of `root` (this checkout or the baseline's worktree) by its repo path. */
@@ -64,13 +71,13 @@ server {
 }
 
 /** Renders `root`'s nginx config for one scenario; returns the prefix and the session cookie. */
-async function prepare(root: string, dir: string, rules: number, gatePort: number, upstreamPort: number, secret: string): Promise<string> {
+async function prepare(root: string, dir: string, rules: number, gatePort: number, upstreamPort: number, secret: string, assertion = false): Promise<string> {
   type Runtime = { prepareNginxPrefix(o: unknown): { prefix: string; gateConfigFile: string } };
   type ConfigModule = { loadConfig(env: Record<string, string>): { ok: boolean; config?: unknown; errors?: string[] } };
   type GateConfigModule = { buildGateConfig(c: unknown, now?: number): unknown; writeGateConfig(f: string, g: unknown): Promise<void> };
   type Policies = { compileBenchPolicy(n: number, now: number): unknown };
   type PolicyRuntime = { POLICY_OFF: unknown };
-  type Tokens = { issueSessionToken(input: unknown): { token: string } };
+  type Tokens = { issueSessionToken(input: unknown): { token: string; claims: Record<string, unknown> } };
   const runtime = await importFrom<Runtime>(root, 'scripts/lib/nginx-runtime.ts');
   const { prefix, gateConfigFile } = runtime.prepareNginxPrefix({
     prefix: dir,
@@ -85,10 +92,13 @@ async function prepare(root: string, dir: string, rules: number, gatePort: numbe
   writeFileSync(confFile, conf.replace(/^worker_processes auto;$/m, 'worker_processes 1; daemon off; master_process off;'));
 
   // The gate config as each tree's own auth service writes it (the format changes between revisions).
+  const keyFile = join(dir, 'assertion-key.pem');
+  if (assertion) writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   const loaded = (await importFrom<ConfigModule>(root, 'auth-service/src/config.ts')).loadConfig({
     JWT_SECRET: secret,
     DATABASE_URL: 'postgres://bench@127.0.0.1:9/bench',
     AUTH_COOKIE_SECURE: 'false',
+    ...(assertion ? { ASSERTION_KEY_FILE: keyFile } : {}),
   });
   if (!loaded.ok) throw new Error(`${root}: loadConfig refused the bench settings: ${(loaded.errors ?? []).join('; ')}`);
   const gateConfig = await importFrom<GateConfigModule>(root, 'auth-service/src/services/gate-config.ts');
@@ -101,7 +111,7 @@ async function prepare(root: string, dir: string, rules: number, gatePort: numbe
   writeFileSync(join(prefix, 'conf', 'runtime', 'policy.json'), JSON.stringify(policy));
   // kirk is in Federation, which every bench policy allows on the measured path. groupSelection is
   // ignored by revisions that predate it.
-  const { token } = (await importFrom<Tokens>(root, 'auth-service/src/services/session-token.ts')).issueSessionToken({
+  const { token, claims } = (await importFrom<Tokens>(root, 'auth-service/src/services/session-token.ts')).issueSessionToken({
     identity: { sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', name: 'James T. Kirk', email: 'kirk@enterprise.example', groups: ['Federation'], src: 'local' },
     ip: '127.0.0.1',
     secret,
@@ -109,7 +119,13 @@ async function prepare(root: string, dir: string, rules: number, gatePort: numbe
     now: Date.now(),
     groupSelection: { policyGroups: new Set<string>(), payload: { all: true, exact: [], prefixes: [] } },
   });
-  return `gw_session=${token}`;
+  if (!assertion) return `gw_session=${token}`;
+  // As a browser sends them with assertions on: the session token and the default app's assertion,
+  // bound to that token.
+  type Assertions = { signAssertion(c: unknown, token: string, claims: unknown, app: string, now: number): string };
+  const assertions = await importFrom<Assertions>(root, 'auth-service/src/services/assertion.ts');
+  const asr = assertions.signAssertion((loaded.config as { assertion: unknown }).assertion, token, claims, '', now);
+  return `gw_session=${token}; gw_session_asr=${asr}`;
 }
 
 /** Sends `n` sequential GETs on one keep-alive connection; each must be the upstream's 200. */
@@ -208,11 +224,12 @@ async function main(): Promise<void> {
     for (const tree of trees) {
       results[tree.name] = {};
       for (const s of SCENARIOS) {
+        if (s.assertion && tree !== trees[0]) continue;
         const gatePort = await freePort();
         const upstreamPort = await freePort();
         const dir = join(tmp, `${tree === trees[0] ? 'current' : 'base'}-${s.key}`);
-        const cookie = await prepare(tree.root, dir, s.rules, gatePort, upstreamPort, secret);
-        if (tree === trees[0]) sessionCookie = cookie;
+        const cookie = await prepare(tree.root, dir, s.rules, gatePort, upstreamPort, secret, s.assertion === true);
+        if (tree === trees[0] && s.key === 'b') sessionCookie = cookie;
         results[tree.name][s.key] = await measure(dir, gatePort, cookie);
       }
     }
@@ -232,7 +249,11 @@ async function main(): Promise<void> {
     for (const s of SCENARIOS) {
       const cur = results['this checkout'][s.key];
       let line = `  ${s.label.padEnd(30)} ${Math.round(cur).toLocaleString('en-US').padStart(9)}`;
-      if (base !== null) {
+      if (s.versus !== undefined) {
+        const off = results['this checkout'][s.versus];
+        const change = ((cur - off) / off) * 100;
+        line += `   without   ${Math.round(off).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} % (target: within 10 %)`;
+      } else if (base !== null) {
         const old = results[`baseline ${baseline}`][s.key];
         const change = ((cur - old) / old) * 100;
         line += `   baseline ${Math.round(old).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} %`;

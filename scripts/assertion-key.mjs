@@ -23,5 +23,5 @@ try {
 // The kid the auth service derives (RFC 7638 thumbprint), so the operator can match it in the JWKS.
 const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
 const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
-const kid = createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+const kid = createHash('sha256').update(JSON.stringify(members)).digest('base64url').slice(0, 8);
 console.log(`assertion-key: wrote ${file} (${alg === 'es256' ? 'ES256, P-256' : 'EdDSA, Ed25519'}, kid ${kid}); set ASSERTION_KEY_FILE=${file}`);

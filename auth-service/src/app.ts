@@ -28,7 +28,6 @@ import { createGroupSelectionSource, type GroupSelectionSource } from './service
 import { createLoginService } from './services/login.js';
 import type { OidcService } from './services/oidc.js';
 import { createRenewalService } from './services/renewal.js';
-import { newAssertionBinding } from './services/assertion.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
 import { createSourceRecheck } from './services/source-recheck.js';
 import type { AuditRepo } from './storage/audit-repo.js';
@@ -192,7 +191,6 @@ export function createApp(deps: AppDeps): Express {
       authenticators,
       logger,
     }),
-    assertionBinding: config.assertion === null ? undefined : newAssertionBinding,
   });
   const renew: typeof renewSession = async (req) => {
     const result = await renewSession(req);

@@ -5,11 +5,11 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { readCookie } from '../../../njs/src/core/cookie.js';
-import { ASSERTION_BINDING_CLAIM, isAppName } from '../../../njs/src/core/assertion.js';
+import { isAppName } from '../../../njs/src/core/assertion.js';
 import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
 import { liveSecrets, type AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
-import { APP_HEADER, ASSERTION_COOKIE_HEADER, assertionCookieLine, nonceOfBinding } from '../services/assertion.js';
+import { APP_HEADER, ASSERTION_COOKIE_HEADER, assertionCookieLine } from '../services/assertion.js';
 import { verifySignedClaims } from '../services/session-token.js';
 import { ipBindingAllows } from '../services/tableau-token.js';
 import { normaliseClientIp } from '../security/client-ip.js';
@@ -29,15 +29,14 @@ export interface RenewRouteDeps {
 /**
  * With ASSERTION_KEY_FILE, nginx comes here also for a session whose token is valid but whose app
  * has no bound assertion cookie (njs/src/core/assertion.ts): such a token (HS256 with a live key,
- * not expired, bound to this address, carrying an `asr` binding) gets only a new assertion, without
- * a store query. Returns its claims, or null when a full renewal is needed (expired, no binding,
- * anything else). Not checked here: the server-side session (the gate does not check it either
- * before the token expires).
+ * not expired, bound to this address) gets only a new assertion, without a store query. Returns its
+ * claims, or null when a full renewal is needed (expired, or anything else). Not checked here: the
+ * server-side session (the gate does not check it either before the token expires).
  */
 function liveBoundClaims(token: string, clientIp: string, config: Pick<AuthConfig, 'session' | 'jwt'>, nowSeconds: number): SessionClaims | null {
   const secrets = [config.jwt.secret, ...liveSecrets(config.jwt.previousKeys, nowSeconds)];
   const c = verifySignedClaims(token, secrets, { clockTimestamp: nowSeconds, clockTolerance: config.session.leewaySeconds });
-  if (c === null || nonceOfBinding(c[ASSERTION_BINDING_CLAIM]) === null) return null;
+  if (c === null) return null;
   if (typeof c.sub !== 'string' || typeof c.username !== 'string' || typeof c.src !== 'string' || typeof c.exp !== 'number' || typeof c.iat !== 'number') return null;
   if (typeof c.ip !== 'string' || !ipBindingAllows(config.session.ipBinding, c.ip, clientIp)) return null;
   return c as unknown as SessionClaims;
@@ -76,7 +75,7 @@ export async function renewRequestCookie(req: Request, res: Response, deps: Rene
     if (claims !== null) {
       // The session cookie's own lifetime: until the session's absolute end, counted from sign-in.
       const maxAgeSeconds = config.sessionLifetimes ? Math.max(claims.iat + config.sessionLifetimes.maxSeconds - nowSeconds, 0) : 0;
-      res.setHeader(ASSERTION_COOKIE_HEADER, assertionCookieLine(assertion.config, claims, app, nowSeconds, { secure: config.session.cookieSecure, maxAgeSeconds }));
+      res.setHeader(ASSERTION_COOKIE_HEADER, assertionCookieLine(assertion.config, cookie.value, claims, app, nowSeconds, { secure: config.session.cookieSecure, maxAgeSeconds }));
       return { ok: true, token: cookie.value, claims, maxAgeSeconds };
     }
   }
@@ -89,7 +88,7 @@ export async function renewRequestCookie(req: Request, res: Response, deps: Rene
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: result.maxAgeSeconds, secure: config.session.cookieSecure }));
     if (assertion !== null) {
       const nowSeconds = Math.floor(assertion.now() / 1000);
-      res.setHeader(ASSERTION_COOKIE_HEADER, assertionCookieLine(assertion.config, result.claims, app, nowSeconds, { secure: config.session.cookieSecure, maxAgeSeconds: result.maxAgeSeconds }));
+      res.setHeader(ASSERTION_COOKIE_HEADER, assertionCookieLine(assertion.config, result.token, result.claims, app, nowSeconds, { secure: config.session.cookieSecure, maxAgeSeconds: result.maxAgeSeconds }));
     }
   } else if (result.status === 401) {
     res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));

@@ -7,12 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import {
-  ASSERTION_BINDING_CLAIM,
-  ASSERTION_NONCE_CLAIM,
-  ASSERTION_NONCE_LENGTH,
-  assertionCookieName,
-} from '../../../njs/src/core/assertion.js';
+import { ASSERTION_BINDING_CLAIM, assertionBindingOf, assertionCookieName } from '../../../njs/src/core/assertion.js';
 import { FORWARDED_CLAIMS, qualifiedUserId, type SessionClaims } from '../../../njs/src/core/session-contract.js';
 import { serializeCookie } from '../security/cookies.js';
 
@@ -86,7 +81,9 @@ function describeKey(key: crypto.KeyObject, file: string): PublishedAssertionKey
   else if (type === 'ed25519') alg = 'EdDSA';
   else throw new Error(`must be an EC P-256 (ES256) or Ed25519 (EdDSA) key (received a ${type ?? 'symmetric'}${curve ? ' ' + curve : ''} key in ${JSON.stringify(file)})`);
   const pub = (key.type === 'public' ? key : crypto.createPublicKey(key)).export({ format: 'jwk' });
-  const kid = jwkThumbprint(pub);
+  // The thumbprint's first 8 characters: unique enough among the few keys of a JWKS, and every
+  // character of the assertion travels in a cookie on every request (its size is the gate's cost).
+  const kid = jwkThumbprint(pub).slice(0, 8);
   return { kid, alg, jwk: { ...pub, kid, alg, use: 'sig' } };
 }
 
@@ -102,54 +99,41 @@ export function assertionJwks(config: AssertionConfig | null): { keys: Assertion
   return { keys: [config.key, ...config.previousKeys].map((k) => k.jwk) };
 }
 
-/**
- * A new binding for a session token (its `asr` claim): base64url of a random 12-character nonce
- * (9 random bytes, 72 bits), 16 characters. See njs/src/core/assertion.ts.
- */
-export function newAssertionBinding(): string {
-  const nonce = crypto.randomBytes((ASSERTION_NONCE_LENGTH * 3) / 4).toString('base64url');
-  return Buffer.from(nonce, 'utf8').toString('base64url');
-}
-
-/** The nonce a binding encodes, or null when `binding` is not one newAssertionBinding could give. */
-export function nonceOfBinding(binding: unknown): string | null {
-  if (typeof binding !== 'string' || !/^[A-Za-z0-9_-]{16}$/.test(binding)) return null;
-  const nonce = Buffer.from(binding, 'base64url').toString('utf8');
-  return /^[A-Za-z0-9_-]{12}$/.test(nonce) && Buffer.from(nonce, 'utf8').toString('base64url') === binding ? nonce : null;
-}
-
 /** `aud` of an app's assertion: its name, or, for the default app (''), the issuer. */
 export function assertionAudience(config: Pick<AssertionConfig, 'issuer'>, app: string): string {
   return app === '' ? config.issuer : app;
 }
 
 /**
- * Signs the assertion of a session token for `app` ('' = the default app).
+ * Signs the assertion of the session token `token` (whose claims are `claims`) for `app` ('' = the
+ * default app).
  *
- * Guaranteed: the payload JSON starts with `{"bind":"<nonce>"` (the nonce of the token's `asr`,
- * which binds it for the gate); then iss, aud, sub, `user` (the source-qualified id X-Payload-user
- * carries), and the session's forwarded identity claims as they are in the token (username, name,
- * email, groups with groups_count/groups_digest when the token left groups out, src, sid, Tableau
- * ids), `email_verified` when there is an email, iat = now and exp = the token's exp (never later).
- * Header: alg, typ "JWT", kid. Throws when the token has no valid `asr`.
- * Not checked: the token itself (callers pass claims they verified or just signed).
+ * Guaranteed: the payload JSON starts with `{"bind":"<the first 12 characters of the token's
+ * signature>"` (which binds it for the gate, njs/src/core/assertion.ts); then iss, aud, sub, `user`
+ * (the source-qualified id X-Payload-user carries), and the session's forwarded identity claims as
+ * they are in the token (username, name, email, groups with groups_count/groups_digest when the
+ * token left groups out, src, Tableau ids; not sid), iat = now and exp = the token's exp (never
+ * later). Header: alg and kid (8 characters of the key's RFC 7638 thumbprint), no `typ` (optional,
+ * RFC 7519 5.1; every byte costs on every request).
+ * Not checked: the token itself (callers pass a token they verified or just signed, and its claims).
  */
-export function signAssertion(config: Pick<AssertionConfig, 'key' | 'issuer'>, claims: SessionClaims, app: string, nowSeconds: number): string {
-  const nonce = nonceOfBinding(claims[ASSERTION_BINDING_CLAIM]);
-  if (nonce === null) throw new Error('the session token has no assertion binding');
-  // Insertion order is JSON order: the nonce must come first (see njs/src/core/assertion.ts).
-  const payload: Record<string, unknown> = { [ASSERTION_NONCE_CLAIM]: nonce };
+export function signAssertion(config: Pick<AssertionConfig, 'key' | 'issuer'>, token: string, claims: SessionClaims, app: string, nowSeconds: number): string {
+  const binding = assertionBindingOf(token);
+  if (!/^[A-Za-z0-9_-]{12}$/.test(binding)) throw new Error('not a signed session token');
+  // Insertion order is JSON order: the binding must come first (see njs/src/core/assertion.ts).
+  const payload: Record<string, unknown> = { [ASSERTION_BINDING_CLAIM]: binding };
   payload.iss = config.issuer;
   payload.aud = assertionAudience(config, app);
   payload.sub = claims.sub;
   payload.user = qualifiedUserId(claims.src, claims.username, claims.sub);
+  // The identity the X-Payload headers carry; not `sid` (log correlation, in X-Payload-sid): every
+  // byte of the assertion travels in a cookie on every request.
   for (const claim of FORWARDED_CLAIMS) {
-    if (claim !== 'sub' && claims[claim] !== undefined) payload[claim] = claims[claim];
+    if (claim !== 'sub' && claim !== 'sid' && claims[claim] !== undefined) payload[claim] = claims[claim];
   }
-  if (claims.email !== undefined && claims.email_verified !== undefined) payload.email_verified = claims.email_verified;
   payload.iat = Math.min(nowSeconds, claims.exp);
   payload.exp = claims.exp;
-  const header = { alg: config.key.alg, typ: 'JWT', kid: config.key.kid };
+  const header = { alg: config.key.alg, kid: config.key.kid };
   const signingInput = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   const signature =
     config.key.alg === 'ES256'
@@ -163,8 +147,15 @@ export function signAssertion(config: Pick<AssertionConfig, 'key' | 'issuer'>, c
  * session cookie, and Max-Age `maxAgeSeconds` (the session cookie's, so that a stale assertion is
  * still sent and replaced rather than silently missing).
  */
-export function assertionCookieLine(config: Pick<AssertionConfig, 'key' | 'issuer' | 'cookieName'>, claims: SessionClaims, app: string, nowSeconds: number, cookie: { secure: boolean; maxAgeSeconds: number }): string {
-  return serializeCookie(assertionCookieName(config.cookieName, app), signAssertion(config, claims, app, nowSeconds), {
+export function assertionCookieLine(
+  config: Pick<AssertionConfig, 'key' | 'issuer' | 'cookieName'>,
+  token: string,
+  claims: SessionClaims,
+  app: string,
+  nowSeconds: number,
+  cookie: { secure: boolean; maxAgeSeconds: number },
+): string {
+  return serializeCookie(assertionCookieName(config.cookieName, app), signAssertion(config, token, claims, app, nowSeconds), {
     sameSite: 'Lax',
     maxAge: cookie.maxAgeSeconds,
     secure: cookie.secure,

@@ -5,7 +5,6 @@
  */
 import type { Logger } from 'pino';
 import type { SessionClaims } from '../../../njs/src/core/session-contract.js';
-import { ASSERTION_BINDING_CLAIM } from '../../../njs/src/core/assertion.js';
 import { liveSecrets, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
 import { errorSummary } from '../logger.js';
@@ -56,11 +55,6 @@ export interface RenewalDeps {
   storeReady: () => boolean;
   /** Asks the session's identity source (services/source-recheck.ts). Absent: nothing is asked. */
   recheckSource?: SourceRecheck;
-  /**
-   * With ASSERTION_KEY_FILE: a new `asr` binding for each renewed token (services/assertion.ts), so
-   * assertions issued for the old token are no longer forwarded. Absent: the token carries none.
-   */
-  assertionBinding?: () => string;
 }
 
 export type RenewalService = (req: RenewalRequest) => Promise<RenewalResult>;
@@ -292,8 +286,6 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
           renewed.exp = Math.min(nowSeconds + config.session.ttlSeconds, absoluteEnd);
           // Sealed again under the active key, so the Tableau token outlives a rotation's grace period.
           if (tableau) renewed[TABLEAU_TOKEN_CLAIM] = sealTableauCredentials(tableau, config.jwt.secret);
-          if (deps.assertionBinding) renewed[ASSERTION_BINDING_CLAIM] = deps.assertionBinding();
-          else delete renewed[ASSERTION_BINDING_CLAIM];
           const token = signSessionClaims(renewed, config.jwt.secret);
           return { renew: true as const, groups, idpRefresh: check.kind === 'ok' ? check.idpRefresh : undefined, value: { token, claims: renewed, maxAgeSeconds: Math.max(absoluteEnd - nowSeconds, 0) } };
         },

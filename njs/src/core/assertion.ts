@@ -8,24 +8,23 @@
  * travels in a cookie of its own, one per app (assertionCookieName), and the gate never decodes it:
  * it checks that the cookie is *bound* to the session with one substring comparison.
  *
- * Binding: every session token the auth service signs with assertions on carries ASSERTION_BINDING_CLAIM
- * (`asr`), 16 base64url characters, the encoding of a random 12-character nonce. Every assertion
- * issued for that token starts its payload JSON with `{"bind":"<nonce>"` (9 + 12 bytes), so the
- * base64url payload segment of each of them starts with ASSERTION_PAYLOAD_PREFIX followed by exactly
- * those 16 characters (9 bytes encode to 12 characters, 12 bytes to 16: both boundaries fall on
- * base64 groups). One short claim in the HMAC'd token binds the assertions of every app.
+ * Binding: every assertion is issued for one session token, and its payload JSON starts with
+ * `{"bind":"<the first 12 characters of that token's signature>"` (9 + 12 bytes), so its base64url
+ * payload segment starts with ASSERTION_PAYLOAD_PREFIX followed by exactly the 16 characters that
+ * encode those 12 (9 bytes encode to 12 characters, 12 to 16: both boundaries fall on base64
+ * groups). The gate compares them with its own token's signature: no claim is added to the session
+ * token (every byte of it costs on every request), each renewal (a new signature) unbinds the old
+ * assertions, and another session's assertion never matches (72 bits of an HMAC it cannot choose).
+ * The app sees 72 bits of the session token's MAC, which does not help forge one.
  *
  * This file is shared by the gate and the auth service; njs 0.7.9 subset only.
  */
 
-/** The session-token claim that binds assertions to the token (see above). Never forwarded. */
-export const ASSERTION_BINDING_CLAIM = 'asr';
+/** The assertion claim that binds it to a session token; always the first member of the payload JSON. */
+export const ASSERTION_BINDING_CLAIM = 'bind';
 
-/** The assertion claim that holds the nonce; always the first member of the payload JSON. */
-export const ASSERTION_NONCE_CLAIM = 'bind';
-
-/** Characters of the nonce (base64url alphabet, 9 random bytes). */
-export const ASSERTION_NONCE_LENGTH = 12;
+/** Characters of the token's signature that the binding holds. */
+export const ASSERTION_BINDING_LENGTH = 12;
 
 /** base64url of `{"bind":"`: how every assertion payload segment begins. */
 export const ASSERTION_PAYLOAD_PREFIX = 'eyJiaW5kIjoi';
@@ -52,17 +51,8 @@ export function assertionCookieName(base: string, app: string): string {
   return app === '' ? base : base + '_' + app;
 }
 
-/**
- * True when `assertion` (a cookie value) is bound to a session token whose `asr` claim is `binding`:
- * its payload segment starts with ASSERTION_PAYLOAD_PREFIX + binding. A binding that is not a
- * 16-character string binds nothing.
- * Not checked: the signature, the claims, the expiry (the gate never decodes the assertion; the
- * auth service only writes what it signed, and the app verifies it). A value that is not a JWT but
- * contains the right characters passes, and the app then refuses it: the gate's check is only that
- * nobody can pair another session's assertion with this session.
- */
-export function isBoundAssertion(assertion: string, binding: unknown): boolean {
-  if (typeof binding !== 'string' || binding.length !== 16) return false;
-  const dot = assertion.indexOf('.');
-  return dot > 0 && assertion.substr(dot + 1, 28) === ASSERTION_PAYLOAD_PREFIX + binding;
+/** The binding of the assertions issued for `token`: the first 12 characters of its signature. */
+export function assertionBindingOf(token: string): string {
+  const dot = token.lastIndexOf('.');
+  return token.substr(dot + 1, ASSERTION_BINDING_LENGTH);
 }

@@ -62,8 +62,11 @@ function findPairEquals(header: string, name: string, from: number): number {
 
 /** End of the pair containing `index`: the next ';' or the end of the header. */
 function pairEnd(header: string, index: number): number {
-  const semicolon = header.indexOf(';', index);
-  return semicolon < 0 ? header.length : semicolon;
+  // search() rather than indexOf(';', index): njs's indexOf calls memcmp at every position, PCRE's
+  // search skips to the character (callgrind, a 460-byte token: about 7,000 fewer CPU instructions
+  // per request, the slice included). The regex is built per call: njs runs module code per request.
+  const semicolon = (index === 0 ? header : header.slice(index)).search(/;/);
+  return semicolon < 0 ? header.length : index + semicolon;
 }
 
 /**
@@ -151,4 +154,120 @@ export function setCookieValue(setCookie: string, name: string): string | null {
   const end = setCookie.indexOf(';');
   const value = trimOws(setCookie.slice(name.length + 1, end < 0 ? setCookie.length : end));
   return value === '' ? null : value;
+}
+
+/** readCookies' answer: the session cookie as readCookie reads it, plus the companion cookie. */
+export type CookiePairResult =
+  | { status: 'missing' }
+  | { status: 'duplicate' }
+  | {
+      status: 'ok';
+      value: string;
+      /** The companion cookie's value; null when it is missing, empty or sent more than once. */
+      companion: string | null;
+      /** Every other pair: the Cookie header without `name` and without `companion` (when read). */
+      rest: string;
+    };
+
+/**
+ * readCookie for `name` and, in the same scan, the cookie `companion`, whose name must begin with
+ * `name` (the assertion cookies do: `gw_session_asr`, `gw_session_asr_<app>`; core/assertion.ts).
+ * Same rules as readCookie for each name (exact, case-sensitive; a name present twice counts as
+ * duplicate; an empty value as missing), and `rest` is the header without both pairs.
+ *
+ * Why not readCookie twice: njs's indexOf compares at every position (memcmp per byte), and an
+ * assertion is 500+ bytes. One pass that jumps from pair to pair reads each byte about once
+ * (callgrind: about 20,000 fewer CPU instructions per request than two readCookie calls).
+ * With `companion` '' it is readCookie with `companion: null` (what the gate calls without assertions).
+ * Not checked: that `companion` starts with `name` (if not, it is never found: missing).
+ */
+export function readCookies(cookieHeaders: CookieHeaders, name: string, companion: string): CookiePairResult {
+  const headers = toList(cookieHeaders);
+  let value: string | undefined;
+  let other: string | undefined;
+  let otherDuplicate = false;
+  // Where each pair was found: header index, '=' position and pair end.
+  let inH = -1;
+  let inEq = -1;
+  let inEnd = -1;
+  let otherH = -1;
+  let otherEq = -1;
+  let otherEnd = -1;
+  const suffix = companion.slice(name.length);
+  for (let h = 0; h < headers.length; h++) {
+    const header = headers[h];
+    if (typeof header !== 'string') continue;
+    const n = header.length;
+    let i = header.indexOf(name, 0);
+    while (i >= 0) {
+      let before = i - 1;
+      while (before >= 0 && isOws(header.charCodeAt(before))) before--;
+      if (before < 0 || header.charCodeAt(before) === 0x3b) {
+        let after = i + name.length;
+        let which = 0;
+        if (suffix !== '' && header.substr(after, suffix.length) === suffix) {
+          let a = after + suffix.length;
+          while (a < n && isOws(header.charCodeAt(a))) a++;
+          if (a < n && header.charCodeAt(a) === 0x3d) {
+            which = 2;
+            after = a;
+          }
+        }
+        if (which === 0) {
+          while (after < n && isOws(header.charCodeAt(after))) after++;
+          if (after < n && header.charCodeAt(after) === 0x3d) which = 1;
+        }
+        if (which !== 0) {
+          const end = pairEnd(header, after);
+          if (which === 1) {
+            if (value !== undefined) return { status: 'duplicate' };
+            value = trimOws(header.slice(after + 1, end));
+            inH = h;
+            inEq = after;
+            inEnd = end;
+          } else if (other !== undefined) {
+            otherDuplicate = true;
+          } else {
+            other = trimOws(header.slice(after + 1, end));
+            otherH = h;
+            otherEq = after;
+            otherEnd = end;
+          }
+          i = header.indexOf(name, end);
+          continue;
+        }
+      }
+      i = header.indexOf(name, i + 1);
+    }
+  }
+  if (value === undefined || value === '') return { status: 'missing' };
+  // A duplicated companion is left in `rest` (so removeCookie-like cutting stays simple) and not read.
+  const cutOther = other !== undefined && !otherDuplicate;
+  let rest = '';
+  for (let h = 0; h < headers.length; h++) {
+    let header = headers[h];
+    if (typeof header !== 'string') continue;
+    // Cut the later pair first, so the earlier one's positions still hold.
+    const cutIn = h === inH;
+    const cutOtherHere = cutOther && h === otherH;
+    if (cutIn && cutOtherHere && otherEq > inEq) {
+      header = cutPairAt(cutPairAt(header, otherEq, otherEnd), inEq, inEnd);
+    } else if (cutIn && cutOtherHere) {
+      header = cutPairAt(cutPairAt(header, inEq, inEnd), otherEq, otherEnd);
+    } else if (cutIn) {
+      header = cutPairAt(header, inEq, inEnd);
+    } else if (cutOtherHere) {
+      header = cutPairAt(header, otherEq, otherEnd);
+    }
+    const kept = trimOws(header);
+    if (kept !== '') rest = rest === '' ? kept : rest + '; ' + kept;
+  }
+  return { status: 'ok', value: value, companion: cutOther && other !== '' ? (other as string) : null, rest: rest };
+}
+
+/** cutPair with the pair's end already known (no second scan of its value). */
+function cutPairAt(header: string, eq: number, end: number): string {
+  const start = header.lastIndexOf(';', eq) + 1;
+  if (end < header.length) return header.slice(0, start) + header.slice(end + 1);
+  return header.slice(0, start > 0 ? start - 1 : 0);
 }

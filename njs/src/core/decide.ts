@@ -2,7 +2,7 @@
  * The gate's decision for one request, from plain data. The adapter feeds it nginx values and njs
  * crypto; tests feed it fixed values and Node crypto.
  */
-import { readCookie, removeCookie } from './cookie.js';
+import { readCookies, removeCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { isJsonArray } from './session-contract.js';
@@ -11,7 +11,7 @@ import { decideAccessFor, isPolicyOff, methodRulesCover } from './policy.js';
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
 import { hasMethodOverrideParam, isPathTooLong, policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
-import { assertionCookieName, isBoundAssertion } from './assertion.js';
+import { ASSERTION_BINDING_LENGTH, ASSERTION_PAYLOAD_PREFIX } from './assertion.js';
 
 export interface DecideInput {
   cookieHeaders: CookieHeaders;
@@ -259,7 +259,17 @@ export function decideRequest(input: DecideInput): Decision {
       return { action: 'bad-request', reason: 'method-override', rule: '' };
     }
   }
-  const cookie = readCookie(input.cookieHeaders, config.cookieName);
+  // With assertions on, the app's assertion cookie is read in the same scan (core/assertion.ts).
+  const assertionConfig = config.assertion;
+  const app = assertionConfig === undefined ? '' : input.app || '';
+  // readCookies also without them (no companion): the gate bundle then carries one cookie scanner.
+  // The assertion cookie's name is spelled out here (assertionCookieName): njs builds every function
+  // of the bundle again for each request (~600 CPU instructions each).
+  const cookie = readCookies(
+    input.cookieHeaders,
+    config.cookieName,
+    assertionConfig === undefined ? '' : app === '' ? assertionConfig.cookieName : assertionConfig.cookieName + '_' + app,
+  );
   let reason: DenyReason;
   let claims: SessionClaims | null = null;
   let escaped = false;
@@ -303,7 +313,6 @@ export function decideRequest(input: DecideInput): Decision {
   }
 
   if (claims !== null && cookie.status === 'ok') {
-    const assertionConfig = config.assertion;
     if (assertionConfig === undefined) {
       return {
         action: 'allow',
@@ -314,24 +323,32 @@ export function decideRequest(input: DecideInput): Decision {
         rule: rule,
       };
     }
-    // The app's assertion cookie, read from the other cookies (one scan, which also gives the
-    // upstream Cookie header without it). Never decoded: bound or not is one substring compare.
-    const app = input.app || '';
-    const assertion = readCookie(cookie.rest, assertionCookieName(assertionConfig.cookieName, app));
-    if (assertion.status === 'ok' && isBoundAssertion(assertion.value, claims.asr)) {
+    // Bound to this token (core/assertion.ts): its payload segment starts with the prefix of
+    // `{"bind":"`, then the 16 characters that decode to the first 12 of this token's signature.
+    // The assertion itself is never decoded or verified here (the app verifies it); the check only
+    // keeps another session's assertion from being paired with this one. Spelled out rather than a
+    // function: njs builds every function of the bundle again for each request.
+    const assertion = cookie.companion;
+    const dot = assertion === null ? -1 : assertion.indexOf('.');
+    const token = cookie.value;
+    if (
+      assertion !== null &&
+      dot > 0 &&
+      assertion.substr(dot + 1, 12) === ASSERTION_PAYLOAD_PREFIX &&
+      input.decode(assertion.substr(dot + 13, 16)) === token.substr(token.lastIndexOf('.') + 1, ASSERTION_BINDING_LENGTH)
+    ) {
       return {
         action: 'allow',
         claims: claims,
         reason: 'session-valid',
         headers: forwardedHeaders(claims, escaped),
-        upstreamCookie: assertion.rest,
+        upstreamCookie: cookie.rest,
         rule: rule,
-        assertion: assertion.value,
+        assertion: assertion,
       };
     }
     // Missing, duplicated, or another token's (an older one, another user's): a fresh one comes
     // through the renewal path, keyed by token and app, so parallel requests share one.
-    const token = cookie.value;
     return {
       action: 'renew',
       reason: 'assertion-missing',
@@ -349,7 +366,7 @@ export function decideRequest(input: DecideInput): Decision {
       location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: '',
       // With assertions, the renewal also answers the app's assertion: the app is part of the key.
-      renewKey: token.slice(token.lastIndexOf('.') + 1) + (config.assertion === undefined ? '' : '.' + (input.app || '')),
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + (assertionConfig === undefined ? '' : '.' + app),
     };
   }
   if (html) {

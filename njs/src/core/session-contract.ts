@@ -54,8 +54,8 @@ export interface SessionClaims {
  */
 export const FORWARDED_CLAIMS = ['sub', 'username', 'name', 'email', 'groups', 'groups_count', 'groups_digest', 'src', 'sid', 'tableau_site_id', 'tableau_user_id', 'tableau_site_role'];
 
-/** Claims that are never forwarded (binding and timing data; `asr` binds the assertion cookies, core/assertion.ts). */
-export const INTERNAL_CLAIMS = ['ip', 'iat', 'exp', 'nbf', 'asr'];
+/** Claims that are never forwarded (binding and timing data). */
+export const INTERNAL_CLAIMS = ['ip', 'iat', 'exp', 'nbf'];
 
 /**
  * Runtime configuration of the gate, written as JSON by the auth service / launcher and loaded
