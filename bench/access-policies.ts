@@ -72,3 +72,23 @@ export function compileBenchPolicy(ruleCount: number, nowSeconds: number): Compi
   if (result.compiled.rules.length !== ruleCount) throw new Error(`bench policy has ${result.compiled.rules.length} rules, wanted ${ruleCount}`);
   return result.compiled;
 }
+
+/** The app of the apps scenario's measured location (`set $gate_app ...;`): one of BENCH_APPS. */
+export const MEASURED_APP = 'app07';
+/** How many apps the apps scenario's policy has. */
+export const BENCH_APPS = 20;
+
+/**
+ * The apps scenario (issue 12): the `ruleCount`-rule policy at the top level (the default app) and as
+ * each of `apps` apps (`app01`, `app02`, ...), compiled with the real compiler; the measured request
+ * goes to MEASURED_APP. Throws on any compile error.
+ */
+export function compileBenchAppsPolicy(apps: number, ruleCount: number, nowSeconds: number): CompiledPolicy {
+  const top = benchPolicySource(ruleCount);
+  const source: PolicySource = { ...top, apps: {} };
+  for (let i = 1; i <= apps; i++) source.apps![`app${String(i).padStart(2, '0')}`] = { default: top.default, rules: top.rules };
+  const result = compilePolicy(source, { now: nowSeconds });
+  if (!result.ok) throw new Error(`bench apps policy (${apps} x ${ruleCount} rules) does not compile:\n${result.errors.join('\n')}`);
+  if (Object.keys(result.compiled.apps ?? {}).length !== apps) throw new Error(`bench apps policy has ${Object.keys(result.compiled.apps ?? {}).length} apps, wanted ${apps}`);
+  return result.compiled;
+}

@@ -4,7 +4,9 @@
  * does not move with load (two runs agree within ~0.1 %), so a regression of 1 % shows.
  *
  * For each tree (this checkout, then BENCH_BASELINE's) and each scenario (the gate with no policy,
- * with the 10-rule and with the 1,000-rule policy of bench/access-policies.ts):
+ * with the 10-rule and with the 1,000-rule policy of bench/access-policies.ts, and (i) a location
+ * naming one app of a 20-app policy, each app with the 10 rules; a baseline without apps runs (i) as
+ * (d), with no app named):
  * - the tree's own nginx/ is rendered into a temporary prefix with the tree's own njs bundle, a gate
  *   config its own loadConfig + buildGateConfig wrote, its compiled bench policy and a session token
  *   its own issueSessionToken signed; the site is bench/run.ts's gate server (b) plus an upstream
@@ -14,9 +16,10 @@
  *   keep-alive requests are sent, and the dump is divided by their number.
  * The count covers all of nginx's work for a request: the gate's server, the proxy and the upstream.
  * Then peer (g), the Lua gate of bench/peers.ts, is counted the same way (this checkout only).
- * (bA) and (dA) are (b) and (d) with the signed identity assertion on (ASSERTION_KEY_FILE, issue 12):
- * the session token and the default app's assertion cookie bound to it, as a browser sends them;
- * this checkout only, each printed with its change from (b) or (d).
+ * (bA), (dA) and (iA) are (b), (d) and (i) with the signed identity assertion on (ASSERTION_KEY_FILE,
+ * issue 12): the session token and the measured app's assertion cookie bound to it, as a browser
+ * sends them; this checkout only, each printed with its change from the same scenario without it
+ * and from the baseline's.
  *
  * Env: BENCH_BASELINE (a git revision; default 123d0a8, the gate before the issue 8 hardening;
  * `none` skips it), BENCH_INSTR_REQUESTS (default 500). Needs valgrind (`make deps-test`) and, for the
@@ -38,14 +41,18 @@ const baseline = (process.env.BENCH_BASELINE ?? DEFAULT_BASELINE).trim();
 const requests = Number(process.env.BENCH_INSTR_REQUESTS ?? 500);
 const WARM_UP = 50;
 
-const SCENARIOS: Array<{ key: string; label: string; rules: number; assertion?: boolean; versus?: string }> = [
-  { key: 'b', label: '(b) gate, no policy', rules: 0 },
-  { key: 'd', label: '(d) gate, 10-rule policy', rules: 10 },
-  { key: 'e', label: '(e) gate, 1,000-rule policy', rules: 1000 },
+const SCENARIOS: Array<{ key: string; label: string; rules: number; apps: number; assertion?: boolean; versus?: string }> = [
+  { key: 'b', label: '(b) gate, no policy', rules: 0, apps: 0 },
+  { key: 'd', label: '(d) gate, 10-rule policy', rules: 10, apps: 0 },
+  { key: 'e', label: '(e) gate, 1,000-rule policy', rules: 1000, apps: 0 },
+  // Issue 12: the location names one app of 20, each with the 10 rules of (d). A tree without apps
+  // (the baseline) is measured with (d)'s policy and no app: what the apps replace.
+  { key: 'i', label: '(i) gate, 1 app of 20 x 10', rules: 10, apps: 20 },
   // The signed identity assertion on (ASSERTION_KEY_FILE, issue 12): this checkout only (older trees
-  // have no assertion); compared with the same scenario without it, in this checkout.
-  { key: 'bA', label: '(bA) (b) + assertion', rules: 0, assertion: true, versus: 'b' },
-  { key: 'dA', label: '(dA) (d) + assertion', rules: 10, assertion: true, versus: 'd' },
+  // have no assertion); each printed with its change from the same scenario without it.
+  { key: 'bA', label: '(bA) (b) + assertion', rules: 0, apps: 0, assertion: true, versus: 'b' },
+  { key: 'dA', label: '(dA) (d) + assertion', rules: 10, apps: 0, assertion: true, versus: 'd' },
+  { key: 'iA', label: '(iA) (i) + assertion', rules: 10, apps: 20, assertion: true, versus: 'i' },
 ];
 
 /** Imports a module of `root` (this checkout or the baseline's worktree) by its repo path. */
@@ -53,7 +60,7 @@ async function importFrom<T>(root: string, rel: string): Promise<T> {
   return (await import(pathToFileURL(join(root, rel)).href)) as T;
 }
 
-function site(gatePort: number, upstreamPort: number): string {
+function site(gatePort: number, upstreamPort: number, app: string): string {
   return `
 upstream bench_upstream { server 127.0.0.1:${upstreamPort}; keepalive 64; }
 upstream auth_service { server 127.0.0.1:9; }
@@ -63,26 +70,36 @@ server {
     access_log off;
     include snippets/gate-server.conf;
     location / {
-        include snippets/protect.conf;
+${app === '' ? '' : `        set $gate_app ${app};\n`}        include snippets/protect.conf;
         proxy_pass http://bench_upstream;
     }
 }
 `;
 }
 
-/** Renders `root`'s nginx config for one scenario; returns the prefix and the session cookie. */
-async function prepare(root: string, dir: string, rules: number, gatePort: number, upstreamPort: number, secret: string, assertion = false): Promise<string> {
+/**
+ * Renders `root`'s nginx config for one scenario; returns the session cookie and the app measured
+ * ('' when the tree has no apps, or the scenario none).
+ */
+async function prepare(root: string, dir: string, rules: number, apps: number, gatePort: number, upstreamPort: number, secret: string, assertion = false): Promise<{ cookie: string; app: string }> {
   type Runtime = { prepareNginxPrefix(o: unknown): { prefix: string; gateConfigFile: string } };
   type ConfigModule = { loadConfig(env: Record<string, string>): { ok: boolean; config?: unknown; errors?: string[] } };
   type GateConfigModule = { buildGateConfig(c: unknown, now?: number): unknown; writeGateConfig(f: string, g: unknown): Promise<void> };
-  type Policies = { compileBenchPolicy(n: number, now: number): unknown };
+  type Policies = {
+    compileBenchPolicy(n: number, now: number): unknown;
+    compileBenchAppsPolicy?: (apps: number, n: number, now: number) => unknown;
+    MEASURED_APP?: string;
+  };
+  const policies = await importFrom<Policies>(root, 'bench/access-policies.ts');
+  // Trees from before issue 12 have no apps: they run (d)'s policy for the apps scenario.
+  const app = apps > 0 && policies.compileBenchAppsPolicy !== undefined && policies.MEASURED_APP !== undefined ? policies.MEASURED_APP : '';
   type PolicyRuntime = { POLICY_OFF: unknown };
   type Tokens = { issueSessionToken(input: unknown): { token: string; claims: Record<string, unknown> } };
   const runtime = await importFrom<Runtime>(root, 'scripts/lib/nginx-runtime.ts');
   const { prefix, gateConfigFile } = runtime.prepareNginxPrefix({
     prefix: dir,
     vars: { PROXY_LISTEN: `127.0.0.1:${await freePort()}`, APP_UPSTREAM: '127.0.0.1:9', AUTH_UPSTREAM: '127.0.0.1:9' },
-    extraFiles: { 'sites/bench.conf': site(gatePort, upstreamPort) },
+    extraFiles: { 'sites/bench.conf': site(gatePort, upstreamPort, app) },
   });
   rmSync(join(prefix, 'conf', 'sites', 'gateway.conf'));
   // One process, in the foreground, so that callgrind sees every request.
@@ -105,9 +122,11 @@ async function prepare(root: string, dir: string, rules: number, gatePort: numbe
   await gateConfig.writeGateConfig(gateConfigFile, gateConfig.buildGateConfig(loaded.config, Math.floor(Date.now() / 1000)));
   const now = Math.floor(Date.now() / 1000);
   const policy =
-    rules > 0
-      ? (await importFrom<Policies>(root, 'bench/access-policies.ts')).compileBenchPolicy(rules, now)
-      : (await importFrom<PolicyRuntime>(root, 'auth-service/src/policy/policy-runtime.ts')).POLICY_OFF;
+    app !== ''
+      ? policies.compileBenchAppsPolicy!(apps, rules, now)
+      : rules > 0
+        ? policies.compileBenchPolicy(rules, now)
+        : (await importFrom<PolicyRuntime>(root, 'auth-service/src/policy/policy-runtime.ts')).POLICY_OFF;
   writeFileSync(join(prefix, 'conf', 'runtime', 'policy.json'), JSON.stringify(policy));
   // kirk is in Federation, which every bench policy allows on the measured path. groupSelection is
   // ignored by revisions that predate it.
@@ -119,13 +138,13 @@ async function prepare(root: string, dir: string, rules: number, gatePort: numbe
     now: Date.now(),
     groupSelection: { policyGroups: new Set<string>(), payload: { all: true, exact: [], prefixes: [] } },
   });
-  if (!assertion) return `gw_session=${token}`;
-  // As a browser sends them with assertions on: the session token and the default app's assertion,
-  // bound to that token.
+  if (!assertion) return { cookie: `gw_session=${token}`, app };
+  // As a browser sends them with assertions on: the session token and the measured app's assertion
+  // (gw_session_asr, or gw_session_asr_<app>), bound to that token.
   type Assertions = { signAssertion(c: unknown, token: string, claims: unknown, app: string, now: number): string };
   const assertions = await importFrom<Assertions>(root, 'auth-service/src/services/assertion.ts');
-  const asr = assertions.signAssertion((loaded.config as { assertion: unknown }).assertion, token, claims, '', now);
-  return `gw_session=${token}; gw_session_asr=${asr}`;
+  const asr = assertions.signAssertion((loaded.config as { assertion: unknown }).assertion, token, claims, app, now);
+  return { cookie: `gw_session=${token}; gw_session_asr${app === '' ? '' : '_' + app}=${asr}`, app };
 }
 
 /** Sends `n` sequential GETs on one keep-alive connection; each must be the upstream's 200. */
@@ -220,15 +239,18 @@ async function main(): Promise<void> {
     const trees: Array<{ name: string; root: string }> = [{ name: 'this checkout', root: REPO_ROOT }];
     if (base !== null) trees.push({ name: `baseline ${baseline}`, root: base });
     const results: Record<string, Record<string, number>> = {};
+    const measuredApp: Record<string, Record<string, string>> = {};
     let sessionCookie = '';
     for (const tree of trees) {
       results[tree.name] = {};
+      measuredApp[tree.name] = {};
       for (const s of SCENARIOS) {
         if (s.assertion && tree !== trees[0]) continue;
         const gatePort = await freePort();
         const upstreamPort = await freePort();
         const dir = join(tmp, `${tree === trees[0] ? 'current' : 'base'}-${s.key}`);
-        const cookie = await prepare(tree.root, dir, s.rules, gatePort, upstreamPort, secret, s.assertion === true);
+        const { cookie, app } = await prepare(tree.root, dir, s.rules, s.apps, gatePort, upstreamPort, secret, s.assertion === true);
+        measuredApp[tree.name][s.key] = app;
         if (tree === trees[0] && s.key === 'b') sessionCookie = cookie;
         results[tree.name][s.key] = await measure(dir, gatePort, cookie);
       }
@@ -252,11 +274,17 @@ async function main(): Promise<void> {
       if (s.versus !== undefined) {
         const off = results['this checkout'][s.versus];
         const change = ((cur - off) / off) * 100;
-        line += `   without   ${Math.round(off).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} % (target: within 10 %)`;
+        line += `   without   ${Math.round(off).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} %`;
+        if (base !== null) {
+          const old = results[`baseline ${baseline}`][s.versus];
+          const vsBase = ((cur - old) / old) * 100;
+          line += `; baseline's ${s.versus} ${vsBase >= 0 ? '+' : ''}${vsBase.toFixed(1)} %`;
+        }
       } else if (base !== null) {
         const old = results[`baseline ${baseline}`][s.key];
         const change = ((cur - old) / old) * 100;
         line += `   baseline ${Math.round(old).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} %`;
+        if (s.apps > 0 && measuredApp[`baseline ${baseline}`][s.key] === '') line += ' (baseline has no apps: its 10-rule policy)';
       }
       console.log(line);
     }

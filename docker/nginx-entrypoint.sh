@@ -39,7 +39,7 @@ POLICY_RUNTIME_FILE=$(dirname "$GATE_CONFIG_FILE")/policy.json
 PAGES_DIR=$(dirname "$GATE_CONFIG_FILE")/pages
 
 # Only these are substituted, so nginx's own $variables in the templates stay untouched.
-TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM} ${TABLEAU_API_TIMEOUT_SECONDS} ${TABLEAU_API_MAX_BODY_MB}'
+TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM} ${TABLEAU_API_TIMEOUT_SECONDS} ${TABLEAU_API_MAX_BODY_MB} ${TABLEAU_API_PATH}'
 
 log() {
     msg=$(printf '%s' "$2" | sed 's/\\/\\\\/g; s/"/\\"/g')
@@ -80,6 +80,33 @@ require_whole_number() {
     settings_problems="$settings_problems$1: must be a whole number from $3 to $4 (received \"$value\"); "
 }
 
+# require_tableau_api_path: TABLEAU_API_PATH unset or empty gets /api/; otherwise off, or a prefix
+# that starts and ends with / with only letters, digits and . _ ~ - between, not under the gateway's
+# own paths. The same rule as tableauApiPathFromEnv in scripts/lib/nginx-runtime.ts.
+require_tableau_api_path() {
+    [ -n "${TABLEAU_API_PATH:-}" ] || TABLEAU_API_PATH=/api/
+    export TABLEAU_API_PATH
+    [ "$TABLEAU_API_PATH" = off ] && return 0
+    ok=1
+    case $TABLEAU_API_PATH in
+        /_gate/* | /login/* | /logout/* | /auth/* | /.well-known/* | */./* | */../* | //*) ok= ;;
+        /*/) printf '%s' "$TABLEAU_API_PATH" | grep -Eq '^/([A-Za-z0-9._~-]+/)+$' || ok= ;;
+        *) ok= ;;
+    esac
+    [ -n "$ok" ] || settings_problems="${settings_problems}TABLEAU_API_PATH: must be off, or a path prefix that starts and ends with / and holds only letters, digits and . _ ~ -, e.g. /tableau-api/, and not under /_gate/, /login/, /logout/, /auth/, /.well-known/ (received \"$TABLEAU_API_PATH\"); "
+}
+
+# render_tableau_api DEST: $SOURCE/tableau-api/ (the pass-through's public location) into
+# DEST/snippets/tableau-api.d/, rendered with the other templates; left out with TABLEAU_API_PATH=off.
+render_tableau_api() {
+    [ -d "$1/tableau-api" ] || return 0
+    if [ "$TABLEAU_API_PATH" = off ]; then
+        rm -rf "$1/tableau-api"
+    else
+        mv "$1/tableau-api" "$1/snippets/tableau-api.d"
+    fi
+}
+
 # render_conf DEST: build a complete conf/ directory at DEST.
 render_conf() {
     dest=$1
@@ -91,6 +118,7 @@ render_conf() {
     render_https "$dest"
     render_status "$dest"
     render_waf "$dest"
+    render_tableau_api "$dest"
     find "$dest" -type f -name '*.template' | while IFS= read -r template; do
         envsubst "$TEMPLATE_VARS" <"$template" >"${template%.template}"
         rm -f "$template"
@@ -219,6 +247,7 @@ require_directive_value APP_UPSTREAM
 require_directive_value AUTH_UPSTREAM
 require_whole_number TABLEAU_API_TIMEOUT_SECONDS 300 1 3600
 require_whole_number TABLEAU_API_MAX_BODY_MB 64 1 4096
+require_tableau_api_path
 # NJS_REVOCATIONS=on: a revoked session is refused within about a second (njs >= 0.8, e.g. a Debian 13
 # image; with a host name in AUTH_UPSTREAM the poller also needs a `resolver`). Debian 12's njs 0.7.9
 # refuses the config with it on.
@@ -241,7 +270,7 @@ case $WAF_PARANOIA_LEVEL in
 esac
 # The session cookie the WAF leaves to the gate: as wafSessionCookiePattern in scripts/lib/nginx-runtime.ts.
 case ${SESSION_COOKIE_NAME:-} in
-    '' | *[!A-Za-z0-9_.-]*) WAF_SESSION_COOKIE_PATTERN='^(?:__Host-)?gw_session$' ;;
+    '' | *[!A-Za-z0-9_.-]*) WAF_SESSION_COOKIE_PATTERN='^(?:__Host-)?(?:__Secure-)?gw_session$' ;;
     *) WAF_SESSION_COOKIE_PATTERN="^$(printf '%s' "$SESSION_COOKIE_NAME" | sed 's/[.]/[.]/g')\$" ;;
 esac
 export WAF_MODE WAF_PARANOIA_LEVEL WAF_SESSION_COOKIE_PATTERN

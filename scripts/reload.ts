@@ -6,12 +6,15 @@
  * every problem listed, naming the files in nginx/; the old one keeps serving.
  *
  * The instance is PROXY_PORT's; with PROXY_PORT unset, the only running one (or 8080 if none runs).
- * The policy file is POLICY_FILE if set (empty: policy off), else the one `make up` used.
+ * The policy file is POLICY_FILE if set (empty: policy off), else the one `make up` used. Every
+ * `set $gate_app NAME;` in the nginx config (NGINX_CONF_DIR, else the folder `make up` renders) must
+ * name an app of the policy (docs/policy.md "Applications").
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compilePolicyFile, gatePolicyFor } from '../auth-service/src/policy/policy-runtime.js';
-import { isAlive, LAUNCHER_PID_FILE, readPolicySource, readTemplateVars, reloadNginx, writePolicySource } from './lib/nginx-runtime.js';
+import { lintNginxApps } from '../auth-service/src/policy/nginx-apps.js';
+import { isAlive, LAUNCHER_PID_FILE, REPO_ROOT, readPolicySource, readTemplateVars, reloadNginx, writePolicySource } from './lib/nginx-runtime.js';
 
 /** True if the runtime dir's launcher.pid names a live process. */
 function hasLiveLauncher(prefix: string): boolean {
@@ -62,6 +65,15 @@ if (policyFile === null) {
   policyJson = JSON.stringify(compiled.compiled);
   console.log(`Access policy: ${policyFile} (${compiled.compiled.rules.length} rules, default ${compiled.compiled.default})`);
 }
+const sourceDirFile = join(prefix, 'source-dir');
+const nginxDir = process.env.NGINX_CONF_DIR || (existsSync(sourceDirFile) ? readFileSync(sourceDirFile, 'utf8').trim() : join(REPO_ROOT, 'nginx'));
+const apps = lintNginxApps(nginxDir, policyFile === null ? null : (JSON.parse(policyJson) as Parameters<typeof lintNginxApps>[1]));
+if (apps.errors.length > 0) {
+  console.error('make reload: the nginx config names apps the access policy lacks; the running config keeps serving:');
+  for (const e of apps.errors) console.error(`  - ${e}`);
+  process.exit(1);
+}
+for (const w of apps.warnings) console.log(`warning: ${w}`);
 const result = reloadNginx({ prefix, vars: readTemplateVars(prefix), extraFiles: { 'runtime/policy.json': policyJson } });
 (result.ok ? console.log : console.error)(result.ok ? result.output : `make reload: ${result.output}`);
 if (result.ok) writePolicySource(prefix, policyFile);

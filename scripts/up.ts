@@ -180,6 +180,8 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
     if (!/^https:/i.test(env.PUBLIC_BASE_URL ?? '')) env.AUTH_COOKIE_SECURE ??= 'false';
     // The access policy: nginx/policy.yaml unless POLICY_FILE names another; POLICY_FILE= (empty) turns it off.
     const policyFile = env.POLICY_FILE === undefined ? join(REPO_ROOT, 'nginx', 'policy.yaml') : env.POLICY_FILE === '' ? null : resolve(env.POLICY_FILE);
+    // The apps the nginx config names (`set $gate_app NAME;`) are checked against the policy.
+    env.NGINX_CONF_DIR ||= join(REPO_ROOT, 'nginx');
     const problems = configProblems(env, policyFile);
     if (problems.length > 0) throw new Error(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, test } from '@jest/globals';
 import { appsOnTestDatabase, decodeSegment, FIXED_NOW_MS, setCookies } from './app.testkit.js';
+import { NO_PAYLOAD_GROUPS } from './services/group-selection.js';
 import { createAuditRepo } from './storage/audit-repo.js';
 import { createPool } from './storage/db.js';
 import { createSessionsRepo } from './storage/sessions-repo.js';
@@ -122,5 +123,37 @@ describe('sign-out revokes', () => {
     const sid = decodeSegment(token.split('.')[1]!).sid as string;
     await apps.db.pool.query('DELETE FROM sessions WHERE sid = $1', [sid]);
     expect((await app.request('GET', '/auth/about', { cookie: `gw_session=${token}` })).status).toBe(401);
+  });
+});
+
+describe('the app a sign-in came through (X-Gateway-App, issue 12)', () => {
+  const withApps = { groupSelection: () => ({ policyGroups: new Set<string>(), payload: NO_PAYLOAD_GROUPS, policyApps: new Set(['finance']) }) };
+  const appOf = async (requestId: string) => (await apps.db.pool.query('SELECT event, app FROM auth_events WHERE request_id = $1 ORDER BY id', [requestId])).rows;
+
+  test('records an app of the policy on login_success and login_failure', async () => {
+    const app = await start({ deps: withApps });
+    await app.login('alice', 'correct horse battery', { headers: { 'x-request-id': 'app-login-1', 'x-gateway-app': 'finance' } });
+    expect(await appOf('app-login-1')).toEqual([{ event: 'login_success', app: 'finance' }]);
+    await app.login('alice', 'wrong', { headers: { 'x-request-id': 'app-login-2', 'x-gateway-app': 'finance' } });
+    expect(await appOf('app-login-2')).toEqual([{ event: 'login_failure', app: 'finance' }]);
+  });
+
+  test('records the default app (null) without the header', async () => {
+    const app = await start({ deps: withApps });
+    await app.login('alice', 'correct horse battery', { headers: { 'x-request-id': 'app-login-3' } });
+    expect(await appOf('app-login-3')).toEqual([{ event: 'login_success', app: null }]);
+  });
+
+  test.each([
+    ['an app the policy lacks', 'payroll'],
+    ['a name that is not an app name', 'Finance; DROP TABLE'],
+    ['an over-long name', 'a'.repeat(40)],
+  ])('never records %s: null, a warning, and the sign-in still works', async (_name, value) => {
+    const app = await start({ deps: withApps });
+    const requestId = `app-login-bad-${value.length}`;
+    const res = await app.login('alice', 'correct horse battery', { headers: { 'x-request-id': requestId, 'x-gateway-app': value } });
+    expect(res.status).toBe(302);
+    expect(await appOf(requestId)).toEqual([{ event: 'login_success', app: null }]);
+    expect(app.events('gateway_app_unknown')).toContainEqual(expect.objectContaining({ request_id: requestId }));
   });
 });

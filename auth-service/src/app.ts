@@ -3,9 +3,10 @@
  * main.ts/server.ts do, and tests drive it in-process.
  */
 import crypto from 'node:crypto';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createLocalAuthenticator } from './authenticators/local.js';
+import { APP_NAME } from './policy/parse-policy.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import type { AuthConfig } from './config.js';
 import { AppError, isAppError } from './errors.js';
@@ -20,6 +21,8 @@ import { createLogoutRouter } from './routes/logout.js';
 import { createOidcRouter } from './routes/oidc.js';
 import { createRenewRouter } from './routes/renew.js';
 import { createRevocationsRouter } from './routes/revocations.js';
+import { createTableauEmbedRouter } from './routes/tableau-embed.js';
+import { createSsoRouter } from './routes/sso.js';
 import { normaliseClientIp } from './security/client-ip.js';
 import { createCsrfProtection } from './security/csrf.js';
 import { securityHeaders } from './security/headers.js';
@@ -30,7 +33,9 @@ import type { OidcService } from './services/oidc.js';
 import { createRenewalService } from './services/renewal.js';
 import { createServerSessions, type ServerSessions } from './services/server-sessions.js';
 import { createSourceRecheck } from './services/source-recheck.js';
+import { createSsoHandoff } from './services/sso-handoff.js';
 import type { AuditRepo } from './storage/audit-repo.js';
+import type { HandoffsRepo } from './storage/handoffs-repo.js';
 import type { SessionsRepo } from './storage/sessions-repo.js';
 import type { UsersRepo } from './storage/users-repo.js';
 import { renderMessagePage } from './views/message-page.js';
@@ -56,7 +61,7 @@ export interface AppDeps {
    * Server-side sessions and the audit trail. Absent: no session can be opened, so every sign-in
    * answers 503 (fail closed); main.ts always passes them.
    */
-  storage?: { sessions: SessionsRepo; audit: AuditRepo };
+  storage?: { sessions: SessionsRepo; audit: AuditRepo; /** Single sign-on hand-off codes; absent: every hand-off answers 503. */ handoffs?: HandoffsRepo };
   /** Which groups sessions carry. Default: createGroupSelectionSource(config). */
   groupSelection?: GroupSelectionSource;
 }
@@ -64,11 +69,35 @@ export interface AppDeps {
 /** nginx's `$request_id` is 32 hex characters; accept similar ids, replace anything else. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function requestContext(logger: Logger): RequestHandler {
+/**
+ * The app nginx says the request came through (X-Gateway-App: its `$gate_app`, which nginx sets
+ * itself after removing any client-sent one), or null for the default app. Kept only when it is an
+ * app name of the compiled policy in force (`appNames`); anything else is logged and recorded as
+ * null, never trusted: it only labels audit rows, so a sign-in is not refused over it.
+ */
+function gatewayApp(req: Request, requestId: string, logger: Logger, appNames: () => ReadonlySet<string>): string | null {
+  const given = req.headers['x-gateway-app'];
+  if (given === undefined || given === '') return null;
+  let known = false;
+  if (typeof given === 'string' && APP_NAME.test(given)) {
+    try {
+      known = appNames().has(given);
+    } catch {
+      // The compiled policy cannot be read: sign-in itself reports that; the app stays unrecorded.
+    }
+  }
+  if (known) return given as string;
+  // JSON.stringify and a cap: the value is whatever reached the service, never a secret.
+  logger.warn({ event: 'gateway_app_unknown', app: JSON.stringify(given).slice(0, 80), request_id: requestId }, 'X-Gateway-App names no app of the access policy; recorded as the default app');
+  return null;
+}
+
+function requestContext(logger: Logger, appNames: () => ReadonlySet<string>): RequestHandler {
   return (req, res, next) => {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     localsOf(res).requestId = requestId;
+    const app = gatewayApp(req, requestId, logger, appNames);
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -85,7 +114,7 @@ function requestContext(logger: Logger): RequestHandler {
       });
     });
     // Auth events logged while handling this request carry the client address (logger.ts).
-    runInRequestScope(normaliseClientIp(req.ip), next);
+    runInRequestScope(normaliseClientIp(req.ip), next, app);
   };
 }
 
@@ -147,11 +176,12 @@ function errorHandler(config: Pick<AuthConfig, 'brandName' | 'pageTheme'>, logge
 }
 
 /** Stands in when AppDeps.storage is absent; never reached, as the store then never counts as ready. */
-const missingStorage: { sessions: SessionsRepo; audit: AuditRepo } = (() => {
+const missingStorage: { sessions: SessionsRepo; audit: AuditRepo; handoffs: HandoffsRepo } = (() => {
   const refuse = (): Promise<never> => Promise.reject(new AppError('ERR_STORE_UNAVAILABLE', 503, 'No session store is configured.'));
   return {
     sessions: { open: refuse, find: refuse, revoke: refuse, revokeUser: refuse, revokeByIdpSid: refuse, list: refuse, purgeEnded: refuse, renew: refuse, leaseRefresh: refuse, releaseRefresh: refuse, revokedSince: refuse },
     audit: { record: refuse, tail: refuse, purge: refuse },
+    handoffs: { issue: refuse, take: refuse, confirm: refuse, redeemedOrigins: refuse } satisfies HandoffsRepo,
   };
 })();
 
@@ -208,6 +238,15 @@ export function createApp(deps: AppDeps): Express {
     sessions,
   });
 
+  const handoff = createSsoHandoff({
+    config,
+    handoffs: deps.storage?.handoffs ?? missingStorage.handoffs,
+    sessions: deps.storage?.sessions ?? missingStorage.sessions,
+    recordEvent: (event) => sessions.recordEvent(event),
+    logger,
+    now: deps.now,
+  });
+
   const app = express();
   // Express prints stack traces from its fallback handler outside production; ours never does.
   app.set('env', 'production');
@@ -215,14 +254,16 @@ export function createApp(deps: AppDeps): Express {
   app.set('x-powered-by', false);
   app.set('etag', false);
 
-  app.use(requestContext(logger));
-  app.use(securityHeaders());
+  app.use(requestContext(logger, () => groupSelection().policyApps ?? new Set<string>()));
+  app.use(securityHeaders(config.sso.appOrigins));
   app.use(createHealthRouter({ storeReady, pingStore: deps.pingStore }));
-  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions, metrics }));
-  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null }));
-  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions }));
+  app.use(createSsoRouter({ config, handoff, logger }));
+  app.use(createOidcRouter({ config, oidc: deps.oidc ?? null, logger, now: deps.now, sessions, metrics, handoff }));
+  app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null, sso: { handoff, renew, now: deps.now } }));
+  app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions, handoff }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
   app.use(createRenewRouter({ config, renew, now: deps.now }));
+  app.use(createTableauEmbedRouter({ config, logger, now: deps.now, sessions, renew, metrics }));
   app.use(
     createRevocationsRouter({
       config,

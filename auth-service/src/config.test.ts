@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -31,6 +31,7 @@ describe('loadConfig defaults', () => {
       host: '127.0.0.1',
       port: 3001,
       metrics: null,
+      nginxConfDir: null,
       databaseUrl: DB,
       jwt: { secret: SECRET, previousSecrets: [], previousKeys: [] },
       session: { ttlSeconds: 300, leewaySeconds: 30, cookieName: 'gw_session', cookieSecure: true, ipBinding: 'exact' },
@@ -49,7 +50,9 @@ describe('loadConfig defaults', () => {
       gateConfigFile: null,
       accessPolicy: null,
       allowInsecureHttpIdp: false,
+      assertion: null,
       tableau: null,
+      tableauConnectedApp: null,
       customModule: null,
       chain: ['local'],
       oidc: null,
@@ -57,6 +60,7 @@ describe('loadConfig defaults', () => {
       publicBaseUrl: null,
       sessionLifetimes: { maxSeconds: 43200, idleSeconds: 3600 },
       auditRetentionDays: 90,
+      sso: { cookieDomain: null, appOrigins: [], handoffTtlSeconds: 30 },
       warnings: [],
     });
   });
@@ -359,6 +363,38 @@ describe('AUTH_CHAIN', () => {
   });
 });
 
+describe('NGINX_CONF_DIR (apps named by the nginx config)', () => {
+  const gateConfig = join(dir, 'runtime', 'gate.json');
+  const confDir = join(dir, 'nginx-apps');
+  mkdirSync(join(confDir, 'sites'), { recursive: true });
+  writeFileSync(join(confDir, 'sites', 'two.conf.template'), 'server {\n    set $gate_app finance;\n}\nserver {\n    set $gate_app hr;\n}\n');
+  const appsPolicy = join(dir, 'apps-policy.yaml');
+  writeFileSync(appsPolicy, 'default: allow\napps:\n  finance: { default: deny }\n  wiki: { default: allow }\n');
+
+  test('refuses an app the policy lacks at start-up, with the file and line, among the other errors', () => {
+    const errors = errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: appsPolicy, NGINX_CONF_DIR: confDir });
+    expect(errors).toEqual([`NGINX_CONF_DIR: ${confDir}/sites/two.conf.template:5: set $gate_app hr: the policy has no app 'hr' (apps: finance, wiki); add it under apps: or fix the name`]);
+  });
+
+  test('refuses named apps when no policy is configured, and says why', () => {
+    const errors = errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, NGINX_CONF_DIR: confDir });
+    expect(errors).toHaveLength(2);
+    for (const e of errors) expect(e).toContain('no access policy is configured (POLICY_FILE)');
+  });
+
+  test('warns about a policy app no config names', () => {
+    const onlyFinance = join(dir, 'nginx-apps-finance');
+    mkdirSync(onlyFinance, { recursive: true });
+    writeFileSync(join(onlyFinance, 'a.conf'), 'set $gate_app finance;\n');
+    const config = configOf({ ...base, GATE_CONFIG_FILE: gateConfig, POLICY_FILE: appsPolicy, NGINX_CONF_DIR: onlyFinance });
+    expect(config.accessPolicy?.warnings).toEqual([`apps.wiki: no 'set $gate_app wiki;' in ${onlyFinance}; the rules of this app never apply`]);
+  });
+
+  test('names a missing folder', () => {
+    expect(errorsOf({ ...base, GATE_CONFIG_FILE: gateConfig, NGINX_CONF_DIR: join(dir, 'nope') })).toEqual([`NGINX_CONF_DIR: ${join(dir, 'nope')}: cannot read the nginx config folder (no such folder)`]);
+  });
+});
+
 describe('POLICY_FILE', () => {
   const gateConfig = join(dir, 'runtime', 'gate.json');
   const policyFile = join(dir, 'policy.yaml');
@@ -652,5 +688,33 @@ describe('METRICS_PORT and METRICS_HOST', () => {
     expect(errorsOf({ ...base, METRICS_HOST: 'bad host!' })).toEqual(['METRICS_HOST: must be an IP address or a host name (received "bad host!")']);
     // Compose sets the host for the container whether or not METRICS_PORT turns metrics on.
     expect(configOf({ ...base, METRICS_HOST: '0.0.0.0' }).metrics).toBeNull();
+  });
+});
+
+describe('single sign-on (SESSION_COOKIE_DOMAIN, APP_ORIGINS, SSO_HANDOFF_TTL_SECONDS)', () => {
+  const https = { ...base, PUBLIC_BASE_URL: 'https://auth.corp.example' };
+  test('a cookie domain over https makes the default name __Secure-gw_session', () => {
+    const config = configOf({ ...https, SESSION_COOKIE_DOMAIN: 'corp.example' });
+    expect(config.sso.cookieDomain).toBe('corp.example');
+    expect(config.session.cookieName).toBe('__Secure-gw_session');
+  });
+  test('APP_ORIGINS are kept, without the sign-in host itself', () => {
+    const config = configOf({ ...https, APP_ORIGINS: 'https://app.other.example, https://auth.corp.example', SSO_HANDOFF_TTL_SECONDS: '10' });
+    expect(config.sso).toEqual({ cookieDomain: null, appOrigins: ['https://app.other.example'], handoffTtlSeconds: 10 });
+  });
+  test('every problem at once, each with its variable and the value received', () => {
+    const errors = errorsOf({ ...base, SESSION_COOKIE_DOMAIN: 'com', APP_ORIGINS: 'https://a.example/', SSO_HANDOFF_TTL_SECONDS: '300' });
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^SSO_HANDOFF_TTL_SECONDS: must be an integer from 5 to 120 \(received "300"\)/),
+        'SESSION_COOKIE_DOMAIN: needs PUBLIC_BASE_URL (the sign-in host, which must lie under this domain) (received "com")',
+        'APP_ORIGINS: needs PUBLIC_BASE_URL (the sign-in host that hands sessions to these origins) (received "https://a.example/")',
+      ]),
+    );
+  });
+  test('a public suffix, a domain the sign-in host is not under, a __Host- name', () => {
+    expect(errorsOf({ ...https, SESSION_COOKIE_DOMAIN: 'example' })).toEqual([expect.stringMatching(/^SESSION_COOKIE_DOMAIN: must not be a top-level domain/)]);
+    expect(errorsOf({ ...https, SESSION_COOKIE_DOMAIN: 'other.example' })).toEqual([expect.stringMatching(/^SESSION_COOKIE_DOMAIN: must be PUBLIC_BASE_URL's host \(auth.corp.example\)/)]);
+    expect(errorsOf({ ...https, SESSION_COOKIE_DOMAIN: 'corp.example', SESSION_COOKIE_NAME: '__Host-sso' })).toEqual([expect.stringMatching(/^SESSION_COOKIE_NAME: must not start with __Host- when SESSION_COOKIE_DOMAIN is set/)]);
   });
 });

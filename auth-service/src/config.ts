@@ -5,7 +5,7 @@
  * such as `AUTH_COOKIE_SECURE=yes` is an error, never silently read as a default.
  */
 import { DEFAULT_ASSERTION_ISSUER, loadAssertionKey, loadPublishedAssertionKey, type AssertionConfig, type AssertionKey, type PublishedAssertionKey } from './services/assertion.js';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -13,11 +13,15 @@ import { z } from 'zod';
 import type { CompiledPolicy } from '../../njs/src/core/policy-contract.js';
 import { DEFAULT_SESSION_COOKIE, type IpBinding } from '../../njs/src/core/session-contract.js';
 import { compilePolicyFile } from './policy/policy-runtime.js';
+import { lintNginxApps } from './policy/nginx-apps.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { newPasswordRulesFromEnv, passwordPolicyFromEnv, type HashingLimits, type PasswordPolicy } from './passwords/index.js';
-import { cookieNamePrefix } from './security/cookies.js';
+import { readSecretSetting } from './security/secret-setting.js';
+import { cookieNamePrefix, sessionCookieNamePrefix } from './security/cookies.js';
+import { cookieDomainProblem, parseAppOrigins } from './security/sso-settings.js';
 import { describeWeakSecret } from './security/secret-strength.js';
 import { loadOidcConfig, type LoginMethods, type OidcConfig } from './services/oidc-config.js';
+import { loadTableauConnectedAppConfig, type TableauConnectedAppConfig } from './services/tableau-connected-app.js';
 import { parsePayloadGroups, type PayloadGroupsRule } from './services/group-selection.js';
 import type { PageTheme } from './views/html.js';
 import { loadPageTheme } from './views/page-theme.js';
@@ -82,6 +86,8 @@ export interface AuthConfig {
   pageTheme: PageTheme;
   /** Where to write the gate's JSON config at start-up, or null to skip. */
   gateConfigFile: string | null;
+  /** NGINX_CONF_DIR: the nginx config whose `set $gate_app NAME;` lines were checked; null when unset. */
+  nginxConfDir: string | null;
   /** POLICY_FILE, compiled at config load; null when unset (every valid session is allowed). */
   accessPolicy: { file: string; compiled: CompiledPolicy; warnings: string[] } | null;
   /** PAYLOAD_GROUPS: the groups, beyond those the policy names, that sessions carry to the upstream. */
@@ -90,6 +96,8 @@ export interface AuthConfig {
   allowInsecureHttpIdp: boolean;
   /** Tableau Server / Tableau Cloud as a second source after local users, or null when off. */
   tableau: TableauConfig | null;
+  /** Tableau Connected App (direct trust) for embedded views (TABLEAU_CONNECTED_APP_*), or null when off. */
+  tableauConnectedApp: TableauConnectedAppConfig | null;
   /** Absolute path of an operator's authenticator module (AUTH_CUSTOM_MODULE), or null. */
   customModule: string | null;
   /** Password sources in the order they are asked (AUTH_CHAIN); only configured ones. */
@@ -114,9 +122,25 @@ export interface AuthConfig {
   };
   /** Audit events (auth_events) older than this many days are deleted (AUDIT_RETENTION_DAYS). */
   auditRetentionDays: number;
+  /** Single sign-on across applications (issue 12; docs/operations.md "Single sign-on"). */
+  sso: SsoConfig;
   /** Problems that do not stop start-up (a deprecated variable name); main logs each as a warning. */
   warnings: string[];
 }
+
+export interface SsoConfig {
+  /** SESSION_COOKIE_DOMAIN: the session cookie's Domain on hosts under it, or null (host-only). */
+  cookieDomain: string | null;
+  /**
+   * APP_ORIGINS: the only absolute return URLs accepted (safeReturnTarget), and the hosts a session
+   * is handed to with a one-time code. Never includes PUBLIC_BASE_URL's own origin.
+   */
+  appOrigins: string[];
+  /** SSO_HANDOFF_TTL_SECONDS: how long a hand-off code can be redeemed. */
+  handoffTtlSeconds: number;
+}
+
+export const DEFAULT_SSO_HANDOFF_TTL_SECONDS = 30;
 
 /**
  * LOGIN_HASH_CONCURRENCY's default: half the CPUs (at least 1, at most 4, libuv's default thread
@@ -285,6 +309,10 @@ const schema = z.object({
     // Unset: DEFAULT_SESSION_COOKIE, `__Host-` prefixed when PUBLIC_BASE_URL is https (loadConfig).
     .optional(),
   AUTH_COOKIE_SECURE: booleanWord('true', 'false').default(true),
+  // Checked against PUBLIC_BASE_URL in loadSso (the raw values), like APP_ORIGINS.
+  SESSION_COOKIE_DOMAIN: z.string().optional(),
+  APP_ORIGINS: z.string().optional(),
+  SSO_HANDOFF_TTL_SECONDS: integerInRange(5, 120).default(DEFAULT_SSO_HANDOFF_TTL_SECONDS),
   SESSION_IP_BINDING: oneOf(['exact', 'subnet', 'off'] as const).optional(),
   // The older name (on = exact); read only when SESSION_IP_BINDING is unset.
   PROXY_IP_BINDING: oneOf(['on', 'off'] as const).optional(),
@@ -310,6 +338,10 @@ const schema = z.object({
   POLICY_FILE: z
     .string()
     .refine((s) => !s.includes('\u0000'), { error: 'must be a file path' })
+    .optional(),
+  NGINX_CONF_DIR: z
+    .string()
+    .refine((s) => !s.includes('\u0000'), { error: 'must be a folder path' })
     .optional(),
   ALLOW_INSECURE_HTTP_IDP: booleanWord('true', 'false').default(false),
   TABLEAU_URL: tableauUrl.optional(),
@@ -406,32 +438,7 @@ export function liveSecrets(previousKeys: readonly PreviousKey[], nowSeconds: nu
 }
 
 function loadSecrets(env: Env, errors: string[]): { secret: string; previousSecrets: string[]; previousKeys: PreviousKey[] } | null {
-  const inline = readVariable(env, 'JWT_SECRET');
-  const file = readVariable(env, 'JWT_SECRET_FILE');
-  let secret: string | undefined;
-  if (inline !== undefined && file !== undefined) {
-    errors.push(`JWT_SECRET: set exactly one of JWT_SECRET and JWT_SECRET_FILE (both are set; values masked)`);
-  } else if (inline === undefined && file === undefined) {
-    errors.push('JWT_SECRET: is required, or JWT_SECRET_FILE naming a file that holds it (received nothing)');
-  } else if (inline !== undefined) {
-    const weak = describeWeakSecret(inline);
-    if (weak) errors.push(`JWT_SECRET: ${weak}`);
-    else secret = inline;
-  } else {
-    let contents: string | undefined;
-    try {
-      // Editors and `echo` add a final newline that is not part of the secret.
-      contents = readFileSync(file!, 'utf8').replace(/[\r\n]+$/, '');
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      errors.push(`JWT_SECRET_FILE: must name a readable file (received ${JSON.stringify(file)}: ${typeof code === 'string' ? code : 'unreadable'})`);
-    }
-    if (contents !== undefined) {
-      const weak = describeWeakSecret(contents);
-      if (weak) errors.push(`JWT_SECRET_FILE: the file's contents ${weak}`);
-      else secret = contents;
-    }
-  }
+  const secret = readSecretSetting('JWT_SECRET', readVariable(env, 'JWT_SECRET'), readVariable(env, 'JWT_SECRET_FILE'), errors);
 
   const previousKeys: PreviousKey[] = [];
   const previousRaw = readVariable(env, 'JWT_PREVIOUS_SECRETS');
@@ -533,6 +540,32 @@ function loadSessionLifetimes(input: Record<string, string | undefined>, errors:
 }
 
 /**
+ * SESSION_COOKIE_DOMAIN and APP_ORIGINS, checked against PUBLIC_BASE_URL (security/sso-settings.ts);
+ * a `__Host-` SESSION_COOKIE_NAME cannot carry a Domain. PUBLIC_BASE_URL's own origin in APP_ORIGINS
+ * is dropped (it is the sign-in host, never a hand-off target).
+ */
+function loadSso(input: Record<string, string | undefined>, publicBaseUrl: string | null, errors: string[]): Omit<SsoConfig, 'handoffTtlSeconds'> {
+  let cookieDomain: string | null = null;
+  const domain = input.SESSION_COOKIE_DOMAIN;
+  if (domain !== undefined) {
+    const problem = cookieDomainProblem(domain, publicBaseUrl);
+    if (problem !== null) errors.push(`SESSION_COOKIE_DOMAIN: ${problem} (received ${JSON.stringify(domain)})`);
+    else cookieDomain = domain;
+    if (input.SESSION_COOKIE_NAME !== undefined && input.SESSION_COOKIE_NAME.startsWith('__Host-')) {
+      errors.push(`SESSION_COOKIE_NAME: must not start with __Host- when SESSION_COOKIE_DOMAIN is set (browsers refuse a __Host- cookie with a Domain) (received ${JSON.stringify(input.SESSION_COOKIE_NAME)})`);
+    }
+  }
+  let appOrigins: string[] = [];
+  const originsValue = input.APP_ORIGINS;
+  if (originsValue !== undefined) {
+    const parsed = parseAppOrigins(originsValue, publicBaseUrl);
+    if (!parsed.ok) for (const p of parsed.problems) errors.push(`APP_ORIGINS: ${p} (received ${JSON.stringify(originsValue)})`);
+    else appOrigins = parsed.origins.filter((o) => o !== publicBaseUrl);
+  }
+  return { cookieDomain, appOrigins };
+}
+
+/**
  * ASSERTION_KEY_FILE (a PEM P-256 or Ed25519 private key; unset: assertions off) and
  * ASSERTION_PREVIOUS_KEY_FILES (comma-separated PEM files, private or public: published in the JWKS
  * during a rotation, never used to sign). Problems go to `errors`, naming the variable, never a key.
@@ -603,6 +636,7 @@ export function loadConfig(env: Env): ConfigResult {
 
   const secrets = loadSecrets(env, errors);
   const oidcSettings = loadOidcConfig(env, errors, allowInsecureHttpIdp);
+  const tableauConnectedApp = loadTableauConnectedAppConfig(env, errors);
 
   const policy = passwordPolicyFromEnv(env);
   // Used by the users CLI and the demo seeding, not by sign-in; checked here so a typo shows at start-up.
@@ -621,6 +655,15 @@ export function loadConfig(env: Env): ConfigResult {
     if (compiled.ok) accessPolicy = { file: policyFileValue, compiled: compiled.compiled, warnings: compiled.warnings };
     else for (const e of compiled.errors) errors.push(`POLICY_FILE: ${e}`);
   }
+  // The apps the nginx config names (`set $gate_app NAME;`) must all have a policy section: a name
+  // the policy lacks would be refused on every request (403 app-unknown). Skipped when POLICY_FILE
+  // itself failed (its errors are already listed).
+  const nginxConfDir = input.NGINX_CONF_DIR;
+  if (nginxConfDir !== undefined && nginxConfDir !== '' && !nginxConfDir.includes('\u0000') && (accessPolicy !== null || policyFileValue === undefined)) {
+    const apps = lintNginxApps(nginxConfDir, accessPolicy === null ? null : accessPolicy.compiled);
+    for (const e of apps.errors) errors.push(`NGINX_CONF_DIR: ${e}`);
+    if (accessPolicy !== null) accessPolicy.warnings.push(...apps.warnings);
+  }
 
   const pageTheme = loadPageTheme(readVariable(env, 'BRAND_CSS_FILE'), readVariable(env, 'BRAND_LOGO_FILE'));
   if (!pageTheme.ok) errors.push(...pageTheme.errors);
@@ -629,8 +672,10 @@ export function loadConfig(env: Env): ConfigResult {
   const payloadGroups = parsePayloadGroups(payloadGroupsValue);
   if (!payloadGroups.ok) for (const e of payloadGroups.errors) errors.push(`PAYLOAD_GROUPS: ${e} (received ${JSON.stringify(payloadGroupsValue)})`);
 
-  // Served over https (PUBLIC_BASE_URL): cookies are Secure and their default names `__Host-` ones.
+  // Served over https (PUBLIC_BASE_URL): cookies are Secure and their default names `__Host-` ones
+  // (the session cookie's `__Secure-` with SESSION_COOKIE_DOMAIN).
   const cookiePrefix = cookieNamePrefix(oidcSettings.publicBaseUrl);
+  const sso = loadSso(input, oidcSettings.publicBaseUrl, errors);
   if (cookiePrefix !== '' && input.AUTH_COOKIE_SECURE === 'false') {
     errors.push(`AUTH_COOKIE_SECURE: must not be false when PUBLIC_BASE_URL is https (the cookies are then Secure and named __Host-...) (received "false")`);
   }
@@ -649,7 +694,7 @@ export function loadConfig(env: Env): ConfigResult {
     return { ok: false, errors };
   }
   const v = parsed.data;
-  const sessionCookieName = v.SESSION_COOKIE_NAME ?? cookiePrefix + DEFAULT_SESSION_COOKIE;
+  const sessionCookieName = v.SESSION_COOKIE_NAME ?? sessionCookieNamePrefix(oidcSettings.publicBaseUrl, sso.cookieDomain) + DEFAULT_SESSION_COOKIE;
   return {
     ok: true,
     config: {
@@ -673,6 +718,7 @@ export function loadConfig(env: Env): ConfigResult {
       brandName: v.BRAND_NAME,
       pageTheme: pageTheme.theme,
       gateConfigFile: v.GATE_CONFIG_FILE ?? null,
+      nginxConfDir: v.NGINX_CONF_DIR || null,
       accessPolicy,
       payloadGroups: payloadGroups.rule,
       allowInsecureHttpIdp: v.ALLOW_INSECURE_HTTP_IDP,
@@ -680,6 +726,7 @@ export function loadConfig(env: Env): ConfigResult {
         v.TABLEAU_URL === undefined
           ? null
           : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS },
+      tableauConnectedApp,
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
       chain,
       ...oidcSettings,
@@ -696,6 +743,7 @@ export function loadConfig(env: Env): ConfigResult {
         idleSeconds: v.SESSION_IDLE_SECONDS,
       },
       auditRetentionDays: v.AUDIT_RETENTION_DAYS,
+      sso: { ...sso, handoffTtlSeconds: v.SSO_HANDOFF_TTL_SECONDS },
       warnings,
     },
   };

@@ -29,6 +29,8 @@ const REDACT_PATHS = [
 /** What a request's log lines share: the client address as the service sees it (client-ip.ts). */
 interface RequestScope {
   clientIp: string;
+  /** The app the request came through (X-Gateway-App, validated in app.ts); null: the default app. */
+  app: string | null;
 }
 
 const requestScope = new AsyncLocalStorage<RequestScope>();
@@ -37,8 +39,17 @@ const requestScope = new AsyncLocalStorage<RequestScope>();
  * Runs `fn` (a request's handling) so that every auth event it logs carries `ip: clientIp`, including
  * those of services that never see the request. Each request has its own scope.
  */
-export function runInRequestScope<T>(clientIp: string, fn: () => T): T {
-  return requestScope.run({ clientIp }, fn);
+export function runInRequestScope<T>(clientIp: string, fn: () => T, app: string | null = null): T {
+  return requestScope.run({ clientIp, app }, fn);
+}
+
+/**
+ * The app of the request being handled (runInRequestScope), or null: the default app, or no request
+ * (a CLI). The audit trail records it on every event written while handling the request
+ * (storage/audit-repo.ts), so the services that write events need not carry it.
+ */
+export function requestApp(): string | null {
+  return requestScope.getStore()?.app ?? null;
 }
 
 /**

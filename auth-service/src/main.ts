@@ -27,6 +27,7 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from './storage/users-repo.js';
 import { createAuditRepo } from './storage/audit-repo.js';
 import { createSessionsRepo } from './storage/sessions-repo.js';
+import { createHandoffsRepo } from './storage/handoffs-repo.js';
 import { startRetentionJob } from './services/audit-retention.js';
 
 export interface StartOptions {
@@ -263,7 +264,7 @@ export async function startAuthService(env: Env, opts: StartOptions = {}): Promi
   const oidc = createOidcSignIn(config, logger, now, groupSelection, metrics);
 
   const migrations = await startMigrations(pool, config.databaseUrl, logger);
-  const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool) };
+  const storage = { sessions: createSessionsRepo(pool), audit: createAuditRepo(pool), handoffs: createHandoffsRepo(pool) };
   const retention = startRetentionJob({ ...storage, retentionDays: config.auditRetentionDays, logger, ready: migrations.ready });
   let metricsServer: Server | null = null;
   try {

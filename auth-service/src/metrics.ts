@@ -31,6 +31,8 @@ export interface AuthMetrics {
   renewal(result: string): void;
   /** One failed database call: `unavailable` (cannot reach it, timeout) or `query` (the query failed). */
   dbError(err: unknown): void;
+  /** One answer of GET /auth/tableau/embed-token: `issued`, or the refusal's reason (a closed set, routes/tableau-embed.ts). */
+  tableauEmbedToken(result: string): void;
   /** Reports the pool's connection counts at each scrape. */
   watchPool(pool: PoolCounts, max: number): void;
   /** A fetch that times each call to `idp` and counts its failures (network, timeout, HTTP 5xx). */
@@ -78,6 +80,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): AuthMetr
   const renewals = new Counter({
     name: 'gateway_auth_renewals_total',
     help: 'Session token renewals answered, by result (renewed, or the reason for refusing).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const embedTokens = new Counter({
+    name: 'gateway_auth_tableau_embed_tokens_total',
+    help: 'Tableau connected-app tokens asked for, by result (issued, or the reason for refusing).',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -135,6 +143,9 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): AuthMetr
     },
     renewal(result) {
       renewals.inc({ result });
+    },
+    tableauEmbedToken(result) {
+      embedTokens.inc({ result });
     },
     dbError(err) {
       dbErrors.inc({ kind: isConnectionError(err) ? 'unavailable' : 'query' });

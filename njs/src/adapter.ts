@@ -174,13 +174,12 @@ export function decide(
     now: nowSeconds(),
     config: runtime.config,
     policy: runtime.policy,
+    // An undeclared or unset $gate_app (the default app) reads as '' or undefined.
+    app: v.gate_app || '',
     hmac: hmac || hmacSha256,
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
-    // $gate_app (`set $gate_app NAME;`): read only when assertions are on, so the gate without them
-    // pays nothing for it.
-    app: runtime.config.assertion === undefined ? '' : v.gate_app || '',
   });
 }
 
@@ -211,7 +210,15 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
   // nothing on the allow path).
   v.gate_method = r.method;
   v.gate_uri = v.uri || '';
+  // Likewise the app: the refusal page's hop re-runs the server's `set $gate_app`.
+  const app = v.gate_app;
+  if (app) v.gate_refused_app = app;
   if (decision.action === 'forbidden') {
+    if (decision.reason === 'app-unknown') {
+      // A config error (the compile-time check was skipped or the policy is older than the config).
+      r.error('gate: app-unknown app=' + decision.app + ' request_id=' + v.request_id + ' (no such app in the compiled policy; run npm run policy -- lint --nginx DIR)');
+      return 'forbidden';
+    }
     if (decision.claims !== null) {
       v.gate_user = claimHeaderValue(decision.claims.username) || '';
       v.gate_src = logText(decision.claims.src);

@@ -6,7 +6,7 @@
  * hundred CPU instructions each), so code the allow path does not run lives here.
  */
 import { readCookie, setCookieValue, type CookieResult } from './core/cookie.js';
-import { decideAccess, isPolicyOff } from './core/policy.js';
+import { appSection, decideAccess, isPolicyOff } from './core/policy.js';
 import type { CompiledPolicy } from './core/policy-contract.js';
 import { isPathTooLong, policyPath } from './core/request-path.js';
 import { TABLEAU_TOKEN_CLAIM } from './core/session-contract.js';
@@ -27,8 +27,10 @@ function unauthenticated(r: NginxHTTPRequest, reason: string): void {
 }
 
 /**
- * `location /api/ { js_import tableau from tableau.js; js_content tableau.api; }` (nginx/snippets/tableau-api.conf) — the
- * Tableau REST API pass-through. It runs only for /api/ requests, never on the gate's allow path.
+ * `location /api/ { set $gate_tableau_api_path /api/; js_import tableau from tableau.js; js_content tableau.api; }`
+ * (nginx/tableau-api/, the prefix is TABLEAU_API_PATH) — the Tableau REST API pass-through. It runs
+ * only for requests under that prefix, never on the gate's allow path; Tableau receives them under
+ * its own /api/.
  *
  * Verifies the session cookie with the same core code as `check`, then opens the session's
  * sealed Tableau credentials (`tta`, AES-256-GCM with the gate config's key for the token's
@@ -63,11 +65,11 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
     if (csrf !== null) {
       v.gate_reason = 'cross-site-request';
       v.gate_method = r.method;
-      r.warn('gate: refused a cross-site ' + r.method + ' to /api/ (' + csrf + ') request_id=' + v.request_id);
+      r.warn('gate: refused a cross-site ' + r.method + ' to the Tableau API path (' + csrf + ') request_id=' + v.request_id);
       answerJson(r, 403, {
         error: 'forbidden',
         reason: 'cross-site-request',
-        detail: 'Unsafe methods on /api/ must come from this site: send Origin (or Sec-Fetch-Site: same-origin).',
+        detail: 'Unsafe methods on the Tableau API path must come from this site: send Origin (or Sec-Fetch-Site: same-origin).',
       });
       return;
     }
@@ -121,8 +123,19 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });
       return;
     }
-    if (!isPolicyOff(runtime.policy)) {
-      const access = decideAccess(runtime.policy as CompiledPolicy, {
+    // The app of the location (`set $gate_app NAME;`), as the gate picks it (core/decide.ts): an app
+    // the policy lacks, or any app without a policy, is refused.
+    const app = v.gate_app || '';
+    const off = isPolicyOff(runtime.policy);
+    const section = app === '' ? (off ? null : (runtime.policy as CompiledPolicy)) : off ? null : appSection(runtime.policy as CompiledPolicy, app);
+    if (app !== '' && section === null) {
+      v.gate_reason = 'app-unknown';
+      r.error('gate: app-unknown app=' + app + ' request_id=' + v.request_id + ' (no such app in the compiled policy)');
+      answerJson(r, 403, { error: 'forbidden', reason: 'app-unknown' });
+      return;
+    }
+    if (section !== null) {
+      const access = decideAccess(section, {
         method: r.method,
         path: path,
         claims: verified.claims,
@@ -161,7 +174,9 @@ export async function tableauApi(r: NginxHTTPRequest): Promise<void> {
       unauthenticated(r, 'tableau-session-expired');
       return;
     }
-    const url = tableauUpstreamUrl(tableau.origin, path, v.request_uri || '');
+    // The location's own prefix (TABLEAU_API_PATH), set beside js_content; '/api/' for a location
+    // written before the setting existed.
+    const url = tableauUpstreamUrl(tableau.origin, path, v.request_uri || '', v.gate_tableau_api_path || '/api/');
     if (url === null) {
       v.gate_reason = 'path-ambiguous';
       answerJson(r, 400, { error: 'bad-request', reason: 'path-ambiguous' });

@@ -56,6 +56,8 @@ interface RequestSpec {
   uri?: string;
   method?: string;
   remoteAddr?: string;
+  /** $gate_app; absent: the variable is unset (the default app). */
+  app?: string;
 }
 
 /** Reasons the gate logs at warn (adapter.ts isWarned); the others stay quiet. */
@@ -98,7 +100,7 @@ function fakeRequest(spec: RequestSpec): FakeRequest {
       Cookie: Array.isArray(cookie) ? cookie.join(';') : cookie,
       Accept: spec.accept,
     },
-    variables: { request_uri: requestUri, uri: spec.uri === undefined ? requestUri.split('?')[0] : spec.uri, request_id: REQUEST_ID },
+    variables: { request_uri: requestUri, uri: spec.uri === undefined ? requestUri.split('?')[0] : spec.uri, request_id: REQUEST_ID, gate_app: spec.app },
     remoteAddress: spec.remoteAddr || CLIENT_IP,
     warnings: [],
     errors: [],
@@ -406,7 +408,7 @@ function runPolicyCases(): void {
     const c = cases[i];
     const e = c.expect;
     const cookie = policyCaseCookie(c);
-    const r = fakeRequest({ cookie: cookie, accept: c.accept, requestUri: c.requestUri, uri: c.uri, method: c.method, remoteAddr: c.remoteAddr });
+    const r = fakeRequest({ cookie: cookie, accept: c.accept, requestUri: c.requestUri, uri: c.uri, method: c.method, remoteAddr: c.remoteAddr, app: c.app });
     const p: string[] = [];
     eq(p, 'action', gate.check(r), e.action);
     eq(p, '$gate_reason', v(r, 'gate_reason'), e.reason);
@@ -424,11 +426,21 @@ function runPolicyCases(): void {
     const forged = (e.action !== 'allow' && FORGED_REASONS.indexOf(e.reason) >= 0) || (c.forged === true && e.action === 'allow' && e.reason === 'public');
     eq(p, 'warn lines', r.warnings.length, forged ? 1 : 0);
     if (forged && r.warnings.length === 1 && r.warnings[0].indexOf('reason=token-invalid') < 0) p.push('warn line lacks the reason: ' + r.warnings[0]);
-    eq(p, 'error lines', r.errors.length, 0);
+    // An unknown app is a config error: one error line naming the app and the request id.
+    const appUnknown = e.reason === 'app-unknown';
+    eq(p, 'error lines', r.errors.length, appUnknown ? 1 : 0);
+    if (appUnknown && r.errors.length === 1 && r.errors[0].indexOf('app=' + c.app + ' request_id=' + REQUEST_ID) < 0) p.push('error line lacks app and request id: ' + r.errors[0]);
     if (cookie !== undefined && r.warnings.concat(r.errors, r.infos).join('\n').indexOf(cookie) >= 0) p.push('the cookie was logged');
     check('policy: ' + c.name, p);
   }
   setPolicy({ version: 1, off: true });
+  // Without a policy, a named app is refused too: nothing says what it may reach.
+  const r = fakeRequest({ cookie: COOKIE_NAME + '=' + signToken(validClaims(NOW)), accept: 'application/json', requestUri: '/', app: 'finance' });
+  const p: string[] = [];
+  eq(p, 'action', gate.check(r), 'forbidden');
+  eq(p, '$gate_reason', v(r, 'gate_reason'), 'app-unknown');
+  eq(p, 'error lines', r.errors.length, 1);
+  check('policy: refuses a named app when no policy is configured (app-unknown)', p);
 }
 
 /** A missing or broken gate_policy denies with gate-error; it never means "no policy". */

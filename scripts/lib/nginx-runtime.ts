@@ -31,6 +31,8 @@ export interface NginxTemplateVars {
   TABLEAU_API_TIMEOUT_SECONDS?: string;
   /** Tableau /api/ pass-through: request body limit, whole MiB. */
   TABLEAU_API_MAX_BODY_MB?: string;
+  /** Tableau REST API pass-through's path prefix on the gateway (default `/api/`), or `off` (no such location). */
+  TABLEAU_API_PATH?: string;
   /** HTTPS (both set, or neither: plain http only): certificate chain and key files as nginx reads them. */
   TLS_CERT_FILE?: string;
   TLS_KEY_FILE?: string;
@@ -58,7 +60,40 @@ const TEMPLATE_VARS: ReadonlyArray<keyof NginxTemplateVars> = [
   'AUTH_UPSTREAM',
   'TABLEAU_API_TIMEOUT_SECONDS',
   'TABLEAU_API_MAX_BODY_MB',
+  'TABLEAU_API_PATH',
 ];
+
+/** TABLEAU_API_PATH's default: Tableau's own prefix, so a front end calls the same paths as on Tableau. */
+export const DEFAULT_TABLEAU_API_PATH = '/api/';
+
+/**
+ * A location prefix nginx takes literally and that cannot shadow the gateway's own paths: `/`, then
+ * path segments of unreserved characters, ending in `/`.
+ */
+const TABLEAU_API_PATH = /^\/(?:[A-Za-z0-9._~-]+\/)+$/;
+const RESERVED_PREFIXES = ['/_gate/', '/login/', '/logout/', '/auth/', '/.well-known/'];
+
+/**
+ * TABLEAU_API_PATH from `env`: unset or empty → `/api/`; `off` → no pass-through location (an app's
+ * own /api/ stays the app's even with TABLEAU_URL set); else a prefix such as `/tableau-api/`.
+ * Returns the problem (variable, rule, value received) or null. Not checked: that the prefix does not
+ * overlap a location of the operator's own site (nginx then takes the longer prefix).
+ */
+export function tableauApiPathFromEnv(env: NodeJS.ProcessEnv): { path: string; problem: string | null } {
+  const raw = env.TABLEAU_API_PATH;
+  const value = raw === undefined || raw.trim() === '' ? DEFAULT_TABLEAU_API_PATH : raw.trim();
+  if (value === 'off') return { path: value, problem: null };
+  const reserved = RESERVED_PREFIXES.find((p) => value.startsWith(p));
+  if (!TABLEAU_API_PATH.test(value) || value.includes('/./') || value.includes('/../') || reserved !== undefined) {
+    return {
+      path: DEFAULT_TABLEAU_API_PATH,
+      problem:
+        `TABLEAU_API_PATH: must be off, or a path prefix that starts and ends with / and holds only letters, digits and . _ ~ -, ` +
+        `e.g. /tableau-api/, and not under ${RESERVED_PREFIXES.join(', ')} (received ${JSON.stringify(raw)})`,
+    };
+  }
+  return { path: value, problem: null };
+}
 
 /**
  * nginx settings that come from the environment, with their defaults and bounds. 300 s: a publish
@@ -78,8 +113,8 @@ type NginxSettingName = keyof typeof NGINX_SETTINGS;
  * at once (variable, rule, value received); the values are whole numbers, so nothing in them can
  * end an nginx directive.
  */
-export function nginxSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Record<NginxSettingName, string>; problems: string[] } {
-  const settings = {} as Record<NginxSettingName, string>;
+export function nginxSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Record<NginxSettingName | 'TABLEAU_API_PATH', string>; problems: string[] } {
+  const settings = {} as Record<NginxSettingName | 'TABLEAU_API_PATH', string>;
   const problems: string[] = [];
   for (const name of Object.keys(NGINX_SETTINGS) as NginxSettingName[]) {
     const rule = NGINX_SETTINGS[name];
@@ -90,6 +125,9 @@ export function nginxSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Record
     }
     settings[name] = value;
   }
+  const apiPath = tableauApiPathFromEnv(env);
+  settings.TABLEAU_API_PATH = apiPath.path;
+  if (apiPath.problem !== null) problems.push(apiPath.problem);
   return { settings, problems };
 }
 
@@ -100,7 +138,7 @@ export function nginxSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Record
 export function renderTemplate(text: string, vars: NginxTemplateVars): string {
   let out = text;
   for (const name of TEMPLATE_VARS) {
-    const value = vars[name] ?? (name in NGINX_SETTINGS ? NGINX_SETTINGS[name as NginxSettingName].default : undefined);
+    const value = vars[name] ?? (name === 'TABLEAU_API_PATH' ? DEFAULT_TABLEAU_API_PATH : name in NGINX_SETTINGS ? NGINX_SETTINGS[name as NginxSettingName].default : undefined);
     if (value === undefined) throw new Error(`nginx template value ${name} missing`);
     out = out.split('${' + name + '}').join(value);
   }
@@ -252,13 +290,13 @@ export function wafSettingsFromEnv(env: NodeJS.ProcessEnv, defaultMode: WafMode)
 /**
  * The session cookie's name as a regular expression for the WAF's exclusion: the gate verifies that
  * cookie's signature before the CRS judges the request, and the CRS rules cost about 1.5 ms per
- * request on a session token. The default name, with its __Host- form (PUBLIC_BASE_URL on https),
+ * request on a session token. The default name, with its __Host- form (PUBLIC_BASE_URL on https) and its __Secure- form (with SESSION_COOKIE_DOMAIN),
  * or SESSION_COOKIE_NAME when it has only letters, digits and _ . - (any other name keeps the
  * default, so that cookie is inspected: slower, never less safe). Docker's entrypoint does the same.
  */
 export function wafSessionCookiePattern(name: string | undefined): string {
   if (name !== undefined && /^[A-Za-z0-9_.-]{1,64}$/.test(name)) return `^${name.replace(/[.]/g, '[.]')}$`;
-  return '^(?:__Host-)?gw_session$';
+  return '^(?:__Host-)?(?:__Secure-)?gw_session$';
 }
 
 /**
@@ -282,6 +320,20 @@ function stageWafSnippets(next: string, vars: NginxTemplateVars): void {
     if (name.endsWith('.template')) renderTemplateFile(join(dir, name), values);
   }
   renameSync(dir, join(next, WAF_SNIPPETS_DIR));
+}
+
+/** Where nginx/tableau-api/ goes in the rendered conf/ (snippets/tableau-api.conf includes what is there). */
+export const TABLEAU_API_SNIPPETS_DIR = join('snippets', 'tableau-api.d');
+
+/**
+ * nginx/tableau-api/ (the pass-through's public location) of a staged conf moved to
+ * snippets/tableau-api.d/, rendered there with the other templates; removed with TABLEAU_API_PATH=off.
+ */
+function stageTableauApiSnippets(next: string, vars: NginxTemplateVars): void {
+  const dir = join(next, 'tableau-api');
+  if (!existsSync(dir)) return;
+  if (vars.TABLEAU_API_PATH === 'off') rmSync(dir, { recursive: true });
+  else renameSync(dir, join(next, TABLEAU_API_SNIPPETS_DIR));
 }
 
 /** Where nginx/https/ goes in the rendered conf/ (gate.conf and the site include what is there). */
@@ -375,6 +427,7 @@ export function stageNginxConf(opts: PrepareOptions): string {
   stageHttpsSnippets(next, opts.vars);
   stageStatusSnippets(next, opts.vars);
   stageWafSnippets(next, opts.vars);
+  stageTableauApiSnippets(next, opts.vars);
   renderTemplatesIn(next, opts.vars);
   const revocations = opts.revocations ?? recordedRevocations(prefix);
   if (revocations) renameSync(join(next, 'njs08'), join(next, NJS08_SNIPPETS_DIR));

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, renderTemplate, revocationsFromEnv, statusSettingsFromEnv, wafSessionCookiePattern, wafSettingsFromEnv } from './nginx-runtime.js';
+import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, tableauApiPathFromEnv, renderTemplate, revocationsFromEnv, statusSettingsFromEnv, wafSessionCookiePattern, wafSettingsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
     expect(nginxSettingsFromEnv({ TABLEAU_API_MAX_BODY_MB: '' })).toEqual({
-      settings: { TABLEAU_API_TIMEOUT_SECONDS: '300', TABLEAU_API_MAX_BODY_MB: '64' },
+      settings: { TABLEAU_API_TIMEOUT_SECONDS: '300', TABLEAU_API_MAX_BODY_MB: '64', TABLEAU_API_PATH: '/api/' },
       problems: [],
     });
   });
@@ -22,6 +22,38 @@ describe('nginxSettingsFromEnv', () => {
     const { problems } = nginxSettingsFromEnv({ TABLEAU_API_TIMEOUT_SECONDS: value, TABLEAU_API_MAX_BODY_MB: value });
     expect(problems).toHaveLength(2);
     expect(problems[0]).toBe(`TABLEAU_API_TIMEOUT_SECONDS: must be a whole number from 1 to 3600 (received ${JSON.stringify(value)})`);
+  });
+});
+
+describe('tableauApiPathFromEnv', () => {
+  it.each([
+    ['unset: Tableau\'s own /api/', undefined, '/api/'],
+    ['empty: the default', ' ', '/api/'],
+    ['off: no pass-through location, the app keeps /api/', 'off', 'off'],
+    ['another prefix', '/tableau-api/', '/tableau-api/'],
+    ['a nested prefix', '/bi/tableau.v3/', '/bi/tableau.v3/'],
+  ])('takes %s', (_name, value, path) => {
+    expect(tableauApiPathFromEnv({ TABLEAU_API_PATH: value })).toEqual({ path, problem: null });
+  });
+  it.each([
+    ['a directive injection', '/api/ { return 200; } location /x/'],
+    ['an nginx variable', '/$host/'],
+    ['a regex location', '~ ^/api/'],
+    ['no trailing slash (would also match /apix)', '/tableau-api'],
+    ['no leading slash', 'tableau-api/'],
+    ['the whole site', '/'],
+    ['a dot segment', '/a/../'],
+    ['the gate\'s own paths', '/_gate/api/'],
+    ['the sign-in paths', '/auth/tableau/'],
+    ['OFF in capitals (a typo is not off)', 'OFF'],
+  ])('refuses %s, naming the variable and the value', (_name, value) => {
+    const { path, problem } = tableauApiPathFromEnv({ TABLEAU_API_PATH: value });
+    expect(path).toBe('/api/');
+    expect(problem).toMatch(/^TABLEAU_API_PATH: must be off, or a path prefix /);
+    expect(problem!.endsWith(`(received ${JSON.stringify(value)})`)).toBe(true);
+  });
+  it('is reported with the other nginx settings, all at once', () => {
+    expect(nginxSettingsFromEnv({ TABLEAU_API_PATH: '/x', TABLEAU_API_MAX_BODY_MB: '0' }).problems.map((p) => p.split(':')[0])).toEqual(['TABLEAU_API_MAX_BODY_MB', 'TABLEAU_API_PATH']);
   });
 });
 
@@ -143,9 +175,9 @@ describe('wafSettingsFromEnv', () => {
 
 describe('wafSessionCookiePattern', () => {
   it.each([
-    ['the default name and its __Host- form when SESSION_COOKIE_NAME is unset', undefined, '^(?:__Host-)?gw_session$'],
+    ['the default name and its __Host- form when SESSION_COOKIE_NAME is unset', undefined, '^(?:__Host-)?(?:__Secure-)?gw_session$'],
     ['a plain SESSION_COOKIE_NAME, dots escaped', 'corp.session', '^corp[.]session$'],
-    ['the default for a name with characters a pattern would misread', "a'b|c", '^(?:__Host-)?gw_session$'],
+    ['the default for a name with characters a pattern would misread', "a'b|c", '^(?:__Host-)?(?:__Secure-)?gw_session$'],
   ])('gives %s', (_name, cookie, pattern) => {
     expect(wafSessionCookiePattern(cookie)).toBe(pattern);
   });

@@ -48,9 +48,11 @@ describe('signed identity assertion through nginx', () => {
     writeFileSync(join(dir, 'active.pem'), pem('ec', 'private'), { mode: 0o600 });
     writeFileSync(join(dir, 'next.pem'), pem('ed25519', 'private'), { mode: 0o600 });
     writeFileSync(join(dir, 'previous.pub.pem'), pem('ed25519', 'public'));
+    // A named app must have a section in the access policy (issue 12's apps).
+    writeFileSync(join(dir, 'policy.yaml'), 'default: allow\napps:\n  finance:\n    default: allow\n');
     stack = await startStack({
       // Federation travels by name; other groups only in the count and digest, as in X-Payload-groups*.
-      env: { ASSERTION_KEY_FILE: join(dir, 'active.pem'), ASSERTION_PREVIOUS_KEY_FILES: join(dir, 'previous.pub.pem'), PAYLOAD_GROUPS: 'Federation' },
+      env: { ASSERTION_KEY_FILE: join(dir, 'active.pem'), ASSERTION_PREVIOUS_KEY_FILES: join(dir, 'previous.pub.pem'), PAYLOAD_GROUPS: 'Federation', POLICY_FILE: join(dir, 'policy.yaml') },
       // A second app on the same host, named as issue 12 names apps.
       editSite: (t) =>
         t.replace('    location / {', '    location /finance/ {\n        set $gate_app finance;\n        include snippets/protect.conf;\n        proxy_pass http://protected_app/finance/;\n    }\n\n    location / {'),
@@ -88,10 +90,13 @@ describe('signed identity assertion through nginx', () => {
 
   test('the upstream gets a verifiable assertion with the identity claims, aud = the default app, and no gateway cookie', async () => {
     const jar = await signIn('kirk');
-    // The sign-in token carries no binding yet: the first request is renewed and gets its assertion.
+    // The first request gets the app's assertion from the auth service (no store query), bound to
+    // the sign-in token, which stays as it is.
+    const session = jar.gw_session;
     const first = await get(jar, '/hello');
     expect(first.res.status).toBe(200);
-    expect(jar[ASR]).toBeDefined();
+    expect(Object.keys(cookiesSet(first.res))).toEqual([ASR]);
+    expect(jar.gw_session).toBe(session);
     const seen = first.seen!;
     const assertion = String(seen.headers['x-gateway-assertion']);
     expect(assertion).toBe(jar[ASR]);
@@ -101,12 +106,12 @@ describe('signed identity assertion through nginx', () => {
     expect(claims.groups_count).toBe(2);
     expect(claims.groups_digest).toBe(seen.headers['x-payload-groups_digest']);
     expect(claims.sub).toBe(seen.headers['x-payload-sub']);
-    expect(claims.sid).toBe(seen.headers['x-payload-sid']);
-    // Internal claims stay internal.
-    for (const internal of ['ip', 'asr', 'email_verified_source']) expect(claims).not.toHaveProperty(internal);
+    // Internal claims stay internal; sid stays in X-Payload-sid (every byte costs on every request).
+    for (const internal of ['ip', 'sid', 'email_verified', 'tta']) expect(claims).not.toHaveProperty(internal);
     expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(300);
     expect(String(seen.headers.cookie ?? '')).not.toContain('gw_session');
-    expect(decodeProtectedHeader(assertion)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
+    expect(decodeProtectedHeader(assertion)).toMatchObject({ alg: 'ES256' });
+    expect(stack.nginx.accessLog()).toContain('"reason":"assertion-issued"');
 
     // Next request: the bound cookie is forwarded as it is, no call to the auth service, nothing set.
     const second = await get(jar, '/again');
@@ -141,7 +146,7 @@ describe('signed identity assertion through nginx', () => {
     const forged = `${h}.${Buffer.from(JSON.stringify({ bind: 'x', username: 'admin' })).toString('base64url')}.AAAA`;
     for (const bad of [forged, `${h}.${p}.${'A'.repeat(86)}`.replace(p!, p!.slice(0, 12) + 'A'.repeat(16) + p!.slice(28)), 'garbage']) {
       jar[ASR] = bad;
-      const r = await get(jar, '/f', { 'x-gateway-assertion': good + 'x', 'x-gate-app': 'finance' });
+      const r = await get(jar, '/f', { 'x-gateway-assertion': good + 'x', 'x-gateway-app': 'finance' });
       expect(r.res.status).toBe(200);
       const sent = String(r.seen!.headers['x-gateway-assertion']);
       expect(sent).not.toBe(bad);
@@ -212,4 +217,53 @@ describe('signed identity assertion through nginx', () => {
     expect(JSON.parse(stdout)).toMatchObject({ username: 'kirk', aud: 'finance', iss: ISSUER });
     await expect(run('payroll')).rejects.toThrow(/aud/);
   });
+});
+
+describe('signed identity assertion across a silent renewal', () => {
+  let stack: Stack;
+  let dir: string;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-asr-renew-'));
+    writeFileSync(join(dir, 'key.pem'), pem('ed25519', 'private'), { mode: 0o600 });
+    // Tokens live 2 s (leeway 0): the test waits for expiry rather than forging an expired token.
+    stack = await startStack({ env: { ASSERTION_KEY_FILE: join(dir, 'key.pem'), SESSION_TOKEN_TTL_SECONDS: '2', SESSION_LEEWAY_SECONDS: '0' } });
+    await stack.createUser('kirk', PASSWORD, { groups: ['Federation'] });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an expired token is renewed with a new assertion in the same request; the old assertion is no longer forwarded', async () => {
+    const { session } = await stack.login('kirk', PASSWORD, '/');
+    const jar: Record<string, string> = { gw_session: session!.split('=')[1]! };
+    const send = async (path: string, cookies: Record<string, string>) => {
+      const res = await stack.request('GET', path, { cookie: Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; '), accept: 'application/json' });
+      return { res, set: cookiesSet(res), seen: stack.upstream.seen.at(-1)! };
+    };
+    const first = await send('/a', jar);
+    Object.assign(jar, first.set);
+    const oldAssertion = jar[ASR]!;
+    const oldSession = jar.gw_session!;
+    const exp = JSON.parse(Buffer.from(oldSession.split('.')[1]!, 'base64url').toString()).exp as number;
+    await new Promise((r) => setTimeout(r, (exp + 1) * 1000 + 50 - Date.now()));
+
+    const renewed = await send('/b', jar);
+    expect(renewed.res.status).toBe(200);
+    expect(Object.keys(renewed.set).sort()).toEqual(['gw_session', ASR]);
+    expect(renewed.set[ASR]).not.toBe(oldAssertion);
+    expect(renewed.seen.headers['x-gateway-assertion']).toBe(renewed.set[ASR]);
+    expect(stack.nginx.accessLog()).toContain('"reason":"session-renewed"');
+    const jwks = JSON.parse((await stack.request('GET', '/.well-known/gateway/jwks.json')).body) as JSONWebKeySet;
+    const { payload } = await jwtVerify(renewed.set[ASR]!, createLocalJWKSet(jwks), { issuer: ISSUER, audience: ISSUER, algorithms: ['EdDSA'] });
+    expect(payload.exp).toBe(JSON.parse(Buffer.from(renewed.set.gw_session!.split('.')[1]!, 'base64url').toString()).exp);
+
+    // The new token with the old assertion: not bound, replaced (no store query: the token is valid).
+    const stale = await send('/c', { gw_session: renewed.set.gw_session!, [ASR]: oldAssertion });
+    expect(stale.res.status).toBe(200);
+    expect(Object.keys(stale.set)).toEqual([ASR]);
+    expect(stale.seen.headers['x-gateway-assertion']).not.toBe(oldAssertion);
+  }, 30_000);
 });

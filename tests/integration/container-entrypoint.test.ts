@@ -6,7 +6,7 @@
  * refuse to start, saying which file is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -159,23 +159,39 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
 
   test('renders the Tableau /api/ limits: defaults when unset, the values given otherwise', async () => {
     const { env: e, port } = await env('limits', true);
-    started = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '', TABLEAU_API_MAX_BODY_MB: '200' }, join(tmp, 'limits', 'output.log'));
+    started = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '', TABLEAU_API_MAX_BODY_MB: '200', TABLEAU_API_PATH: '/tableau-api/' }, join(tmp, 'limits', 'output.log'));
     await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
     const rendered = readFileSync(join(tmp, 'limits', 'prefix', 'conf', 'snippets', 'tableau-api.conf'), 'utf8');
     expect(rendered).toContain('proxy_read_timeout 300s;');
     expect(rendered).toContain('client_max_body_size 200m;');
     expect(rendered).not.toContain('${');
+    const location = readFileSync(join(tmp, 'limits', 'prefix', 'conf', 'snippets', 'tableau-api.d', 'tableau-api-location.conf'), 'utf8');
+    expect(location).toContain('location /tableau-api/ {');
+    expect(location).toContain('set $gate_tableau_api_path /tableau-api/;');
+    expect(location).not.toContain('${');
+    await stop(started);
+  }, 30_000);
+
+  test('TABLEAU_API_PATH=off renders no pass-through location', async () => {
+    const { env: e, port } = await env('api-off', true);
+    started = runEntrypoint({ ...e, TABLEAU_API_PATH: 'off' }, join(tmp, 'api-off', 'output.log'));
+    await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    const snippets = join(tmp, 'api-off', 'prefix', 'conf', 'snippets');
+    expect(existsSync(join(snippets, 'tableau-api.d'))).toBe(false);
+    expect(existsSync(join(tmp, 'api-off', 'prefix', 'conf', 'tableau-api'))).toBe(false);
+    expect(readFileSync(join(snippets, 'tableau-api.conf'), 'utf8')).toContain('location = /_gate/tableau-api {');
     await stop(started);
   }, 30_000);
 
   test('refuses bad Tableau /api/ limits and WAF settings, naming every one at once', async () => {
     const { env: e } = await env('bad-limits', true);
-    const s = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '60s; evil', TABLEAU_API_MAX_BODY_MB: '0', WAF_MODE: 'on', WAF_PARANOIA_LEVEL: '5' }, join(tmp, 'bad-limits', 'output.log'));
+    const s = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '60s; evil', TABLEAU_API_MAX_BODY_MB: '0', TABLEAU_API_PATH: '/api/ { return 200; }', WAF_MODE: 'on', WAF_PARANOIA_LEVEL: '5' }, join(tmp, 'bad-limits', 'output.log'));
     expect(await s.exited).not.toBe(0);
     expect(s.output()).toContain('WAF_MODE: must be On, DetectionOnly or Off (received \\"on\\")');
     expect(s.output()).toContain('WAF_PARANOIA_LEVEL: must be 1, 2, 3 or 4 (received \\"5\\")');
     expect(s.output()).toContain('TABLEAU_API_TIMEOUT_SECONDS: must be a whole number from 1 to 3600');
     expect(s.output()).toContain('TABLEAU_API_MAX_BODY_MB: must be a whole number from 1 to 4096');
+    expect(s.output()).toContain('TABLEAU_API_PATH: must be off, or a path prefix');
   }, 30_000);
 
   test('HTTPS and trusted balancers: rendered as `make up` renders them, served, http redirected', async () => {

@@ -22,7 +22,15 @@ rules:
         tableau_site_role: [Viewer]
 `;
 
-describe('the access policy on the Tableau /api/ pass-through', () => {
+// The same rule as the app `reports` of a server that names it (`set $gate_app reports;`, issue 12),
+// where the default app allows everything: /api/ is decided by the app's section.
+const APP_POLICY = `default: allow\napps:\n  reports:\n    default: allow\n    rules:\n${POLICY.slice(POLICY.indexOf('  - id:')).replace(/^/gm, '    ').trimEnd()}\n`;
+const nameApp = (site: string) => site.replace('    include snippets/gate-server.conf;\n', '    set $gate_app reports;\n    include snippets/gate-server.conf;\n');
+
+describe.each([
+  { where: 'the default app', policy: POLICY, editSite: undefined, app: '' },
+  { where: 'a server naming the app reports', policy: APP_POLICY, editSite: nameApp, app: 'reports' },
+])('the access policy on the Tableau /api/ pass-through ($where)', ({ policy, editSite, app }) => {
   let stack: Stack;
   let tableau: TableauFake;
   let dir: string;
@@ -33,7 +41,7 @@ describe('the access policy on the Tableau /api/ pass-through', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-tab-policy-'));
     const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(policyFile, POLICY);
+    writeFileSync(policyFile, policy);
     tableau = await startTableauFake({
       site: SITE,
       users: [
@@ -43,6 +51,7 @@ describe('the access policy on the Tableau /api/ pass-through', () => {
     });
     stack = await startStack({
       env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, ALLOW_INSECURE_HTTP_IDP: 'true', TABLEAU_TIMEOUT_MS: '1000', POLICY_FILE: policyFile },
+      editSite,
     });
   }, 60_000);
   afterAll(async () => {
@@ -65,7 +74,7 @@ describe('the access policy on the Tableau /api/ pass-through', () => {
     expect(JSON.parse(res.body)).toEqual({ error: 'forbidden', reason: 'policy-denied' });
     expect(tableau.requests.length).toBe(before);
     const logged = await accessLogEntry(stack.nginx, (e) => e.status === 403 && String(e.path).startsWith('/api/'));
-    expect(logged).toMatchObject({ user: 'tom', reason: 'policy-denied', rule: 'api-writers-only' });
+    expect(logged).toMatchObject({ app, user: 'tom', reason: 'policy-denied', rule: 'api-writers-only' });
   });
 
   test('an Explorer the policy allows reaches Tableau with the own token', async () => {
@@ -87,3 +96,4 @@ describe('the access policy on the Tableau /api/ pass-through', () => {
     expect(tableau.requests.length).toBe(before);
   });
 });
+

@@ -30,6 +30,11 @@ export interface StackOptions {
   store?: StoreKind;
   /** Extra environment for the auth service (e.g. PROXY_IP_BINDING=off). */
   env?: Record<string, string>;
+  /**
+   * More environment for the auth service that needs the stack's ports (e.g. PUBLIC_BASE_URL on
+   * the proxy port), applied over `env`.
+   */
+  envFor?: (ports: { proxyPort: number; authPort: number }) => Record<string, string>;
   /** Route the service's database connections through a relay the test can cut. */
   cuttableStore?: boolean;
   /** Extra environment for nginx itself (e.g. LD_PRELOAD/FAKETIME to run it at another time). */
@@ -228,6 +233,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       GATE_CONFIG_FILE: gateConfigFile,
       LOG_LEVEL: 'info',
       ...opts.env,
+      ...opts.envFor?.({ proxyPort, authPort }),
     };
     const startAuth = (env: Record<string, string>): Promise<{ close(): Promise<void>; pid: number | null }> =>
       opts.authProcess ? startAuthProcess(env, logStream) : startAuthService(env, { logStream }).then((a) => ({ close: () => a.close(), pid: null }));

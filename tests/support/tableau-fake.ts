@@ -12,12 +12,25 @@
  * version of the API"), which is what a server too old for a version, or one that has retired the
  * 2.x versions, answers.
  *
- * Not modelled: personal access tokens, JWT sign-in, impersonation, site switching, any permission
- * rule (every signed-in user may query itself), token expiry by time (use the 'expired-token' fault).
+ * Connected Apps (direct trust), when `connectedApp` registers one: embedded views as the Embedding
+ * API v3 loads them. `GET /javascripts/api/tableau.embedding.3.latest.min.js` is a stand-in for
+ * Tableau's library: its `<tableau-viz src token>` frames the view and POSTs the token to it (never
+ * in a URL). `POST /views/{workbook}/{sheet}` verifies the token exactly as Tableau documents
+ * (tableau-connected-app-verify.ts: signature with the registered secret, kid/iss, aud, exp window,
+ * jti replay, scope, user on the site) and the embedding page's origin against the domain allowlist,
+ * then shows the view ("Signed in to Tableau as ...") or Tableau's refusal (the error code and
+ * summary). `GET /views/...` without a token is Tableau's own sign-in page, what a user meets today.
+ *
+ * Not modelled: personal access tokens, JWT sign-in to the REST API, impersonation, site switching,
+ * any permission rule (every signed-in user may query itself), token expiry by time (use the
+ * 'expired-token' fault).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { verifyConnectedAppJwt, type ConnectedAppRegistration, type ConnectedAppVerdict } from './tableau-connected-app-verify.js';
+
+export type { ConnectedAppRegistration, ConnectedAppVerdict };
 
 export interface TableauFakeUser {
   name: string;
@@ -42,6 +55,18 @@ export interface TableauFakeOptions {
    * `pagination`) as this one, so a client must follow the pages. Default 1000 (Tableau's maximum).
    */
   maxGroupPageSize?: number;
+  /** A Connected App (direct trust) registered on the site, for embedded views. */
+  connectedApp?: ConnectedAppRegistration;
+  /** Embeddable views by content path (`Sales/Overview`, as in /views/Sales/Overview) and their title. */
+  views?: Record<string, string>;
+}
+
+/** One embedded-view sign-in the fake judged (POST /views/...). */
+export interface EmbedSignIn {
+  view: string;
+  /** The embedding page's origin (the form POST's Origin header). */
+  origin: string | null;
+  verdict: ConnectedAppVerdict | { ok: false; code: string; summary: string; detail: string };
 }
 
 /**
@@ -86,6 +111,12 @@ export interface TableauFake {
   signedOutTokens(): string[];
   /** Ends every live session, as a Tableau session timeout would: later calls answer 401002. */
   expireAllTokens(): void;
+  /** Verifies a Connected App JWT as an embedded view's sign-in would (and remembers its jti). */
+  verifyConnectedAppToken(token: string): ConnectedAppVerdict;
+  /** The embedded-view sign-ins judged so far, oldest first. */
+  embedSignIns(): EmbedSignIn[];
+  /** Moves the fake's clock (for JWT exp checks) `seconds` ahead of the real one. */
+  setClockOffset(seconds: number): void;
   close(): Promise<void>;
 }
 
@@ -99,6 +130,50 @@ interface Session {
 }
 
 const SLOW_MS = 30_000;
+
+/** Where Tableau serves the Embedding API v3 library (Server and Cloud alike). */
+export const EMBEDDING_LIBRARY_PATH = '/javascripts/api/tableau.embedding.3.latest.min.js';
+
+/**
+ * The stand-in for the Embedding API v3 library: `<tableau-viz src="{server}/views/W/S" token="JWT">`
+ * frames the view and POSTs the token into the frame, so the token never appears in a URL. Without
+ * a token it frames the view plainly (Tableau then shows its sign-in page).
+ */
+const EMBEDDING_LIBRARY = `class TableauViz extends HTMLElement {
+  set src(value) { this.setAttribute('src', value); }
+  get src() { return this.getAttribute('src'); }
+  set token(value) { this.setAttribute('token', value); }
+  get token() { return this.getAttribute('token'); }
+  connectedCallback() {
+    if (this.started) return;
+    this.started = true;
+    const src = this.getAttribute('src');
+    const token = this.getAttribute('token');
+    const name = 'tableau-viz-' + Math.random().toString(36).slice(2);
+    const frame = document.createElement('iframe');
+    frame.name = name;
+    frame.title = this.getAttribute('title') || 'Tableau view';
+    frame.style.cssText = 'width:100%;height:240px;border:0';
+    this.appendChild(frame);
+    if (!token) { frame.src = src; return; }
+    const form = document.createElement('form');
+    form.method = 'POST';
+    form.action = src;
+    form.target = name;
+    form.hidden = true;
+    const input = document.createElement('input');
+    input.type = 'hidden';
+    input.name = 'token';
+    input.value = token;
+    form.appendChild(input);
+    this.appendChild(form);
+    form.submit();
+    form.remove();
+  }
+}
+if (!customElements.get('tableau-viz')) customElements.define('tableau-viz', TableauViz);
+export { TableauViz };
+`;
 
 function xmlEscape(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
@@ -169,6 +244,56 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const timers = new Set<NodeJS.Timeout>();
   let fault: TableauFault = 'none';
   let latencyMs = 0;
+  let clockOffsetSeconds = 0;
+  const usedJtis = new Map<string, number>();
+  const embedSignIns: EmbedSignIn[] = [];
+
+  function verifyEmbedToken(token: string): ConnectedAppVerdict {
+    if (opts.connectedApp === undefined) return { ok: false, code: '126', summary: 'CONNECTED_APP_NOT_FOUND', detail: 'No connected app is registered' };
+    const now = Math.floor(Date.now() / 1000) + clockOffsetSeconds;
+    return verifyConnectedAppJwt(token, opts.connectedApp, users.map((u) => u.name), now, usedJtis);
+  }
+
+  /** The view pages and the embedding library; true when `req` was one of them. */
+  function handleEmbedding(req: IncomingMessage, res: ServerResponse, url: URL, body: string): boolean {
+    if (req.method === 'GET' && url.pathname === EMBEDDING_LIBRARY_PATH) {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'access-control-allow-origin': '*' });
+      res.end(EMBEDDING_LIBRARY);
+      return true;
+    }
+    const view = /^\/views\/([^/]+\/[^/]+)$/.exec(url.pathname)?.[1];
+    if (view === undefined || (req.method !== 'GET' && req.method !== 'POST')) return false;
+    const title = opts.views?.[decodeURIComponent(view)];
+    const allow = opts.connectedApp?.domainAllowlist;
+    const page = (status: number, heading: string, text: string) => {
+      res.writeHead(status, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': `frame-ancestors ${allow === undefined ? '*' : allow.join(' ') || "'none'"}`,
+      });
+      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${xmlEscape(heading)}</title></head><body><main><h1>${xmlEscape(heading)}</h1><p>${xmlEscape(text)}</p></main></body></html>`);
+    };
+    if (title === undefined) {
+      page(404, 'View not found', `There is no view ${decodeURIComponent(view)} on this site.`);
+      return true;
+    }
+    if (req.method === 'GET') {
+      page(200, 'Sign in to Tableau', 'Enter your Tableau username and password.');
+      return true;
+    }
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : null;
+    const token = new URLSearchParams(body).get('token') ?? '';
+    let verdict: EmbedSignIn['verdict'];
+    if (allow !== undefined && (origin === null || !allow.includes(origin))) {
+      // The fake's own code for this case: Tableau refuses the frame, its table names no code.
+      verdict = { ok: false, code: 'domain', summary: 'EMBED_DOMAIN_NOT_ALLOWED', detail: `The page's origin ${String(origin)} is not in the connected app's domain allowlist` };
+    } else {
+      verdict = verifyEmbedToken(token);
+    }
+    embedSignIns.push({ view: decodeURIComponent(view), origin, verdict });
+    if (verdict.ok) page(200, title, `Signed in to Tableau as ${verdict.username}.`);
+    else page(401, 'Tableau could not sign you in', `Error ${verdict.code} ${verdict.summary}: ${verdict.detail}`);
+    return true;
+  }
 
   function send(req: IncomingMessage, res: ServerResponse, status: number, root: string, payload: Record<string, unknown>): void {
     const json = String(req.headers.accept ?? '').includes('application/json');
@@ -238,6 +363,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       sendError(req, res, 500, '500000', 'Internal Server Error', 'The fake was told to fail');
       return;
     }
+    if (handleEmbedding(req, res, url, body)) return;
     if (!m) {
       sendError(req, res, 404, '404000', 'Resource Not Found', 'Unknown path');
       return;
@@ -414,6 +540,11 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     signedOutTokens: () => [...signedOut],
     expireAllTokens() {
       sessions.clear();
+    },
+    verifyConnectedAppToken: verifyEmbedToken,
+    embedSignIns: () => [...embedSignIns],
+    setClockOffset(seconds) {
+      clockOffsetSeconds = seconds;
     },
     close() {
       for (const t of timers) clearTimeout(t);

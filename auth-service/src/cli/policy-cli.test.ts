@@ -342,3 +342,71 @@ describe('policy check: Unicode paths and identities, as the gate decides them',
     expect(r.stderr).toMatch(/^error: --user takes a local user \('kirk' or 'local:kirk'\); .*--claims/);
   });
 });
+
+describe('apps (--app, --nginx)', () => {
+  const appsPolicy = () =>
+    writePolicy(
+      'apps.yaml',
+      [
+        'default: allow',
+        'rules:',
+        '  - { id: federation-others, path: { prefix: /federation }, priority: 20, decision: deny }',
+        'apps:',
+        '  finance:',
+        '    default: deny',
+        '    rules:',
+        '      - { id: reports, path: { prefix: /reports }, priority: 10, decision: allow, conditions: { groups: [Federation] } }',
+        '  hr:',
+        '    default: allow',
+      ].join('\n'),
+    );
+  const nginxDir = (lines: string[]) => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'nginx-'));
+    fs.writeFileSync(path.join(dir, 'apps.conf'), lines.join('\n') + '\n');
+    return dir;
+  };
+
+  it.each([
+    ['finance lets kirk (Federation) into /reports', ['--app', 'finance', '--claims', kirk, '--path', '/reports/q3'], 'allow (rule reports)\n'],
+    ['finance refuses mccoy by its own default', ['--app', 'finance', '--claims', mccoy, '--path', '/reports/q3'], 'deny (rule default)\n'],
+    ['hr ignores the default app\'s /federation rule', ['--app', 'hr', '--claims', mccoy, '--path', '/federation'], 'allow (rule default)\n'],
+    ['the default app keeps its own rules', ['--claims', mccoy, '--path', '/federation'], 'deny (rule federation-others)\n'],
+    ['an app the policy lacks is refused as in the gate', ['--app', 'payroll', '--claims', kirk, '--path', '/'], "deny (app-unknown): the policy has no app 'payroll' (apps: finance, hr); the gate answers 403\n"],
+  ])('check: %s', async (_name, args, expected) => {
+    const r = await cli(['check', '--file', appsPolicy(), ...args]);
+    expect([r.code, r.stdout]).toEqual([0, expected]);
+  });
+
+  it('check refuses an --app that is not an app name (exit 2)', async () => {
+    const r = await cli(['check', '--file', appsPolicy(), '--app', 'Fin ance', '--path', '/']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--app must be an app name');
+  });
+
+  it('lint lists the apps, and with --nginx accepts a config naming only known apps', async () => {
+    const r = await cli(['lint', '--file', appsPolicy(), '--nginx', nginxDir(['set $gate_app finance;', 'set $gate_app hr;'])]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('apps: finance (1 rule, default deny), hr (0 rules, default allow)');
+    expect(r.stdout).not.toContain('warning');
+  });
+
+  it('lint --nginx refuses an app the policy lacks (exit 1) and warns about an app no config names', async () => {
+    const dir = nginxDir(['set $gate_app finance;', 'set $gate_app payroll;']);
+    const r = await cli(['lint', '--file', appsPolicy(), '--nginx', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: ${dir}/apps.conf:2: set $gate_app payroll: the policy has no app 'payroll' (apps: finance, hr)`);
+    const ok = await cli(['lint', '--file', appsPolicy()], { NGINX_CONF_DIR: nginxDir(['set $gate_app finance;']) });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("warning: apps.hr: no 'set $gate_app hr;' in");
+  });
+
+  it('compile --nginx writes nothing when the config names an unknown app', async () => {
+    const out = path.join(tmp, 'apps-policy.json');
+    const r = await cli(['compile', '--file', appsPolicy(), '--out', out, '--nginx', nginxDir(['set $gate_app payroll;'])]);
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(out)).toBe(false);
+    const good = await cli(['compile', '--file', appsPolicy(), '--out', out, '--nginx', nginxDir(['set $gate_app finance;', 'set $gate_app hr;'])]);
+    expect(good.code).toBe(0);
+    expect(Object.keys(JSON.parse(fs.readFileSync(out, 'utf8')).apps)).toEqual(['finance', 'hr']);
+  });
+});

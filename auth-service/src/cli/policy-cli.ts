@@ -1,13 +1,15 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { decideAccess } from '../../../njs/src/core/policy.js';
+import { appSection, decideAccess } from '../../../njs/src/core/policy.js';
 import { MAX_POLICY_PATH_LENGTH, policyPath } from '../../../njs/src/core/request-path.js';
 import { writeGateConfig } from '../services/gate-config.js';
 import type { AccessDecision, AccessRequest, CompiledPolicy } from '../../../njs/src/core/policy-contract.js';
 import { LOCAL_SOURCE } from '../authenticators/local.js';
 import { isAppError } from '../errors.js';
-import { compilePolicy, lintCompiledPolicy, loadPolicyFile } from '../policy/compile-policy.js';
+import { compilePolicy, lintCompiledPolicy, loadPolicyFile, policyAppNames } from '../policy/compile-policy.js';
+import { lintNginxApps } from '../policy/nginx-apps.js';
+import { APP_NAME } from '../policy/parse-policy.js';
 import { createPool, runMigrations } from '../storage/db.js';
 import { resolveStore } from '../storage/embedded.js';
 import { createUsersRepo } from '../storage/users-repo.js';
@@ -35,13 +37,13 @@ export const DEFAULT_POLICY_FILE = 'nginx/policy.yaml';
 const USAGE = `Usage: npm run policy -- <command> [options]
 
 Commands:
-  lint [--file PATH]
+  lint [--file PATH] [--nginx DIR]
       Validate the policy file and report every problem at once.
-  check --path P [--method GET] [--user NAME | --claims JSON] [--ip ADDR] [--at ISO-TIME] [--file PATH]
+  check --path P [--app NAME] [--method GET] [--user NAME | --claims JSON] [--ip ADDR] [--at ISO-TIME] [--file PATH]
       Print the decision for one request and the rule that made it, e.g.
         allow (rule federation-members)
         deny (rule default)
-  compile --out FILE [--file PATH]
+  compile --out FILE [--file PATH] [--nginx DIR]
       Validate the policy file and write the compiled policy the gate loads (runtime/policy.json)
       to FILE atomically; then reload nginx (make reload does both for make up).
   help
@@ -54,6 +56,11 @@ Options:
                    unnormalised). As in the gate, ';params' are cut, and a path the gate finds ambiguous
                    (backslash, '..;', a '%XX' left after decoding) is reported as bad-request.
   --out FILE       where compile writes the compiled policy
+  --nginx DIR      the nginx config folder (default NGINX_CONF_DIR, else not scanned): every
+                   'set $gate_app NAME;' in its *.conf and *.conf.template files must name an app of
+                   the policy's apps: (an error otherwise); a policy app no file names is a warning
+  --app NAME       the app the request belongs to (the location's 'set $gate_app NAME;'); default:
+                   the default app (the policy's top-level default and rules)
   --method M       HTTP method (default GET)
   --user NAME      claims of a local user ('kirk' or 'local:kirk') from the store: DATABASE_URL if
                    set, else the embedded store in DATA_DIR (default ./data)
@@ -73,10 +80,11 @@ class CommandError extends Error {}
 type Options = ParseArgsConfig['options'];
 
 const COMMANDS: Record<string, Options> = {
-  lint: { file: { type: 'string' } },
-  compile: { file: { type: 'string' }, out: { type: 'string' } },
+  lint: { file: { type: 'string' }, nginx: { type: 'string' } },
+  compile: { file: { type: 'string' }, out: { type: 'string' }, nginx: { type: 'string' } },
   check: {
     file: { type: 'string' },
+    app: { type: 'string' },
     path: { type: 'string' },
     method: { type: 'string' },
     user: { type: 'string' },
@@ -103,8 +111,16 @@ function policyFile(values: Values, env: PolicyCliIo['env']): string {
   return values.file || env.POLICY_FILE || DEFAULT_POLICY_FILE;
 }
 
-/** Loads and compiles the file; every compile error becomes one `error:` line on stderr. */
-function compileFile(file: string, nowSeconds: number, io: PolicyCliIo): { compiled: CompiledPolicy; warnings: string[] } | null {
+/** --nginx DIR, else NGINX_CONF_DIR, else none (no scan). */
+function nginxDir(values: Values, env: PolicyCliIo['env']): string | undefined {
+  return values.nginx || env.NGINX_CONF_DIR || undefined;
+}
+
+/**
+ * Loads and compiles the file, and with `nginx` checks the apps the nginx config names against it;
+ * every error becomes one `error:` line on stderr.
+ */
+function compileFile(file: string, nowSeconds: number, io: PolicyCliIo, nginx?: string): { compiled: CompiledPolicy; warnings: string[] } | null {
   let source: unknown;
   try {
     source = loadPolicyFile(file);
@@ -112,20 +128,23 @@ function compileFile(file: string, nowSeconds: number, io: PolicyCliIo): { compi
     throw new CommandError(`cannot read policy file ${file}: ${(err as Error).message}`);
   }
   const result = compilePolicy(source, { now: nowSeconds });
-  if (!result.ok) {
-    for (const e of result.errors) io.stderr.write(`error: ${oneLine(e)}\n`);
-    io.stderr.write(`${file}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`);
+  const apps = result.ok && nginx !== undefined ? lintNginxApps(nginx, result.compiled) : { errors: [], warnings: [] };
+  const errors = result.ok ? apps.errors : result.errors;
+  if (errors.length > 0) {
+    for (const e of errors) io.stderr.write(`error: ${oneLine(e)}\n`);
+    io.stderr.write(`${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}\n`);
     return null;
   }
-  return { compiled: result.compiled, warnings: [...result.warnings, ...lintCompiledPolicy(result.compiled, nowSeconds)] };
+  const compiled = (result as { compiled: CompiledPolicy }).compiled;
+  return { compiled, warnings: [...(result as { warnings: string[] }).warnings, ...apps.warnings, ...lintCompiledPolicy(compiled, nowSeconds)] };
 }
 
 function runLint(values: Values, io: PolicyCliIo, nowSeconds: number): number {
   const file = policyFile(values, io.env);
-  const out = compileFile(file, nowSeconds, io);
+  const out = compileFile(file, nowSeconds, io, nginxDir(values, io.env));
   if (!out) return 1;
   const n = out.compiled.rules.length;
-  io.stdout.write(`ok: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default})\n`);
+  io.stdout.write(`ok: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default})${appsSummary(out.compiled)}\n`);
   for (const w of out.warnings) io.stdout.write(`warning: ${oneLine(w)}\n`);
   return 0;
 }
@@ -134,7 +153,7 @@ async function runCompile(values: Values, io: PolicyCliIo, nowSeconds: number): 
   const outFile = values.out;
   if (outFile === undefined || outFile === '') throw new UsageError('"compile" needs --out FILE (e.g. the runtime/policy.json next to the gate config)');
   const file = policyFile(values, io.env);
-  const out = compileFile(file, nowSeconds, io);
+  const out = compileFile(file, nowSeconds, io, nginxDir(values, io.env));
   if (!out) return 1;
   for (const w of out.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
   try {
@@ -143,12 +162,22 @@ async function runCompile(values: Values, io: PolicyCliIo, nowSeconds: number): 
     throw new CommandError(`cannot write ${outFile}: ${(err as Error).message}`);
   }
   const n = out.compiled.rules.length;
-  io.stdout.write(`compiled: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default}) -> ${outFile}; reload nginx to apply\n`);
+  io.stdout.write(`compiled: ${n} rule${n === 1 ? '' : 's'} (${file}, default ${out.compiled.default})${appsSummary(out.compiled)} -> ${outFile}; reload nginx to apply\n`);
   return 0;
+}
+
+/** ', apps: finance (2 rules, default deny), hr (...)' or '' without apps. */
+function appsSummary(compiled: CompiledPolicy): string {
+  const names = policyAppNames(compiled);
+  if (names.length === 0) return '';
+  const apps = compiled.apps as { [app: string]: CompiledPolicy };
+  return `; apps: ${names.map((a) => `${a} (${apps[a].rules.length} rule${apps[a].rules.length === 1 ? '' : 's'}, default ${apps[a].default})`).join(', ')}`;
 }
 
 interface CheckRequest {
   file: string;
+  /** '' for the default app. */
+  app: string;
   method: string;
   path: string;
   user: string | undefined;
@@ -207,7 +236,9 @@ function validateCheck(values: Values, io: PolicyCliIo): CheckRequest {
         'before the gate matches $uri, so the gate would see a different path\n',
     );
   }
-  return { file: policyFile(values, io.env), method, path: p, user, claims, remoteAddr, at };
+  const app = values.app ?? '';
+  if (app !== '' && !APP_NAME.test(app)) throw new UsageError(`--app must be an app name: lower-case letters, digits, _ and -, starting with a letter or digit, at most 32 (got ${JSON.stringify(app)})`);
+  return { file: policyFile(values, io.env), app, method, path: p, user, claims, remoteAddr, at };
 }
 
 /** The claims the auth service signs for a local user (see authenticators/local.ts and session-token.ts). */
@@ -251,6 +282,13 @@ async function runCheck(values: Values, io: PolicyCliIo, nowMillis: number): Pro
   const out = compileFile(req.file, whenSeconds, io);
   if (!out) return 1;
   for (const w of out.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
+  // The app's own section, as the gate picks it; an app the policy lacks is refused as in the gate.
+  const section = appSection(out.compiled, req.app);
+  if (section === null) {
+    const names = policyAppNames(out.compiled);
+    io.stdout.write(`deny (app-unknown): the policy has no app '${req.app}' (apps: ${names.length === 0 ? 'none' : names.join(', ')}); the gate answers 403\n`);
+    return 0;
+  }
   const claims = req.user !== undefined ? await loadUserClaims(req.user, io) : req.claims;
   // The same path rules as the gate: too long or ambiguous paths refused before any rule is looked at,
   // ;params cut, non-ASCII case-folded (the same core code as the gate).
@@ -264,7 +302,7 @@ async function runCheck(values: Values, io: PolicyCliIo, nowMillis: number): Pro
     return 0;
   }
   const request: AccessRequest = { method: req.method, path: gatePath, claims, remoteAddr: req.remoteAddr, now: whenSeconds };
-  io.stdout.write(formatDecision(decideAccess(out.compiled, request), claims === null));
+  io.stdout.write(formatDecision(decideAccess(section, request), claims === null));
   return 0;
 }
 

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,21 @@ describe('npm run status', () => {
     expect(same.stdout).toContain(`Access policy: ${SEED_POLICY}\n  revision ${revision}, ${compiled.compiled.rules.length} rule(s), default ${compiled.compiled.default}\n  in nginx: same revision\n`);
     writeFileSync(policyRuntimeFile(gateConfig), JSON.stringify({ ...compiled.compiled, rules: compiled.compiled.rules.slice(1) }));
     expect((await run([], env)).stdout).toMatch(/ {2}in nginx: revision [A-Za-z0-9_-]{12} in .*policy\.json: restart the auth service, then reload nginx\n/);
+  });
+
+  it('lists the policy\'s apps with their rule counts and defaults, and an app change changes the revision', async () => {
+    const gateConfig = join(dir, 'gate-config-apps.json');
+    const appsPolicy = fileURLToPath(new URL('../../../examples/nginx/two-apps-policy.yaml', import.meta.url));
+    const env = baseEnv({ POLICY_FILE: appsPolicy, GATE_CONFIG_FILE: gateConfig });
+    const { stdout } = await run([], env);
+    expect(stdout).toContain('  app finance: 2 rule(s), default deny\n  app hr: 2 rule(s), default allow\n  app wiki: 2 rule(s), default allow\n');
+    const report = JSON.parse((await run(['--json'], env)).stdout) as StatusReport;
+    expect(report.policy).toMatchObject({ apps: [{ name: 'finance', rules: 2, default: 'deny' }, { name: 'hr', rules: 2, default: 'allow' }, { name: 'wiki', rules: 2, default: 'allow' }] });
+    const compiled = compilePolicyFile(appsPolicy, Math.floor(NOW / 1000));
+    if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
+    const c = compiled.compiled;
+    expect(policyRevision({ ...c, apps: { ...c.apps, hr: { ...c.apps!.hr!, default: 'deny' } } })).not.toBe(policyRevision(c));
+    expect((await run([], baseEnv({ POLICY_FILE: SEED_POLICY, GATE_CONFIG_FILE: gateConfig }))).stdout).toContain('  apps: none (one app: the default)\n');
   });
 
   it('uses the make-up launcher secret in DATA_DIR when JWT_SECRET and JWT_SECRET_FILE are unset', async () => {

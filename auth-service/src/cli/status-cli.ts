@@ -36,7 +36,10 @@ const OPTIONS = { errors: { type: 'string' }, json: { type: 'boolean' }, help: {
 /** What the page shows, also its --json form. */
 export interface StatusReport {
   config: { ok: true; settings: Record<string, string> } | { ok: false; problems: string[] };
-  policy: { file: string; revision: string; rules: number; default: string; inNginx: string } | { file: null } | null;
+  policy:
+    | { file: string; revision: string; rules: number; default: string; inNginx: string; apps: Array<{ name: string; rules: number; default: string }> }
+    | { file: null }
+    | null;
   keys: Array<{ kid: string; state: 'active' | 'previous' | 'retired'; retiresAt: string | null }>;
   sessions: { live: number } | { error: string };
   recentFailures: Array<{ at: string; event: string; user: string | null; source: string | null; clientIp: string | null; reason: string | null; requestId: string | null }> | { error: string };
@@ -47,11 +50,17 @@ function iso(ms: number): string {
 }
 
 /**
- * The policy's revision: a digest of what decides (rules and default), not of when it was compiled,
- * so the same policy file has the same revision wherever and whenever it is compiled.
+ * The policy's revision: a digest of what decides (rules and default, and each app's), not of when
+ * it was compiled, so the same policy file has the same revision wherever and whenever it is
+ * compiled. A policy without apps keeps the revision it had before apps existed.
  */
-export function policyRevision(policy: Pick<CompiledPolicy, 'rules' | 'default'>): string {
-  return crypto.createHash('sha256').update(JSON.stringify({ default: policy.default, rules: policy.rules }), 'utf8').digest('base64url').slice(0, 12);
+export function policyRevision(policy: Pick<CompiledPolicy, 'rules' | 'default' | 'apps'>): string {
+  const deciding: { default: string; rules: unknown; apps?: { [app: string]: unknown } } = { default: policy.default, rules: policy.rules };
+  if (policy.apps !== undefined) {
+    deciding.apps = {};
+    for (const name of Object.keys(policy.apps).sort()) deciding.apps[name] = { default: policy.apps[name]!.default, rules: policy.apps[name]!.rules };
+  }
+  return crypto.createHash('sha256').update(JSON.stringify(deciding), 'utf8').digest('base64url').slice(0, 12);
 }
 
 /** Every setting in force, as operators write them, with secrets replaced by "set" (or a key id). */
@@ -83,6 +92,7 @@ export function describeSettings(c: AuthConfig): Record<string, string> {
     OIDC: c.oidc === null ? 'off' : `${c.oidc.flavour} ${c.oidc.issuer} (client ${c.oidc.clientId}, secret set)`,
     PUBLIC_BASE_URL: c.publicBaseUrl ?? 'unset',
     POLICY_FILE: c.accessPolicy?.file ?? 'off',
+    NGINX_CONF_DIR: c.nginxConfDir ?? 'unset',
     GATE_CONFIG_FILE: c.gateConfigFile ?? 'unset',
     AUDIT_RETENTION_DAYS: String(c.auditRetentionDays),
     LOG_LEVEL: c.logLevel,
@@ -141,7 +151,12 @@ function renderText(r: StatusReport, nowMs: number): string {
   out.push('');
   if (r.policy === null) out.push('Access policy: unknown (config invalid)');
   else if (r.policy.file === null) out.push('Access policy: off (POLICY_FILE unset: every signed-in user reaches every path)');
-  else out.push(`Access policy: ${r.policy.file}`, `  revision ${r.policy.revision}, ${r.policy.rules} rule(s), default ${r.policy.default}`, `  in nginx: ${r.policy.inNginx}`);
+  else {
+    out.push(`Access policy: ${r.policy.file}`, `  revision ${r.policy.revision}, ${r.policy.rules} rule(s), default ${r.policy.default}`, `  in nginx: ${r.policy.inNginx}`);
+    // The apps (set $gate_app NAME; in the nginx config), each with its own rules and default.
+    if (r.policy.apps.length === 0) out.push('  apps: none (one app: the default)');
+    else for (const a of r.policy.apps) out.push(`  app ${a.name}: ${a.rules} rule(s), default ${a.default}`);
+  }
   out.push('');
   out.push('Signing keys (ids only):');
   if (r.keys.length === 0) out.push('  unknown (config invalid)');
@@ -198,7 +213,10 @@ export async function runStatusCli(argv: string[], io: CliIo, now: () => number 
       if (ap === null) report.policy = { file: null };
       else {
         const revision = policyRevision(ap.compiled);
-        report.policy = { file: ap.file, revision, rules: ap.compiled.rules.length, default: ap.compiled.default, inNginx: policyInNginx(c, revision) };
+        const apps = Object.keys(ap.compiled.apps ?? {})
+          .sort()
+          .map((name) => ({ name, rules: ap.compiled.apps![name]!.rules.length, default: ap.compiled.apps![name]!.default }));
+        report.policy = { file: ap.file, revision, rules: ap.compiled.rules.length, default: ap.compiled.default, inNginx: policyInNginx(c, revision), apps };
       }
       report.keys = keysOf(c, nowMs);
     }

@@ -496,3 +496,62 @@ describe('group_aliases: one policy for Entra users with 3 groups (ID token) and
     expect(errors.some((e) => e.startsWith('policy.group_aliases.A,B:'))).toBe(true);
   });
 });
+
+describe('apps: per-app sections', () => {
+  const source = {
+    default: 'allow',
+    rules: [{ id: 'federation-others', path: { prefix: '/federation' }, priority: 20, decision: 'deny' }],
+    apps: {
+      finance: {
+        default: 'deny',
+        rules: [
+          { id: 'reports', path: { prefix: '/reports' }, priority: 10, decision: 'allow', conditions: { groups: ['Federation'] } },
+          // Same id as a top-level rule: ids are unique per section.
+          { id: 'federation-others', path: { prefix: '/federation' }, priority: 20, decision: 'allow' },
+        ],
+      },
+      'hr-2': { default: 'allow' },
+    },
+  };
+
+  it('compiles each app into a whole policy of its own, decided by its own rules and default', () => {
+    const compiled = compileOk(source);
+    expect(Object.keys(compiled.apps ?? {})).toEqual(['finance', 'hr-2']);
+    const finance = compiled.apps!.finance;
+    expect([decide(finance, { path: '/reports/q3' }).decision, decide(finance, { path: '/reports/q3' }).rule]).toEqual(['allow', 'reports']);
+    expect(decide(finance, { path: '/reports', claims: mccoy }).rule).toBe('default');
+    expect(decide(finance, { path: '/reports', claims: mccoy }).decision).toBe('deny');
+    expect(decide(finance, { path: '/federation' }).decision).toBe('allow');
+    expect(decide(compiled, { path: '/federation' }).decision).toBe('deny');
+    expect(decide(compiled.apps!['hr-2'], { path: '/x' })).toMatchObject({ decision: 'allow', rule: 'default' });
+    expect(finance.apps).toBeUndefined();
+  });
+
+  it('leaves `apps` out of a policy without apps (the compiled file stays as before)', () => {
+    expect('apps' in compileOk({ default: 'allow', rules: [] })).toBe(false);
+  });
+
+  it('warns about an app without a default (deny)', () => {
+    const r = compilePolicy({ default: 'allow', apps: { wiki: { rules: [] } } }, { now: NOW });
+    expect(r.ok && r.warnings).toContain("apps.wiki: no 'default' given; requests of this app matching no rule are denied");
+    expect(r.ok && r.compiled.apps!.wiki.default).toBe('deny');
+  });
+
+  it('reports every problem of every app at once, named by app, rule and field', () => {
+    const errors = errorsOf({
+      default: 'allow',
+      rules: [{ id: 'x', path: { prefix: 'nope' }, priority: 1, decision: 'allow' }],
+      apps: {
+        Finance: { default: 'allow' },
+        hr: { default: 'maybe', rules: [{ id: 'a', path: { prefix: '/a' }, priority: 1, decision: 'allow' }, { id: 'a', path: { prefix: '/b' }, priority: 2, decision: 'deny' }] },
+        wiki: { rules: [{ id: 'one', path: { prefix: '/w' }, priority: 5, decision: 'allow' }, { id: 'two', path: { prefix: '/w/x' }, priority: 5, decision: 'deny' }], extra: true },
+      },
+    });
+    expect(errors.some((e) => e.startsWith('rules[0] (x).path.prefix'))).toBe(true);
+    expect(errors.some((e) => e.startsWith('apps.Finance: not an app name'))).toBe(true);
+    expect(errors.some((e) => e.startsWith('policy.apps.hr.default'))).toBe(true);
+    expect(errors).toContain('apps.hr.rules[1] (a).id: duplicate rule id, first used by apps.hr.rules[0]');
+    expect(errors.some((e) => e.startsWith("apps.wiki: rules 'one' and 'two' overlap"))).toBe(true);
+    expect(errors.some((e) => e.startsWith('policy.apps.wiki') && e.includes('extra'))).toBe(true);
+  });
+});

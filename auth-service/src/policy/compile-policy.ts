@@ -12,7 +12,7 @@ import type { CompiledPolicy, CompiledRule, CompiledZone, PolicyDecision } from 
 import { compileConditions } from './compile-conditions.js';
 import { buildIndex, checkOverlaps, type Indexed } from './index-rules.js';
 import { checkPath, checkRegex, foldRulePath } from './lint-paths.js';
-import { issuesToErrors, ruleSchema, topSchema } from './parse-policy.js';
+import { APP_NAME, issuesToErrors, ruleSchema, topSchema } from './parse-policy.js';
 import { requiredLiteral } from './regex-literal.js';
 import { HORIZON_FUTURE_SECONDS, HORIZON_PAST_SECONDS } from './time-tables.js';
 
@@ -44,7 +44,7 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
   // Top-level problems are reported together with every rule's, not instead of them.
   const top = topSchema.safeParse(source);
   if (!top.success) errors.push(...issuesToErrors('policy', top.error));
-  const topInput = source as { default?: unknown; rules?: unknown; group_aliases?: unknown };
+  const topInput = source as { default?: unknown; rules?: unknown; group_aliases?: unknown; apps?: unknown };
   const groupAliases: { [alias: string]: string } = top.success && top.data.group_aliases ? top.data.group_aliases : {};
   const defaultDecision: PolicyDecision = topInput.default === 'allow' ? 'allow' : 'deny';
   if (topInput.default === undefined) warnings.push("policy: no 'default' given; requests matching no rule are denied");
@@ -52,16 +52,59 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
   const now = Math.floor(options.now);
   const horizonStart = now - HORIZON_PAST_SECONDS;
   const horizonEnd = now + HORIZON_FUTURE_SECONDS;
+  const context = { now, horizonStart, horizonEnd, groupAliases };
+  const compiled = compileSection('', topInput.rules, defaultDecision, context, errors, warnings);
+
+  const appsInput = topInput.apps;
+  const apps: { [app: string]: CompiledPolicy } = {};
+  let appCount = 0;
+  if (typeof appsInput === 'object' && appsInput !== null && !Array.isArray(appsInput)) {
+    for (const [name, raw] of Object.entries(appsInput as { [app: string]: unknown })) {
+      const app = (typeof raw === 'object' && raw !== null ? raw : {}) as { default?: unknown; rules?: unknown };
+      if (app.default === undefined) warnings.push(`apps.${name}: no 'default' given; requests of this app matching no rule are denied`);
+      const section = compileSection(`apps.${name}.`, app.rules, app.default === 'allow' ? 'allow' : 'deny', context, errors, warnings);
+      if (APP_NAME.test(name)) {
+        apps[name] = section;
+        appCount++;
+      } else {
+        errors.push(`apps.${name}: not an app name (lower-case letters, digits, _ and -, starting with a letter or digit, at most 32), as in set $gate_app NAME;`);
+      }
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  if (appCount > 0) compiled.apps = apps;
+  return { ok: true, compiled, warnings };
+}
+
+/** The names of the apps a compiled policy has a section for (sorted). */
+export function policyAppNames(compiled: CompiledPolicy): string[] {
+  return compiled.apps === undefined ? [] : Object.keys(compiled.apps).sort();
+}
+
+interface SectionContext {
+  now: number;
+  horizonStart: number;
+  horizonEnd: number;
+  groupAliases: { [alias: string]: string };
+}
+
+/**
+ * Compiles one section's rules (the top level's, or one app's) into a whole CompiledPolicy with its
+ * own indexes and zone tables. Problems are pushed onto `errors` named `<where>rules[i] (id)...`;
+ * rule ids are unique within the section.
+ */
+function compileSection(where0: string, rulesInput: unknown, defaultDecision: PolicyDecision, context: SectionContext, errors: string[], warnings: string[]): CompiledPolicy {
+  const { now, horizonStart, horizonEnd, groupAliases } = context;
   const zones: { [zone: string]: CompiledZone } = {};
   const rules: CompiledRule[] = [];
   const indexed: Indexed[] = [];
   const seenIds = new Map<string, number>();
-  const raw: unknown[] = Array.isArray(topInput.rules) ? topInput.rules : [];
-
+  const raw: unknown[] = Array.isArray(rulesInput) ? rulesInput : [];
+  const errorsBefore = errors.length;
   raw.forEach((input, index) => {
     const parsed = ruleSchema.safeParse(input);
     const idGuess = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : '';
-    const where = `rules[${index}]${idGuess ? ` (${idGuess})` : ''}`;
+    const where = `${where0}rules[${index}]${idGuess ? ` (${idGuess})` : ''}`;
     if (!parsed.success) {
       errors.push(...issuesToErrors(where, parsed.error));
       return;
@@ -69,7 +112,7 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
     const rule = parsed.data;
     const before = errors.length;
     const previous = seenIds.get(rule.id);
-    if (previous !== undefined) errors.push(`${where}.id: duplicate rule id, first used by rules[${previous}]`);
+    if (previous !== undefined) errors.push(`${where}.id: duplicate rule id, first used by ${where0}rules[${previous}]`);
     else seenIds.set(rule.id, index);
 
     let kind: Indexed['kind'];
@@ -119,11 +162,13 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
     rules.push(compiled);
   });
 
-  checkOverlaps(indexed, errors);
-  if (errors.length > 0) return { ok: false, errors };
+  const overlaps: string[] = [];
+  checkOverlaps(indexed, overlaps);
+  for (const e of overlaps) errors.push(where0 === '' ? e : `${where0.slice(0, -1)}: ${e}`);
+  if (errors.length > errorsBefore) return { version: COMPILED_POLICY_VERSION, default: defaultDecision, compiledAt: now, horizonStart, horizonEnd, rules: [], exact: {}, prefix: {}, regex: [], zones: {} };
 
   const { exact, prefix, regex } = buildIndex(rules, indexed);
-  if (regex.length > 20) warnings.push(`policy: ${regex.length} regex rules; regex rules are checked one by one on every request`);
+  if (regex.length > 20) warnings.push(`${where0 === '' ? 'policy: ' : where0.slice(0, -1) + ': '}${regex.length} regex rules; regex rules are checked one by one on every request`);
 
   const compiled: CompiledPolicy = {
     version: COMPILED_POLICY_VERSION,
@@ -137,5 +182,6 @@ export function compilePolicy(source: unknown, options: { now: number }): Compil
     regex,
     zones,
   };
-  return { ok: true, compiled, warnings };
+  return compiled;
 }
+

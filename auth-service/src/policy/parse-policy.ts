@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { APP_NAME_PATTERN } from '../../../njs/src/core/policy-contract.js';
 
 /** Reads a policy file: YAML for .yaml/.yml, JSON for .json. Throws on unreadable or unparsable files. */
 export function loadPolicyFile(path: string): unknown {
@@ -48,11 +49,24 @@ export const ruleSchema = z.strictObject({
 });
 export type RuleInput = z.infer<typeof ruleSchema>;
 
+/** An app's name (`set $gate_app NAME;`): policy-contract.ts APP_NAME_PATTERN. */
+export const APP_NAME = new RegExp(APP_NAME_PATTERN);
+
+/** One entry of `apps:`: its own default and rules (each rule as ruleSchema, checked one by one). */
+export const appSchema = z.strictObject({
+  default: decision.optional(),
+  rules: z.array(z.unknown()).optional(),
+});
+
 export const topSchema = z.strictObject({
   default: decision.optional(),
   // alias name → the group as the identity source sends it (an Entra object id); rules say `alias:<name>`.
   group_aliases: z.record(z.string().regex(/^[^,]+$/), z.string().regex(/^[^,]+$/, 'a group id, without commas')).optional(),
   rules: z.array(z.unknown()).optional(),
+  // app name → its section; the top-level default and rules are the default (unnamed) app's.
+  apps: z
+    .record(z.string().regex(APP_NAME, 'an app name: lower-case letters, digits, _ and -, starting with a letter or digit, at most 32'), appSchema)
+    .optional(),
 });
 
 /** The prefix of a group entry that names a `group_aliases` entry instead of a group. */

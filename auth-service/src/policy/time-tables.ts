@@ -12,7 +12,8 @@ export const HORIZON_WARN_SECONDS = 180 * 86400;
 /** Warnings about a compiled policy at time `now`: mainly a zone horizon that is running out. */
 export function lintCompiledPolicy(compiled: CompiledPolicy, now: number): string[] {
   const out: string[] = [];
-  if (Object.keys(compiled.zones).length === 0) return out;
+  const sections = [compiled, ...Object.values(compiled.apps ?? {})];
+  if (sections.every((s) => Object.keys(s.zones).length === 0)) return out;
   if (now >= compiled.horizonEnd) {
     out.push('policy: the time-zone tables have run out; time conditions now deny. Recompile the policy and reload nginx');
   } else if (compiled.horizonEnd - now < HORIZON_WARN_SECONDS) {

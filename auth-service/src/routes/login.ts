@@ -1,18 +1,20 @@
 import express, { type Request, type Response, Router } from 'express';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
-import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import { CSRF_COOKIE_NAME, maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { cookieNamePrefix, cookieSize, MAX_COOKIE_BYTES, serializeCookie } from '../security/cookies.js';
+import { cookieNamePrefix, cookieSize, MAX_COOKIE_BYTES, serializeCookie, serializeSessionCookie } from '../security/cookies.js';
 import type { CsrfProtection } from '../security/csrf.js';
 import { checkLoginOrigin, expectedOrigins } from '../security/request-origin.js';
 import type { LoginService } from '../services/login.js';
 import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import type { OidcService } from '../services/oidc.js';
+import type { RenewalService } from '../services/renewal.js';
+import type { SsoHandoff } from '../services/sso-handoff.js';
 import { renderLoginPage } from '../views/login-page.js';
 import { localsOf } from './context.js';
+import { hereOriginOf, relativeOnOwnOrigin, returnTargetOf, sessionForHandoff, signInHostLocation } from './sso.js';
 
 export const GENERIC_FAILURE_MESSAGE = 'Invalid username or password.';
 export const INVALID_INPUT_MESSAGE = 'Enter your username (up to 64 characters) and your password.';
@@ -37,6 +39,8 @@ export interface LoginRouteDeps {
   logger: Logger;
   /** Adds "Sign in with …" to the page; absent/null when OIDC is off. */
   oidc?: OidcService | null;
+  /** Single sign-on across hosts (APP_ORIGINS); with `renew` and `now` for a signed-in browser's expired token. */
+  sso: { handoff: SsoHandoff; renew: RenewalService; now: () => number };
 }
 
 function field(body: unknown, name: string): unknown {
@@ -81,8 +85,27 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
       );
   }
 
-  router.get('/login', (req, res) => {
-    const returnPath = safeReturnPath(req.query.rd);
+  router.get('/login', async (req, res) => {
+    const here = hereOriginOf(req);
+    const target = relativeOnOwnOrigin(returnTargetOf(req.query.rd, config), here);
+    // An app host signs in on the sign-in host, which hands the session back (routes/sso.ts).
+    const away = signInHostLocation(config, here, target);
+    if (away !== null) {
+      res.status(302).setHeader('Location', away);
+      res.end();
+      return;
+    }
+    // Already signed in here, on the way to another app host: hand the session over at once.
+    if (target.charCodeAt(0) !== 0x2f) {
+      const claims = await sessionForHandoff(req, res, { config, renew: deps.sso.renew, now: deps.sso.now });
+      if (claims !== null) {
+        const location = await deps.sso.handoff.locationFor(target, claims, { hereOrigin: here, host: req.headers.host, clientIp: normaliseClientIp(req.ip), requestId: localsOf(res).requestId });
+        res.status(302).setHeader('Location', location);
+        res.end();
+        return;
+      }
+    }
+    const returnPath = target;
     let cookieValue = csrfCookieOf(req);
     if (cookieValue === undefined) {
       cookieValue = csrf.newCookieValue();
@@ -100,7 +123,8 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
     if (req.body === undefined) {
       throw new AppError('ERR_BAD_REQUEST', 400, BAD_REQUEST_MESSAGE);
     }
-    const returnPath = safeReturnPath(field(req.body, 'rd'));
+    const here = hereOriginOf(req);
+    const returnPath = relativeOnOwnOrigin(returnTargetOf(field(req.body, 'rd'), config), here);
     locals.returnPath = returnPath;
 
     const origin = checkLoginOrigin(req.headers, expectedOrigins(req.protocol, req.headers, config.publicBaseUrl));
@@ -153,16 +177,11 @@ export function createLoginRouter(deps: LoginRouteDeps): Router {
     }
     // In the background, as at logout: Tableau never delays the sign-in.
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
-    res.append(
-      'Set-Cookie',
-      serializeCookie(config.session.cookieName, result.token, {
-        sameSite: 'Lax',
-        maxAge: maxSessionAgeSeconds(config),
-        secure: config.session.cookieSecure,
-      }),
-    );
-    // Relative and already validated: no Host header or absolute URL is involved.
-    res.status(302).setHeader('Location', returnPath);
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, result.token, maxSessionAgeSeconds(config)));
+    // A path (relative, validated: no Host header is involved), or an APP_ORIGINS target, reached
+    // through a one-time hand-off code unless the cookie's domain already covers it.
+    const location = await deps.sso.handoff.locationFor(returnPath, result.claims, { hereOrigin: here, host: req.headers.host, clientIp: normaliseClientIp(req.ip), requestId: locals.requestId });
+    res.status(302).setHeader('Location', location);
     res.end();
   });
 

@@ -1,19 +1,20 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import { readCookie } from '../../../njs/src/core/cookie.js';
-import { safeReturnPath } from '../../../njs/src/core/return-url.js';
 import { maxSessionAgeSeconds, type AuthConfig } from '../config.js';
 import { isAppError } from '../errors.js';
 import { secondsSince, type AuthMetrics } from '../metrics.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { cookieNamePrefix, serializeCookie } from '../security/cookies.js';
+import { cookieNamePrefix, serializeCookie, serializeSessionCookie } from '../security/cookies.js';
 import type { OidcService } from '../services/oidc.js';
 import { decideFrontChannelLogout } from '../services/oidc-frontchannel.js';
 import type { ServerSessions } from '../services/server-sessions.js';
 import { OIDC_STATE_COOKIE, OIDC_STATE_TTL_SECONDS } from '../services/oidc-state.js';
 import { signOutReplacedTableauSession } from '../services/tableau-token.js';
 import { renderMessagePage } from '../views/message-page.js';
+import type { SsoHandoff } from '../services/sso-handoff.js';
 import { localsOf, verifiedSessionOf } from './context.js';
+import { hereOriginOf, relativeOnOwnOrigin, returnTargetOf } from './sso.js';
 
 export interface OidcRouteDeps {
   config: AuthConfig;
@@ -24,6 +25,8 @@ export interface OidcRouteDeps {
   sessions: Pick<ServerSessions, 'open' | 'endByIdpSid' | 'recordEvent'>;
   /** Counts each callback as a sign-in of source oidc/azure. */
   metrics?: Pick<AuthMetrics, 'login'>;
+  /** Sends the browser on to an APP_ORIGINS target after sign-in (a hand-off code). */
+  handoff: Pick<SsoHandoff, 'locationFor'>;
 }
 
 export const FRONTCHANNEL_REFUSED_MESSAGE = 'This sign-out request does not match your current session, so you are still signed in.';
@@ -70,14 +73,15 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
       return;
     }
     logger.info({ event: 'logout', reason: 'frontchannel', user, sid: session?.sid, request_id: requestId });
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure }));
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, '', 0));
     res.status(200).type('html').send(
       renderMessagePage({ brandName: config.brandName, theme: config.pageTheme, title: 'Signed out', message: 'You have been signed out of this gateway.', link: { href: '/login', text: 'Sign in again' } }),
     );
   });
 
   router.get('/login/oidc', async (req, res) => {
-    const returnPath = safeReturnPath(req.query.rd);
+    // A path, or an APP_ORIGINS URL (kept in the sealed state cookie until the callback).
+    const returnPath = relativeOnOwnOrigin(returnTargetOf(req.query.rd, config), hereOriginOf(req));
     localsOf(res).returnPath = returnPath;
     const started = await oidc.start(returnPath, localsOf(res).requestId);
     res.append('Set-Cookie', serializeCookie(stateCookieName, started.stateCookie, { sameSite: 'Lax', maxAge: OIDC_STATE_TTL_SECONDS, secure }));
@@ -114,9 +118,10 @@ export function createOidcRouter(deps: OidcRouteDeps): Router {
     await deps.sessions.open(result.claims, { clientIp: normaliseClientIp(req.ip), userAgent: req.headers['user-agent'] ?? null, requestId: locals.requestId, groups: result.groups, idpRefresh: result.idpRefresh });
     // The session this one replaces may hold a Tableau token; end it (in the background).
     void signOutReplacedTableauSession(req.headers.cookie, locals.requestId, config, logger);
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: maxSessionAgeSeconds(config), secure }));
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, result.token, maxSessionAgeSeconds(config)));
     deps.metrics?.login(oidc.flavour, 'success', secondsSince(started));
-    res.status(302).setHeader('Location', result.returnPath);
+    const location = await deps.handoff.locationFor(result.returnPath, result.claims, { hereOrigin: hereOriginOf(req), host: req.headers.host, clientIp: normaliseClientIp(req.ip), requestId: locals.requestId });
+    res.status(302).setHeader('Location', location);
     res.end();
   });
 

@@ -13,14 +13,14 @@ import { APP_HEADER, ASSERTION_COOKIE_HEADER, assertionCookieLine } from '../ser
 import { verifySignedClaims } from '../services/session-token.js';
 import { ipBindingAllows } from '../services/tableau-token.js';
 import { normaliseClientIp } from '../security/client-ip.js';
-import { serializeCookie } from '../security/cookies.js';
+import { serializeSessionCookie } from '../security/cookies.js';
 import type { RenewalResult, RenewalService } from '../services/renewal.js';
 import { localsOf } from './context.js';
 
 export const RENEW_PATH = '/auth/renew';
 
 export interface RenewRouteDeps {
-  config: Pick<AuthConfig, 'session'> & Partial<Pick<AuthConfig, 'jwt' | 'assertion' | 'sessionLifetimes'>>;
+  config: Pick<AuthConfig, 'session' | 'sso'> & Partial<Pick<AuthConfig, 'jwt' | 'assertion' | 'sessionLifetimes'>>;
   renew: RenewalService;
   /** Milliseconds since the epoch; needed with assertions on (the assertion's iat). */
   now?: () => number;
@@ -42,7 +42,7 @@ function liveBoundClaims(token: string, clientIp: string, config: Pick<AuthConfi
   return c as unknown as SessionClaims;
 }
 
-/** The app of a renewal: nginx's X-Gate-App ($gate_app), '' for the default app; a malformed name is a 400. */
+/** The app of a renewal: nginx's X-Gateway-App ($gate_app), '' for the default app; a malformed name is a 400. */
 function requestedApp(req: Request): string {
   const value = req.headers[APP_HEADER];
   if (value === undefined || value === '') return '';
@@ -85,13 +85,14 @@ export async function renewRequestCookie(req: Request, res: Response, deps: Rene
     requestId: localsOf(res).requestId,
   });
   if (result.ok) {
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, result.token, { sameSite: 'Lax', maxAge: result.maxAgeSeconds, secure: config.session.cookieSecure }));
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, result.token, result.maxAgeSeconds));
     if (assertion !== null) {
+      // Host-only, whatever SESSION_COOKIE_DOMAIN says: each host's apps get assertions of their own.
       const nowSeconds = Math.floor(assertion.now() / 1000);
       res.setHeader(ASSERTION_COOKIE_HEADER, assertionCookieLine(assertion.config, result.token, result.claims, app, nowSeconds, { secure: config.session.cookieSecure, maxAgeSeconds: result.maxAgeSeconds }));
     }
   } else if (result.status === 401) {
-    res.append('Set-Cookie', serializeCookie(config.session.cookieName, '', { sameSite: 'Lax', maxAge: 0, secure: config.session.cookieSecure }));
+    res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, '', 0));
     // For nginx (@gate_renew_refused), which cannot read the body of an auth_request answer.
     res.setHeader('X-Renewal-Refused', result.reason);
   }

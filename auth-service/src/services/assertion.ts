@@ -13,8 +13,8 @@ import { serializeCookie } from '../security/cookies.js';
 
 /** The header of /auth/renew's answer that carries the new assertion's Set-Cookie line (nginx: $gate_renewed_assertion). */
 export const ASSERTION_COOKIE_HEADER = 'X-Gate-Assertion-Cookie';
-/** The header nginx sends /auth/renew with the app's name ($gate_app), absent for the default app. */
-export const APP_HEADER = 'x-gate-app';
+/** The header nginx sends the auth service with the app's name ($gate_app, snippets/auth-proxy-headers.conf), absent for the default app. */
+export const APP_HEADER = 'x-gateway-app';
 
 export type AssertionAlg = 'ES256' | 'EdDSA';
 

@@ -22,7 +22,8 @@ export type GroupSelectionSource = () => GroupSelection;
 export function createGroupSelectionSource(config: Pick<AuthConfig, 'gateConfigFile' | 'accessPolicy' | 'payloadGroups'>): GroupSelectionSource {
   const payload = config.payloadGroups;
   if (config.gateConfigFile === null) {
-    const fixed: GroupSelection = { policyGroups: policyGroupNames(config.accessPolicy?.compiled ?? POLICY_OFF), payload };
+    const compiled = config.accessPolicy?.compiled ?? POLICY_OFF;
+    const fixed: GroupSelection = { policyGroups: policyGroupNames(compiled), payload, policyApps: policyAppNameSet(compiled) };
     return () => fixed;
   }
   const file = policyRuntimeFile(config.gateConfigFile);
@@ -42,8 +43,13 @@ export function createGroupSelectionSource(config: Pick<AuthConfig, 'gateConfigF
     if (typeof policy !== 'object' || policy === null || (!('off' in policy) && !Array.isArray(policy.rules))) {
       throw new Error(`the compiled access policy ${file} is neither a policy nor "off"`);
     }
-    cached = { policyGroups: policyGroupNames(policy), payload };
+    cached = { policyGroups: policyGroupNames(policy), payload, policyApps: policyAppNameSet(policy) };
     cachedKey = key;
     return cached;
   };
+}
+
+/** The names of the policy's apps (none when the policy is off or has no `apps:`). */
+function policyAppNameSet(policy: GatePolicy): ReadonlySet<string> {
+  return new Set('off' in policy ? [] : Object.keys(policy.apps ?? {}));
 }

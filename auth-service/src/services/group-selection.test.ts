@@ -185,3 +185,17 @@ describe('createGroupSelectionSource', () => {
     expect(createGroupSelectionSource({ gateConfigFile: null, accessPolicy: null, payloadGroups: NO_PAYLOAD_GROUPS })().policyGroups.size).toBe(0);
   });
 });
+
+describe('policyGroupNames with apps', () => {
+  test('adds the groups the apps\' rules name: one session serves every app', () => {
+    const policy = compiled({
+      default: 'allow',
+      rules: [{ id: 'ops', path: { prefix: '/ops' }, priority: 10, decision: 'allow', conditions: { groups: ['Ops'] } }],
+      apps: {
+        finance: { default: 'deny', rules: [{ id: 'reports', path: { prefix: '/reports' }, priority: 10, decision: 'allow', conditions: { groups: ['Finance'] } }] },
+        hr: { default: 'deny', rules: [{ id: 'by-claim', path: { prefix: '/' }, priority: 10, decision: 'allow', conditions: { claims: { groups: ['HR'] } } }] },
+      },
+    });
+    expect([...policyGroupNames(policy)].sort()).toEqual(['Finance', 'HR', 'Ops']);
+  });
+});

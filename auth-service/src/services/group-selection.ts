@@ -37,6 +37,8 @@ export interface GroupSelection {
   /** Group names (or Entra object ids) the compiled policy compares with the `groups` claim. */
   policyGroups: ReadonlySet<string>;
   payload: PayloadGroupsRule;
+  /** The app names of the same compiled policy (its `apps:`); absent: none. */
+  policyApps?: ReadonlySet<string>;
 }
 
 export interface SelectedGroups {
@@ -93,12 +95,15 @@ export function parsePayloadGroups(raw: string | undefined): { ok: true; rule: P
 /**
  * Every group name the compiled policy compares with the `groups` claim: `conditions.groups` of
  * every rule, allow and deny alike, and `conditions.claims` entries named `groups`. Aliases are
- * already resolved by the compiler. Policy off: none.
+ * already resolved by the compiler. The rules of every app section (`apps:`) count too: one session
+ * serves every app behind the gateway. Policy off: none.
  */
 export function policyGroupNames(policy: GatePolicy): Set<string> {
   const names = new Set<string>();
   if ('off' in policy) return names;
-  for (const rule of policy.rules) {
+  const rules = [...policy.rules];
+  for (const app of Object.values(policy.apps ?? {})) rules.push(...app.rules);
+  for (const rule of rules) {
     const c = rule.conditions;
     if (c === undefined) continue;
     for (const g of c.groups ?? []) names.add(g);

@@ -1,9 +1,21 @@
 import type pg from 'pg';
+import { requestApp } from '../logger.js';
 import { usernameKey } from '../security/username-key.js';
 import { inTransaction, toStoreError, type Queryable } from './db.js';
 
 /** Names of the rows in `auth_events` (the migration's CHECK lists the same). */
-export type AuthEventName = 'login_success' | 'login_failure' | 'rate_limited' | 'logout' | 'revoke' | 'disable' | 'renewal' | 'renewal_refused';
+export type AuthEventName =
+  | 'login_success'
+  | 'login_failure'
+  | 'rate_limited'
+  | 'logout'
+  | 'revoke'
+  | 'disable'
+  | 'renewal'
+  | 'renewal_refused'
+  | 'handoff_issued'
+  | 'handoff_redeemed'
+  | 'handoff_refused';
 
 /**
  * One audit row. Only these fields exist, so no password, token or cookie can be written: callers
@@ -19,6 +31,8 @@ export interface AuthEventInput {
   requestId?: string | null;
   sid?: string | null;
   reason?: string | null;
+  /** The app (issue 12); absent: the app of the request being handled (logger.ts requestApp). */
+  app?: string | null;
 }
 
 export interface AuthEventRecord {
@@ -32,6 +46,8 @@ export interface AuthEventRecord {
   requestId: string | null;
   sid: string | null;
   reason: string | null;
+  /** The app the event came through; null for the default app. */
+  app: string | null;
 }
 
 export interface AuditRepo {
@@ -61,7 +77,7 @@ function clip(value: string | null | undefined, max: number): string | null {
 /** Inserts one event with `db` (a pool, or the client of a caller's transaction). */
 export async function insertAuthEvent(db: Queryable, e: AuthEventInput): Promise<void> {
   await db.query(
-    'INSERT INTO auth_events (event, username, user_key, name_key, source, client_ip, request_id, sid, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+    'INSERT INTO auth_events (event, username, user_key, name_key, source, client_ip, request_id, sid, reason, app) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
     [
       e.event,
       clip(e.username, LIMITS.username),
@@ -72,6 +88,7 @@ export async function insertAuthEvent(db: Queryable, e: AuthEventInput): Promise
       clip(e.requestId, LIMITS.requestId),
       clip(e.sid, LIMITS.sid),
       clip(e.reason, LIMITS.reason),
+      e.app !== undefined ? e.app : requestApp(),
     ],
   );
 }
@@ -87,10 +104,11 @@ interface EventRow {
   request_id: string | null;
   sid: string | null;
   reason: string | null;
+  app: string | null;
 }
 
-/** The audit events that record something refused: failed sign-ins, rate-limit hits, refused renewals. */
-export const FAILURE_EVENTS: readonly AuthEventName[] = ['login_failure', 'rate_limited', 'renewal_refused'];
+/** The audit events that record something refused: failed sign-ins, rate-limit hits, refused renewals and hand-offs. */
+export const FAILURE_EVENTS: readonly AuthEventName[] = ['login_failure', 'rate_limited', 'renewal_refused', 'handoff_refused'];
 
 /**
  * The newest `limit` FAILURE_EVENTS, newest first (the operators' status view, cli/status-cli.ts).
@@ -99,7 +117,7 @@ export const FAILURE_EVENTS: readonly AuthEventName[] = ['login_failure', 'rate_
 export async function recentFailures(db: Queryable, limit: number): Promise<AuthEventRecord[]> {
   try {
     const result = await db.query<EventRow>(
-      `SELECT id::text AS id, at, event, username, user_key, source, client_ip, request_id, sid, reason FROM auth_events
+      `SELECT id::text AS id, at, event, username, user_key, source, client_ip, request_id, sid, reason, app FROM auth_events
        WHERE event = ANY($1::text[]) ORDER BY at DESC, id DESC LIMIT $2`,
       [FAILURE_EVENTS, limit],
     );
@@ -121,6 +139,7 @@ function toRecord(r: EventRow): AuthEventRecord {
     requestId: r.request_id,
     sid: r.sid,
     reason: r.reason,
+    app: r.app,
   };
 }
 
@@ -142,7 +161,7 @@ export function createAuditRepo(pool: pg.Pool): AuditRepo {
       try {
         const result = await pool.query<EventRow>(
           `SELECT * FROM (
-             SELECT id::text AS id, at, event, username, user_key, source, client_ip, request_id, sid, reason FROM auth_events
+             SELECT id::text AS id, at, event, username, user_key, source, client_ip, request_id, sid, reason, app FROM auth_events
              WHERE ($1::text IS NULL OR user_key = $1 OR (user_key IS NULL AND name_key = $2)) AND ($3::timestamptz IS NULL OR at >= $3)
              ORDER BY at DESC, id DESC LIMIT $4
            ) newest ORDER BY at, id::bigint`,

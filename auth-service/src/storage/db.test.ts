@@ -32,10 +32,10 @@ afterAll(async () => {
 describe('runMigrations', () => {
   it('applies the repository migrations once and records them', async () => {
     const p = pool();
-    expect(await runMigrations(p)).toEqual(['001_users', '002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at']);
+    expect(await runMigrations(p)).toEqual(['001_users', '002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at', '006_auth_events_app', '007_sso_handoffs']);
     expect(await runMigrations(p)).toEqual([]);
     const recorded = await p.query('SELECT version FROM schema_migrations ORDER BY version');
-    expect(recorded.rows).toEqual([{ version: '001_users' }, { version: '002_username_key' }, { version: '003_sessions_audit' }, { version: '004_session_idp_refresh' }, { version: '005_sessions_revoked_at' }]);
+    expect(recorded.rows).toEqual([{ version: '001_users' }, { version: '002_username_key' }, { version: '003_sessions_audit' }, { version: '004_session_idp_refresh' }, { version: '005_sessions_revoked_at' }, { version: '006_auth_events_app' }, { version: '007_sso_handoffs' }]);
   });
 
   it('enforces one user per username key in the schema itself, and requires the key', async () => {
@@ -54,7 +54,7 @@ describe('runMigrations', () => {
     try {
       await runMigrations(p, dir);
       await p.query("INSERT INTO users (username, password_hash) VALUES ('Kirk', 'h'), ('mc.coy@Enterprise', 'h')");
-      expect(await runMigrations(p)).toEqual(['002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at']);
+      expect(await runMigrations(p)).toEqual(['002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at', '006_auth_events_app', '007_sso_handoffs']);
       const repo = createUsersRepo(p);
       expect((await repo.findByUsername('KIRK'))?.username).toBe('Kirk');
       expect((await repo.findByUsername('MC.COY@enterprise'))?.username).toBe('mc.coy@Enterprise');

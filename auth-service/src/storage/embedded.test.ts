@@ -92,7 +92,7 @@ describe('embedded store', () => {
     try {
       // Two "processes" migrating at once: the shared session serialises their transactions.
       const applied = await Promise.all(pools.map((p) => runMigrations(p)));
-      expect(applied.flat()).toEqual(['001_users', '002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at']);
+      expect(applied.flat()).toEqual(['001_users', '002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at', '006_auth_events_app', '007_sso_handoffs']);
       const repo = createUsersRepo(pools[0]!);
       await repo.create({ username: 'Sulu', passwordHash: 'h', groups: ['Helm'] });
       await expect(createUsersRepo(pools[1]!).create({ username: 'SULU', passwordHash: 'h' })).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });

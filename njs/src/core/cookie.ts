@@ -156,7 +156,7 @@ export function setCookieValue(setCookie: string, name: string): string | null {
   return value === '' ? null : value;
 }
 
-/** readCookies' answer: the session cookie as readCookie reads it, plus the companion cookie. */
+/** readCookies' answer: the session cookie as readCookie reads it, plus the app's assertion cookie. */
 export type CookiePairResult =
   | { status: 'missing' }
   | { status: 'duplicate' }
@@ -165,35 +165,31 @@ export type CookiePairResult =
       value: string;
       /** The companion cookie's value; null when it is missing, empty or sent more than once. */
       companion: string | null;
-      /** Every other pair: the Cookie header without `name` and without `companion` (when read). */
+      /** Every other pair: the Cookie header without `name` and without any cookie of the companion family. */
       rest: string;
     };
 
 /**
- * readCookie for `name` and, in the same scan, the cookie `companion`, whose name must begin with
- * `name` (the assertion cookies do: `gw_session_asr`, `gw_session_asr_<app>`; core/assertion.ts).
- * Same rules as readCookie for each name (exact, case-sensitive; a name present twice counts as
- * duplicate; an empty value as missing), and `rest` is the header without both pairs.
+ * readCookie for `name` and, in the same scan, the app's assertion cookie: `family` (e.g.
+ * `gw_session_asr`, which must begin with `name`) for the default app (`app` ''), `family_app`
+ * otherwise. Same rules as readCookie for each (exact, case-sensitive names; a name present twice
+ * counts as duplicate; an empty value as missing). `rest` is the header without the session cookie
+ * and without EVERY cookie of the family (`family` and `family_*`), so that no app's upstream ever
+ * receives another app's assertion (which it could replay to that app).
  *
  * Why not readCookie twice: njs's indexOf compares at every position (memcmp per byte), and an
- * assertion is 500+ bytes. One pass that jumps from pair to pair reads each byte about once
- * (callgrind: about 20,000 fewer CPU instructions per request than two readCookie calls).
- * With `companion` '' it is readCookie with `companion: null` (what the gate calls without assertions).
- * Not checked: that `companion` starts with `name` (if not, it is never found: missing).
+ * assertion is 500 bytes. One pass that jumps from pair to pair reads each byte about once.
+ * With `family` '' it is readCookie with `companion: null` (what the gate calls without assertions).
+ * Not checked: that `family` starts with `name` (if not, no companion is ever found: missing).
  */
-export function readCookies(cookieHeaders: CookieHeaders, name: string, companion: string): CookiePairResult {
+export function readCookies(cookieHeaders: CookieHeaders, name: string, family: string, app: string): CookiePairResult {
   const headers = toList(cookieHeaders);
   let value: string | undefined;
   let other: string | undefined;
   let otherDuplicate = false;
-  // Where each pair was found: header index, '=' position and pair end.
-  let inH = -1;
-  let inEq = -1;
-  let inEnd = -1;
-  let otherH = -1;
-  let otherEq = -1;
-  let otherEnd = -1;
-  const suffix = companion.slice(name.length);
+  // Pairs to cut from `rest`: header index, '=' position, pair end (in the order found).
+  const cuts: number[] = [];
+  const suffix = family.slice(name.length);
   for (let h = 0; h < headers.length; h++) {
     const header = headers[h];
     if (typeof header !== 'string') continue;
@@ -204,13 +200,30 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, companio
       while (before >= 0 && isOws(header.charCodeAt(before))) before--;
       if (before < 0 || header.charCodeAt(before) === 0x3b) {
         let after = i + name.length;
+        // 1: the session cookie; 2: the app's assertion; 3: another app's assertion.
         let which = 0;
         if (suffix !== '' && header.substr(after, suffix.length) === suffix) {
           let a = after + suffix.length;
-          while (a < n && isOws(header.charCodeAt(a))) a++;
-          if (a < n && header.charCodeAt(a) === 0x3d) {
-            which = 2;
-            after = a;
+          // The app the pair's name names: '' for `family` itself, `x` for `family_x`, null for a
+          // `family_` name that is no app's (empty, or starting with a space: cut, never read).
+          let member: string | null = '';
+          if (a < n && header.charCodeAt(a) === 0x5f) {
+            // `family_<app>`: the name runs to the '=' (no '=' before the pair's end: no pair).
+            const eq = header.indexOf('=', a);
+            const semi = header.indexOf(';', a);
+            if (eq > a && (semi < 0 || eq < semi)) {
+              let e = eq;
+              while (e > a + 1 && isOws(header.charCodeAt(e - 1))) e--;
+              member = e > a + 1 && !isOws(header.charCodeAt(a + 1)) ? header.slice(a + 1, e) : null;
+              a = eq;
+            } else a = -1;
+          }
+          if (a >= 0) {
+            while (a < n && isOws(header.charCodeAt(a))) a++;
+            if (a < n && header.charCodeAt(a) === 0x3d) {
+              which = member === app ? 2 : 3;
+              after = a;
+            }
           }
         }
         if (which === 0) {
@@ -222,17 +235,11 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, companio
           if (which === 1) {
             if (value !== undefined) return { status: 'duplicate' };
             value = trimOws(header.slice(after + 1, end));
-            inH = h;
-            inEq = after;
-            inEnd = end;
-          } else if (other !== undefined) {
-            otherDuplicate = true;
-          } else {
-            other = trimOws(header.slice(after + 1, end));
-            otherH = h;
-            otherEq = after;
-            otherEnd = end;
+          } else if (which === 2) {
+            if (other !== undefined) otherDuplicate = true;
+            else other = trimOws(header.slice(after + 1, end));
           }
+          cuts.push(h, after, end);
           i = header.indexOf(name, end);
           continue;
         }
@@ -241,28 +248,18 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, companio
     }
   }
   if (value === undefined || value === '') return { status: 'missing' };
-  // A duplicated companion is left in `rest` (so removeCookie-like cutting stays simple) and not read.
-  const cutOther = other !== undefined && !otherDuplicate;
   let rest = '';
   for (let h = 0; h < headers.length; h++) {
     let header = headers[h];
     if (typeof header !== 'string') continue;
-    // Cut the later pair first, so the earlier one's positions still hold.
-    const cutIn = h === inH;
-    const cutOtherHere = cutOther && h === otherH;
-    if (cutIn && cutOtherHere && otherEq > inEq) {
-      header = cutPairAt(cutPairAt(header, otherEq, otherEnd), inEq, inEnd);
-    } else if (cutIn && cutOtherHere) {
-      header = cutPairAt(cutPairAt(header, inEq, inEnd), otherEq, otherEnd);
-    } else if (cutIn) {
-      header = cutPairAt(header, inEq, inEnd);
-    } else if (cutOtherHere) {
-      header = cutPairAt(header, otherEq, otherEnd);
+    // Cut from the last pair back, so the earlier pairs' positions still hold (found in order).
+    for (let c = cuts.length - 3; c >= 0; c -= 3) {
+      if (cuts[c] === h) header = cutPairAt(header, cuts[c + 1], cuts[c + 2]);
     }
     const kept = trimOws(header);
     if (kept !== '') rest = rest === '' ? kept : rest + '; ' + kept;
   }
-  return { status: 'ok', value: value, companion: cutOther && other !== '' ? (other as string) : null, rest: rest };
+  return { status: 'ok', value: value, companion: !otherDuplicate && other !== undefined && other !== '' ? other : null, rest: rest };
 }
 
 /** cutPair with the pair's end already known (no second scan of its value). */

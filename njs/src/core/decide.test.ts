@@ -159,6 +159,7 @@ describe('decideRequest with an access policy', () => {
       uri: c.uri,
       method: c.method,
       policy: policy,
+      app: c.app,
       remoteAddr: c.remoteAddr === undefined ? CLIENT_IP : c.remoteAddr,
       now: NOW,
       config: makeConfig(),
@@ -199,6 +200,20 @@ describe('decideRequest with an access policy', () => {
     expect(Object.getPrototypeOf(p.rules[0].methods)).toBeNull();
     expect(Object.isFrozen(p.zones['Test/Zone'].starts)).toBe(true);
     expect(() => (p.regex as unknown as { indexOf(x: number): number }).indexOf(0)).toThrow(TypeError);
+  });
+
+  it('refuses a named app when no policy is configured (app-unknown, not a silent allow)', () => {
+    const c: PolicyCase = {
+      name: 'policy off, app finance',
+      method: 'GET',
+      uri: '/reports',
+      requestUri: '/reports',
+      claims: validClaims(NOW),
+      accept: 'application/json',
+      app: 'finance',
+      expect: { action: 'forbidden', reason: 'app-unknown', rule: '' },
+    };
+    expectMatches(decide(c, POLICY_OFF_FIXTURE), c);
   });
 
   it('skips the path checks when no policy is configured (an ambiguous path is the upstream\'s business)', () => {

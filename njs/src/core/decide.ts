@@ -7,7 +7,7 @@ import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { isJsonArray } from './session-contract.js';
 import type { AllowReason, DenyReason, GateConfig, SessionClaims } from './session-contract.js';
-import { decideAccessFor, isPolicyOff, methodRulesCover } from './policy.js';
+import { appSection, decideAccessFor, isPolicyOff, methodRulesCover } from './policy.js';
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
 import { hasMethodOverrideParam, isPathTooLong, policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
@@ -30,13 +30,13 @@ export interface DecideInput {
   config: GateConfig;
   /** The preloaded access policy; `{ off: true }` when none is configured. */
   policy: GatePolicy;
+  /** nginx's $gate_app: the app the location names (`set $gate_app NAME;`); '' or absent: the default app. */
+  app?: string;
   hmac: (secret: string, data: string) => string;
   digest: (s: string) => string;
   decode: (b64url: string) => string;
   /** Turns a non-ASCII $uri into text (see policyPath); omitted when `uri` is already text. */
   utf8?: (bytes: string) => string;
-  /** The app ($gate_app, '' for the unnamed one); read only with config.assertion. */
-  app?: string;
 }
 
 export type Decision =
@@ -70,6 +70,8 @@ export type Decision =
   | { action: 'deny'; reason: DenyReason; rule: string }
   /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
   | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
+  /** The location names an app the policy does not know (or no policy is configured): 403, logged as an error. */
+  | { action: 'forbidden'; reason: 'app-unknown'; rule: string; claims: null; app: string }
   /**
    * 400, before any session is looked at: the path is ambiguous or too long (see request-path.ts), or
    * the query overrides the method (`_method`) where a rule depends on the method.
@@ -242,13 +244,23 @@ function joinCookies(cookieHeaders: CookieHeaders): string {
  * `rule` names the deciding rule ('default' when none matched) for the access log; it is '' on
  * `login`/`deny`, where the missing session decided, not the rule that matched the path.
  *
+ * Apps: a request of a named app (`input.app`, nginx's $gate_app) is decided by that app's section of
+ * the policy (policy.ts appSection) as above; an app the policy has no section for, or any named app
+ * without a policy, is `forbidden` with reason `app-unknown` before anything else is looked at.
+ *
  * Not decided here: whether the request is a navigation at all (Accept is a hint; an API client
  * sending text/html gets a 302).
  */
 export function decideRequest(input: DecideInput): Decision {
   const config = input.config;
-  const policy = input.policy;
+  let policy = input.policy;
   const off = isPolicyOff(policy);
+  const app = input.app;
+  if (app !== undefined && app !== '') {
+    const section = off ? null : appSection(policy as CompiledPolicy, app);
+    if (section === null) return { action: 'forbidden', reason: 'app-unknown', rule: '', claims: null, app: app };
+    policy = section;
+  }
   let path = '';
   if (!off) {
     if (isPathTooLong(input.uri)) return { action: 'bad-request', reason: 'path-too-long', rule: '' };
@@ -261,15 +273,9 @@ export function decideRequest(input: DecideInput): Decision {
   }
   // With assertions on, the app's assertion cookie is read in the same scan (core/assertion.ts).
   const assertionConfig = config.assertion;
-  const app = assertionConfig === undefined ? '' : input.app || '';
-  // readCookies also without them (no companion): the gate bundle then carries one cookie scanner.
-  // The assertion cookie's name is spelled out here (assertionCookieName): njs builds every function
-  // of the bundle again for each request (~600 CPU instructions each).
-  const cookie = readCookies(
-    input.cookieHeaders,
-    config.cookieName,
-    assertionConfig === undefined ? '' : app === '' ? assertionConfig.cookieName : assertionConfig.cookieName + '_' + app,
-  );
+  // readCookies also without them (no family): the gate bundle then carries one cookie scanner (njs
+  // builds every function of the bundle again for each request, ~600 CPU instructions each).
+  const cookie = readCookies(input.cookieHeaders, config.cookieName, assertionConfig === undefined ? '' : assertionConfig.cookieName, app || '');
   let reason: DenyReason;
   let claims: SessionClaims | null = null;
   let escaped = false;
@@ -354,7 +360,9 @@ export function decideRequest(input: DecideInput): Decision {
       reason: 'assertion-missing',
       location: wantsHtml(input.accept) ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: rule,
-      renewKey: token.slice(token.lastIndexOf('.') + 1) + '.' + app,
+      // ':' here, '.' for an expired token: nginx keeps renewal answers 5 s under this key, and an
+      // assertion-only answer (no new session cookie) must never answer the expired token's renewal.
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + ':' + (app || ''),
     };
   }
   const html = wantsHtml(input.accept);
@@ -366,7 +374,7 @@ export function decideRequest(input: DecideInput): Decision {
       location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: '',
       // With assertions, the renewal also answers the app's assertion: the app is part of the key.
-      renewKey: token.slice(token.lastIndexOf('.') + 1) + (assertionConfig === undefined ? '' : '.' + app),
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + (assertionConfig === undefined ? '' : '.' + (app || '')),
     };
   }
   if (html) {

@@ -94,6 +94,12 @@ export interface PolicySource {
    */
   group_aliases?: { [alias: string]: string };
   rules?: PolicyRuleSource[];
+  /**
+   * Applications (issue 12): name → its own `default` and `rules`, for the locations whose nginx
+   * config says `set $gate_app NAME;`. The top-level `default`/`rules` decide the default, unnamed
+   * app. Names: lower-case letters, digits, '_' and '-', starting with a letter or digit, at most 32.
+   */
+  apps?: { [app: string]: { default?: PolicyDecision; rules?: PolicyRuleSource[] } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +185,15 @@ export interface CompiledPolicy {
   /** Regex rule indexes sorted by priority (evaluated linearly). */
   regex: number[];
   zones: { [zone: string]: CompiledZone };
+  /**
+   * Per-app sections (PolicySource.apps), each a whole compiled policy of its own (its own default,
+   * rules, indexes and zones; never an `apps` of its own). Absent when the source has no apps.
+   */
+  apps?: { [app: string]: CompiledPolicy };
 }
+
+/** What a valid app name looks like (PolicySource.apps, `set $gate_app NAME;`, X-Gateway-App). */
+export const APP_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
 
 /**
  * What nginx preloads as `gate_policy` when no policy file is configured (POLICY_FILE unset): the

@@ -432,6 +432,22 @@ export function gatePolicyProblem(value: unknown): string | null {
   return null;
 }
 
+/**
+ * The section of `policy` that decides the requests of app `app` ('' is the default, unnamed app:
+ * the top level), or null when the policy has no section of that name (the gate refuses the request
+ * as `app-unknown`). One property read: the cost of apps on the hot path.
+ * Not checked: the section's shape (the compiler writes it), nor the name's syntax.
+ */
+export function appSection(policy: CompiledPolicy, app: string): CompiledPolicy | null {
+  if (app === '') return policy;
+  const apps = policy.apps;
+  if (apps === undefined) return null;
+  const section = apps[app];
+  // typeof: under Node a name like 'constructor' finds Object.prototype's member; nginx's preloaded
+  // objects have no prototype.
+  return typeof section === 'object' && section !== null ? section : null;
+}
+
 /** True when the policy is the "no policy configured" marker. */
 export function isPolicyOff(policy: GatePolicy): boolean {
   return (policy as { off?: unknown }).off === true;

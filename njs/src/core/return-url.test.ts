@@ -1,7 +1,7 @@
 import fs from 'fs';
 import { describe, expect, it } from '@jest/globals';
 import { loginLocationCases, openRedirectCases, returnPathCases } from '../../test/cases/return-url-cases.js';
-import { loginRedirectLocation, safeReturnPath } from './return-url.js';
+import { loginRedirectLocation, safeReturnPath, safeReturnTarget, splitReturnTarget } from './return-url.js';
 
 // Located from the test file's own path (expect.getState), not the cwd. This file is also type-checked
 // by njs/tsconfig.json (njs-types only), hence 'fs' and no import.meta / URL.
@@ -39,5 +39,44 @@ describe('loginRedirectLocation', () => {
     const location = loginRedirectLocation('/login', uri);
     const rd = decodeURIComponent(location.slice(location.indexOf('?rd=') + 4));
     expect(safeReturnPath(rd)).toBe(uri);
+  });
+});
+
+describe('safeReturnTarget (APP_ORIGINS)', () => {
+  const origins = ['https://app.example.com', 'http://app.beta.test:8080'];
+  it.each([
+    ['keeps a safe path', '/reports?x=1', '/reports?x=1'],
+    ['keeps a URL on a listed origin', 'https://app.example.com/reports?x=1', 'https://app.example.com/reports?x=1'],
+    ['keeps a listed origin with its port', 'http://app.beta.test:8080/', 'http://app.beta.test:8080/'],
+    ['refuses an unlisted origin', 'https://evil.example/', '/'],
+    ['refuses a listed host on another port', 'https://app.example.com:444/', '/'],
+    ['refuses a listed host with another scheme', 'http://app.example.com/', '/'],
+    ['refuses a host that only starts like a listed one', 'https://app.example.com.evil.example/', '/'],
+    ['refuses userinfo after a listed origin', 'https://app.example.com@evil.example/', '/'],
+    ['refuses a bare listed origin without a path', 'https://app.example.com', '/'],
+    ['refuses // after a listed origin', 'https://app.example.com//evil.example/', '/'],
+    ['refuses a backslash after a listed origin', 'https://app.example.com/\\evil.example', '/'],
+    ['refuses upper case (browsers would lowercase, so would an attacker)', 'HTTPS://APP.EXAMPLE.COM/', '/'],
+    ['refuses a dot segment in the path', 'https://app.example.com/a/../b', '/'],
+    ['refuses a control character', 'https://app.example.com/\tx', '/'],
+    ['refuses a non-string', 42, '/'],
+  ])('%s', (_name, rd, expected) => {
+    expect(safeReturnTarget(rd, origins)).toBe(expected);
+  });
+  it('is safeReturnPath with no origins listed', () => {
+    expect(safeReturnTarget('https://app.example.com/', [])).toBe('/');
+  });
+  it('splits a target into origin and path', () => {
+    expect(splitReturnTarget('https://app.example.com/r?x=1')).toEqual({ origin: 'https://app.example.com', path: '/r?x=1' });
+    expect(splitReturnTarget('/r')).toEqual({ origin: null, path: '/r' });
+  });
+});
+
+describe('safeReturnTarget against the oauth2-proxy open-redirect list', () => {
+  const cases = openRedirectCases(openRedirectList);
+  // Listed origins as an operator would write them; every line of the list must still go to '/'.
+  const origins = ['https://app.example.com', 'http://app.beta.test:8080', 'https://www.google.com:8443'];
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    expect(safeReturnTarget(c.rd, origins)).toBe('/');
   });
 });

@@ -95,3 +95,37 @@ export function safeReturnPath(rd: unknown): string {
   if (inPath && isDotSegment(rd.slice(segmentStart))) return '/';
   return rd;
 }
+
+/**
+ * Returns `rd` if it is a safe return target, else '/': a path safeReturnPath keeps, or an absolute
+ * URL that is exactly one of `allowedOrigins` (APP_ORIGINS, each `scheme://host[:port]` as a
+ * browser writes it) followed by such a path (`https://app.example/reports?x=1`). Nothing else:
+ * no other origin, no case or port variant, no userinfo, no `//`, `\` or control character (the
+ * path part must pass safeReturnPath unchanged).
+ *
+ * Guaranteed: an accepted absolute value sends the browser only to a listed origin; with an empty
+ * list this is safeReturnPath.
+ * Not guaranteed: that the listed origin is reachable or serves the gateway.
+ */
+export function safeReturnTarget(rd: unknown, allowedOrigins: readonly string[]): string {
+  if (typeof rd !== 'string' || rd.length === 0 || rd.length > MAX_RETURN_PATH_LENGTH) return '/';
+  if (rd.charCodeAt(0) === 0x2f) return safeReturnPath(rd);
+  for (let i = 0; i < allowedOrigins.length; i++) {
+    const origin = allowedOrigins[i];
+    if (rd.length > origin.length && rd.slice(0, origin.length) === origin && rd.charCodeAt(origin.length) === 0x2f) {
+      const path = rd.slice(origin.length);
+      return safeReturnPath(path) === path ? rd : '/';
+    }
+  }
+  return '/';
+}
+
+/**
+ * Splits a value safeReturnTarget accepted into its origin (null for a path) and its path.
+ * Not checked: the value (call safeReturnTarget first).
+ */
+export function splitReturnTarget(target: string): { origin: string | null; path: string } {
+  if (target.charCodeAt(0) === 0x2f) return { origin: null, path: target };
+  const slash = target.indexOf('/', target.indexOf('//') + 2);
+  return { origin: target.slice(0, slash), path: target.slice(slash) };
+}

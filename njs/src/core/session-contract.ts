@@ -142,6 +142,11 @@ export type DenyReason =
    */
   | 'assertion-missing'
   | 'policy-denied'
+  /**
+   * The location names an app (`set $gate_app NAME;`) that the compiled policy has no section for,
+   * or no policy is configured at all: refused (403) and logged as an error, never a silent allow.
+   */
+  | 'app-unknown'
   | 'path-ambiguous'
   | 'path-too-long'
   | 'method-override'

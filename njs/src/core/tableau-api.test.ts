@@ -56,7 +56,18 @@ describe('tableauUpstreamUrl', () => {
     ['refuses anything outside /api/', '/apix/3.19', '/apix/3.19', null],
     ['refuses a path encodeURI cannot encode (lone surrogate)', '/api/\ud800', '/api/%ED%A0%80', null],
   ])('%s', (_name, judged, uri, expected) => {
-    expect(tableauUpstreamUrl(tableau.origin, judged, uri)).toBe(expected);
+    expect(tableauUpstreamUrl(tableau.origin, judged, uri, '/api/')).toBe(expected);
+  });
+
+  test.each([
+    ['maps another prefix (TABLEAU_API_PATH=/tableau-api/) to Tableau\'s /api/', '/tableau-api/3.19/serverinfo', '/tableau-api/3.19/serverinfo?x=1', '/tableau-api/', 'https://tableau.example.com/api/3.19/serverinfo?x=1'],
+    ['maps a nested prefix', '/bi/tableau/3.19/sites/x/workbooks', '/bi/tableau/3.19/sites/x/workbooks', '/bi/tableau/', 'https://tableau.example.com/api/3.19/sites/x/workbooks'],
+    ['refuses the app\'s own /api/ when the prefix is another one', '/api/3.19/serverinfo', '/api/3.19/serverinfo', '/tableau-api/', null],
+    ['refuses a path that only shares the prefix\'s start', '/tableau-apix/3.19', '/tableau-apix/3.19', '/tableau-api/', null],
+    ['refuses a prefix without a trailing slash (it would join two names)', '/tableau-api/3.19', '/tableau-api/3.19', '/tableau-api', null],
+    ['refuses an empty prefix (the variable unset in a hand-written location)', '/api/3.19', '/api/3.19', '', null],
+  ])('%s', (_name, judged, uri, prefix, expected) => {
+    expect(tableauUpstreamUrl(tableau.origin, judged, uri, prefix)).toBe(expected);
   });
 });
 

@@ -101,13 +101,14 @@ export function escapePath(path: string): string | null {
 
 /**
  * The URL to proxy to: Tableau's origin, the path the gate judged (`judgedPath`, decoded and
- * normalised, see request-path.ts) re-escaped, and the raw query string of `requestUri`. The path
- * must start with '/api/' (else null). Sending the judged path, not the raw one, means Tableau and
- * the policy can never read one request two ways (`/api/x/..;/y`, `//`, `%2e%2e`).
+ * normalised, see request-path.ts) re-escaped with its `prefix` (the gateway's TABLEAU_API_PATH,
+ * `/api/` by default) replaced by Tableau's `/api/`, and the raw query string of `requestUri`. The
+ * path must start with `prefix` (else null). Sending the judged path, not the raw one, means Tableau
+ * and the policy can never read one request two ways (`/api/x/..;/y`, `//`, `%2e%2e`).
  */
-export function tableauUpstreamUrl(origin: string, judgedPath: string, requestUri: string): string | null {
-  if (judgedPath.indexOf('/api/') !== 0) return null;
-  const path = escapePath(judgedPath);
+export function tableauUpstreamUrl(origin: string, judgedPath: string, requestUri: string, prefix: string): string | null {
+  if (prefix.charAt(0) !== '/' || prefix.charAt(prefix.length - 1) !== '/' || judgedPath.indexOf(prefix) !== 0) return null;
+  const path = escapePath('/api/' + judgedPath.slice(prefix.length));
   if (path === null) return null;
   const query = requestUri.indexOf('?');
   return origin + path + (query >= 0 ? requestUri.slice(query) : '');

@@ -40,6 +40,8 @@ export interface PolicyCase {
   accept: string;
   /** $remote_addr; CLIENT_IP when absent. */
   remoteAddr?: string;
+  /** $gate_app (`set $gate_app NAME;` in the location); absent: the default app. */
+  app?: string;
   expect: PolicyExpectation;
 }
 
@@ -56,7 +58,7 @@ interface RuleAt {
 }
 
 /** Compiles by hand what the compiler would emit for `list` (index lists sorted by priority). */
-function buildPolicy(list: RuleAt[], defaultDecision: 'allow' | 'deny', zones: CompiledPolicy['zones']): CompiledPolicy {
+function buildPolicy(list: RuleAt[], defaultDecision: 'allow' | 'deny', zones: CompiledPolicy['zones'], apps?: CompiledPolicy['apps']): CompiledPolicy {
   const p: CompiledPolicy = {
     version: 1,
     default: defaultDecision,
@@ -69,6 +71,7 @@ function buildPolicy(list: RuleAt[], defaultDecision: 'allow' | 'deny', zones: C
     regex: [],
     zones: zones,
   };
+  if (apps !== undefined) p.apps = apps;
   for (let i = 0; i < list.length; i++) {
     p.rules.push(list[i].rule);
     const at = list[i].at;
@@ -133,6 +136,19 @@ export function policyFixture(): CompiledPolicy {
     ],
     'allow',
     { 'Test/Zone': { starts: [1600000000, ZONE_CHANGE], offsets: [0, 3600] } },
+    {
+      // finance: default deny, /reports for group Federation, /public open to anyone.
+      finance: buildPolicy(
+        [
+          { at: 'prefix:/reports', rule: { id: 'finance-reports', priority: 10, decision: 'allow', public: false, conditions: { groups: ['Federation'] } } },
+          { at: 'prefix:/public', rule: { id: 'finance-public', priority: 20, decision: 'allow', public: true } },
+        ],
+        'deny',
+        {},
+      ),
+      // hr: default allow, but /federation (denied to everyone at the top level's rules) is open.
+      hr: buildPolicy([{ at: 'prefix:/salaries', rule: { id: 'hr-salaries', priority: 10, decision: 'allow', public: false, conditions: { users: ['local:mccoy'] } } }, { at: 'prefix:/salaries', rule: { id: 'hr-others', priority: 11, decision: 'deny', public: false } }], 'allow', {}),
+    },
   );
 }
 
@@ -365,5 +381,26 @@ export function policyCases(now: number): PolicyCase[] {
     // Time windows (NOW is Tuesday 22:13:20 UTC, 23:13:20 in Test/Zone after its change to UTC+1).
     get('lets kirk into /night inside its local window (23:00-23:30, UTC+1)', '/night/log', kirk, JSON_CLIENT, allowed('night-shift', 'kirk')),
     get('refuses kirk on /day outside its local window (08:00-18:00)', '/day', kirk, JSON_CLIENT, forbidden('day-others', 'kirk')),
+
+    // Applications: each named app is decided by its own section, the default app by the top level.
+    inApp('finance', get('lets kirk (Federation) into the finance app\'s /reports', '/reports/q3', kirk, JSON_CLIENT, allowed('finance-reports', 'kirk'))),
+    inApp('finance', get('refuses mccoy on finance /reports (its rule wants Federation)', '/reports/q3', mccoy, JSON_CLIENT, forbidden('default', 'mccoy'))),
+    inApp('finance', get('applies the finance default (deny), not the top-level default (allow)', '/anything', kirk, JSON_CLIENT, forbidden('default', 'kirk'))),
+    inApp('finance', get('lets an anonymous request through finance\'s public rule', '/public/logo.png', null, JSON_CLIENT, { action: 'allow', reason: 'public', rule: 'finance-public' })),
+    inApp('finance', get('ignores the top-level rules in an app (no healthz rule in finance)', '/healthz', null, JSON_CLIENT, { action: 'deny', reason: 'token-missing', rule: '' })),
+    inApp('hr', get('lets mccoy into hr /salaries (users rule)', '/salaries', mccoy, JSON_CLIENT, allowed('hr-salaries', 'mccoy'))),
+    inApp('hr', get('refuses kirk on hr /salaries', '/salaries/2026', kirk, JSON_CLIENT, forbidden('hr-others', 'kirk'))),
+    inApp('hr', get('lets mccoy into hr /federation: the default app\'s deny rule does not apply', '/federation', mccoy, JSON_CLIENT, allowed('default', 'mccoy'))),
+    get('keeps the default app\'s rules for a request naming no app', '/reports/q3', mccoy, JSON_CLIENT, allowed('default', 'mccoy')),
+    inApp('payroll', get('refuses an app the policy does not know (app-unknown), even for a valid session', '/reports', kirk, JSON_CLIENT, { action: 'forbidden', reason: 'app-unknown', rule: '' })),
+    inApp('payroll', get('refuses an unknown app before asking an anonymous browser to log in', '/reports', null, BROWSER, { action: 'forbidden', reason: 'app-unknown', rule: '' })),
+    inApp('constructor', get('refuses an app named like an Object member (constructor)', '/', kirk, JSON_CLIENT, { action: 'forbidden', reason: 'app-unknown', rule: '' })),
   ];
+}
+
+/** `c` as a request of the location naming app `app` (`set $gate_app app;`). */
+function inApp(app: string, c: PolicyCase): PolicyCase {
+  c.app = app;
+  c.name = 'app ' + app + ': ' + c.name;
+  return c;
 }
