@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { ASSERTION_PAYLOAD_PREFIX } from '../../../njs/src/core/assertion.js';
 import { loadConfig } from '../config.js';
-import { assertionCookieLine, assertionJwks, loadAssertionKey, signAssertion, type AssertionConfig } from './assertion.js';
+import { assertionCookieLine, assertionJwks, signAssertion, type AssertionConfig } from './assertion.js';
 import { issueSessionToken } from './session-token.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-asr-unit-'));
