@@ -4,7 +4,7 @@
  * (snippets/gate-server.conf), so the gate's requests never build its functions (njs builds every
  * module-level function again for each request).
  */
-import { act, decide, loadRuntime, logGateError, type GateAction } from './adapter.js';
+import { act, decide, decisionApp, loadRuntime, logGateError, type GateAction } from './adapter.js';
 import { readCookie, setCookieValue } from './core/cookie.js';
 
 /**
@@ -33,7 +33,10 @@ function resume(r: NginxHTTPRequest): void {
     if (token === null) throw new Error('the renewal answered without a session cookie');
     const cookie = readCookie(r.headersIn.Cookie, name);
     const others = cookie.status === 'ok' ? cookie.rest : '';
-    action = act(r, decide(r, runtime, others === '' ? name + '=' + token : name + '=' + token + '; ' + others));
+    // The app the gate decided before the renewal (kept by act): the renewal's subrequest ran the
+    // server's `set $gate_app` again.
+    const cookies = others === '' ? name + '=' + token : name + '=' + token + '; ' + others;
+    action = act(r, decide(r, runtime, cookies, undefined, decisionApp(v)));
     if (action === 'renew') {
       // A renewed token that is already expired (clocks apart): refuse rather than loop.
       v.gate_reason = 'renewal-expired';
