@@ -22,7 +22,7 @@ import { CLIENT_IP, CURRENT_KEY, NOW, headerSegment, makeConfig, sha256Hex, sign
 import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from './cases/policy-cases.js';
 import { FOLD_TABLE_SHA256, foldTable } from './cases/case-fold-cases.js';
 import { requestPathCases } from './cases/request-path-cases.js';
-import { loginLocationCases, openRedirectCases, returnPathCases } from './cases/return-url-cases.js';
+import { loginLocationCases, openRedirectCases, returnPathCases, returnTargetCases, returnTargetOrigins } from './cases/return-url-cases.js';
 import type { ReturnPathCase } from './cases/return-url-cases.js';
 import { tokenCases } from './cases/token-cases.js';
 import { revocationReplyCases } from './cases/revocation-cases.js';
@@ -30,7 +30,7 @@ import { nextCursor, parseRevocationsReply } from '../src/core/revocations.js';
 import { readCookie } from '../src/core/cookie.js';
 import type { CookieHeaders } from '../src/core/cookie.js';
 import { policyPath } from '../src/core/request-path.js';
-import { loginRedirectLocation, safeReturnPath } from '../src/core/return-url.js';
+import { loginRedirectLocation, safeReturnPath, safeReturnTarget } from '../src/core/return-url.js';
 import { FORWARDED_CLAIMS } from '../src/core/session-contract.js';
 /** Every $gate_h_ variable: the forwarded claims plus the derived source-qualified id. */
 const FORWARDED_HEADERS = FORWARDED_CLAIMS;
@@ -488,6 +488,16 @@ function runReturnPathCases(cases: ReturnPathCase[]): void {
   }
 }
 
+/** safeReturnTarget with APP_ORIGINS (issue 12): its table, and every open-redirect line still refused. */
+function runReturnTargetCases(cases: ReturnPathCase[], allRefused: boolean): void {
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const problems: string[] = [];
+    eq(problems, 'safeReturnTarget', safeReturnTarget(c.rd, returnTargetOrigins), allRefused ? '/' : c.expect);
+    check('return-target: ' + c.name, problems);
+  }
+}
+
 function runLoginLocationCases(): void {
   for (let i = 0; i < loginLocationCases.length; i++) {
     const c = loginLocationCases[i];
@@ -513,6 +523,8 @@ runPolicyFailClosed();
 runAdapterCases(startedMs);
 runReturnPathCases(returnPathCases);
 runReturnPathCases(openRedirectCases(openRedirectList));
+runReturnTargetCases(returnTargetCases, false);
+runReturnTargetCases(openRedirectCases(openRedirectList), true);
 runLoginLocationCases();
 runRequestPathCases();
 runCaseFoldDigest();

@@ -4,12 +4,17 @@ import { chromium, type Browser, type BrowserContext, type LaunchOptions, type P
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
- * Headless, no background networking (the machine is offline); `extra` adds e.g. a proxy, and
+ * Headless, no background networking (the machine is offline); `extra` adds e.g. a proxy,
  * `trustSpki` the base64 SHA-256 SubjectPublicKeyInfo hashes of server certificates to accept
- * (Chromium's --ignore-certificate-errors-spki-list; tests/support/tls.ts makes them).
+ * (Chromium's --ignore-certificate-errors-spki-list; tests/support/tls.ts makes them), and
+ * `loopbackHosts` host names Chromium resolves to 127.0.0.1 (--host-resolver-rules; the port in
+ * the URL is kept), e.g. two app hosts with different parent domains.
  */
-export function launchBrowser(extra: Pick<LaunchOptions, 'proxy'> & { trustSpki?: string[] } = {}): Promise<Browser> {
+export function launchBrowser(extra: Pick<LaunchOptions, 'proxy'> & { trustSpki?: string[]; loopbackHosts?: string[] } = {}): Promise<Browser> {
   const trust = extra.trustSpki === undefined ? [] : [`--ignore-certificate-errors-spki-list=${extra.trustSpki.join(',')}`];
+  if (extra.loopbackHosts !== undefined && extra.loopbackHosts.length > 0) {
+    trust.push(`--host-resolver-rules=${extra.loopbackHosts.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`);
+  }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,

@@ -68,6 +68,8 @@ describe('npm run status', () => {
       OIDC_CLIENT_ID: 'gateway',
       OIDC_CLIENT_SECRET: OIDC_SECRET,
       PUBLIC_BASE_URL: 'https://gw.example.com',
+      SESSION_COOKIE_DOMAIN: 'gw.example.com',
+      APP_ORIGINS: 'https://app.other.example',
       DATABASE_URL: database.url.replace('postgres://postgres@', 'postgres://postgres:db-password@'),
       METRICS_PORT: '9464',
     }));
@@ -78,6 +80,8 @@ describe('npm run status', () => {
     expect(stdout).not.toContain('db-password');
     expect(stdout).toMatch(/^ {2}JWT_SECRET +set \(key id [A-Za-z0-9_-]{12}\)$/m);
     expect(stdout).toMatch(/^ {2}METRICS +127\.0\.0\.1:9464$/m);
+    expect(stdout).toMatch(/^ {2}SESSION_COOKIE_NAME +__Secure-gw_session$/m);
+    expect(stdout).toMatch(/^ {2}APP_ORIGINS +https:\/\/app\.other\.example$/m);
     expect(stdout).toMatch(/^ {2}OIDC +oidc https:\/\/idp\.example\.com \(client gateway, secret set\)$/m);
     expect(stdout).toContain(`  ${deriveKeyId(TEST_SECRET)}  active\n  ${deriveKeyId(TEST_PREVIOUS_SECRET)}  previous (retires ${retires})\n`);
   });

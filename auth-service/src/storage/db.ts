@@ -157,6 +157,12 @@ export async function runMigrations(pool: pg.Pool, migrationsDir: string = DEFAU
       const sql = await readFile(path.join(migrationsDir, migration.file), 'utf8');
       const client = await pool.connect();
       let ok = false;
+      // As in inTransaction: a connection dropped between two queries must not crash the process.
+      let dropped = false;
+      const onDropped = (): void => {
+        dropped = true;
+      };
+      client.on('error', onDropped);
       try {
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -178,8 +184,9 @@ export async function runMigrations(pool: pg.Pool, migrationsDir: string = DEFAU
         }
         throw err;
       } finally {
-        // A client whose transaction failed is discarded rather than returned to the pool.
-        client.release(!ok);
+        client.off('error', onDropped);
+        // A client whose transaction failed (or whose connection dropped) is discarded rather than returned to the pool.
+        client.release(!ok || dropped);
       }
     }
   } catch (err) {
@@ -281,6 +288,14 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     throw toStoreError(err);
   }
   let ok = false;
+  // A connection that drops while the client is checked out between two queries makes pg emit
+  // 'error' on the client, and an 'error' nobody listens to crashes the process. The next query
+  // (or COMMIT) then fails and the client is discarded below.
+  let dropped = false;
+  const onDropped = (): void => {
+    dropped = true;
+  };
+  client.on('error', onDropped);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -291,8 +306,9 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     await client.query('ROLLBACK').catch(() => undefined);
     throw toStoreError(err);
   } finally {
-    // A client whose transaction failed is discarded rather than returned to the pool.
-    client.release(!ok);
+    client.off('error', onDropped);
+    // A client whose transaction failed (or whose connection dropped) is discarded rather than returned to the pool.
+    client.release(!ok || dropped);
   }
 }
 

@@ -94,6 +94,28 @@ export const loginLocationCases: LoginLocationCase[] = [
  * space, %XX a byte; bytes >= 0x80 become single non-ASCII characters), and, where it contains
  * backslash escapes, with \t \n \r made real. Every variant must map to '/'.
  */
+/** APP_ORIGINS as the safeReturnTarget cases (and the open-redirect list run against it) use them. */
+export const returnTargetOrigins = ['https://app.example.com', 'http://app.beta.test:8080', 'https://www.google.com:8443'];
+
+/** safeReturnTarget(rd, returnTargetOrigins): the absolute return URLs single sign-on accepts (issue 12). */
+export const returnTargetCases: ReturnPathCase[] = [
+  { name: 'target: keeps a safe path', rd: '/reports?x=1', expect: '/reports?x=1' },
+  { name: 'target: keeps a URL on a listed origin', rd: 'https://app.example.com/reports?x=1', expect: 'https://app.example.com/reports?x=1' },
+  { name: 'target: keeps a listed origin with its port', rd: 'http://app.beta.test:8080/', expect: 'http://app.beta.test:8080/' },
+  { name: 'target: refuses an unlisted origin', rd: 'https://evil.example/', expect: '/' },
+  { name: 'target: refuses a listed host on another port', rd: 'https://app.example.com:444/', expect: '/' },
+  { name: 'target: refuses a listed host with another scheme', rd: 'http://app.example.com/', expect: '/' },
+  { name: 'target: refuses a host that only starts like a listed one', rd: 'https://app.example.com.evil.example/', expect: '/' },
+  { name: 'target: refuses userinfo after a listed origin', rd: 'https://app.example.com@evil.example/', expect: '/' },
+  { name: 'target: refuses a bare listed origin without a path', rd: 'https://app.example.com', expect: '/' },
+  { name: 'target: refuses // after a listed origin', rd: 'https://app.example.com//evil.example/', expect: '/' },
+  { name: 'target: refuses a backslash after a listed origin', rd: 'https://app.example.com/\\evil.example', expect: '/' },
+  { name: 'target: refuses upper case (browsers would lowercase, so would an attacker)', rd: 'HTTPS://APP.EXAMPLE.COM/', expect: '/' },
+  { name: 'target: refuses a dot segment in the path', rd: 'https://app.example.com/a/../b', expect: '/' },
+  { name: 'target: refuses a control character', rd: 'https://app.example.com/\tx', expect: '/' },
+  { name: 'target: refuses a non-string', rd: 42, expect: '/' },
+];
+
 export function openRedirectCases(listText: string): ReturnPathCase[] {
   const lines = listText.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
