@@ -2,8 +2,8 @@
  * A Tableau dashboard embedded in a page behind the gateway, in Chromium: the page's own script
  * fetches /auth/tableau/embed-token with the session cookie and hands the Connected App JWT to the
  * Embedding API v3 (`<tableau-viz>`, the Tableau fake's stand-in), so the signed-in user sees the
- * view without Tableau's sign-in page. A tampered, expired or replayed token shows Tableau's
- * refusal instead; without a token the user meets Tableau's sign-in page, as before this feature.
+ * view without Tableau's sign-in page. A tampered, expired or replayed token, or a page on an origin
+ * the connected app's domain allowlist does not name, shows Tableau's refusal instead; without a token the user meets Tableau's sign-in page, as before this feature.
  * Chromium reaches the gateway as http://gw.test through nginx as its proxy, Tableau directly.
  */
 import { randomBytes } from 'node:crypto';
@@ -151,6 +151,24 @@ describe('an embedded Tableau view behind the gateway', () => {
         expect(view.text).toMatch(/expired/);
       } finally {
         tableau.setClockOffset(0);
+      }
+    }), 60_000);
+
+  test("a gateway origin missing from the connected app's domain allowlist gets no view", () =>
+    inBrowser(async (_context, page) => {
+      tableau.setDomainAllowlist(['https://portal.example.com']);
+      try {
+        const before = tableau.embedSignIns().length;
+        await signInToDashboards(page);
+        const deadline = Date.now() + 10_000;
+        while (tableau.embedSignIns().length === before && Date.now() < deadline) await page.waitForTimeout(50);
+        expect(tableau.embedSignIns().at(-1)).toMatchObject({ origin: PUBLIC, verdict: { ok: false, summary: 'EMBED_DOMAIN_NOT_ALLOWED' } });
+        // Tableau's frame-ancestors keeps Chromium from even showing the refusal inside the page.
+        const frame = await (await page.waitForSelector('iframe[title="Sales overview 1"]')).contentFrame();
+        await page.waitForTimeout(300);
+        expect(frame === null || !(await frame.content()).includes('Signed in to Tableau')).toBe(true);
+      } finally {
+        tableau.setDomainAllowlist([PUBLIC]);
       }
     }), 60_000);
 

@@ -38,9 +38,11 @@ describe('Tableau Connected App tokens through nginx', () => {
         TABLEAU_CONNECTED_APP_SECRET_ID: APP.secret.id,
         TABLEAU_CONNECTED_APP_SECRET_VALUE: APP.secret.value,
         TABLEAU_CONNECTED_APP_TOKEN_TTL_SECONDS: '120',
+        TABLEAU_CONNECTED_APP_USER_ATTRIBUTES: 'groups',
+        PAYLOAD_GROUPS: 'Sales',
       },
     });
-    await stack.createUser('tina', PASSWORD);
+    await stack.createUser('tina', PASSWORD, { groups: ['Sales'] });
     await stack.createUser('larry', PASSWORD);
   }, 60_000);
   afterAll(async () => {
@@ -58,7 +60,8 @@ describe('Tableau Connected App tokens through nginx', () => {
 
   test('the signed-in user gets a token Tableau accepts once, for that user, and nginx logs no token', async () => {
     const token = await tokenFor('tina');
-    expect(tableau.verifyConnectedAppToken(token)).toMatchObject({ ok: true, username: 'tina', scopes: ['tableau:views:embed'] });
+    // The session's groups travel as a Tableau user attribute (TABLEAU_CONNECTED_APP_USER_ATTRIBUTES=groups).
+    expect(tableau.verifyConnectedAppToken(token)).toMatchObject({ ok: true, username: 'tina', scopes: ['tableau:views:embed'], claims: { groups: ['Sales'] } });
     // The same JWT a second time: Tableau refuses a replayed jti.
     expect(tableau.verifyConnectedAppToken(token)).toMatchObject({ ok: false, code: '16', detail: expect.stringMatching(/already been used/) });
     const entry = await accessLogEntry(stack.nginx, (e) => e.uri === '/auth/tableau/embed-token' || String(e.request ?? '').includes('/auth/tableau/embed-token'));

@@ -117,6 +117,8 @@ export interface TableauFake {
   embedSignIns(): EmbedSignIn[];
   /** Moves the fake's clock (for JWT exp checks) `seconds` ahead of the real one. */
   setClockOffset(seconds: number): void;
+  /** Changes the connected app's domain allowlist, as the Tableau admin would (undefined: all domains). */
+  setDomainAllowlist(origins: string[] | undefined): void;
   close(): Promise<void>;
 }
 
@@ -545,6 +547,9 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     embedSignIns: () => [...embedSignIns],
     setClockOffset(seconds) {
       clockOffsetSeconds = seconds;
+    },
+    setDomainAllowlist(origins) {
+      if (opts.connectedApp !== undefined) opts.connectedApp = { ...opts.connectedApp, domainAllowlist: origins };
     },
     close() {
       for (const t of timers) clearTimeout(t);

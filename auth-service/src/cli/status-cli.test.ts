@@ -20,6 +20,7 @@ let dir: string;
 const NOW = Date.now();
 const SEED_POLICY = join(REPO_ROOT, 'nginx', 'policy.yaml');
 const OIDC_SECRET = 'oidc-client-secret-that-must-never-show';
+const TABLEAU_APP_SECRET = 'qV8m2LxT9pR4zK7wN1cJ6hB3yF5dG0sA';
 
 async function run(argv: string[], env: Record<string, string>) {
   let stdout = '';
@@ -72,12 +73,17 @@ describe('npm run status', () => {
       APP_ORIGINS: 'https://app.other.example',
       DATABASE_URL: database.url.replace('postgres://postgres@', 'postgres://postgres:db-password@'),
       METRICS_PORT: '9464',
+      TABLEAU_CONNECTED_APP_CLIENT_ID: 'app-1',
+      TABLEAU_CONNECTED_APP_SECRET_ID: 'secret-1',
+      TABLEAU_CONNECTED_APP_SECRET_VALUE: TABLEAU_APP_SECRET,
     }));
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(stdout).not.toContain(TEST_SECRET);
     expect(stdout).not.toContain(TEST_PREVIOUS_SECRET);
     expect(stdout).not.toContain(OIDC_SECRET);
+    expect(stdout).not.toContain(TABLEAU_APP_SECRET);
     expect(stdout).not.toContain('db-password');
+    expect(stdout).toMatch(/^ {2}TABLEAU_CONNECTED_APP +client app-1, secret secret-1 \(value set\), scopes tableau:views:embed, ttl 300s, sub from username$/m);
     expect(stdout).toMatch(/^ {2}JWT_SECRET +set \(key id [A-Za-z0-9_-]{12}\)$/m);
     expect(stdout).toMatch(/^ {2}METRICS +127\.0\.0\.1:9464$/m);
     expect(stdout).toMatch(/^ {2}SESSION_COOKIE_NAME +__Secure-gw_session$/m);

@@ -88,6 +88,12 @@ export function describeSettings(c: AuthConfig): Record<string, string> {
     LOGIN_METHODS: [c.loginMethods.password ? 'password' : '', c.loginMethods.oidc ? 'oidc' : ''].filter(Boolean).join(','),
     PASSWORD_HASH: c.passwordPolicy.algorithm,
     TABLEAU_URL: c.tableau === null ? 'off' : `${c.tableau.url} (site ${c.tableau.site === '' ? '(default)' : c.tableau.site})`,
+    TABLEAU_CONNECTED_APP:
+      c.tableauConnectedApp === null
+        ? 'off'
+        : `client ${c.tableauConnectedApp.clientId}, secret ${c.tableauConnectedApp.secretId} (value set), scopes ${c.tableauConnectedApp.scopes.join(' ')}, ` +
+          `ttl ${c.tableauConnectedApp.ttlSeconds}s, sub from ${c.tableauConnectedApp.usernameClaim}` +
+          (c.tableauConnectedApp.userAttributes.length === 0 ? '' : `, attributes ${c.tableauConnectedApp.userAttributes.join(',')}`),
     AUTH_CUSTOM_MODULE: c.customModule ?? 'off',
     OIDC: c.oidc === null ? 'off' : `${c.oidc.flavour} ${c.oidc.issuer} (client ${c.oidc.clientId}, secret set)`,
     PUBLIC_BASE_URL: c.publicBaseUrl ?? 'unset',

@@ -33,7 +33,7 @@ describe('loadTableauConnectedAppConfig', () => {
   });
 
   test('fills the documented defaults: tableau:views:embed, 300 s, the username', () => {
-    expect(configOf(base)).toEqual({ clientId: CLIENT_ID, secretId: SECRET_ID, secretValue: SECRET, scopes: ['tableau:views:embed'], ttlSeconds: 300, usernameClaim: 'username' });
+    expect(configOf(base)).toEqual({ clientId: CLIENT_ID, secretId: SECRET_ID, secretValue: SECRET, scopes: ['tableau:views:embed'], ttlSeconds: 300, usernameClaim: 'username', userAttributes: [] });
   });
 
   test('reads the secret from a file without its final newline', () => {
@@ -86,6 +86,8 @@ describe('loadTableauConnectedAppConfig', () => {
     ['an unreadable secret file', { TABLEAU_CONNECTED_APP_SECRET_VALUE: undefined, TABLEAU_CONNECTED_APP_SECRET_VALUE_FILE: '/nonexistent/secret' }, /readable file.*ENOENT/],
     ['a TTL of 0', { TABLEAU_CONNECTED_APP_TOKEN_TTL_SECONDS: '0' }, /from 1 to 600/],
     ['a scope listed twice', { TABLEAU_CONNECTED_APP_SCOPES: 'tableau:views:embed tableau:views:embed' }, /twice/],
+    ['a user attribute that would replace a registered claim', { TABLEAU_CONNECTED_APP_USER_ATTRIBUTES: 'groups sub' }, /"sub" is not one/],
+    ['an internal session claim as user attribute (the bound address)', { TABLEAU_CONNECTED_APP_USER_ATTRIBUTES: 'ip' }, /"ip" is not one/],
   ])('refuses %s', (_name, overrides, message) => {
     const { config, errors } = load({ ...base, ...overrides } as Env);
     expect(config).toBeNull();
@@ -123,6 +125,17 @@ describe('mintTableauEmbedToken', () => {
       if (m.ok) jtis.add(m.jti);
     }
     expect(jtis.size).toBe(50);
+  });
+
+  test('copies the configured session claims as user attributes, leaving out absent ones', () => {
+    const withAttributes = configOf({ ...base, TABLEAU_CONNECTED_APP_USER_ATTRIBUTES: 'groups, email name' });
+    expect(withAttributes.userAttributes).toEqual(['groups', 'email', 'name']);
+    const minted = mintTableauEmbedToken(withAttributes, { username: 'tina', groups: ['Sales', 'EMEA'], email: 'tina@example.com', src: 'local' }, NOW);
+    if (!minted.ok) throw new Error(minted.reason);
+    const claims = jwt.decode(minted.token) as Record<string, unknown>;
+    expect(claims).toMatchObject({ groups: ['Sales', 'EMEA'], email: 'tina@example.com', sub: 'tina' });
+    expect(claims).not.toHaveProperty('name');
+    expect(claims).not.toHaveProperty('src');
   });
 
   test('takes the email as sub when configured so', () => {

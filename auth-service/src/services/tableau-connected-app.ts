@@ -30,7 +30,13 @@ export interface TableauConnectedAppConfig {
   ttlSeconds: number;
   /** Which session claim is the Tableau username (`sub`): the gateway's username, or the email. */
   usernameClaim: 'username' | 'email';
+  /** Session claims copied into the JWT as Tableau user attributes (USERATTRIBUTE() in calculations). */
+  userAttributes: UserAttributeClaim[];
 }
+
+/** Session claims that may become user attributes: what the gateway knows about the user, nothing internal. */
+export const USER_ATTRIBUTE_CLAIMS = ['username', 'email', 'name', 'groups', 'src'] as const;
+export type UserAttributeClaim = (typeof USER_ATTRIBUTE_CLAIMS)[number];
 
 export const DEFAULT_TABLEAU_CONNECTED_APP_SCOPES = 'tableau:views:embed';
 export const DEFAULT_TABLEAU_CONNECTED_APP_TTL_SECONDS = 300;
@@ -49,6 +55,7 @@ export const TABLEAU_CONNECTED_APP_VARIABLES = [
   'TABLEAU_CONNECTED_APP_SCOPES',
   'TABLEAU_CONNECTED_APP_TOKEN_TTL_SECONDS',
   'TABLEAU_CONNECTED_APP_USERNAME_CLAIM',
+  'TABLEAU_CONNECTED_APP_USER_ATTRIBUTES',
 ] as const;
 
 /** Tableau shows client and secret ids as GUIDs; any visible ASCII without quotes is accepted. */
@@ -117,16 +124,22 @@ export function loadTableauConnectedAppConfig(env: Env, errors: string[]): Table
     errors.push(`TABLEAU_CONNECTED_APP_USERNAME_CLAIM: must be one of username, email (received ${JSON.stringify(claimRaw)})`);
   }
 
+  const attributesRaw = read(env, 'TABLEAU_CONNECTED_APP_USER_ATTRIBUTES');
+  const userAttributes = attributesRaw === undefined ? [] : attributesRaw.split(/[\s,]+/).filter((a) => a !== '');
+  const badAttribute = userAttributes.find((a) => !(USER_ATTRIBUTE_CLAIMS as readonly string[]).includes(a));
+  if (badAttribute !== undefined) {
+    errors.push(`TABLEAU_CONNECTED_APP_USER_ATTRIBUTES: must be session claims among ${USER_ATTRIBUTE_CLAIMS.join(', ')}, separated by spaces or commas ("${badAttribute}" is not one) (received ${JSON.stringify(attributesRaw)})`);
+  } else if (new Set(userAttributes).size !== userAttributes.length) {
+    errors.push(`TABLEAU_CONNECTED_APP_USER_ATTRIBUTES: lists a claim twice (received ${JSON.stringify(attributesRaw)})`);
+  }
+
   if (errors.length > before || clientId === undefined || secretId === undefined || secretValue === undefined) return null;
-  return { clientId, secretId, secretValue, scopes, ttlSeconds, usernameClaim: claimRaw as 'username' | 'email' };
+  return { clientId, secretId, secretValue, scopes, ttlSeconds, usernameClaim: claimRaw as 'username' | 'email', userAttributes: userAttributes as UserAttributeClaim[] };
 }
 
 
 /** What a token is minted for: the claims of the signed-in session it is minted from. */
-export interface EmbedTokenSubject {
-  username?: unknown;
-  email?: unknown;
-}
+export type EmbedTokenSubject = { [claim in UserAttributeClaim]?: unknown };
 
 export type EmbedTokenResult =
   | { ok: true; token: string; jti: string; sub: string; expiresAt: number }
@@ -146,7 +159,8 @@ function keyOf(config: TableauConnectedAppConfig): KeyObject {
 /**
  * Mints the connected-app JWT for `subject` at `nowSeconds`: HS256 with the secret value, header
  * `kid` (secret id) and `iss` (client id), claims iss, aud "tableau", sub (the session's username or
- * email, as configured), a fresh random jti, iat, exp = now + ttl, scp.
+ * email, as configured), a fresh random jti, iat, exp = now + ttl, scp, and each configured user
+ * attribute the session has (strings, or a list of strings for `groups`; absent ones are left out).
  *
  * Refuses (`tableau-username-missing`) when the session has no such claim (e.g. email for a local
  * user without one): a token for the wrong or an empty `sub` is never made.
@@ -156,7 +170,15 @@ export function mintTableauEmbedToken(config: TableauConnectedAppConfig, subject
   const sub = subject[config.usernameClaim];
   if (typeof sub !== 'string' || sub === '') return { ok: false, reason: 'tableau-username-missing' };
   const expiresAt = nowSeconds + config.ttlSeconds;
-  const token = jwt.sign({ iss: config.clientId, aud: 'tableau', sub, jti, iat: nowSeconds, exp: expiresAt, scp: config.scopes }, keyOf(config), {
+  const attributes: Record<string, string | string[]> = {};
+  for (const name of config.userAttributes) {
+    const value = subject[name];
+    if (typeof value === 'string') attributes[name] = value;
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) attributes[name] = value as string[];
+  }
+  // The registered claims come last: no attribute can replace them (the names are a closed list anyway).
+  const claims = { ...attributes, iss: config.clientId, aud: 'tableau', sub, jti, iat: nowSeconds, exp: expiresAt, scp: config.scopes };
+  const token = jwt.sign(claims, keyOf(config), {
     algorithm: 'HS256',
     // Tableau reads `iss` from the header too; jsonwebtoken's JwtHeader type does not list it.
     header: { alg: 'HS256', typ: 'JWT', kid: config.secretId, iss: config.clientId } as jwt.JwtHeader,
