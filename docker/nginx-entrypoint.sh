@@ -39,7 +39,9 @@ POLICY_RUNTIME_FILE=$(dirname "$GATE_CONFIG_FILE")/policy.json
 PAGES_DIR=$(dirname "$GATE_CONFIG_FILE")/pages
 
 # Only these are substituted, so nginx's own $variables in the templates stay untouched.
-TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${AUTH_UPSTREAM} ${TABLEAU_API_TIMEOUT_SECONDS} ${TABLEAU_API_MAX_BODY_MB} ${TABLEAU_API_PATH}'
+TEMPLATE_VARS='${PROXY_LISTEN} ${APP_UPSTREAM} ${APP_UPSTREAM_SCHEME} ${AUTH_UPSTREAM} ${TABLEAU_API_TIMEOUT_SECONDS} ${TABLEAU_API_MAX_BODY_MB} ${TABLEAU_API_PATH} ${TABLEAU_CA_FILE}'
+# Debian's system trust store: the default of UPSTREAM_CA_FILE and TABLEAU_CA_FILE.
+SYSTEM_CA_FILE=/etc/ssl/certs/ca-certificates.crt
 
 log() {
     msg=$(printf '%s' "$2" | sed 's/\\/\\\\/g; s/"/\\"/g')
@@ -116,6 +118,7 @@ render_conf() {
     mkdir -p "$dest"
     cp -R "$SOURCE/." "$dest/"
     render_https "$dest"
+    render_upstream_tls "$dest"
     render_status "$dest"
     render_waf "$dest"
     render_tableau_api "$dest"
@@ -165,6 +168,18 @@ render_https() {
     [ "$HSTS_MAX_AGE" != 0 ] || rm -f "$https"/hsts-*
     [ -n "$TRUSTED_PROXIES" ] || rm -f "$https"/balancer-*
     render_snippets "$https" "$HTTPS_TEMPLATE_VARS" https.d
+}
+
+# render_upstream_tls DEST: $SOURCE/upstream-tls/ into DEST/snippets/upstream-tls.d/ for an https
+# APP_UPSTREAM (certificate verified, SNI), else nothing; as stageUpstreamTlsSnippets in scripts/lib/nginx-runtime.ts.
+render_upstream_tls() {
+    upstream_tls=$1/upstream-tls
+    [ -d "$upstream_tls" ] || return 0
+    if [ "$APP_UPSTREAM_SCHEME" != https ]; then
+        rm -rf "$upstream_tls"
+        return 0
+    fi
+    render_snippets "$upstream_tls" '${APP_UPSTREAM_TLS_NAME} ${UPSTREAM_CA_FILE}' upstream-tls.d
 }
 
 # render_status DEST: $SOURCE/status/ into DEST/snippets/status.d/ with NGINX_STATUS_PORT set (the
@@ -245,6 +260,70 @@ test_conf() {
 require_directive_value PROXY_LISTEN
 require_directive_value APP_UPSTREAM
 require_directive_value AUTH_UPSTREAM
+# APP_UPSTREAM: host:port (plain http, the older form), http://host[:port] or https://host[:port]; the
+# same rules and defaults as parseUpstream in scripts/lib/nginx-runtime.ts. Rendered as the upstream's
+# `server` (host:port, APP_UPSTREAM) and the scheme of proxy_pass (APP_UPSTREAM_SCHEME).
+APP_UPSTREAM_URL=$APP_UPSTREAM
+APP_UPSTREAM_SCHEME=http
+APP_UPSTREAM_TLS_NAME=
+case $APP_UPSTREAM in
+    unix:/*) ;;
+    *)
+        case $APP_UPSTREAM in
+            https://*) APP_UPSTREAM_SCHEME=https; rest=${APP_UPSTREAM#https://}; port=443 ;;
+            http://*) rest=${APP_UPSTREAM#http://}; port=80 ;;
+            *) rest=$APP_UPSTREAM; port=80 ;;
+        esac
+        rest=${rest%/}
+        bad=
+        case $rest in
+            \[*\]:*) host=${rest%%]*}]; port=${rest#"$host":} ;;
+            \[*\]) host=$rest ;;
+            *:*:*) bad=1; host= ;;
+            *:*) host=${rest%:*}; port=${rest#*:} ;;
+            *) host=$rest ;;
+        esac
+        case $host in '' | *[!A-Za-z0-9.:\[\]-]* | -* | .*) bad=1 ;; esac
+        case $port in
+            '' | *[!0-9]* | ??????*) bad=1 ;;
+            *) { [ "$port" -ge 1 ] && [ "$port" -le 65535 ]; } || bad=1 ;;
+        esac
+        if [ -n "$bad" ]; then
+            settings_problems="${settings_problems}APP_UPSTREAM: must be host:port, http://host[:port] or https://host[:port] (no path), e.g. https://app.internal:8443 (received \"$APP_UPSTREAM_URL\"); "
+        else
+            APP_UPSTREAM="$host:$port"
+            APP_UPSTREAM_TLS_NAME=$(printf '%s' "$host" | tr -d '[]')
+        fi
+        ;;
+esac
+# ca_file_problem NAME PATH: a CA file nginx can name in one directive, readable, holding a PEM
+# certificate (caFileProblem in scripts/lib/nginx-runtime.ts), else a problem in $settings_problems.
+ca_file_problem() {
+    case $2 in
+        *[\;\{\}\$\"\'\\\#\ ]* | *"
+"*) settings_problems="${settings_problems}$1: must be a file path without spaces, quotes or ; { } \$ # \\ (received \"$2\"); " ;;
+        *)
+            if [ ! -r "$2" ] || [ -d "$2" ]; then
+                settings_problems="${settings_problems}$1: cannot read the file (received \"$2\"); "
+            elif ! grep -q -e '-----BEGIN CERTIFICATE-----' "$2"; then
+                settings_problems="${settings_problems}$1: must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----) (received \"$2\"); "
+            fi
+            ;;
+    esac
+}
+# UPSTREAM_CA_FILE: the CAs an https APP_UPSTREAM's certificate must chain to (default the system store).
+UPSTREAM_CA_FILE=${UPSTREAM_CA_FILE:-}
+if [ "$APP_UPSTREAM_SCHEME" = https ]; then
+    UPSTREAM_CA_FILE=${UPSTREAM_CA_FILE:-$SYSTEM_CA_FILE}
+    ca_file_problem UPSTREAM_CA_FILE "$UPSTREAM_CA_FILE"
+elif [ -n "$UPSTREAM_CA_FILE" ]; then
+    settings_problems="${settings_problems}UPSTREAM_CA_FILE: only applies with an https:// APP_UPSTREAM (received \"$UPSTREAM_CA_FILE\"); "
+fi
+# TABLEAU_CA_FILE: the CAs Tableau's certificate must chain to on the /api/ pass-through (the auth
+# service's sign-in calls read the same variable). Default the system store.
+TABLEAU_CA_FILE=${TABLEAU_CA_FILE:-$SYSTEM_CA_FILE}
+ca_file_problem TABLEAU_CA_FILE "$TABLEAU_CA_FILE"
+export APP_UPSTREAM APP_UPSTREAM_SCHEME APP_UPSTREAM_TLS_NAME UPSTREAM_CA_FILE TABLEAU_CA_FILE
 require_whole_number TABLEAU_API_TIMEOUT_SECONDS 300 1 3600
 require_whole_number TABLEAU_API_MAX_BODY_MB 64 1 4096
 require_tableau_api_path
@@ -355,7 +434,7 @@ case ${1:-run} in
         wait_for_gate_config
         copy_pages "$PREFIX/conf"
         test_conf conf
-        log info "starting nginx (listen $PROXY_LISTEN, app $APP_UPSTREAM, auth $AUTH_UPSTREAM)"
+        log info "starting nginx (listen $PROXY_LISTEN, app $APP_UPSTREAM_URL, auth $AUTH_UPSTREAM)"
         exec nginx -p "$PREFIX/" -c conf/nginx.conf -e stderr -g 'daemon off;'
         ;;
     reload)

@@ -30,7 +30,7 @@ import { createPool, describeStoreConnectionError, describeStoreTarget, isConnec
 import { createUsersRepo } from '../auth-service/src/storage/users-repo.js';
 import { seedDemoUsers } from '../auth-service/src/storage/seed.js';
 import { createPasswordHasher, formatEnvIssue, newPasswordRulesFromEnv, passwordPolicyFromEnv } from '../auth-service/src/passwords/index.js';
-import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, statusSettingsFromEnv, stopLeftoverNginx, wafSettingsFromEnv, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
+import { LAUNCHER_PID_FILE, REPO_ROOT, freePort, httpsSettingsFromEnv, isAlive, nginxSettingsFromEnv, prepareNginxPrefix, revocationsFromEnv, startNginx, statusSettingsFromEnv, stopLeftoverNginx, upstreamSettingsFromEnv, wafSettingsFromEnv, writePolicySource, type RunningNginx } from './lib/nginx-runtime.js';
 
 /** `make up` runs the WAF in DetectionOnly unless WAF_MODE says otherwise: it logs, never blocks (docs/waf.md). */
 const UP_WAF_MODE = 'DetectionOnly';
@@ -80,10 +80,12 @@ function configProblems(env: NodeJS.ProcessEnv, policyFile: string | null): stri
   if (!loaded.ok) problems.push(...loaded.errors);
   problems.push(...nginxSettingsFromEnv(env).problems);
   problems.push(...httpsSettingsFromEnv(env).problems);
+  problems.push(...upstreamSettingsFromEnv(env).problems);
   problems.push(...revocationsFromEnv(env).problems);
   problems.push(...statusSettingsFromEnv(env).problems);
   problems.push(...wafSettingsFromEnv(env, UP_WAF_MODE).problems);
-  return problems;
+  // TABLEAU_CA_FILE is read by both nginx and the auth service, with the same words: listed once.
+  return [...new Set(problems)];
 }
 
 /** Fails with "port N is in use" before anything starts, rather than after the store and services did. */
@@ -226,8 +228,10 @@ export async function up(env: NodeJS.ProcessEnv = process.env): Promise<RunningG
       prefix: runtimeDir,
       vars: {
         PROXY_LISTEN: `${proxyHost}:${proxyPort}`,
+        // APP_UPSTREAM (http(s)://host[:port]) puts your own app behind the gateway instead of the demo app.
         APP_UPSTREAM: `127.0.0.1:${app.port}`,
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
+        ...upstreamSettingsFromEnv(env).settings,
         ...nginxSettingsFromEnv(env).settings,
         ...httpsSettingsFromEnv(env).settings,
         ...statusSettingsFromEnv(env).settings,

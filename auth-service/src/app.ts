@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createLocalAuthenticator } from './authenticators/local.js';
+import { tableauFetch } from './authenticators/tableau.js';
 import { APP_NAME } from './policy/parse-policy.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import type { AuthConfig } from './config.js';
@@ -217,7 +218,7 @@ export function createApp(deps: AppDeps): Express {
     storeReady: deps.storage === undefined ? () => false : storeReady,
     recheckSource: createSourceRecheck({
       oidc: deps.oidc ?? null,
-      tableau: config.tableau === null ? null : { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs, fetch: metrics.timedFetch('tableau') },
+      tableau: config.tableau === null ? null : { url: config.tableau.url, timeoutMs: config.tableau.timeoutMs, fetch: metrics.timedFetch('tableau', tableauFetch(config.tableau)) },
       authenticators,
       logger,
     }),

@@ -264,7 +264,7 @@ describe('Tableau and custom sources', () => {
   test('reads the Tableau variables and drops a trailing slash from the URL', () => {
     expect(
       configOf({ ...base, TABLEAU_URL: 'https://tableau.example.com/', TABLEAU_SITE: 'finance', TABLEAU_API_VERSION: '3.19', TABLEAU_TIMEOUT_MS: '1500' }).tableau,
-    ).toEqual({ url: 'https://tableau.example.com', site: 'finance', apiVersion: '3.19', timeoutMs: 1500 });
+    ).toEqual({ url: 'https://tableau.example.com', site: 'finance', apiVersion: '3.19', timeoutMs: 1500, caPem: null });
   });
 
   test('defaults to the Default site, a detected API version and a 5 s timeout', () => {
@@ -273,7 +273,31 @@ describe('Tableau and custom sources', () => {
       site: '',
       apiVersion: null,
       timeoutMs: 5000,
+      caPem: null,
     });
+  });
+
+  test('reads TABLEAU_CA_FILE: the CAs trusted for an https Tableau, instead of the built-in list', () => {
+    const caFile = join(dir, 'tableau-ca.pem');
+    writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    expect(configOf({ ...base, TABLEAU_URL: 'https://tableau.corp.example', TABLEAU_CA_FILE: caFile }).tableau?.caPem).toContain('-----BEGIN CERTIFICATE-----');
+  });
+
+  test.each([
+    ['a missing file (typo, or ./certs not mounted)', () => join(dir, 'nope.pem'), 'https://tableau.corp.example', /^TABLEAU_CA_FILE: cannot read the file \(ENOENT\) \(received ".*nope\.pem"\)$/],
+    ['a file without a certificate (a key, an empty file)', () => {
+      const f = join(dir, 'not-a-ca.pem');
+      writeFileSync(f, '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+      return f;
+    }, 'https://tableau.corp.example', /^TABLEAU_CA_FILE: must be a PEM file of CA certificates .*\(received ".*not-a-ca\.pem"\)$/],
+    ['a CA for a plain-http Tableau (nothing to verify)', () => join(dir, 'nope.pem'), 'http://tableau.internal', /^TABLEAU_CA_FILE: only applies to an https TABLEAU_URL/],
+    ['a CA without Tableau', () => join(dir, 'nope.pem'), undefined, /^TABLEAU_CA_FILE: only applies with TABLEAU_URL, which is not set/],
+  ])('refuses TABLEAU_CA_FILE naming %s, with the other problems', (_name, file, url, problem) => {
+    const env: Record<string, string> = { ...base, TABLEAU_CA_FILE: file(), LOG_LEVEL: 'loud', ALLOW_INSECURE_HTTP_IDP: 'true' };
+    if (url !== undefined) env.TABLEAU_URL = url;
+    const errors = errorsOf(env);
+    expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(problem), expect.stringMatching(/^LOG_LEVEL: /)]));
+    expect(errors).toHaveLength(2);
   });
 
   test('refuses plain http for Tableau (passwords travel to it) unless ALLOW_INSECURE_HTTP_IDP=true', () => {

@@ -5,7 +5,7 @@
  * such as `AUTH_COOKIE_SECURE=yes` is an error, never silently read as a default.
  */
 import { DEFAULT_ASSERTION_ISSUER, loadAssertionKey, loadPublishedAssertionKey, type AssertionConfig, type AssertionKey, type PublishedAssertionKey } from './services/assertion.js';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -171,6 +171,8 @@ export interface TableauConfig {
   /** e.g. '3.19'; null means "read it from serverinfo". */
   apiVersion: string | null;
   timeoutMs: number;
+  /** TABLEAU_CA_FILE's contents: the only CAs trusted for Tableau's certificate; null: Node's built-in list. */
+  caPem: string | null;
 }
 
 export type ConfigResult = { ok: true; config: AuthConfig } | { ok: false; errors: string[] };
@@ -363,6 +365,8 @@ const schema = z.object({
     )
     .optional(),
   TABLEAU_TIMEOUT_MS: integerInRange(100, 60_000).default(5000),
+  // Read and checked by loadTableauCa (the file's contents, not only its name).
+  TABLEAU_CA_FILE: z.string().optional(),
   AUTH_CUSTOM_MODULE: z
     .string()
     .refine((s) => path.isAbsolute(s) && !s.includes('\u0000'), { error: 'must be an absolute file path', abort: true })
@@ -388,7 +392,33 @@ const schema = z.object({
 export const SCHEMA_VARIABLES: readonly string[] = Object.keys(schema.shape);
 
 /** TABLEAU_* settings that mean nothing without TABLEAU_URL; setting them alone is a mistake. */
-const TABLEAU_DEPENDENT = ['TABLEAU_SITE', 'TABLEAU_API_VERSION', 'TABLEAU_TIMEOUT_MS'] as const;
+const TABLEAU_DEPENDENT = ['TABLEAU_SITE', 'TABLEAU_API_VERSION', 'TABLEAU_TIMEOUT_MS', 'TABLEAU_CA_FILE'] as const;
+
+/**
+ * TABLEAU_CA_FILE: the CA certificates (PEM) the auth service trusts for an https TABLEAU_URL, in
+ * place of Node's built-in list; nginx's /api/ pass-through trusts the same file. Returns its
+ * contents, or null when unset; pushes a problem (same wording as nginx's start-up check, so
+ * `make up` lists it once) when the file cannot be read or holds no certificate.
+ */
+function loadTableauCa(file: string | undefined, tableauUrl: string | undefined, errors: string[]): string | null {
+  if (file === undefined || tableauUrl === undefined) return null;
+  if (tableauUrl.toLowerCase().startsWith('http:')) {
+    errors.push(`TABLEAU_CA_FILE: only applies to an https TABLEAU_URL (received ${JSON.stringify(file)})`);
+    return null;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    errors.push(`TABLEAU_CA_FILE: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'}) (received ${JSON.stringify(file)})`);
+    return null;
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    errors.push(`TABLEAU_CA_FILE: must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----) (received ${JSON.stringify(file)})`);
+    return null;
+  }
+  return text;
+}
 
 /** `postgres://user:***@host/db`: the password part of a URL, if any, is replaced. */
 export function maskDatabaseUrl(value: string): string {
@@ -629,6 +659,8 @@ export function loadConfig(env: Env): ConfigResult {
     );
   }
 
+  const tableauCa = loadTableauCa(input.TABLEAU_CA_FILE, tableauUrlValue, errors);
+
   const warnings: string[] = [];
   loadSessionLifetimes(input, errors, warnings);
 
@@ -725,7 +757,7 @@ export function loadConfig(env: Env): ConfigResult {
       tableau:
         v.TABLEAU_URL === undefined
           ? null
-          : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS },
+          : { url: v.TABLEAU_URL.replace(/\/+$/, ''), site: v.TABLEAU_SITE ?? '', apiVersion: v.TABLEAU_API_VERSION ?? null, timeoutMs: v.TABLEAU_TIMEOUT_MS, caPem: tableauCa },
       tableauConnectedApp,
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
       chain,

@@ -11,7 +11,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { createApp } from './app.js';
 import { loadCustomAuthenticator } from './authenticators/custom.js';
 import { createLocalAuthenticator } from './authenticators/local.js';
-import { createTableauAuthenticator } from './authenticators/tableau.js';
+import { createTableauAuthenticator, tableauFetch } from './authenticators/tableau.js';
 import type { PasswordAuthenticator } from './authenticators/types.js';
 import type { PasswordSource } from './config.js';
 import { loadConfig, type AuthConfig, type Env } from './config.js';
@@ -96,12 +96,12 @@ async function createPasswordSources(
   const sources: Partial<Record<PasswordSource, PasswordAuthenticator>> = {};
   if (config.chain.includes('local')) sources.local = createLocalAuthenticator({ usersRepo, hasher, logger });
   if (config.tableau !== null) {
-    const { url, site, apiVersion, timeoutMs } = config.tableau;
+    const { url, site, apiVersion, timeoutMs, caPem } = config.tableau;
     // The Tableau session is kept, sealed into the session token, for the /api/ pass-through.
     const sealCredentials = (creds: Parameters<typeof sealTableauCredentials>[0]) => sealTableauCredentials(creds, config.jwt.secret);
-    const tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now, fetch: deps.metrics.timedFetch('tableau') });
+    const tableau = createTableauAuthenticator({ url, site, apiVersion: apiVersion ?? undefined, timeoutMs, logger, sealCredentials, now: deps.now, fetch: deps.metrics.timedFetch('tableau', tableauFetch(config.tableau)) });
     sources.tableau = tableau;
-    logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site }, 'Tableau sign-in enabled');
+    logger.info({ event: 'source_enabled', src: 'tableau', url, site: site === '' ? '(default)' : site, ca: caPem === null ? 'system' : 'TABLEAU_CA_FILE' }, 'Tableau sign-in enabled');
     // Not awaited: a Tableau that is down must not stop start-up; a version it refuses is logged
     // now (tableau_setup_required, with what to set) instead of at the first user's sign-in.
     void tableau.checkServer();

@@ -4,7 +4,7 @@
  * (snippets/gate-server.conf), so the gate's requests never build its functions (njs builds every
  * module-level function again for each request).
  */
-import { act, decide, loadRuntime, logGateError, type GateAction } from './adapter.js';
+import { act, decide, decisionApp, loadRuntime, logGateError, type GateAction } from './adapter.js';
 import { removeCookie, setCookieValue, type CookieHeaders } from './core/cookie.js';
 
 /** The Cookie header(s) with every `name` cookie replaced by `name=value`. */
@@ -56,7 +56,9 @@ function resume(r: NginxHTTPRequest): void {
       cookies = withCookie(cookies, assertionName, assertion);
       sent.push(setAssertion);
     }
-    action = act(r, decide(r, runtime, cookies));
+    // The app the gate decided before the renewal (kept by act): the renewal's subrequest ran the
+    // server's `set $gate_app` again.
+    action = act(r, decide(r, runtime, cookies, undefined, decisionApp(v)));
     if (action === 'renew') {
       // A renewed token that is already expired (clocks apart), or still no bound assertion: refuse
       // rather than loop.

@@ -25,7 +25,16 @@ export const NJS_SIDE_MODULES = ['tableau.js', 'renew.js', 'revocations.js'];
 /** The only placeholders substituted in nginx/**\/*.template (nginx's own $variables are untouched). */
 export interface NginxTemplateVars {
   PROXY_LISTEN: string;
+  /**
+   * The protected app: `host:port` (plain http, as before), `http://host[:port]` or
+   * `https://host[:port]` (see parseUpstream). Rendered as the upstream's `server` (host:port) and
+   * APP_UPSTREAM_SCHEME; https also renders nginx/upstream-tls/.
+   */
   APP_UPSTREAM: string;
+  /** Trust store for an https APP_UPSTREAM (PEM file); default SYSTEM_CA_FILE. */
+  UPSTREAM_CA_FILE?: string;
+  /** Trust store for an https TABLEAU_URL on the /api/ pass-through (PEM file); default SYSTEM_CA_FILE. */
+  TABLEAU_CA_FILE?: string;
   AUTH_UPSTREAM: string;
   /** Tableau /api/ pass-through: proxy read/send timeout, whole seconds (default in NGINX_SETTING_DEFAULTS). */
   TABLEAU_API_TIMEOUT_SECONDS?: string;
@@ -132,17 +141,132 @@ export function nginxSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Record
 }
 
 /**
- * Substitutes the TEMPLATE_VARS placeholders (an unset setting gets its NGINX_SETTINGS default);
- * leaves every other `$` alone.
+ * Substitutes the TEMPLATE_VARS placeholders (an unset setting gets its NGINX_SETTINGS default), the
+ * APP_UPSTREAM parts (APP_UPSTREAM becomes the upstream's host:port, APP_UPSTREAM_SCHEME http or
+ * https) and TABLEAU_CA_FILE (default SYSTEM_CA_FILE); leaves every other `$` alone.
  */
 export function renderTemplate(text: string, vars: NginxTemplateVars): string {
   let out = text;
+  const app = appUpstreamOf(vars);
+  const derived: Record<string, string> = { APP_UPSTREAM_SCHEME: app.scheme, TABLEAU_CA_FILE: vars.TABLEAU_CA_FILE ?? SYSTEM_CA_FILE };
   for (const name of TEMPLATE_VARS) {
-    const value = vars[name] ?? (name === 'TABLEAU_API_PATH' ? DEFAULT_TABLEAU_API_PATH : name in NGINX_SETTINGS ? NGINX_SETTINGS[name as NginxSettingName].default : undefined);
+    const value = name === 'APP_UPSTREAM' ? app.server : (vars[name] ?? (name === 'TABLEAU_API_PATH' ? DEFAULT_TABLEAU_API_PATH : name in NGINX_SETTINGS ? NGINX_SETTINGS[name as NginxSettingName].default : undefined));
     if (value === undefined) throw new Error(`nginx template value ${name} missing`);
     out = out.split('${' + name + '}').join(value);
   }
+  for (const [name, value] of Object.entries(derived)) out = out.split('${' + name + '}').join(value);
   return out;
+}
+
+/** Debian's system trust store (package ca-certificates): the default of UPSTREAM_CA_FILE and TABLEAU_CA_FILE. */
+export const SYSTEM_CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** An upstream address as nginx needs it: the `server` value, the scheme, and the name TLS checks. */
+export interface UpstreamAddress {
+  scheme: 'http' | 'https';
+  /** `host:port`, `[v6]:port` or `unix:/path`: the value of `server` in the upstream block. */
+  server: string;
+  /** The host without brackets or port (SNI, and the name the certificate must carry); '' for unix:. */
+  host: string;
+}
+
+const UPSTREAM_URL = /^(?:(https?):\/\/)?(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::([0-9]{1,5}))?\/?$/;
+
+/**
+ * Parses APP_UPSTREAM: `host:port` (plain http, the form before https upstreams), `http://host[:port]`
+ * (default port 80) or `https://host[:port]` (default 443), host a DNS name, an IPv4 address or a
+ * bracketed IPv6 address; or `unix:/path` (plain http). Returns null for anything else: a path, a
+ * query, credentials, another scheme, characters that could end an nginx directive. Not checked:
+ * that the host resolves (nginx does, at start and reload).
+ */
+export function parseUpstream(value: string): UpstreamAddress | null {
+  const v = value.trim();
+  if (/^unix:\/[^\s;{}$"'\\#]+$/.test(v)) return { scheme: 'http', server: v, host: '' };
+  const m = UPSTREAM_URL.exec(v.replace(/^https?:\/\//i, (p) => p.toLowerCase()));
+  if (m === null) return null;
+  const scheme = m[1] === 'https' ? 'https' : 'http';
+  const port = m[3] ?? (scheme === 'https' ? '443' : '80');
+  if (Number(port) < 1 || Number(port) > 65535) return null;
+  if (m[2]!.startsWith('[') && isIP(m[2]!.slice(1, -1)) !== 6) return null;
+  return { scheme, server: `${m[2]}:${port}`, host: m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]! };
+}
+
+/** APP_UPSTREAM of `vars`, parsed; throws (naming the variable) when it cannot be. */
+function appUpstreamOf(vars: NginxTemplateVars): UpstreamAddress {
+  const parsed = parseUpstream(vars.APP_UPSTREAM);
+  if (parsed === null) throw new Error(`APP_UPSTREAM: ${UPSTREAM_RULE} (received ${JSON.stringify(vars.APP_UPSTREAM)})`);
+  return parsed;
+}
+
+const UPSTREAM_RULE = 'must be host:port, http://host[:port] or https://host[:port] (no path), e.g. https://app.internal:8443';
+
+/**
+ * The problem with a CA file setting, or null: it must be a path nginx can take as one directive
+ * value, name a readable file, and hold at least one PEM certificate. Checked at start-up (make up,
+ * the container entrypoint, the auth service for TABLEAU_CA_FILE), so a missing or wrong file is
+ * reported with every other problem instead of as nginx's "SSL_CTX_load_verify_locations" failure.
+ */
+export function caFileProblem(name: string, path: string): string | null {
+  if (!DIRECTIVE_PATH.test(path)) return `${name}: must be a file path without spaces, quotes or ; { } $ # \\ (received ${JSON.stringify(path)})`;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return `${name}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'}) (received ${JSON.stringify(path)})`;
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) return `${name}: must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----) (received ${JSON.stringify(path)})`;
+  return null;
+}
+
+/**
+ * Reads APP_UPSTREAM (optional here: `make up` falls back to its demo app), UPSTREAM_CA_FILE and
+ * TABLEAU_CA_FILE from `env`, with every problem at once. UPSTREAM_CA_FILE applies only to an
+ * https APP_UPSTREAM (set with a plain http one, it is a mistake and reported); with an https one
+ * and none set, the system store must be there. Relative paths are made absolute.
+ */
+export function upstreamSettingsFromEnv(env: NodeJS.ProcessEnv): { settings: Partial<Pick<NginxTemplateVars, 'APP_UPSTREAM' | 'UPSTREAM_CA_FILE' | 'TABLEAU_CA_FILE'>>; problems: string[] } {
+  const settings: Partial<Pick<NginxTemplateVars, 'APP_UPSTREAM' | 'UPSTREAM_CA_FILE' | 'TABLEAU_CA_FILE'>> = {};
+  const problems: string[] = [];
+  const read = (name: string) => (env[name] === undefined || env[name]!.trim() === '' ? undefined : env[name]!.trim());
+  const upstream = read('APP_UPSTREAM');
+  const parsed = upstream === undefined ? null : parseUpstream(upstream);
+  if (upstream !== undefined && parsed === null) problems.push(`APP_UPSTREAM: ${UPSTREAM_RULE} (received ${JSON.stringify(upstream)})`);
+  else if (upstream !== undefined) settings.APP_UPSTREAM = upstream;
+  const upstreamCa = read('UPSTREAM_CA_FILE');
+  if (upstreamCa !== undefined && parsed !== null && parsed.scheme !== 'https') {
+    problems.push(`UPSTREAM_CA_FILE: only applies with an https:// APP_UPSTREAM (received ${JSON.stringify(upstreamCa)})`);
+  } else if (parsed?.scheme === 'https' || upstreamCa !== undefined) {
+    const path = upstreamCa === undefined ? SYSTEM_CA_FILE : resolve(upstreamCa);
+    const problem = caFileProblem('UPSTREAM_CA_FILE', upstreamCa === undefined ? path : upstreamCa);
+    if (problem !== null) problems.push(upstreamCa === undefined ? `${problem.replace(/ \(received .*\)$/, '')} (unset: the system store ${SYSTEM_CA_FILE}; install ca-certificates or set UPSTREAM_CA_FILE)` : problem);
+    else if (upstreamCa !== undefined) settings.UPSTREAM_CA_FILE = path;
+  }
+  const tableauCa = read('TABLEAU_CA_FILE');
+  if (tableauCa !== undefined) {
+    const problem = caFileProblem('TABLEAU_CA_FILE', tableauCa);
+    if (problem !== null) problems.push(problem);
+    else settings.TABLEAU_CA_FILE = resolve(tableauCa);
+  }
+  return { settings, problems };
+}
+
+/** Where nginx/upstream-tls/ goes in the rendered conf/ (the site's app locations include what is there). */
+export const UPSTREAM_TLS_SNIPPETS_DIR = join('snippets', 'upstream-tls.d');
+
+/** Renders nginx/upstream-tls/ of a staged conf into snippets/upstream-tls.d/ for an https APP_UPSTREAM, else drops it. */
+function stageUpstreamTlsSnippets(next: string, vars: NginxTemplateVars): void {
+  const dir = join(next, 'upstream-tls');
+  if (!existsSync(dir)) return;
+  const app = appUpstreamOf(vars);
+  if (app.scheme !== 'https') {
+    rmSync(dir, { recursive: true });
+    return;
+  }
+  const values = { APP_UPSTREAM_TLS_NAME: app.host, UPSTREAM_CA_FILE: vars.UPSTREAM_CA_FILE ?? SYSTEM_CA_FILE };
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith('.template')) renderTemplateFile(join(dir, name), values);
+  }
+  renameSync(dir, join(next, UPSTREAM_TLS_SNIPPETS_DIR));
 }
 
 /** HTTPS settings' defaults (README "HTTPS"); docker/nginx-entrypoint.sh applies the same. */
@@ -425,6 +549,7 @@ export function stageNginxConf(opts: PrepareOptions): string {
   mkdirSync(join(next, 'njs'), { recursive: true });
   mkdirSync(join(next, 'runtime'), { recursive: true });
   stageHttpsSnippets(next, opts.vars);
+  stageUpstreamTlsSnippets(next, opts.vars);
   stageStatusSnippets(next, opts.vars);
   stageWafSnippets(next, opts.vars);
   stageTableauApiSnippets(next, opts.vars);

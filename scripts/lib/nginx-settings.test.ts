@@ -1,5 +1,8 @@
-import { describe, expect, it } from '@jest/globals';
-import { httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, tableauApiPathFromEnv, renderTemplate, revocationsFromEnv, statusSettingsFromEnv, wafSessionCookiePattern, wafSettingsFromEnv } from './nginx-runtime.js';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SYSTEM_CA_FILE, httpsSettingsFromEnv, httpsTemplateValues, nginxSettingsFromEnv, parseUpstream, renderTemplate, revocationsFromEnv, statusSettingsFromEnv, tableauApiPathFromEnv, upstreamSettingsFromEnv, wafSessionCookiePattern, wafSettingsFromEnv } from './nginx-runtime.js';
 
 describe('nginxSettingsFromEnv', () => {
   it('gives the documented defaults for unset and empty variables', () => {
@@ -61,6 +64,75 @@ describe('renderTemplate', () => {
   const base = { PROXY_LISTEN: '8080', APP_UPSTREAM: 'app:5000', AUTH_UPSTREAM: 'auth:3001' };
   it('fills the Tableau limits with their defaults when a caller (e.g. an old template-vars.json) has none', () => {
     expect(renderTemplate('${TABLEAU_API_TIMEOUT_SECONDS}s ${TABLEAU_API_MAX_BODY_MB}m $uri', base)).toBe('300s 64m $uri');
+  });
+});
+
+describe('parseUpstream (APP_UPSTREAM)', () => {
+  it.each([
+    ['host:port, the form before https upstreams (plain http)', 'demo-app:5000', { scheme: 'http', server: 'demo-app:5000', host: 'demo-app' }],
+    ['http:// with its default port', 'http://app.internal', { scheme: 'http', server: 'app.internal:80', host: 'app.internal' }],
+    ['https:// with its default port', 'https://tableau.corp.example', { scheme: 'https', server: 'tableau.corp.example:443', host: 'tableau.corp.example' }],
+    ['https:// with a port and a trailing slash', 'HTTPS://app.internal:8443/', { scheme: 'https', server: 'app.internal:8443', host: 'app.internal' }],
+    ['an IPv4 address', 'https://10.1.2.3:8443', { scheme: 'https', server: '10.1.2.3:8443', host: '10.1.2.3' }],
+    ['a bracketed IPv6 address', 'https://[2001:db8::7]:8443', { scheme: 'https', server: '[2001:db8::7]:8443', host: '2001:db8::7' }],
+    ['a unix socket', 'unix:/run/app.sock', { scheme: 'http', server: 'unix:/run/app.sock', host: '' }],
+  ])('reads %s', (_name, value, parsed) => {
+    expect(parseUpstream(value)).toEqual(parsed);
+  });
+  it.each([
+    ['a path (nginx would send every request to it)', 'https://app.internal/base'],
+    ['credentials', 'https://user:pw@app.internal'],
+    ['another scheme', 'ftp://app.internal'],
+    ['a directive injection', 'app:5000; proxy_pass http://evil'],
+    ['a port out of range', 'https://app.internal:70000'],
+    ['a query', 'https://app.internal/?x=1'],
+    ['an empty host', 'https://:443'],
+  ])('refuses %s', (_name, value) => {
+    expect(parseUpstream(value)).toBeNull();
+  });
+});
+
+describe('upstreamSettingsFromEnv (APP_UPSTREAM, UPSTREAM_CA_FILE, TABLEAU_CA_FILE)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-upstream-settings-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = join(dir, 'ca.pem');
+  writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const key = join(dir, 'key.pem');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+
+  it('is empty by default (make up keeps its demo app; the CA files default to the system store)', () => {
+    expect(upstreamSettingsFromEnv({ APP_UPSTREAM: '', UPSTREAM_CA_FILE: '' })).toEqual({ settings: {}, problems: [] });
+  });
+  it('takes an https upstream with its CA file, and a CA file for Tableau', () => {
+    expect(upstreamSettingsFromEnv({ APP_UPSTREAM: 'https://app.internal:8443', UPSTREAM_CA_FILE: ca, TABLEAU_CA_FILE: ca })).toEqual({
+      settings: { APP_UPSTREAM: 'https://app.internal:8443', UPSTREAM_CA_FILE: ca, TABLEAU_CA_FILE: ca },
+      problems: [],
+    });
+  });
+  it('reports every problem at once, with the variable and the value received', () => {
+    expect(upstreamSettingsFromEnv({ APP_UPSTREAM: 'https://app.internal/x', UPSTREAM_CA_FILE: join(dir, 'missing.pem'), TABLEAU_CA_FILE: key }).problems).toEqual([
+      `APP_UPSTREAM: must be host:port, http://host[:port] or https://host[:port] (no path), e.g. https://app.internal:8443 (received "https://app.internal/x")`,
+      `UPSTREAM_CA_FILE: cannot read the file (ENOENT) (received ${JSON.stringify(join(dir, 'missing.pem'))})`,
+      `TABLEAU_CA_FILE: must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----) (received ${JSON.stringify(key)})`,
+    ]);
+  });
+  it('refuses a CA file for a plain http upstream (nothing would check it)', () => {
+    expect(upstreamSettingsFromEnv({ APP_UPSTREAM: 'app:5000', UPSTREAM_CA_FILE: ca }).problems).toEqual([
+      `UPSTREAM_CA_FILE: only applies with an https:// APP_UPSTREAM (received ${JSON.stringify(ca)})`,
+    ]);
+  });
+  it('refuses a CA path that would end the nginx directive', () => {
+    expect(upstreamSettingsFromEnv({ APP_UPSTREAM: 'https://app', UPSTREAM_CA_FILE: '/x.pem; include /etc/passwd' }).problems).toEqual([
+      'UPSTREAM_CA_FILE: must be a file path without spaces, quotes or ; { } $ # \\ (received "/x.pem; include /etc/passwd")',
+    ]);
+  });
+});
+
+describe('renderTemplate with an https APP_UPSTREAM', () => {
+  it('renders the upstream server as host:port and the scheme, and the Tableau trust store', () => {
+    const vars = { PROXY_LISTEN: '8080', APP_UPSTREAM: 'https://app.internal', AUTH_UPSTREAM: 'auth:3001' };
+    expect(renderTemplate('server ${APP_UPSTREAM}; ${APP_UPSTREAM_SCHEME}://protected_app/ ${TABLEAU_CA_FILE}', vars)).toBe(`server app.internal:443; https://protected_app/ ${SYSTEM_CA_FILE}`);
+    expect(renderTemplate('${APP_UPSTREAM_SCHEME}', { ...vars, APP_UPSTREAM: '127.0.0.1:5000' })).toBe('http');
   });
 });
 

@@ -14,7 +14,7 @@ import { buildGateConfig, writeGateConfig } from '../../auth-service/src/service
 import { writeNginxPages } from '../../auth-service/src/services/gate-files.js';
 import { NO_THEME } from '../../auth-service/src/views/html.js';
 import { compilePolicyFile } from '../../auth-service/src/policy/policy-runtime.js';
-import { freePort, HTTPS_SNIPPETS_DIR, STATUS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
+import { freePort, HTTPS_SNIPPETS_DIR, STATUS_SNIPPETS_DIR, UPSTREAM_TLS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
 import { rawRequest } from '../support/http.js';
 import { strongSecret } from '../support/stack.js';
@@ -181,6 +181,53 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     expect(existsSync(join(tmp, 'api-off', 'prefix', 'conf', 'tableau-api'))).toBe(false);
     expect(readFileSync(join(snippets, 'tableau-api.conf'), 'utf8')).toContain('location = /_gate/tableau-api {');
     await stop(started);
+  }, 30_000);
+
+  test('an https APP_UPSTREAM: verified against UPSTREAM_CA_FILE with SNI, rendered as `make up` renders it', async () => {
+    const { env: e, port } = await env('upstream-tls', true);
+    const caDir = mkdtempSync(join(tmp, 'ca-'));
+    const ca = makeTestCa(caDir);
+    const tlsApp = await startEchoUpstream({ tls: { certFile: ca.certFile, keyFile: ca.keyFile } });
+    try {
+      const settings = { APP_UPSTREAM: `https://localhost:${tlsApp.port}/`, UPSTREAM_CA_FILE: join(caDir, 'ca.crt'), TABLEAU_CA_FILE: join(caDir, 'ca.crt') };
+      started = runEntrypoint({ ...e, ...settings }, join(tmp, 'upstream-tls', 'output.log'));
+      await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+      const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json' });
+      expect(health.status).toBe(200);
+      expect(tlsApp.seen.map((r) => [r.url, r.tls?.servername])).toEqual([['/healthz', 'localhost']]);
+      expect(started.output()).toContain(`app https://localhost:${tlsApp.port}/`);
+      // The shell's rendering and scripts/lib/nginx-runtime.ts's agree.
+      const { prefix } = prepareNginxPrefix({ prefix: join(tmp, 'upstream-tls', 'ts-prefix'), vars: { PROXY_LISTEN: e.PROXY_LISTEN!, AUTH_UPSTREAM: e.AUTH_UPSTREAM!, ...settings } });
+      for (const file of [join(UPSTREAM_TLS_SNIPPETS_DIR, 'app-location.conf'), join('sites', 'gateway.conf'), join('snippets', 'tableau-api.conf')]) {
+        expect(readFileSync(join(tmp, 'upstream-tls', 'prefix', 'conf', file), 'utf8').trimEnd()).toBe(readFileSync(join(prefix, 'conf', file), 'utf8').trimEnd());
+      }
+      expect(readFileSync(join(prefix, 'conf', 'sites', 'gateway.conf'), 'utf8')).toContain(`server localhost:${tlsApp.port};`);
+      await stop(started);
+      // A plain http app renders nothing of upstream-tls/ (the earlier runs).
+      expect(readdirSync(join(tmp, 'ok', 'prefix', 'conf', 'snippets'))).not.toContain('upstream-tls.d');
+      expect(readdirSync(join(tmp, 'ok', 'prefix', 'conf'))).not.toContain('upstream-tls');
+    } finally {
+      await tlsApp.close();
+    }
+  }, 30_000);
+
+  test('refuses a bad APP_UPSTREAM and unusable CA files, naming every one at once', async () => {
+    const { env: e } = await env('bad-upstream', true);
+    const keyOnly = join(tmp, 'bad-upstream', 'key.pem');
+    writeFileSync(keyOnly, '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+    const s = runEntrypoint(
+      { ...e, APP_UPSTREAM: 'https://app.internal/base', UPSTREAM_CA_FILE: '/etc/gateway/certs/missing.pem', TABLEAU_CA_FILE: keyOnly, WAF_MODE: 'on' },
+      join(tmp, 'bad-upstream', 'output.log'),
+    );
+    expect(await s.exited).not.toBe(0);
+    expect(s.output()).toContain('APP_UPSTREAM: must be host:port, http://host[:port] or https://host[:port] (no path), e.g. https://app.internal:8443 (received \\"https://app.internal/base\\")');
+    expect(s.output()).toContain('UPSTREAM_CA_FILE: cannot read the file (received \\"/etc/gateway/certs/missing.pem\\")');
+    expect(s.output()).toContain(`TABLEAU_CA_FILE: must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----) (received \\"${keyOnly}\\")`);
+    expect(s.output()).toContain('WAF_MODE: must be On, DetectionOnly or Off');
+    // UPSTREAM_CA_FILE with a plain http app is a mistake too.
+    const plain = runEntrypoint({ ...e, UPSTREAM_CA_FILE: '/etc/ssl/certs/ca-certificates.crt' }, join(tmp, 'bad-upstream', 'plain.log'));
+    expect(await plain.exited).not.toBe(0);
+    expect(plain.output()).toContain('UPSTREAM_CA_FILE: only applies with an https:// APP_UPSTREAM');
   }, 30_000);
 
   test('refuses bad Tableau /api/ limits and WAF settings, naming every one at once', async () => {

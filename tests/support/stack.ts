@@ -17,7 +17,7 @@ import { createPool, runMigrations } from '../../auth-service/src/storage/db.js'
 import { startEmbeddedPostgres } from '../../auth-service/src/storage/embedded.js';
 import { createUsersRepo, type UsersRepo } from '../../auth-service/src/storage/users-repo.js';
 import { REPO_ROOT, freePort, prepareNginxPrefix, startNginx, waitForPort, type NginxTemplateVars, type RunningNginx, type WafMode } from '../../scripts/lib/nginx-runtime.js';
-import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
+import { startEchoUpstream, type EchoTls, type EchoUpstream } from './echo-upstream.js';
 import { hiddenFields, rawRequest, setCookies, type HttpResult } from './http.js';
 
 export { hiddenFields, rawRequest, setCookies, type HttpResult };
@@ -57,6 +57,11 @@ export interface StackOptions {
    * `make up` and the container run it), so a test can kill -9 it (killAuthService) or measure it.
    */
   authProcess?: boolean;
+  /**
+   * Serve the echo upstream over https with this certificate; nginx then reaches it as
+   * APP_UPSTREAM=https://<host>:<port> (host default localhost), so the rendered config verifies it.
+   */
+  upstreamTls?: EchoTls & { host?: string };
 }
 
 
@@ -188,7 +193,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       serviceDbUrl = u.toString();
     }
 
-    const upstream = await startEchoUpstream();
+    const upstream = await startEchoUpstream({ tls: opts.upstreamTls });
     cleanups.push(() => upstream.close());
 
     const proxyPort = await freePort();
@@ -206,7 +211,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       sourceDir,
       vars: {
         PROXY_LISTEN: `127.0.0.1:${proxyPort}`,
-        APP_UPSTREAM: `127.0.0.1:${upstream.port}`,
+        APP_UPSTREAM: opts.upstreamTls ? `https://${opts.upstreamTls.host ?? 'localhost'}:${upstream.port}` : `127.0.0.1:${upstream.port}`,
         AUTH_UPSTREAM: `127.0.0.1:${authPort}`,
         // TEST_WAF_MODE=On runs any integration suite behind the WAF (docs/waf.md): the false-positive check.
         ...(process.env.TEST_WAF_MODE ? { WAF_MODE: process.env.TEST_WAF_MODE as WafMode } : {}),

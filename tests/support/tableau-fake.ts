@@ -26,7 +26,9 @@
  * 'expired-token' fault).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { verifyConnectedAppJwt, type ConnectedAppRegistration, type ConnectedAppVerdict } from './tableau-connected-app-verify.js';
 
@@ -55,6 +57,11 @@ export interface TableauFakeOptions {
    * `pagination`) as this one, so a client must follow the pages. Default 1000 (Tableau's maximum).
    */
   maxGroupPageSize?: number;
+  /**
+   * Serve https with this certificate (PEM files) instead of plain http; `url` then names `host`
+   * (default 127.0.0.1, which nginx reaches without a resolver).
+   */
+  tls?: { certFile: string; keyFile: string; host?: string };
   /** A Connected App (direct trust) registered on the site, for embedded views. */
   connectedApp?: ConnectedAppRegistration;
   /** Embeddable views by content path (`Sales/Overview`, as in /views/Sales/Overview) and their title. */
@@ -498,7 +505,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
     sendError(req, res, 404, '404000', 'Resource Not Found', 'Unknown path');
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -510,7 +517,8 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
       }, latencyMs);
       timers.add(timer);
     });
-  });
+  };
+  const server = opts.tls === undefined ? createServer(onRequest) : createHttpsServer({ cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }, onRequest);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -522,7 +530,7 @@ export async function startTableauFake(opts: TableauFakeOptions): Promise<Tablea
   const port = (server.address() as AddressInfo).port;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: opts.tls === undefined ? `http://127.0.0.1:${port}` : `https://${opts.tls.host ?? '127.0.0.1'}:${port}`,
     port,
     requests,
     signIns: () => requests.filter((r) => r.method === 'POST' && r.url.endsWith('/auth/signin')),

@@ -37,6 +37,21 @@ export function makeTestCa(dir: string): TestCa {
 }
 
 /**
+ * Another server certificate from the CA that makeTestCa made in `dir`, for `names` (DNS names and
+ * IP addresses, e.g. ['app.test', '127.0.0.1'], or explicit `DNS:...`/`IP:...` entries), in
+ * `<label>.crt` / `<label>.key`. A second CA
+ * (makeTestCa in another folder) gives a certificate nobody trusts.
+ */
+export function issueServerCert(dir: string, label: string, names: string[]): { certFile: string; keyFile: string } {
+  const at = (name: string) => join(dir, name);
+  const san = names.map((n) => (/^(DNS|IP):/.test(n) ? n : /^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at(`${label}.key`), '-out', at(`${label}.csr`), '-subj', `/CN=${names[0]}`]);
+  writeFileSync(at(`${label}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  openssl(['x509', '-req', '-in', at(`${label}.csr`), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at(`${label}.crt`), '-days', '2', '-extfile', at(`${label}.ext`)]);
+  return { certFile: at(`${label}.crt`), keyFile: at(`${label}.key`) };
+}
+
+/**
  * One HTTPS request to 127.0.0.1:`port` (no redirects followed), verifying the server's
  * certificate against `caPem` for the name `servername`.
  */

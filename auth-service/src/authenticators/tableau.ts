@@ -4,11 +4,21 @@
  * REST API reference: https://help.tableau.com/current/api/rest_api/en-us/REST/rest_api_ref_authentication.htm
  */
 import type { Logger } from 'pino';
+import type { TableauConfig } from '../config.js';
 import { AppError } from '../errors.js';
+import { createTrustedFetch } from '../security/trusted-fetch.js';
 import { TABLEAU_TOKEN_CLAIM, type TableauCredentials } from '../services/tableau-token.js';
 import type { AuthOutcome, Identity, PasswordAuthenticator } from './types.js';
 
 export const TABLEAU_SOURCE = 'tableau';
+
+/**
+ * The fetch every call to Tableau goes through: one that trusts only TABLEAU_CA_FILE's CAs when it
+ * is set, else undefined (the global fetch, with Node's built-in CA list).
+ */
+export function tableauFetch(tableau: Pick<TableauConfig, 'caPem'>): typeof globalThis.fetch | undefined {
+  return tableau.caPem === null ? undefined : createTrustedFetch(tableau.caPem);
+}
 
 export const IDP_UNAVAILABLE_MESSAGE = 'Tableau is not reachable right now. Try again shortly.';
 

@@ -1,0 +1,183 @@
+/**
+ * HTTPS upstreams (issue 12) on the real stack, with throwaway openssl CAs:
+ * - APP_UPSTREAM=https://localhost:<port> with UPSTREAM_CA_FILE: a certificate from that CA passes,
+ *   the app sees the identity headers (never the session cookie) and the SNI name, and a new
+ *   connection resumes the TLS session;
+ * - a certificate from another CA, or from the right CA for another name, gets the branded 502 and
+ *   the app sees nothing: no request, so no identity;
+ * - Tableau over https with TABLEAU_CA_FILE: the auth service's REST sign-in and nginx's /api/
+ *   pass-through both trust that CA, and nothing else.
+ */
+import { afterAll, beforeAll, describe, expect } from '@jest/globals';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stackTest, startStack, type Stack } from '../support/stack.js';
+import { startTableauFake, type TableauFake } from '../support/tableau-fake.js';
+import { issueServerCert, makeTestCa, type TestCa } from '../support/tls.js';
+
+const password = 'correct horse battery staple';
+let dir: string;
+let ca: TestCa;
+let otherCa: TestCa;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-upstream-tls-'));
+  ca = makeTestCa(dir);
+  mkdirSync(join(dir, 'other'));
+  otherCa = makeTestCa(join(dir, 'other'));
+  issueServerCert(dir, 'wrong-name', ['app.other.test']);
+  // Tableau is reached by address: nginx's proxy_pass to a URL from the gate config resolves host
+  // names at request time only with a `resolver`, and the test machine has no DNS server. nginx 1.22
+  // checks the certificate's DNS names only (X509_check_host), Node its IP addresses: this one has both.
+  issueServerCert(dir, 'tableau', ['127.0.0.1', 'DNS:127.0.0.1']);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A file of the config nginx runs (the repo's nginx/ as rendered into the stack's prefix). */
+function rendered(stack: Stack, file: string): string {
+  return readFileSync(join(stack.nginx.prefix, 'conf', file), 'utf8');
+}
+
+describe('an https app with a certificate from UPSTREAM_CA_FILE', () => {
+  let stack: Stack;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    stack = await startStack({ upstreamTls: { certFile: ca.certFile, keyFile: ca.keyFile }, nginxVars: { UPSTREAM_CA_FILE: join(dir, 'ca.crt') } });
+    await stack.createUser('kirk', password, { groups: ['Federation'] });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('passes: the app gets the identity headers over TLS, with SNI, and never the session cookie', async () => {
+    const { session } = await stack.login('kirk', password);
+    stack.upstream.reset();
+    const page = await stack.request('GET', '/bridge?x=1', { accept: 'text/html', cookie: `${session}; theme=dark` });
+    expect(page.status).toBe(200);
+    expect(stack.upstream.seen).toHaveLength(1);
+    const seen = stack.upstream.seen[0]!;
+    expect(seen.url).toBe('/bridge?x=1');
+    expect(seen.headers['x-payload-username']).toBe('kirk');
+    expect(seen.headers['x-payload-user']).toBe('local:kirk');
+    expect(seen.headers.cookie).toBe('theme=dark');
+    expect(seen.tls).toEqual({ servername: 'localhost', sessionReused: false });
+  });
+
+  test('a new connection to the app resumes the TLS session (proxy_ssl_session_reuse)', async () => {
+    const { session } = await stack.login('kirk', password);
+    stack.upstream.reset();
+    // Each request on a new TLS connection (nginx's keep-alive ones dropped after each). Each nginx
+    // worker keeps its own session, so with 2 workers at least one of 4 requests resumes; in
+    // practice all but each worker's first do.
+    for (let i = 0; i < 4; i++) {
+      stack.upstream.closeConnections();
+      expect((await stack.request('GET', `/round/${i}`, { cookie: session! })).status).toBe(200);
+    }
+    const resumed = stack.upstream.seen.filter((s) => s.tls?.sessionReused).length;
+    expect(resumed).toBeGreaterThanOrEqual(1);
+    for (const seen of stack.upstream.seen) expect(seen.tls?.servername).toBe('localhost');
+  });
+
+  test('the rendered site proxies with https and verifies the name of APP_UPSTREAM', async () => {
+    const site = rendered(stack, 'snippets/upstream-tls.d/app-location.conf');
+    expect(site).toContain('proxy_ssl_verify on;');
+    expect(site).toContain(`proxy_ssl_trusted_certificate ${join(dir, 'ca.crt')};`);
+    expect(site).toContain('proxy_ssl_name localhost;');
+    expect(site).toContain('proxy_ssl_protocols TLSv1.2 TLSv1.3;');
+    expect(rendered(stack, 'sites/gateway.conf')).toContain('proxy_pass https://protected_app/;');
+  });
+});
+
+const refusedCases: Array<[string, () => { certFile: string; keyFile: string }, RegExp]> = [
+  ['a certificate from a CA that UPSTREAM_CA_FILE does not hold (a man in the middle)', () => otherCa, /upstream SSL certificate verify error: \(\d+:unable to verify the first certificate\)/],
+  ['a certificate from the right CA for another name', () => ({ certFile: join(dir, 'wrong-name.crt'), keyFile: join(dir, 'wrong-name.key') }), /upstream SSL certificate does not match "localhost"/],
+];
+for (const [name, cert, logged] of refusedCases) {
+  describe(`an https app with ${name}`, () => {
+    let stack: Stack;
+    const test = stackTest(() => stack);
+
+    beforeAll(async () => {
+      stack = await startStack({ upstreamTls: cert(), nginxVars: { UPSTREAM_CA_FILE: join(dir, 'ca.crt') } });
+      await stack.createUser('kirk', password);
+    }, 60_000);
+    afterAll(async () => {
+      await stack?.stop();
+    });
+
+    test('gets the branded 502 page (JSON for API clients), and the app sees no request at all', async () => {
+      const { session } = await stack.login('kirk', password);
+      stack.upstream.reset();
+      const page = await stack.request('GET', '/bridge', { accept: 'text/html', cookie: session! });
+      expect(page.status).toBe(502);
+      expect(page.body).toContain('The application behind this gateway is not answering');
+      const api = await stack.request('GET', '/bridge', { accept: 'application/json', cookie: session! });
+      expect(api.status).toBe(502);
+      expect(JSON.parse(api.body)).toMatchObject({ error: 'unavailable', reason: 'app-unavailable' });
+      expect(stack.upstream.seen).toEqual([]);
+      expect(stack.nginx.errorLog()).toMatch(logged);
+    });
+  });
+}
+
+describe('Tableau over https with TABLEAU_CA_FILE', () => {
+  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000cc' };
+  const TABLEAU_PASSWORD = 'tableau only password 7';
+  let tableau: TableauFake;
+  let stack: Stack;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    tableau = await startTableauFake({
+      site: SITE,
+      users: [{ name: 'tina', password: TABLEAU_PASSWORD, siteRole: 'Explorer', groups: ['Sales'] }],
+      tls: { certFile: join(dir, 'tableau.crt'), keyFile: join(dir, 'tableau.key') },
+    });
+    const caFile = join(dir, 'ca.crt');
+    stack = await startStack({
+      env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: caFile, TABLEAU_TIMEOUT_MS: '2000' },
+      nginxVars: { TABLEAU_CA_FILE: caFile },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await tableau?.close();
+  });
+
+  test("signs in through Tableau's REST API over https, and /api/ reaches Tableau over https with the user's token", async () => {
+    expect(tableau.url).toMatch(/^https:/);
+    const { res, session } = await stack.login('tina', TABLEAU_PASSWORD);
+    expect(res.status).toBe(302);
+    expect(session).not.toBeNull();
+    expect(tableau.signIns()).toHaveLength(1);
+    const api = await stack.request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: session! });
+    expect(api.status).toBe(200);
+    expect((JSON.parse(api.body) as { calledWith: { token: string } }).calledWith.token).toBe(tableau.issuedTokens().at(-1));
+  });
+});
+
+describe('Tableau over https with a certificate TABLEAU_CA_FILE does not trust', () => {
+  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000dd' };
+  let tableau: TableauFake;
+  let stack: Stack;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    tableau = await startTableauFake({ site: SITE, users: [{ name: 'tina', password: 'tableau only password 7', siteRole: 'Explorer', groups: [] }], tls: { certFile: otherCa.certFile, keyFile: otherCa.keyFile } });
+    stack = await startStack({ env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: join(dir, 'ca.crt'), TABLEAU_TIMEOUT_MS: '2000' } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await tableau?.close();
+  });
+
+  test('sign-in never sends the password: the TLS handshake fails first, and the user sees "not reachable"', async () => {
+    const { res, session } = await stack.login('tina', 'tableau only password 7');
+    expect(session).toBeNull();
+    expect(res.body).toContain('Tableau is not reachable right now');
+    expect(tableau.signIns()).toEqual([]);
+    expect(stack.authLogs()).toMatch(/self[- ]signed|unable to verify|local issuer/i);
+  });
+});
