@@ -156,12 +156,15 @@ export function checkRevocable(r: NginxHTTPRequest): GateAction {
 /**
  * The gate's decision for this request, with `cookieHeaders` as its Cookie header(s). `hmac`
  * replaces hmacSha256 (bench/njs/gate-verified-cache.ts, a bench prototype, passes a cached one).
+ * `app` replaces $gate_app (renew.ts passes decisionApp: after the renewal's subrequest, $gate_app
+ * may hold the server's app rather than the location's).
  */
 export function decide(
   r: NginxHTTPRequest,
   runtime: { config: GateConfig; policy: GatePolicy },
   cookieHeaders: string | string[] | undefined,
   hmac?: (secret: string, data: string) => string,
+  app?: string,
 ): Decision {
   const v = r.variables;
   return decideRequest({
@@ -175,12 +178,19 @@ export function decide(
     config: runtime.config,
     policy: runtime.policy,
     // An undeclared or unset $gate_app (the default app) reads as '' or undefined.
-    app: v.gate_app || '',
+    app: app === undefined ? v.gate_app || '' : app,
     hmac: hmac || hmacSha256,
     digest: sha256Digest,
     decode: decodeBase64url,
     utf8: decodeUtf8,
   });
+}
+
+/** The app a decision is made for: what the gate kept ('-': the default app), else $gate_app. */
+export function decisionApp(v: NginxHTTPRequest['variables']): string {
+  const kept = v.gate_kept_app;
+  if (kept) return kept === '-' ? '' : kept;
+  return v.gate_app || '';
 }
 
 /** Writes the variables of a decision (see check) and returns its action. */
@@ -200,6 +210,7 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
     v.gate_reason = decision.reason;
     // An unwritten js_var is empty: no write (~1 µs) when the session cookie was the only one.
     if (decision.upstreamCookie !== '') v.gate_cookie = decision.upstreamCookie;
+    if (decision.assertion !== undefined) v.gate_assertion = decision.assertion;
     return 'allow';
   }
 
@@ -209,9 +220,9 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
   // nothing on the allow path).
   v.gate_method = r.method;
   v.gate_uri = v.uri || '';
-  // Likewise the app: the refusal page's hop re-runs the server's `set $gate_app`.
-  const app = v.gate_app;
-  if (app) v.gate_refused_app = app;
+  // Likewise the app ('-': the default app): the hops after a refusal or a renewal re-run the server's
+  // `set $gate_app` (gate.conf $gate_kept_app). Kept once: resume (renew.ts) decides again.
+  if (!v.gate_kept_app) v.gate_kept_app = v.gate_app || '-';
   if (decision.action === 'forbidden') {
     if (decision.reason === 'app-unknown') {
       // A config error (the compile-time check was skipped or the policy is older than the config).

@@ -15,7 +15,8 @@ import { REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
 import { hiddenFields, setCookies } from '../support/http.js';
 import { accessLogLines, nextAccessLogEntry, sessionCookieAt } from '../support/policy.js';
-import { stackTest, startStack, type Stack } from '../support/stack.js';
+import { accessLogEntry, stackTest, startStack, type Stack } from '../support/stack.js';
+import { signWith } from '../support/tokens.js';
 
 const EXAMPLE_SITE = join(REPO_ROOT, 'examples', 'nginx', 'two-apps.conf.template');
 const EXAMPLE_POLICY = join(REPO_ROOT, 'examples', 'nginx', 'two-apps-policy.yaml');
@@ -75,7 +76,11 @@ describe('applications: many apps behind one gateway', () => {
     const headers: Record<string, string> = { host: `${host}:${stack.proxyPort}`, accept: 'application/json' };
     if (cookie !== undefined) headers.cookie = cookie;
     const res = await stack.request(method, path, headers);
-    return { res, log: await nextAccessLogEntry(stack.nginx, before) };
+    // nginx may write the previous request's line after its response went out: skip lines of others.
+    for (let at = before; ; at++) {
+      const log = await nextAccessLogEntry(stack.nginx, at);
+      if (log.path === path && log.method === method && log.status === res.status) return { res, log };
+    }
   }
 
   const seen = () => ({ finance: finance.seen.map((s) => s.url), hr: hr.seen.map((s) => s.url), default: stack.upstream.seen.map((s) => s.url) });
@@ -143,7 +148,7 @@ describe('applications: many apps behind one gateway', () => {
     expect((await send('localhost', 'GET', '/payroll/run')).res.status).toBe(403);
   });
 
-  test('the audit trail records the app a sign-in came through; a client cannot claim one', async () => {
+  test('the audit trail records the app a sign-in and a sign-out came through; a client cannot claim one', async () => {
     const host = `finance.localhost:${stack.proxyPort}`;
     const signIn = async (hostHeader: string, extra: Record<string, string> = {}) => {
       const page = await stack.request('GET', '/login', { host: hostHeader, accept: 'text/html', ...extra });
@@ -156,12 +161,32 @@ describe('applications: many apps behind one gateway', () => {
         body,
       );
       expect(res.status).toBe(302);
-      return res.headers['x-request-id'];
+      return setCookies(res).map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${stack.cookieName}=`) && c.length > stack.cookieName.length + 1)!;
     };
     const lastLogin = async () => (await stack.pool.query("SELECT app FROM auth_events WHERE event = 'login_success' AND username = 'kirk' ORDER BY id DESC LIMIT 1")).rows[0];
 
-    await signIn(host);
+    const session = await signIn(host);
     expect(await lastLogin()).toEqual({ app: 'finance' });
+    // An expired token of that session (otherwise valid) on the wiki path app: nginx renews it through
+    // @gate_renew, and the renewal is recorded under the app of the location it came from.
+    const [header, payload] = session.split('=')[1]!.split('.') as [string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const expired = `${stack.cookieName}=${signWith(header, { ...claims, iat: Number(claims.iat) - 300, exp: Math.floor(Date.now() / 1000) - 120 }, stack.secret)}`;
+    const renewed = await stack.request('GET', '/wiki/Renewal', { host: `hr.localhost:${stack.proxyPort}`, accept: 'application/json', cookie: expired });
+    expect(renewed.status).toBe(200);
+    expect(setCookies(renewed).some((c) => c.startsWith(`${stack.cookieName}=`))).toBe(true);
+    expect((await stack.pool.query("SELECT app FROM auth_events WHERE event = 'renewal' AND username = 'kirk' ORDER BY id DESC LIMIT 1")).rows).toEqual([{ app: 'wiki' }]);
+    // Decided again after the renewal by the wiki's rules (kirk is no Editor), not by hr's (whose
+    // default would allow): the renewal's subrequest re-ran the server's `set $gate_app hr;`.
+    hr.reset();
+    const edit = await stack.request('POST', '/wiki/Renewal', { host: `hr.localhost:${stack.proxyPort}`, accept: 'application/json', cookie: expired, 'content-length': '0' }, '');
+    expect(edit.status).toBe(403);
+    expect(hr.seen).toEqual([]);
+    expect(await accessLogEntry(stack.nginx, (e) => e.method === 'POST' && e.path === '/wiki/Renewal')).toMatchObject({ app: 'wiki', rule: 'wiki-edit-others', status: 403 });
+    // Signing out through hr.localhost records hr.
+    const out = await stack.request('POST', '/logout', { host: `hr.localhost:${stack.proxyPort}`, cookie: session, origin: `http://hr.localhost:${stack.proxyPort}`, 'content-length': '0' }, '');
+    expect([302, 303]).toContain(out.status);
+    expect((await stack.pool.query("SELECT app FROM auth_events WHERE event = 'logout' AND username = 'kirk' ORDER BY id DESC LIMIT 1")).rows).toEqual([{ app: 'hr' }]);
     // The default app's host, with a forged X-Gateway-App: nginx strips it, so nothing is recorded.
     await signIn(`localhost:${stack.proxyPort}`, { 'x-gateway-app': 'hr' });
     expect(await lastLogin()).toEqual({ app: null });

@@ -7,7 +7,7 @@
  * to start with an invalid POLICY_FILE, listing every problem.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -144,11 +144,11 @@ describe('policy reload on the real nginx', () => {
   const masterPid = () => stack.nginx.process.pid!;
 
   /** `make reload` as the Makefile runs it, against this stack's prefix (DATA_DIR/nginx-<PROXY_PORT>). */
-  const runReload = (): Promise<ChildResult> =>
+  const runReload = (env: Record<string, string> = {}): Promise<ChildResult> =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'reload.ts')], {
         cwd: REPO_ROOT,
-        env: { ...process.env, DATA_DIR: dirname(stack.nginx.prefix), PROXY_PORT: String(stack.proxyPort), POLICY_FILE: policyFile },
+        env: { ...process.env, DATA_DIR: dirname(stack.nginx.prefix), PROXY_PORT: String(stack.proxyPort), POLICY_FILE: policyFile, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -377,6 +377,23 @@ describe('policy reload on the real nginx', () => {
     expect(await accessLogEntry(stack.nginx, (e) => e.path === '/reports/after-invalid-4')).toMatchObject({ user: 'mccoy', rule: 'reports-team' });
     expect(stack.nginx.process.pid).toBe(pid);
     expect(stack.nginx.process.exitCode).toBeNull();
+  }, 60_000);
+
+  test('`make reload` refuses an nginx config naming an app the policy lacks (issue 12), and nginx is not signalled', async () => {
+    writeFileSync(policyFile, POLICY_TEAM);
+    const liveBefore = readFileSync(livePolicy(), 'utf8');
+    const signals = () => stack.nginx.errorLog().match(/signal process started/g)?.length ?? 0;
+    const signalsBefore = signals();
+    const confDir = join(dir, 'nginx-with-app');
+    mkdirSync(join(confDir, 'sites'), { recursive: true });
+    writeFileSync(join(confDir, 'sites', 'finance.conf'), 'server {\n    set $gate_app finance;\n}\n');
+    const run = await runReload({ NGINX_CONF_DIR: confDir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('make reload: the nginx config names apps the access policy lacks; the running config keeps serving:');
+    expect(run.stderr).toContain(`  - ${confDir}/sites/finance.conf:2: set $gate_app finance: the policy has no app 'finance' (apps: none)`);
+    expect(readFileSync(livePolicy(), 'utf8')).toBe(liveBefore);
+    expect(signals()).toBe(signalsBefore);
+    expect((await get('/reports/after-app-refusal', mccoy)).status).toBe(200);
   }, 60_000);
 
   test('a plain nginx reload applies a new compiled policy; a policy.json that is not JSON fails nginx -t', async () => {
