@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps deps-test build typecheck up reload compose-reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose test-compose bench clean
+.PHONY: help deps deps-test build typecheck assertion-key up reload compose-reload test test-unit test-njs test-integration test-njs08 test-e2e validate-compose test-compose bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,9 @@ build: ## Build the njs gate bundle (njs/dist/gate.js) and its njs CLI test runn
 typecheck: ## Type-check the auth service, tests and the njs sources
 	@npx tsc -p tsconfig.json --noEmit
 	@npx tsc -p njs/tsconfig.json --noEmit
+
+assertion-key: ## New signing key for the identity assertion: ASSERTION_KEY_OUT (data/assertion-key.pem), ASSERTION_KEY_ALG es256|ed25519 (es256); never overwrites
+	@node scripts/assertion-key.mjs "$(or $(ASSERTION_KEY_OUT),data/assertion-key.pem)" "$(or $(ASSERTION_KEY_ALG),es256)"
 
 up: deps build ## Start nginx:8080 (PROXY_PORT) + auth service + demo app + store in the foreground (Ctrl-C stops)
 	@npx tsx scripts/up.ts

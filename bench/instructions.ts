@@ -16,13 +16,17 @@
  *   keep-alive requests are sent, and the dump is divided by their number.
  * The count covers all of nginx's work for a request: the gate's server, the proxy and the upstream.
  * Then peer (g), the Lua gate of bench/peers.ts, is counted the same way (this checkout only).
+ * (bA), (dA) and (iA) are (b), (d) and (i) with the signed identity assertion on (ASSERTION_KEY_FILE,
+ * issue 12): the session token and the measured app's assertion cookie bound to it, as a browser
+ * sends them; this checkout only, each printed with its change from the same scenario without it
+ * and from the baseline's.
  *
  * Env: BENCH_BASELINE (a git revision; default 123d0a8, the gate before the issue 8 hardening;
  * `none` skips it), BENCH_INSTR_REQUESTS (default 500). Needs valgrind (`make deps-test`) and, for the
  * baseline, this checkout's git history (a worktree of the revision is built in a temporary folder).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -37,13 +41,18 @@ const baseline = (process.env.BENCH_BASELINE ?? DEFAULT_BASELINE).trim();
 const requests = Number(process.env.BENCH_INSTR_REQUESTS ?? 500);
 const WARM_UP = 50;
 
-const SCENARIOS = [
+const SCENARIOS: Array<{ key: string; label: string; rules: number; apps: number; assertion?: boolean; versus?: string }> = [
   { key: 'b', label: '(b) gate, no policy', rules: 0, apps: 0 },
   { key: 'd', label: '(d) gate, 10-rule policy', rules: 10, apps: 0 },
   { key: 'e', label: '(e) gate, 1,000-rule policy', rules: 1000, apps: 0 },
   // Issue 12: the location names one app of 20, each with the 10 rules of (d). A tree without apps
   // (the baseline) is measured with (d)'s policy and no app: what the apps replace.
   { key: 'i', label: '(i) gate, 1 app of 20 x 10', rules: 10, apps: 20 },
+  // The signed identity assertion on (ASSERTION_KEY_FILE, issue 12): this checkout only (older trees
+  // have no assertion); each printed with its change from the same scenario without it.
+  { key: 'bA', label: '(bA) (b) + assertion', rules: 0, apps: 0, assertion: true, versus: 'b' },
+  { key: 'dA', label: '(dA) (d) + assertion', rules: 10, apps: 0, assertion: true, versus: 'd' },
+  { key: 'iA', label: '(iA) (i) + assertion', rules: 10, apps: 20, assertion: true, versus: 'i' },
 ];
 
 /** Imports a module of `root` (this checkout or the baseline's worktree) by its repo path. */
@@ -72,7 +81,7 @@ ${app === '' ? '' : `        set $gate_app ${app};\n`}        include snippets/p
  * Renders `root`'s nginx config for one scenario; returns the session cookie and the app measured
  * ('' when the tree has no apps, or the scenario none).
  */
-async function prepare(root: string, dir: string, rules: number, apps: number, gatePort: number, upstreamPort: number, secret: string): Promise<{ cookie: string; app: string }> {
+async function prepare(root: string, dir: string, rules: number, apps: number, gatePort: number, upstreamPort: number, secret: string, assertion = false): Promise<{ cookie: string; app: string }> {
   type Runtime = { prepareNginxPrefix(o: unknown): { prefix: string; gateConfigFile: string } };
   type ConfigModule = { loadConfig(env: Record<string, string>): { ok: boolean; config?: unknown; errors?: string[] } };
   type GateConfigModule = { buildGateConfig(c: unknown, now?: number): unknown; writeGateConfig(f: string, g: unknown): Promise<void> };
@@ -85,7 +94,7 @@ async function prepare(root: string, dir: string, rules: number, apps: number, g
   // Trees from before issue 12 have no apps: they run (d)'s policy for the apps scenario.
   const app = apps > 0 && policies.compileBenchAppsPolicy !== undefined && policies.MEASURED_APP !== undefined ? policies.MEASURED_APP : '';
   type PolicyRuntime = { POLICY_OFF: unknown };
-  type Tokens = { issueSessionToken(input: unknown): { token: string } };
+  type Tokens = { issueSessionToken(input: unknown): { token: string; claims: Record<string, unknown> } };
   const runtime = await importFrom<Runtime>(root, 'scripts/lib/nginx-runtime.ts');
   const { prefix, gateConfigFile } = runtime.prepareNginxPrefix({
     prefix: dir,
@@ -100,10 +109,13 @@ async function prepare(root: string, dir: string, rules: number, apps: number, g
   writeFileSync(confFile, conf.replace(/^worker_processes auto;$/m, 'worker_processes 1; daemon off; master_process off;'));
 
   // The gate config as each tree's own auth service writes it (the format changes between revisions).
+  const keyFile = join(dir, 'assertion-key.pem');
+  if (assertion) writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   const loaded = (await importFrom<ConfigModule>(root, 'auth-service/src/config.ts')).loadConfig({
     JWT_SECRET: secret,
     DATABASE_URL: 'postgres://bench@127.0.0.1:9/bench',
     AUTH_COOKIE_SECURE: 'false',
+    ...(assertion ? { ASSERTION_KEY_FILE: keyFile } : {}),
   });
   if (!loaded.ok) throw new Error(`${root}: loadConfig refused the bench settings: ${(loaded.errors ?? []).join('; ')}`);
   const gateConfig = await importFrom<GateConfigModule>(root, 'auth-service/src/services/gate-config.ts');
@@ -118,7 +130,7 @@ async function prepare(root: string, dir: string, rules: number, apps: number, g
   writeFileSync(join(prefix, 'conf', 'runtime', 'policy.json'), JSON.stringify(policy));
   // kirk is in Federation, which every bench policy allows on the measured path. groupSelection is
   // ignored by revisions that predate it.
-  const { token } = (await importFrom<Tokens>(root, 'auth-service/src/services/session-token.ts')).issueSessionToken({
+  const { token, claims } = (await importFrom<Tokens>(root, 'auth-service/src/services/session-token.ts')).issueSessionToken({
     identity: { sub: '00000000-0000-4000-8000-000000000001', username: 'kirk', name: 'James T. Kirk', email: 'kirk@enterprise.example', groups: ['Federation'], src: 'local' },
     ip: '127.0.0.1',
     secret,
@@ -126,7 +138,13 @@ async function prepare(root: string, dir: string, rules: number, apps: number, g
     now: Date.now(),
     groupSelection: { policyGroups: new Set<string>(), payload: { all: true, exact: [], prefixes: [] } },
   });
-  return { cookie: `gw_session=${token}`, app };
+  if (!assertion) return { cookie: `gw_session=${token}`, app };
+  // As a browser sends them with assertions on: the session token and the measured app's assertion
+  // (gw_session_asr, or gw_session_asr_<app>), bound to that token.
+  type Assertions = { signAssertion(c: unknown, token: string, claims: unknown, app: string, now: number): string };
+  const assertions = await importFrom<Assertions>(root, 'auth-service/src/services/assertion.ts');
+  const asr = assertions.signAssertion((loaded.config as { assertion: unknown }).assertion, token, claims, app, now);
+  return { cookie: `gw_session=${token}; gw_session_asr${app === '' ? '' : '_' + app}=${asr}`, app };
 }
 
 /** Sends `n` sequential GETs on one keep-alive connection; each must be the upstream's 200. */
@@ -227,12 +245,13 @@ async function main(): Promise<void> {
       results[tree.name] = {};
       measuredApp[tree.name] = {};
       for (const s of SCENARIOS) {
+        if (s.assertion && tree !== trees[0]) continue;
         const gatePort = await freePort();
         const upstreamPort = await freePort();
         const dir = join(tmp, `${tree === trees[0] ? 'current' : 'base'}-${s.key}`);
-        const { cookie, app } = await prepare(tree.root, dir, s.rules, s.apps, gatePort, upstreamPort, secret);
+        const { cookie, app } = await prepare(tree.root, dir, s.rules, s.apps, gatePort, upstreamPort, secret, s.assertion === true);
         measuredApp[tree.name][s.key] = app;
-        if (tree === trees[0]) sessionCookie = cookie;
+        if (tree === trees[0] && s.key === 'b') sessionCookie = cookie;
         results[tree.name][s.key] = await measure(dir, gatePort, cookie);
       }
     }
@@ -252,7 +271,16 @@ async function main(): Promise<void> {
     for (const s of SCENARIOS) {
       const cur = results['this checkout'][s.key];
       let line = `  ${s.label.padEnd(30)} ${Math.round(cur).toLocaleString('en-US').padStart(9)}`;
-      if (base !== null) {
+      if (s.versus !== undefined) {
+        const off = results['this checkout'][s.versus];
+        const change = ((cur - off) / off) * 100;
+        line += `   without   ${Math.round(off).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} %`;
+        if (base !== null) {
+          const old = results[`baseline ${baseline}`][s.versus];
+          const vsBase = ((cur - old) / old) * 100;
+          line += `; baseline's ${s.versus} ${vsBase >= 0 ? '+' : ''}${vsBase.toFixed(1)} %`;
+        }
+      } else if (base !== null) {
         const old = results[`baseline ${baseline}`][s.key];
         const change = ((cur - old) / old) * 100;
         line += `   baseline ${Math.round(old).toLocaleString('en-US').padStart(9)}   ${change >= 0 ? '+' : ''}${change.toFixed(1)} %`;

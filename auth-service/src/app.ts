@@ -263,7 +263,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createLoginRouter({ config, csrf: createCsrfProtection(config.jwt.secret), loginService, logger, oidc: deps.oidc ?? null, sso: { handoff, renew, now: deps.now } }));
   app.use(createLogoutRouter({ config, logger, oidc: deps.oidc ?? null, sessions, handoff }));
   app.use(createAboutRouter({ config, logger, now: deps.now, sessions, renew }));
-  app.use(createRenewRouter({ config, renew }));
+  app.use(createRenewRouter({ config, renew, now: deps.now }));
   app.use(createTableauEmbedRouter({ config, logger, now: deps.now, sessions, renew, metrics }));
   app.use(
     createRevocationsRouter({

@@ -50,6 +50,7 @@ describe('loadConfig defaults', () => {
       gateConfigFile: null,
       accessPolicy: null,
       allowInsecureHttpIdp: false,
+      assertion: null,
       tableau: null,
       tableauConnectedApp: null,
       customModule: null,

@@ -4,6 +4,7 @@
  * secrets masked. Unset and empty mean "use the default"; any other value must be valid: a typo
  * such as `AUTH_COOKIE_SECURE=yes` is an error, never silently read as a default.
  */
+import { DEFAULT_ASSERTION_ISSUER, loadAssertionKey, loadPublishedAssertionKey, type AssertionConfig, type AssertionKey, type PublishedAssertionKey } from './services/assertion.js';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
@@ -107,6 +108,11 @@ export interface AuthConfig {
   loginMethods: LoginMethods;
   /** External origin of the gateway (PUBLIC_BASE_URL), or null when unset. */
   publicBaseUrl: string | null;
+  /**
+   * The signed identity assertion for upstreams (ASSERTION_KEY_FILE, ASSERTION_PREVIOUS_KEY_FILES;
+   * services/assertion.ts), or null when ASSERTION_KEY_FILE is unset (off).
+   */
+  assertion: AssertionConfig | null;
   /** Server-side session limits (ASVS 7.3). */
   sessionLifetimes: {
     /** Absolute lifetime from sign-in (SESSION_MAX_SECONDS, formerly SESSION_TTL_SECONDS). */
@@ -589,6 +595,44 @@ function loadSso(input: Record<string, string | undefined>, publicBaseUrl: strin
   return { cookieDomain, appOrigins };
 }
 
+/**
+ * ASSERTION_KEY_FILE (a PEM P-256 or Ed25519 private key; unset: assertions off) and
+ * ASSERTION_PREVIOUS_KEY_FILES (comma-separated PEM files, private or public: published in the JWKS
+ * during a rotation, never used to sign). Problems go to `errors`, naming the variable, never a key.
+ */
+function loadAssertionKeys(env: Env, errors: string[]): Pick<AssertionConfig, 'key' | 'previousKeys'> | null {
+  const file = readVariable(env, 'ASSERTION_KEY_FILE');
+  const previousValue = readVariable(env, 'ASSERTION_PREVIOUS_KEY_FILES');
+  if (file === undefined) {
+    if (previousValue !== undefined) errors.push(`ASSERTION_PREVIOUS_KEY_FILES: only applies with ASSERTION_KEY_FILE, which is not set (received ${JSON.stringify(previousValue)})`);
+    return null;
+  }
+  let key: AssertionKey | null = null;
+  try {
+    key = loadAssertionKey(file);
+  } catch (err) {
+    errors.push(`ASSERTION_KEY_FILE: ${(err as Error).message}`);
+  }
+  const previousKeys: PublishedAssertionKey[] = [];
+  if (previousValue !== undefined) {
+    previousValue.split(',').forEach((part, i) => {
+      const previous = part.trim();
+      if (previous === '') {
+        errors.push(`ASSERTION_PREVIOUS_KEY_FILES: entry ${i + 1} is empty; separate files with single commas (received ${JSON.stringify(previousValue)})`);
+        return;
+      }
+      try {
+        const published = loadPublishedAssertionKey(previous);
+        if (key !== null && published.kid === key.kid) errors.push(`ASSERTION_PREVIOUS_KEY_FILES: entry ${i + 1} is the ASSERTION_KEY_FILE key itself (received ${JSON.stringify(previous)})`);
+        else previousKeys.push(published);
+      } catch (err) {
+        errors.push(`ASSERTION_PREVIOUS_KEY_FILES: entry ${i + 1} ${(err as Error).message}`);
+      }
+    });
+  }
+  return key === null ? null : { key, previousKeys };
+}
+
 export function loadConfig(env: Env): ConfigResult {
   const errors: string[] = [];
 
@@ -676,10 +720,13 @@ export function loadConfig(env: Env): ConfigResult {
     errors.push(`PROXY_IP_BINDING: set SESSION_IP_BINDING or the older PROXY_IP_BINDING, not both (received ${JSON.stringify(input.PROXY_IP_BINDING)})`);
   }
 
+  const assertionKeys = loadAssertionKeys(env, errors);
+
   if (errors.length > 0 || !parsed.success || secrets === null || !policy.ok || !payloadGroups.ok || !pageTheme.ok) {
     return { ok: false, errors };
   }
   const v = parsed.data;
+  const sessionCookieName = v.SESSION_COOKIE_NAME ?? sessionCookieNamePrefix(oidcSettings.publicBaseUrl, sso.cookieDomain) + DEFAULT_SESSION_COOKIE;
   return {
     ok: true,
     config: {
@@ -691,7 +738,7 @@ export function loadConfig(env: Env): ConfigResult {
       session: {
         ttlSeconds: v.SESSION_TOKEN_TTL_SECONDS,
         leewaySeconds: v.SESSION_LEEWAY_SECONDS,
-        cookieName: v.SESSION_COOKIE_NAME ?? sessionCookieNamePrefix(oidcSettings.publicBaseUrl, sso.cookieDomain) + DEFAULT_SESSION_COOKIE,
+        cookieName: sessionCookieName,
         cookieSecure: v.AUTH_COOKIE_SECURE || cookiePrefix !== '',
         ipBinding: ipBindingOf(v.SESSION_IP_BINDING, v.PROXY_IP_BINDING),
       },
@@ -715,6 +762,14 @@ export function loadConfig(env: Env): ConfigResult {
       customModule: v.AUTH_CUSTOM_MODULE ?? null,
       chain,
       ...oidcSettings,
+      assertion:
+        assertionKeys === null
+          ? null
+          : {
+              ...assertionKeys,
+              issuer: oidcSettings.publicBaseUrl === null ? DEFAULT_ASSERTION_ISSUER : new URL(oidcSettings.publicBaseUrl).origin,
+              cookieName: `${sessionCookieName}_asr`,
+            },
       sessionLifetimes: {
         maxSeconds: v.SESSION_MAX_SECONDS ?? v.SESSION_TTL_SECONDS ?? DEFAULT_SESSION_MAX_SECONDS,
         idleSeconds: v.SESSION_IDLE_SECONDS,

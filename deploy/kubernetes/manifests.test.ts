@@ -306,7 +306,7 @@ describe('deploy/kubernetes: secrets are placeholders, and the config the pods l
     let stderr = '';
     const code = await runGateFilesCli([], { env, stderr: { write: (t: string) => (stderr += t) }, logStream: { write: () => true } as any });
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    expect(fs.readdirSync(tmp).sort()).toEqual(['gate-config.json', 'pages', 'policy.json']);
+    expect(fs.readdirSync(tmp).sort()).toEqual(['gate-config.json', 'jwks.json', 'pages', 'policy.json']);
   });
 
   it('compiles the shipped policy', () => {

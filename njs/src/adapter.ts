@@ -210,6 +210,7 @@ export function act(r: NginxHTTPRequest, decision: Decision): GateAction {
     v.gate_reason = decision.reason;
     // An unwritten js_var is empty: no write (~1 µs) when the session cookie was the only one.
     if (decision.upstreamCookie !== '') v.gate_cookie = decision.upstreamCookie;
+    if (decision.assertion !== undefined) v.gate_assertion = decision.assertion;
     return 'allow';
   }
 

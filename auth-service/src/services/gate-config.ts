@@ -28,10 +28,11 @@ export function endedPreviousKeys(config: Pick<AuthConfig, 'jwt'>, nowSeconds: n
  * retirement time, so the gate refuses its tokens from then on (`token-key-retired`), also after
  * the secret of an ended key was left out here. With Tableau configured, `tableau` carries Tableau's
  * origin and the AES keys (derived from the same live secrets) that open the sealed Tableau token
- * of a session, for the `/api/` pass-through.
+ * of a session, for the `/api/` pass-through. With ASSERTION_KEY_FILE, `assertion` names the
+ * assertion cookies (njs/src/core/assertion.ts).
  */
 export function buildGateConfig(
-  config: Pick<AuthConfig, 'jwt' | 'session' | 'sessionLifetimes'> & Partial<Pick<AuthConfig, 'tableau'>>,
+  config: Pick<AuthConfig, 'jwt' | 'session' | 'sessionLifetimes'> & Partial<Pick<AuthConfig, 'tableau' | 'assertion'>>,
   nowSeconds: number = Math.floor(Date.now() / 1000),
 ): GateConfig {
   const keys: GateConfig['keys'] = {};
@@ -45,8 +46,11 @@ export function buildGateConfig(
   }
   const tableauUrl = config.tableau?.url;
   const tableau = tableauUrl === undefined ? {} : { tableau: { origin: new URL(tableauUrl).origin, host: new URL(tableauUrl).host, keys: tableauGateKeys(secrets) } };
+  // With ASSERTION_KEY_FILE, the gate needs a bound assertion cookie for every session request.
+  const assertion = config.assertion ? { assertion: { cookieName: config.assertion.cookieName } } : {};
   return {
     ...tableau,
+    ...assertion,
     keys,
     keyRetiredAt,
     cookieName: config.session.cookieName,

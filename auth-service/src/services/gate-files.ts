@@ -11,7 +11,13 @@ import type { AuthConfig } from '../config.js';
 import type { PageTheme } from '../views/html.js';
 import { gatePolicyFor, policyRuntimeFile } from '../policy/policy-runtime.js';
 import { renderNginxPages } from '../views/nginx-pages.js';
+import { assertionJwks } from './assertion.js';
 import { buildGateConfig, deriveKeyId, endedPreviousKeys, writeGateConfig, writeTextAtomically } from './gate-config.js';
+
+/** The JWKS of the identity assertion, next to the gate config (nginx: conf/runtime/jwks.json). */
+export function assertionJwksFile(gateConfigFile: string): string {
+  return path.join(path.dirname(gateConfigFile), 'jwks.json');
+}
 
 /** The folder of nginx's own pages, next to the gate config (nginx: conf/runtime/pages/). */
 export function nginxPagesDir(gateConfigFile: string): string {
@@ -53,6 +59,14 @@ export async function writeGateFiles(config: AuthConfig, logger: Logger, nowMs: 
   }
   await writeGateConfig(config.gateConfigFile, buildGateConfig(config, now));
   logger.info({ event: 'gate_config_written', file: config.gateConfigFile }, 'gate config written');
+  // The assertion's public keys, served by nginx at /.well-known/gateway/jwks.json (no secret:
+  // world-readable); `{"keys":[]}` with assertions off, so the URL never 404s.
+  const jwksFile = assertionJwksFile(config.gateConfigFile);
+  await writeTextAtomically(jwksFile, `${JSON.stringify(assertionJwks(config.assertion))}\n`, 0o644);
+  logger.info(
+    { event: 'jwks_written', file: jwksFile, kids: config.assertion === null ? [] : [config.assertion.key.kid, ...config.assertion.previousKeys.map((k) => k.kid)] },
+    config.assertion === null ? 'no ASSERTION_KEY_FILE: no identity assertion' : 'identity assertion keys published',
+  );
   const policyFile = policyRuntimeFile(config.gateConfigFile);
   const ap = config.accessPolicy;
   await writeGateConfig(policyFile, gatePolicyFor(ap === null ? null : ap.compiled));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { COOKIE_NAME, readCookieCases, removeCookieCases } from '../../test/cases/cookie-cases.js';
-import { readCookie, removeCookie } from './cookie.js';
+import { readCookie, readCookies, removeCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import type { ExpectedCookie } from '../../test/cases/cookie-cases.js';
 
@@ -67,8 +67,8 @@ function prng(seed: number): () => number {
 function generateHeaders(count: number): CookieHeaders[] {
   const random = prng(20240601);
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
-  const names = ['gw_session', 'gw_session', 'xgw_session', 'GW_SESSION', 'gw_session_old', 'a', '', 'gw', 'session'];
-  const values = ['TOKEN', '', '"q"', 'x=y', 'gw_session=z', 'a b', ' gw_session'];
+  const names = ['gw_session', 'gw_session', 'xgw_session', 'GW_SESSION', 'gw_session_old', 'a', '', 'gw', 'session', 'gw_session_asr', 'gw_session_asr_fin', 'gw_session_asrx', 'gw_session_asr_', 'gw_session_asr_ fin', 'gw_session_asr_other'];
+  const values = ['TOKEN', '', '"q"', 'x=y', 'gw_session=z', 'a b', ' gw_session', 'h.eyJ.s', 'gw_session_asr=w'];
   const ows = ['', ' ', '\t', ' \t'];
   const separators = [';', '; ', ' ;\t', ';;', '; ;'];
   const out: CookieHeaders[] = [];
@@ -104,5 +104,52 @@ describe('cookie scanning agrees with a split-on-semicolon reference', () => {
       expect({ headers, kept: normalise(kept) }).toEqual({ headers, kept: referenceRemove(headers, COOKIE_NAME) });
       expect(readCookie(kept, COOKIE_NAME)).toEqual({ status: 'missing' });
     }
+  });
+});
+
+describe('readCookies: the session cookie and its assertion companion in one scan', () => {
+  const generated = generateHeaders(3000);
+  const FAMILY = 'gw_session_asr';
+  const inFamily = (n: string | undefined) => n !== undefined && (n === FAMILY || n.startsWith(FAMILY + '_'));
+  const pairsWithout = (headers: CookieHeaders) =>
+    pairsOf(headers)
+      .filter((p) => p !== '' && nameOf(p) !== COOKIE_NAME && !inFamily(nameOf(p)))
+      .join('; ');
+  it.each([[''], ['fin']])("agrees with the split-on-';' reference, app %j", (app) => {
+    const companion = app === '' ? FAMILY : FAMILY + '_' + app;
+    for (const headers of generated) {
+      const result = readCookies(headers, COOKIE_NAME, FAMILY, app);
+      const session = referenceRead(headers, COOKIE_NAME);
+      if (session.status !== 'ok') {
+        expect({ headers, result }).toEqual({ headers, result: session });
+        continue;
+      }
+      expect(result.status).toBe('ok');
+      if (result.status !== 'ok') continue;
+      expect({ headers, value: result.value }).toEqual({ headers, value: session.value });
+      const other = referenceRead(headers, companion);
+      expect({ headers, companion: result.companion }).toEqual({ headers, companion: other.status === 'ok' ? other.value : null });
+      // Every assertion cookie is cut, whichever app it is for.
+      expect({ headers, rest: normalise(result.rest) }).toEqual({ headers, rest: pairsWithout(headers) });
+    }
+  });
+  it('without a family it is readCookie', () => {
+    for (const headers of generated) {
+      const result = readCookies(headers, COOKIE_NAME, '', '');
+      const plain = readCookie(headers, COOKIE_NAME);
+      expect({ headers, result }).toEqual({ headers, result: plain.status === 'ok' ? { ...plain, companion: null } : plain });
+    }
+  });
+  it.each([
+    ['session then assertion', 'gw_session=T; gw_session_asr=A', '', 'T', 'A', ''],
+    ['assertion first, other cookies kept', 'gw_session_asr=A; a=1; gw_session=T; b=2', '', 'T', 'A', 'a=1; b=2'],
+    ["another app's assertion is never read, and never sent upstream (it could be replayed to that app)", 'gw_session=T; gw_session_asr_fin=F; c=1', '', 'T', null, 'c=1'],
+    ["a named app reads its own, not the default app's", 'gw_session_asr=A; gw_session=T; gw_session_asr_fin=F', 'fin', 'T', 'F', ''],
+    ['a lookalike name is no assertion', 'gw_session=T; gw_session_asrx=A', '', 'T', null, 'gw_session_asrx=A'],
+    ['two assertion cookies (one planted for a parent domain): none is read', 'gw_session=T; gw_session_asr=A; gw_session_asr=B', '', 'T', null, ''],
+    ['an empty app name after the family is no app', 'gw_session=T; gw_session_asr_=A', '', 'T', null, ''],
+    ['across several Cookie headers', ['gw_session_asr=A', 'gw_session=T; c=3'], '', 'T', 'A', 'c=3'],
+  ] as Array<[string, CookieHeaders, string, string, string | null, string]>)('%s', (_name, headers, app, value, companion, rest) => {
+    expect(readCookies(headers, COOKIE_NAME, FAMILY, app)).toEqual({ status: 'ok', value, companion, rest });
   });
 });

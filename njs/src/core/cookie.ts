@@ -62,8 +62,11 @@ function findPairEquals(header: string, name: string, from: number): number {
 
 /** End of the pair containing `index`: the next ';' or the end of the header. */
 function pairEnd(header: string, index: number): number {
-  const semicolon = header.indexOf(';', index);
-  return semicolon < 0 ? header.length : semicolon;
+  // search() rather than indexOf(';', index): njs's indexOf calls memcmp at every position, PCRE's
+  // search skips to the character (callgrind, a 460-byte token: about 7,000 fewer CPU instructions
+  // per request, the slice included). The regex is built per call: njs runs module code per request.
+  const semicolon = (index === 0 ? header : header.slice(index)).search(/;/);
+  return semicolon < 0 ? header.length : index + semicolon;
 }
 
 /**
@@ -151,4 +154,117 @@ export function setCookieValue(setCookie: string, name: string): string | null {
   const end = setCookie.indexOf(';');
   const value = trimOws(setCookie.slice(name.length + 1, end < 0 ? setCookie.length : end));
   return value === '' ? null : value;
+}
+
+/** readCookies' answer: the session cookie as readCookie reads it, plus the app's assertion cookie. */
+export type CookiePairResult =
+  | { status: 'missing' }
+  | { status: 'duplicate' }
+  | {
+      status: 'ok';
+      value: string;
+      /** The companion cookie's value; null when it is missing, empty or sent more than once. */
+      companion: string | null;
+      /** Every other pair: the Cookie header without `name` and without any cookie of the companion family. */
+      rest: string;
+    };
+
+/**
+ * readCookie for `name` and, in the same scan, the app's assertion cookie: `family` (e.g.
+ * `gw_session_asr`, which must begin with `name`) for the default app (`app` ''), `family_app`
+ * otherwise. Same rules as readCookie for each (exact, case-sensitive names; a name present twice
+ * counts as duplicate; an empty value as missing). `rest` is the header without the session cookie
+ * and without EVERY cookie of the family (`family` and `family_*`), so that no app's upstream ever
+ * receives another app's assertion (which it could replay to that app).
+ *
+ * Why not readCookie twice: njs's indexOf compares at every position (memcmp per byte), and an
+ * assertion is 500 bytes. One pass that jumps from pair to pair reads each byte about once.
+ * With `family` '' it is readCookie with `companion: null` (what the gate calls without assertions).
+ * Not checked: that `family` starts with `name` (if not, no companion is ever found: missing).
+ */
+export function readCookies(cookieHeaders: CookieHeaders, name: string, family: string, app: string): CookiePairResult {
+  const headers = toList(cookieHeaders);
+  let value: string | undefined;
+  let other: string | undefined;
+  let otherDuplicate = false;
+  // Pairs to cut from `rest`: header index, '=' position, pair end (in the order found).
+  const cuts: number[] = [];
+  const suffix = family.slice(name.length);
+  for (let h = 0; h < headers.length; h++) {
+    const header = headers[h];
+    if (typeof header !== 'string') continue;
+    const n = header.length;
+    let i = header.indexOf(name, 0);
+    while (i >= 0) {
+      let before = i - 1;
+      while (before >= 0 && isOws(header.charCodeAt(before))) before--;
+      if (before < 0 || header.charCodeAt(before) === 0x3b) {
+        let after = i + name.length;
+        // 1: the session cookie; 2: the app's assertion; 3: another app's assertion.
+        let which = 0;
+        if (suffix !== '' && header.substr(after, suffix.length) === suffix) {
+          let a = after + suffix.length;
+          // The app the pair's name names: '' for `family` itself, `x` for `family_x`, null for a
+          // `family_` name that is no app's (empty, or starting with a space: cut, never read).
+          let member: string | null = '';
+          if (a < n && header.charCodeAt(a) === 0x5f) {
+            // `family_<app>`: the name runs to the '=' (no '=' before the pair's end: no pair).
+            const eq = header.indexOf('=', a);
+            const semi = header.indexOf(';', a);
+            if (eq > a && (semi < 0 || eq < semi)) {
+              let e = eq;
+              while (e > a + 1 && isOws(header.charCodeAt(e - 1))) e--;
+              member = e > a + 1 && !isOws(header.charCodeAt(a + 1)) ? header.slice(a + 1, e) : null;
+              a = eq;
+            } else a = -1;
+          }
+          if (a >= 0) {
+            while (a < n && isOws(header.charCodeAt(a))) a++;
+            if (a < n && header.charCodeAt(a) === 0x3d) {
+              which = member === app ? 2 : 3;
+              after = a;
+            }
+          }
+        }
+        if (which === 0) {
+          while (after < n && isOws(header.charCodeAt(after))) after++;
+          if (after < n && header.charCodeAt(after) === 0x3d) which = 1;
+        }
+        if (which !== 0) {
+          const end = pairEnd(header, after);
+          if (which === 1) {
+            if (value !== undefined) return { status: 'duplicate' };
+            value = trimOws(header.slice(after + 1, end));
+          } else if (which === 2) {
+            if (other !== undefined) otherDuplicate = true;
+            else other = trimOws(header.slice(after + 1, end));
+          }
+          cuts.push(h, after, end);
+          i = header.indexOf(name, end);
+          continue;
+        }
+      }
+      i = header.indexOf(name, i + 1);
+    }
+  }
+  if (value === undefined || value === '') return { status: 'missing' };
+  let rest = '';
+  for (let h = 0; h < headers.length; h++) {
+    let header = headers[h];
+    if (typeof header !== 'string') continue;
+    // Cut from the last pair back, so the earlier pairs' positions still hold (found in order).
+    for (let c = cuts.length - 3; c >= 0; c -= 3) {
+      if (cuts[c] === h) header = cutPairAt(header, cuts[c + 1], cuts[c + 2]);
+    }
+    const kept = trimOws(header);
+    if (kept !== '') rest = rest === '' ? kept : rest + '; ' + kept;
+  }
+  return { status: 'ok', value: value, companion: !otherDuplicate && other !== undefined && other !== '' ? other : null, rest: rest };
+}
+
+/** cutPair with the pair's end already known (no second scan of its value). */
+function cutPairAt(header: string, eq: number, end: number): string {
+  const start = header.lastIndexOf(';', eq) + 1;
+  if (end < header.length) return header.slice(0, start) + header.slice(end + 1);
+  return header.slice(0, start > 0 ? start - 1 : 0);
 }

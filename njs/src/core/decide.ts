@@ -2,7 +2,7 @@
  * The gate's decision for one request, from plain data. The adapter feeds it nginx values and njs
  * crypto; tests feed it fixed values and Node crypto.
  */
-import { readCookie, removeCookie } from './cookie.js';
+import { readCookies, removeCookie } from './cookie.js';
 import type { CookieHeaders } from './cookie.js';
 import { loginRedirectLocation } from './return-url.js';
 import { isJsonArray } from './session-contract.js';
@@ -11,6 +11,7 @@ import { appSection, decideAccessFor, isPolicyOff, methodRulesCover } from './po
 import type { CompiledPolicy, GatePolicy } from './policy-contract.js';
 import { hasMethodOverrideParam, isPathTooLong, policyPath } from './request-path.js';
 import { verifySessionToken } from './token.js';
+import { ASSERTION_BINDING_LENGTH, ASSERTION_PAYLOAD_PREFIX } from './assertion.js';
 
 export interface DecideInput {
   cookieHeaders: CookieHeaders;
@@ -47,8 +48,10 @@ export type Decision =
       reason: AllowReason;
       /** Values for X-Payload-<claim>, keyed by claim name, only for FORWARDED_CLAIMS present. */
       headers: { [claim: string]: string };
-      /** The Cookie header to send upstream: every cookie except the session cookie ('' if none). */
+      /** The Cookie header to send upstream: every cookie except the session and assertion cookies ('' if none). */
       upstreamCookie: string;
+      /** With config.assertion, on a session allow: the app's bound assertion, for X-Gateway-Assertion. */
+      assertion?: string;
       /** The policy rule that allowed it, 'default', or '' when no policy is configured. */
       rule: string;
       /**
@@ -63,7 +66,7 @@ export type Decision =
    * nginx asks the auth service to renew it (snippets/protect.conf, @gate_renew). `location` is the
    * login URL for a browser, used if the renewal is refused; '' for other clients.
    */
-  | { action: 'renew'; reason: 'token-expired'; location: string; rule: string; /** The expired token's signature: names its renewal in nginx's cache. */ renewKey: string }
+  | { action: 'renew'; reason: 'token-expired' | 'assertion-missing'; location: string; rule: string; /** The expired token's signature: names its renewal in nginx's cache. */ renewKey: string }
   | { action: 'deny'; reason: DenyReason; rule: string }
   /** The policy refused: 403 (a signed-in user, or a public deny rule). `claims` null if anonymous. */
   | { action: 'forbidden'; reason: 'policy-denied'; rule: string; claims: SessionClaims | null }
@@ -268,7 +271,11 @@ export function decideRequest(input: DecideInput): Decision {
       return { action: 'bad-request', reason: 'method-override', rule: '' };
     }
   }
-  const cookie = readCookie(input.cookieHeaders, config.cookieName);
+  // With assertions on, the app's assertion cookie is read in the same scan (core/assertion.ts).
+  const assertionConfig = config.assertion;
+  // readCookies also without them (no family): the gate bundle then carries one cookie scanner (njs
+  // builds every function of the bundle again for each request, ~600 CPU instructions each).
+  const cookie = readCookies(input.cookieHeaders, config.cookieName, assertionConfig === undefined ? '' : assertionConfig.cookieName, app || '');
   let reason: DenyReason;
   let claims: SessionClaims | null = null;
   let escaped = false;
@@ -312,13 +319,50 @@ export function decideRequest(input: DecideInput): Decision {
   }
 
   if (claims !== null && cookie.status === 'ok') {
+    if (assertionConfig === undefined) {
+      return {
+        action: 'allow',
+        claims: claims,
+        reason: 'session-valid',
+        headers: forwardedHeaders(claims, escaped),
+        upstreamCookie: cookie.rest,
+        rule: rule,
+      };
+    }
+    // Bound to this token (core/assertion.ts): its payload segment starts with the prefix of
+    // `{"bind":"`, then the 16 characters that decode to the first 12 of this token's signature.
+    // The assertion itself is never decoded or verified here (the app verifies it); the check only
+    // keeps another session's assertion from being paired with this one. Spelled out rather than a
+    // function: njs builds every function of the bundle again for each request.
+    const assertion = cookie.companion;
+    const dot = assertion === null ? -1 : assertion.indexOf('.');
+    const token = cookie.value;
+    if (
+      assertion !== null &&
+      dot > 0 &&
+      assertion.substr(dot + 1, 12) === ASSERTION_PAYLOAD_PREFIX &&
+      input.decode(assertion.substr(dot + 13, 16)) === token.substr(token.lastIndexOf('.') + 1, ASSERTION_BINDING_LENGTH)
+    ) {
+      return {
+        action: 'allow',
+        claims: claims,
+        reason: 'session-valid',
+        headers: forwardedHeaders(claims, escaped),
+        upstreamCookie: cookie.rest,
+        rule: rule,
+        assertion: assertion,
+      };
+    }
+    // Missing, duplicated, or another token's (an older one, another user's): a fresh one comes
+    // through the renewal path, keyed by token and app, so parallel requests share one.
     return {
-      action: 'allow',
-      claims: claims,
-      reason: 'session-valid',
-      headers: forwardedHeaders(claims, escaped),
-      upstreamCookie: cookie.rest,
+      action: 'renew',
+      reason: 'assertion-missing',
+      location: wantsHtml(input.accept) ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: rule,
+      // ':' here, '.' for an expired token: nginx keeps renewal answers 5 s under this key, and an
+      // assertion-only answer (no new session cookie) must never answer the expired token's renewal.
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + ':' + (app || ''),
     };
   }
   const html = wantsHtml(input.accept);
@@ -329,7 +373,8 @@ export function decideRequest(input: DecideInput): Decision {
       reason: reason,
       location: html ? loginRedirectLocation(config.loginPath, input.requestUri) : '',
       rule: '',
-      renewKey: token.slice(token.lastIndexOf('.') + 1),
+      // With assertions, the renewal also answers the app's assertion: the app is part of the key.
+      renewKey: token.slice(token.lastIndexOf('.') + 1) + (assertionConfig === undefined ? '' : '.' + (app || '')),
     };
   }
   if (html) {

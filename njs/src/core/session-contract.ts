@@ -3,6 +3,7 @@
  * (which verifies them on every request). Both sides import this file; nothing here may use
  * Node or njs APIs, and it must stay within the njs 0.7.9 syntax subset (see njs-notes).
  */
+import type { AssertionGateConfig } from './assertion.js';
 
 /** Default name of the session cookie. Operators may change it with SESSION_COOKIE_NAME. */
 export const DEFAULT_SESSION_COOKIE = 'gw_session';
@@ -88,6 +89,11 @@ export interface GateConfig {
   keyRetiredAt: { [headerSegment: string]: number };
   /** Present only when Tableau sign-in is configured: the `/api/` pass-through (see tableau-api.ts). */
   tableau?: TableauGateConfig;
+  /**
+   * Present only when ASSERTION_KEY_FILE is set: every allowed session request needs a bound
+   * assertion cookie for its app, forwarded as X-Gateway-Assertion (see core/assertion.ts).
+   */
+  assertion?: AssertionGateConfig;
 }
 
 /**
@@ -130,6 +136,11 @@ export type DenyReason =
    * core/revocations.ts): the session was ended less than one token lifetime ago.
    */
   | 'session-revoked'
+  /**
+   * Not a refusal: the session is valid but the app's assertion cookie is missing, duplicated or bound
+   * to another token (ASSERTION_KEY_FILE on): nginx gets a fresh one through the renewal path.
+   */
+  | 'assertion-missing'
   | 'policy-denied'
   /**
    * The location names an app (`set $gate_app NAME;`) that the compiled policy has no section for,
