@@ -369,8 +369,10 @@ describe('deploy/kubernetes: volumes carry the gate config and nginx config wher
     const includes = [...template.matchAll(/^\s*include (\S+);/gm)].map((m) => m[1]!);
     expect(includes.length).toBeGreaterThan(0);
     for (const inc of includes) {
-      const source = path.join(ROOT, 'nginx', inc);
-      expect(fs.existsSync(source) || fs.existsSync(`${source}.template`)).toBe(true);
+      // snippets/<name>.d/*.conf is rendered at start-up from the folder nginx/<name>/ (e.g. upstream-tls.d).
+      const rendered = /^snippets\/([\w-]+)\.d\/[^/]+$/.exec(inc);
+      const source = rendered === null ? path.join(ROOT, 'nginx', inc) : path.join(ROOT, 'nginx', rendered[1]!);
+      expect({ inc, exists: fs.existsSync(source) || fs.existsSync(`${source}.template`) }).toEqual({ inc, exists: true });
     }
   });
 

@@ -31,6 +31,7 @@ beforeAll(() => {
   // names at request time only with a `resolver`, and the test machine has no DNS server. nginx 1.22
   // checks the certificate's DNS names only (X509_check_host), Node its IP addresses: this one has both.
   issueServerCert(dir, 'tableau', ['127.0.0.1', 'DNS:127.0.0.1']);
+  issueServerCert(join(dir, 'other'), 'tableau', ['127.0.0.1', 'DNS:127.0.0.1']);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -179,5 +180,42 @@ describe('Tableau over https with a certificate TABLEAU_CA_FILE does not trust',
     expect(res.body).toContain('Tableau is not reachable right now');
     expect(tableau.signIns()).toEqual([]);
     expect(stack.authLogs()).toMatch(/self[- ]signed|unable to verify|local issuer/i);
+  });
+});
+
+describe("Tableau over https: nginx's /api/ pass-through trusts only its TABLEAU_CA_FILE", () => {
+  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000ee' };
+  const TABLEAU_PASSWORD = 'tableau only password 7';
+  let tableau: TableauFake;
+  let stack: Stack;
+  const test = stackTest(() => stack);
+
+  beforeAll(async () => {
+    // Tableau's certificate comes from the other CA: the auth service is told to trust that one (so
+    // sign-in works), nginx is given the first CA only.
+    tableau = await startTableauFake({
+      site: SITE,
+      users: [{ name: 'tina', password: TABLEAU_PASSWORD, siteRole: 'Explorer', groups: [] }],
+      tls: { certFile: join(dir, 'other', 'tableau.crt'), keyFile: join(dir, 'other', 'tableau.key') },
+    });
+    stack = await startStack({
+      env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: join(dir, 'other', 'ca.crt'), TABLEAU_TIMEOUT_MS: '2000' },
+      nginxVars: { TABLEAU_CA_FILE: join(dir, 'ca.crt') },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await tableau?.close();
+  });
+
+  test("a Tableau certificate from another CA: /api/ answers 502 JSON, and Tableau never gets the user's request", async () => {
+    const { session } = await stack.login('tina', TABLEAU_PASSWORD);
+    expect(session).not.toBeNull();
+    const before = tableau.requests.length;
+    const api = await stack.request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: session! });
+    expect(api.status).toBe(502);
+    expect(JSON.parse(api.body)).toEqual({ error: 'tableau-unavailable', reason: 'upstream-unreachable' });
+    expect(tableau.requests.length).toBe(before);
+    expect(stack.nginx.errorLog()).toMatch(/upstream SSL certificate verify error/);
   });
 });
