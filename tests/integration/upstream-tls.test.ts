@@ -6,7 +6,8 @@
  * - a certificate from another CA, or from the right CA for another name, gets the branded 502 and
  *   the app sees nothing: no request, so no identity;
  * - Tableau over https with TABLEAU_CA_FILE: the auth service's REST sign-in and nginx's /api/
- *   pass-through both trust that CA, and nothing else.
+ *   pass-through both trust that CA, and nothing else: a certificate from another CA gets no
+ *   password (sign-in) and no API request (502 JSON).
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -123,99 +124,74 @@ for (const [name, cert, logged] of refusedCases) {
   });
 }
 
-describe('Tableau over https with TABLEAU_CA_FILE', () => {
-  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000cc' };
-  const TABLEAU_PASSWORD = 'tableau only password 7';
-  let tableau: TableauFake;
-  let stack: Stack;
-  const test = stackTest(() => stack);
+const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000cc' };
+const TABLEAU_PASSWORD = 'tableau only password 7';
 
+/**
+ * A Tableau fake over https with `cert` (a folder of this run's CAs: '' the first, 'other' the
+ * second; its tableau.crt), and the stack in front of it, the auth service trusting `authCa` and
+ * nginx `nginxCa` (folders too; undefined: nginx's default, the system store).
+ */
+function tableauOverHttps(cert: string, authCa: string, nginxCa?: string) {
+  const parts: { tableau?: TableauFake; stack?: Stack } = {};
   beforeAll(async () => {
-    tableau = await startTableauFake({
+    parts.tableau = await startTableauFake({
       site: SITE,
-      users: [{ name: 'tina', password: TABLEAU_PASSWORD, siteRole: 'Explorer', groups: ['Sales'] }],
-      tls: { certFile: join(dir, 'tableau.crt'), keyFile: join(dir, 'tableau.key') },
+      users: [{ name: 'tina', password: TABLEAU_PASSWORD, siteRole: 'Explorer', groups: [] }],
+      tls: { certFile: join(dir, cert, 'tableau.crt'), keyFile: join(dir, cert, 'tableau.key') },
     });
-    const caFile = join(dir, 'ca.crt');
-    stack = await startStack({
-      env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: caFile, TABLEAU_TIMEOUT_MS: '2000' },
-      nginxVars: { TABLEAU_CA_FILE: caFile },
+    parts.stack = await startStack({
+      env: { TABLEAU_URL: parts.tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: join(dir, authCa, 'ca.crt'), TABLEAU_TIMEOUT_MS: '2000' },
+      nginxVars: nginxCa === undefined ? {} : { TABLEAU_CA_FILE: join(dir, nginxCa, 'ca.crt') },
     });
   }, 60_000);
   afterAll(async () => {
-    await stack?.stop();
-    await tableau?.close();
+    await parts.stack?.stop();
+    await parts.tableau?.close();
   });
+  return { tableau: () => parts.tableau!, stack: () => parts.stack!, test: stackTest(() => parts.stack!) };
+}
+
+describe('Tableau over https with TABLEAU_CA_FILE', () => {
+  const { tableau, stack, test } = tableauOverHttps('', '', '');
 
   test("signs in through Tableau's REST API over https, and /api/ reaches Tableau over https with the user's token", async () => {
-    expect(tableau.url).toMatch(/^https:/);
-    const { res, session } = await stack.login('tina', TABLEAU_PASSWORD);
+    expect(tableau().url).toMatch(/^https:/);
+    const { res, session } = await stack().login('tina', TABLEAU_PASSWORD);
     expect(res.status).toBe(302);
     expect(session).not.toBeNull();
-    expect(tableau.signIns()).toHaveLength(1);
-    const api = await stack.request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: session! });
+    expect(tableau().signIns()).toHaveLength(1);
+    const api = await stack().request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: session! });
     expect(api.status).toBe(200);
-    expect((JSON.parse(api.body) as { calledWith: { token: string } }).calledWith.token).toBe(tableau.issuedTokens().at(-1));
+    expect((JSON.parse(api.body) as { calledWith: { token: string } }).calledWith.token).toBe(tableau().issuedTokens().at(-1));
   });
 });
 
 describe('Tableau over https with a certificate TABLEAU_CA_FILE does not trust', () => {
-  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000dd' };
-  let tableau: TableauFake;
-  let stack: Stack;
-  const test = stackTest(() => stack);
-
-  beforeAll(async () => {
-    tableau = await startTableauFake({ site: SITE, users: [{ name: 'tina', password: 'tableau only password 7', siteRole: 'Explorer', groups: [] }], tls: { certFile: otherCa.certFile, keyFile: otherCa.keyFile } });
-    stack = await startStack({ env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: join(dir, 'ca.crt'), TABLEAU_TIMEOUT_MS: '2000' } });
-  }, 60_000);
-  afterAll(async () => {
-    await stack?.stop();
-    await tableau?.close();
-  });
+  const { tableau, stack, test } = tableauOverHttps('other', '');
 
   test('sign-in never sends the password: the TLS handshake fails first, and the user sees "not reachable"', async () => {
-    const { res, session } = await stack.login('tina', 'tableau only password 7');
+    const { res, session } = await stack().login('tina', TABLEAU_PASSWORD);
     expect(session).toBeNull();
     expect(res.body).toContain('Tableau is not reachable right now');
-    expect(tableau.signIns()).toEqual([]);
-    expect(stack.authLogs()).toMatch(/self[- ]signed|unable to verify|local issuer/i);
+    expect(tableau().signIns()).toEqual([]);
+    expect(stack().authLogs()).toMatch(/self[- ]signed|unable to verify|local issuer/i);
   });
 });
 
 describe("Tableau over https: nginx's /api/ pass-through trusts only its TABLEAU_CA_FILE", () => {
-  const SITE = { contentUrl: 'analytics', id: '0b1c2d3e-0000-4000-8000-0000000000ee' };
-  const TABLEAU_PASSWORD = 'tableau only password 7';
-  let tableau: TableauFake;
-  let stack: Stack;
-  const test = stackTest(() => stack);
-
-  beforeAll(async () => {
-    // Tableau's certificate comes from the other CA: the auth service is told to trust that one (so
-    // sign-in works), nginx is given the first CA only.
-    tableau = await startTableauFake({
-      site: SITE,
-      users: [{ name: 'tina', password: TABLEAU_PASSWORD, siteRole: 'Explorer', groups: [] }],
-      tls: { certFile: join(dir, 'other', 'tableau.crt'), keyFile: join(dir, 'other', 'tableau.key') },
-    });
-    stack = await startStack({
-      env: { TABLEAU_URL: tableau.url, TABLEAU_SITE: SITE.contentUrl, TABLEAU_CA_FILE: join(dir, 'other', 'ca.crt'), TABLEAU_TIMEOUT_MS: '2000' },
-      nginxVars: { TABLEAU_CA_FILE: join(dir, 'ca.crt') },
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await stack?.stop();
-    await tableau?.close();
-  });
+  // Tableau's certificate comes from the other CA: the auth service trusts that one (so sign-in
+  // works), nginx only the first.
+  const { tableau, stack, test } = tableauOverHttps('other', 'other', '');
 
   test("a Tableau certificate from another CA: /api/ answers 502 JSON, and Tableau never gets the user's request", async () => {
-    const { session } = await stack.login('tina', TABLEAU_PASSWORD);
+    const { session } = await stack().login('tina', TABLEAU_PASSWORD);
     expect(session).not.toBeNull();
-    const before = tableau.requests.length;
-    const api = await stack.request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: session! });
+    const before = tableau().requests.length;
+    const api = await stack().request('GET', `/api/3.19/sites/${SITE.id}/workbooks`, { accept: 'application/json', cookie: session! });
     expect(api.status).toBe(502);
     expect(JSON.parse(api.body)).toEqual({ error: 'tableau-unavailable', reason: 'upstream-unreachable' });
-    expect(tableau.requests.length).toBe(before);
-    expect(stack.nginx.errorLog()).toMatch(/upstream SSL certificate verify error/);
+    expect(tableau().requests.length).toBe(before);
+    expect(stack().nginx.errorLog()).toMatch(/upstream SSL certificate verify error/);
   });
 });
