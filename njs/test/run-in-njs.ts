@@ -324,6 +324,20 @@ function runAssertionCases(): void {
     eq(problems, 'quiet', r.warnings.length + r.errors.length, 0);
     check('assertion: ' + c.name, problems);
   }
+  // A named app (a policy section of its own): its own cookie, `family_<app>`, is the one read.
+  const section = function (): unknown {
+    return { version: 1, default: 'allow', compiledAt: NOW, horizonStart: NOW - 31622400, horizonEnd: NOW + 157680000, rules: [], exact: {}, prefix: {}, regex: [], zones: {} };
+  };
+  const appsPolicy = section() as { [k: string]: unknown };
+  appsPolicy.apps = { app07: section() };
+  setPolicy(appsPolicy);
+  const named = fakeRequest({ cookie: COOKIE_NAME + '=' + token + '; ' + COOKIE_NAME + '_asr=' + assertionFor(other) + '; ' + COOKIE_NAME + '_asr_app07=' + bound, accept: 'application/json', app: 'app07' });
+  const namedProblems: string[] = [];
+  eq(namedProblems, 'action', gate.check(named), 'allow');
+  eq(namedProblems, '$gate_assertion', v(named, 'gate_assertion'), bound);
+  eq(namedProblems, '$gate_cookie', v(named, 'gate_cookie'), '');
+  check("assertion: a named app's own cookie is read, the default app's is not", namedProblems);
+  setPolicy({ version: 1, off: true });
   setConfig(makeConfig());
 }
 
