@@ -44,7 +44,7 @@ function cell(value: string | null): string {
 }
 
 function toJson(e: AuthEventRecord): Record<string, unknown> {
-  return { at: e.at.toISOString(), event: e.event, user: e.username, userKey: e.userKey, source: e.source, clientIp: e.clientIp, requestId: e.requestId, sid: e.sid, reason: e.reason };
+  return { at: e.at.toISOString(), event: e.event, user: e.username, userKey: e.userKey, source: e.source, clientIp: e.clientIp, requestId: e.requestId, sid: e.sid, reason: e.reason, app: e.app };
 }
 
 /** Runs one command and returns its exit code. Errors go to `stderr` as one line, never a stack. */
@@ -75,11 +75,11 @@ export async function runAuditCli(argv: string[], io: CliIo, now: () => number =
         io.stdout.write('No events.\n');
         return;
       }
-      const header = ['TIME', 'EVENT', 'USER', 'SOURCE', 'CLIENT IP', 'SID', 'REASON', 'REQUEST ID'];
+      const header = ['TIME', 'EVENT', 'USER', 'SOURCE', 'APP', 'CLIENT IP', 'SID', 'REASON', 'REQUEST ID'];
       io.stdout.write(
         formatTable(
           header,
-          events.map((e) => [e.at.toISOString().replace(/\.\d{3}Z$/, 'Z'), e.event, cell(e.username), cell(e.source), cell(e.clientIp), cell(e.sid), cell(e.reason), cell(e.requestId)]),
+          events.map((e) => [e.at.toISOString().replace(/\.\d{3}Z$/, 'Z'), e.event, cell(e.username), cell(e.source), cell(e.app), cell(e.clientIp), cell(e.sid), cell(e.reason), cell(e.requestId)]),
         ),
       );
     });

@@ -107,7 +107,7 @@ describe('sessions CLI', () => {
 describe('audit CLI', () => {
   beforeAll(async () => {
     const audit = createAuditRepo(pool);
-    await audit.record({ event: 'login_failure', username: 'KIRK', source: 'local', clientIp: '203.0.113.5', requestId: 'att-1', reason: 'invalid' });
+    await audit.record({ event: 'login_failure', username: 'KIRK', source: 'local', clientIp: '203.0.113.5', requestId: 'att-1', reason: 'invalid', app: 'finance' });
     await audit.record({ event: 'login_failure', username: 'evil\u001b[31mname', source: 'local', reason: 'not-found' });
     await pool.query("INSERT INTO auth_events (at, event, username, user_key, reason) VALUES (now() - interval '3 hours', 'logout', 'Kirk', 'local:kirk', 'old-one')");
   });
@@ -122,7 +122,8 @@ describe('audit CLI', () => {
       ['revoke', 'sessions-cli'],
       ['login_failure', 'invalid'],
     ]);
-    expect(rows[3]).toMatchObject({ user: 'KIRK', userKey: null, clientIp: '203.0.113.5', requestId: 'att-1' });
+    expect(rows[3]).toMatchObject({ user: 'KIRK', userKey: null, clientIp: '203.0.113.5', requestId: 'att-1', app: 'finance' });
+    expect(rows[0]).toMatchObject({ app: null });
   });
 
   it('limits to --since (relative or ISO) and --limit', async () => {
@@ -134,7 +135,7 @@ describe('audit CLI', () => {
 
   it('prints a table without the control characters a client typed', async () => {
     const result = await auditCli('tail', '--limit', '2');
-    expect(result.stdout.split('\n')[0]).toMatch(/^TIME +EVENT +USER +SOURCE +CLIENT IP +SID +REASON +REQUEST ID$/);
+    expect(result.stdout.split('\n')[0]).toMatch(/^TIME +EVENT +USER +SOURCE +APP +CLIENT IP +SID +REASON +REQUEST ID$/);
     expect(result.stdout).toContain('evil?[31mname');
     expect(result.stdout).not.toContain('\u001b');
   });
