@@ -69,6 +69,20 @@ describe('demo app pages', () => {
     expect(html).toContain('<th scope="row">X-Payload-groups</th><td>crew,officers</td>');
     expect(html).toContain('<ul><li>crew</li><li>officers</li></ul>');
     expect(html).toContain('<form method="post" action="/logout"><button type="submit">Sign out</button></form>');
+    expect(html).toContain('<p>Cookies this app received (names only): none</p>');
+  });
+
+  it('lists the names of the cookies it received, never their values, and its DEMO_APP_NAME in the title', async () => {
+    const named = await startDemoApp({ port: 0, name: 'Second app' });
+    try {
+      const res = await fetch(`http://127.0.0.1:${named.port}/`, { headers: { cookie: 'theme=dark; lang=<en>' } });
+      const html = await res.text();
+      expect(html).toContain('<title>Home · Second app</title>');
+      expect(html).toContain('<p>Cookies this app received (names only): <code>theme</code>, <code>lang</code></p>');
+      expect(html).not.toContain('dark');
+    } finally {
+      await named.close();
+    }
   });
 
   it.each<HeaderCase & { contains: string }>([

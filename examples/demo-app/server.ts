@@ -14,6 +14,26 @@ export interface DemoAppOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** Shown in every page title (`Home · <name>`), to tell two apps apart (DEMO_APP_NAME). Default `Demo app`. */
+  name?: string;
+}
+
+/** What a page shows besides the identity headers: the app's name and the names of the cookies it received. */
+interface PageContext {
+  name: string;
+  cookieNames: string[];
+}
+
+/**
+ * The names (never the values) of the cookies a request carries. The gateway keeps its own session
+ * cookie from the app, so it must never be listed here.
+ */
+export function readCookieNames(req: IncomingMessage): string[] {
+  const header = req.headers.cookie ?? '';
+  return header
+    .split(';')
+    .map((part) => part.split('=')[0]!.trim())
+    .filter((n) => n !== '');
 }
 
 export interface DemoApp {
@@ -113,13 +133,18 @@ function renderGroups(rows: Array<[string, string]>): string {
   return `<p>Your groups (X-Payload-groups, decoded):</p>\n<ul>${groups.map((g) => `<li>${escapeHtml(g)}</li>`).join('')}</ul>`;
 }
 
-function renderPage(title: string, heading: string, intro: string, rows: Array<[string, string]>): string {
+function renderCookies(ctx: PageContext): string {
+  const names = ctx.cookieNames.length === 0 ? 'none' : ctx.cookieNames.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ');
+  return `<p>Cookies this app received (names only): ${names}</p>`;
+}
+
+function renderPage(ctx: PageContext, title: string, heading: string, intro: string, rows: Array<[string, string]>): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · Demo app</title>
+<title>${escapeHtml(title)} · ${escapeHtml(ctx.name)}</title>
 <style>${STYLE}</style>
 </head>
 <body>
@@ -134,6 +159,7 @@ function renderPage(title: string, heading: string, intro: string, rows: Array<[
 <p>${intro}</p>
 ${renderPayloadTable(rows)}
 ${renderGroups(rows)}
+${renderCookies(ctx)}
 <form method="post" action="/logout"><button type="submit">Sign out</button></form>
 </main>
 </body>
@@ -141,9 +167,10 @@ ${renderGroups(rows)}
 `;
 }
 
-function renderHome(rows: Array<[string, string]>): string {
+function renderHome(ctx: PageContext, rows: Array<[string, string]>): string {
   const who = payloadValue(rows, 'name') ?? payloadValue(rows, 'username') ?? 'guest';
   return renderPage(
+    ctx,
     'Home',
     `Welcome, ${who}`,
     'You are signed in through the gateway. Visit the <a href="/federation">Federation members area</a>.',
@@ -151,8 +178,9 @@ function renderHome(rows: Array<[string, string]>): string {
   );
 }
 
-function renderFederation(rows: Array<[string, string]>): string {
+function renderFederation(ctx: PageContext, rows: Array<[string, string]>): string {
   return renderPage(
+    ctx,
     'Federation',
     'Federation members area',
     'Only signed-in members reach this page. The gateway told this app who you are:',
@@ -165,11 +193,11 @@ function send(res: ServerResponse, method: string, status: number, headers: Reco
   res.end(method === 'HEAD' ? undefined : body);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
+function handle(req: IncomingMessage, res: ServerResponse, name: string): void {
   const method = req.method ?? 'GET';
   // Only the path matters; the base is a placeholder so relative URLs parse.
   const path = new URL(req.url ?? '/', 'http://demo.invalid').pathname;
-  const pages: Record<string, (rows: Array<[string, string]>) => string> = {
+  const pages: Record<string, (ctx: PageContext, rows: Array<[string, string]>) => string> = {
     '/': renderHome,
     '/federation': renderFederation,
   };
@@ -186,12 +214,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     send(res, method, 200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' }, 'ok');
     return;
   }
-  send(res, method, 200, PAGE_HEADERS, render(readPayloadHeaders(req)));
+  send(res, method, 200, PAGE_HEADERS, render({ name, cookieNames: readCookieNames(req) }, readPayloadHeaders(req)));
 }
 
 /** Starts the demo app. Resolves once it listens; `close()` stops it and drops idle keep-alive sockets. */
-export function startDemoApp({ host = '127.0.0.1', port = 0 }: DemoAppOptions = {}): Promise<DemoApp> {
-  const server = createServer(handle);
+export function startDemoApp({ host = '127.0.0.1', port = 0, name = 'Demo app' }: DemoAppOptions = {}): Promise<DemoApp> {
+  const server = createServer((req, res) => handle(req, res, name));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -231,7 +259,7 @@ if (isMainModule()) {
     console.error(`DEMO_APP_PORT must be an integer 0-65535, got "${portText}"`);
     process.exit(1);
   }
-  const app = await startDemoApp({ host, port });
+  const app = await startDemoApp({ host, port, name: process.env.DEMO_APP_NAME || undefined });
   console.log(JSON.stringify({ level: 'info', msg: 'demo app listening', host, port: app.port }));
   const stop = (): void => {
     app.close().then(

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import {
   COMPOSE_IMAGE_PREFIX,
   createComposeProject,
+  freePort,
   REPO,
   run,
   runOk,
@@ -37,17 +38,22 @@ describe('docker-compose deployment', () => {
     rawRequest(project.port, 'GET', path, { accept: 'text/html', host: `127.0.0.1:${project.port}`, ...(cookie ? { cookie } : {}) });
 
   async function login(username: string, password: string): Promise<{ res: HttpResult; session: string | null }> {
-    const form = await get('/login?rd=%2F');
+    return loginAt(project.port, username, password);
+  }
+
+  /** Signs in through the gateway published on `port` (a sidecar's, or the main one). */
+  async function loginAt(port: number, username: string, password: string): Promise<{ res: HttpResult; session: string | null }> {
+    const form = await rawRequest(port, 'GET', '/login?rd=%2F', { accept: 'text/html', host: `127.0.0.1:${port}` });
     const csrf = setCookies(form)
       .map((c) => c.split(';')[0])
       .find((c) => c.startsWith('gw_csrf='));
     if (!csrf) throw new Error(`no CSRF cookie on the login form (status ${form.status})`);
     const body = new URLSearchParams({ ...hiddenFields(form.body), username, password }).toString();
     const res = await rawRequest(
-      project.port,
+      port,
       'POST',
       '/login',
-      { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded', cookie: csrf, origin: `http://127.0.0.1:${project.port}` },
+      { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded', cookie: csrf, origin: `http://127.0.0.1:${port}` },
       body,
     );
     const session = setCookies(res)
@@ -181,6 +187,94 @@ describe('docker-compose deployment', () => {
       expect(setCookies(out).find((c) => c.startsWith('gw_session='))).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
     },
     2 * MIN,
+  );
+
+  step(
+    'sidecars (examples/compose/docker-compose.sidecar.yml): app 2 behind its own nginx, sharing the keys, the auth service and the database',
+    async () => {
+      const sidecarPort = await freePort();
+      const overlay = [...project.composeArgs, '-f', join(REPO, 'examples/compose/docker-compose.sidecar.yml')];
+      const env = { ...process.env, APP2_PROXY_PORT: String(sidecarPort) };
+      const sidecar = (args: string[], timeoutMs: number) => runOk('docker-compose', [...overlay, ...args], { env, timeoutMs });
+      try {
+        // One `up` of the overlay: the images are the ones built above; only app2 and app2-nginx start.
+        await timed('sidecar up', () => sidecar(['up', '-d', '--no-build', 'app2', 'app2-nginx'], 5 * MIN));
+        await timed('sidecar healthy', () =>
+          eventually('app2-nginx healthy', 2 * MIN, async () => {
+            const id = (await sidecar(['ps', '-q', 'app2-nginx'], MIN)).stdout.trim();
+            return (await run('docker', ['inspect', '-f', '{{.State.Health.Status}}', id])).stdout.trim() === 'healthy';
+          }),
+        );
+        const at = (port: number) => (path: string, cookie?: string) =>
+          rawRequest(port, 'GET', path, { accept: 'text/html', host: `127.0.0.1:${port}`, ...(cookie ? { cookie } : {}) });
+        const app1 = at(project.port);
+        const app2 = at(sidecarPort);
+
+        // Signed in through sidecar 1: app 1 gets the identity, and of the cookies only the app's own.
+        const one = await login(USER, PASSWORD);
+        expect(one.session).not.toBeNull();
+        const page1 = await app1('/', `${one.session}; theme=dark`);
+        expect(page1.status).toBe(200);
+        expect(page1.body).toContain('<title>Home · Demo app</title>');
+        expect(page1.body).toContain('<th scope="row">X-Payload-username</th><td>kirk</td>');
+        expect(page1.body).toContain('Cookies this app received (names only): <code>theme</code></p>');
+
+        // The same cookie at sidecar 2 (browsers send it: the same host name). Sidecar 2 checks the
+        // token with the shared keys; through docker-proxy it sees this client from another network's
+        // gateway address, so the address binding (SESSION_IP_BINDING=exact) sends it to sign in:
+        // ip-mismatch in its access log, where a sidecar without the keys would log token-invalid.
+        const cross = await app2('/', one.session!);
+        console.log(`compose: sidecar 2 with sidecar 1's session cookie: ${cross.status} ${cross.headers.location ?? ''}`);
+        if (cross.status === 200) {
+          expect(cross.body).toContain('<title>Home · App 2</title>');
+        } else {
+          expect({ status: cross.status, location: cross.headers.location }).toEqual({ status: 302, location: expect.stringMatching(/^\/login/) });
+          const log = (await sidecar(['logs', '--no-color', 'app2-nginx'], MIN)).stdout;
+          const decision = log
+            .split('\n')
+            .map((l) => l.replace(/^[^|]*\|\s*/, ''))
+            .filter((l) => l.startsWith('{"time"'))
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+            .filter((e) => e.path === '/')
+            .at(-1);
+          expect(decision).toMatchObject({ status: 302, reason: 'ip-mismatch' });
+        }
+
+        // Signed in through sidecar 2 (the one auth service behind it): app 2 gets the identity.
+        const two = await loginAt(sidecarPort, USER, PASSWORD);
+        expect(two.res.status).toBe(302);
+        expect(two.session).not.toBeNull();
+        const page2 = await app2('/federation', `${two.session}; theme=dark`);
+        expect(page2.status).toBe(200);
+        expect(page2.body).toContain('<title>Federation · App 2</title>');
+        expect(page2.body).toContain('<th scope="row">X-Payload-username</th><td>kirk</td>');
+        expect(page2.body).toContain('<li>Federation</li>');
+        expect(page2.body).toContain('Cookies this app received (names only): <code>theme</code></p>');
+        // Both sessions are in the one database.
+        const sessions = await project.composeOk(['exec', '-T', 'auth', 'npm', 'run', '--silent', 'sessions', '--', 'list', '--user', USER, '--json'], { timeoutMs: MIN });
+        const sids = (JSON.parse(sessions.stdout) as Array<{ sid: string }>).map((x) => x.sid);
+        expect(sids.length).toBeGreaterThanOrEqual(2);
+
+        // Logout through sidecar 2 reaches the shared auth service and clears the cookie.
+        const out = await rawRequest(sidecarPort, 'POST', '/logout', { cookie: two.session!, origin: `http://127.0.0.1:${sidecarPort}`, 'content-length': '0' }, '');
+        expect([302, 303]).toContain(out.status);
+        expect(out.headers.location).toBe('/login?signed_out=1');
+        expect(setCookies(out).find((c) => c.startsWith('gw_session='))).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
+        const after = await project.composeOk(['exec', '-T', 'auth', 'npm', 'run', '--silent', 'sessions', '--', 'list', '--user', USER, '--json'], { timeoutMs: MIN });
+        expect((JSON.parse(after.stdout) as Array<{ sid: string }>).length).toBe(sids.length - 1);
+
+        // Each app is reachable only from its own sidecar: sidecar 1 cannot resolve app 2, nor sidecar 2 app 1.
+        const probe = (service: string, host: string) =>
+          project.compose(['exec', '-T', service, 'bash', '-c', `getent hosts ${host} >/dev/null && echo reachable || echo unknown`], { timeoutMs: MIN });
+        expect((await probe('nginx', 'app2')).stdout.trim()).toBe('unknown');
+        const fromSidecar2 = await run('docker-compose', [...overlay, 'exec', '-T', 'app2-nginx', 'bash', '-c', 'getent hosts demo-app >/dev/null && echo reachable || echo unknown'], { env, timeoutMs: MIN });
+        expect(fromSidecar2.stdout.trim()).toBe('unknown');
+      } finally {
+        // Back to the base deployment for the steps below (down -v at the end takes the network).
+        await run('docker-compose', [...overlay, 'rm', '-s', '-f', '-v', 'app2', 'app2-nginx'], { env, timeoutMs: 3 * MIN });
+      }
+    },
+    10 * MIN,
   );
 
   step(
