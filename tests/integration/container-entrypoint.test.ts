@@ -192,7 +192,9 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
       const settings = { APP_UPSTREAM: `https://localhost:${tlsApp.port}/`, UPSTREAM_CA_FILE: join(caDir, 'ca.crt'), TABLEAU_CA_FILE: join(caDir, 'ca.crt') };
       started = runEntrypoint({ ...e, ...settings }, join(tmp, 'upstream-tls', 'output.log'));
       await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
-      const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json' });
+      const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json' }).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- entrypoint and nginx output ---\n${started!.output()}`);
+      });
       expect(health.status).toBe(200);
       expect(tlsApp.seen.map((r) => [r.url, r.tls?.servername])).toEqual([['/healthz', 'localhost']]);
       expect(started.output()).toContain(`app https://localhost:${tlsApp.port}/`);
