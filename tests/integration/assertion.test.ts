@@ -172,6 +172,15 @@ describe('signed identity assertion through nginx', () => {
     expect((await verify(String(stack.upstream.seen.at(-1)!.headers['x-gateway-assertion']), ISSUER)).username).toBe('kirk');
   });
 
+  test("sign-out deletes this host's assertion cookies with the session cookie", async () => {
+    const jar = await signIn('kirk');
+    await get(jar, '/');
+    await get(jar, '/finance/');
+    const out = await stack.request('POST', '/logout', { cookie: header(jar), origin: stack.baseUrl, 'content-length': '0' }, '');
+    const cleared = setCookies(out).filter((c) => /Max-Age=0/.test(c)).map((c) => c.split('=')[0]);
+    expect(cleared.sort()).toEqual(['gw_session', ASR, FINANCE_ASR].sort());
+  });
+
   test('without a valid session nothing is issued and the upstream sees nothing', async () => {
     const spock = await signIn('spock');
     await get(spock, '/');
