@@ -18,7 +18,7 @@ import openRedirectList from './fixtures/oauth2-proxy-openredirects.txt';
 import { COOKIE_NAME, TOKEN, readCookieCases, removeCookieCases } from './cases/cookie-cases.js';
 import { decisionCases } from './cases/decision-cases.js';
 import type { DecisionExpectation } from './cases/decision-cases.js';
-import { CLIENT_IP, CURRENT_KEY, NOW, headerSegment, makeConfig, sha256Hex, signToken, validClaims, withClaims } from './cases/fixtures.js';
+import { CLIENT_IP, CURRENT_KEY, NOW, base64url, headerSegment, makeConfig, sha256Hex, signToken, validClaims, withClaims } from './cases/fixtures.js';
 import { asPreloaded, policyCaseCookie, policyCases, policyFixture } from './cases/policy-cases.js';
 import { FOLD_TABLE_SHA256, foldTable } from './cases/case-fold-cases.js';
 import { requestPathCases } from './cases/request-path-cases.js';
@@ -288,6 +288,59 @@ function runDecisionCases(): void {
   setNgx(undefined);
 }
 
+/**
+ * The signed identity assertion (core/assertion.ts) through the shipped gate: with
+ * `assertion` in gate_config, a bound assertion cookie is forwarded ($gate_assertion) and every
+ * assertion cookie is cut from $gate_cookie; anything else is 'renew' with an assertion-only key.
+ */
+function runAssertionCases(): void {
+  setConfig(makeConfig({ assertion: { cookieName: COOKIE_NAME + '_asr' } }));
+  const token = signToken(validClaims(NOW));
+  const other = signToken(withClaims(validClaims(NOW), { sid: 'another' }));
+  const sig = token.slice(token.lastIndexOf('.') + 1);
+  const assertionFor = function (t: string): string {
+    const binding = t.substr(t.lastIndexOf('.') + 1, 12);
+    return base64url('{"alg":"EdDSA","kid":"k"}') + '.' + base64url('{"bind":"' + binding + '","sub":"x"}') + '.' + 'A'.repeat(86);
+  };
+  const bound = assertionFor(token);
+  const cases: Array<{ name: string; cookie: string; action: string; assertion?: string; cookieUp?: string; renewKey?: string }> = [
+    { name: 'a bound assertion is forwarded, no gateway cookie goes upstream', cookie: 'a=1; ' + COOKIE_NAME + '=' + token + '; ' + COOKIE_NAME + '_asr=' + bound + '; ' + COOKIE_NAME + '_asr_wiki=W', action: 'allow', assertion: bound, cookieUp: 'a=1' },
+    { name: 'a missing assertion is fetched through the renewal path', cookie: COOKIE_NAME + '=' + token, action: 'renew', renewKey: sig + ':' },
+    { name: "another session's assertion is not forwarded", cookie: COOKIE_NAME + '=' + token + '; ' + COOKIE_NAME + '_asr=' + assertionFor(other), action: 'renew', renewKey: sig + ':' },
+    { name: 'a duplicated assertion cookie is not forwarded', cookie: COOKIE_NAME + '=' + token + '; ' + COOKIE_NAME + '_asr=' + bound + '; ' + COOKIE_NAME + '_asr=' + bound, action: 'renew', renewKey: sig + ':' },
+  ];
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const r = fakeRequest({ cookie: c.cookie, accept: 'application/json' });
+    const problems: string[] = [];
+    eq(problems, 'action', gate.check(r), c.action);
+    if (c.assertion !== undefined) eq(problems, '$gate_assertion', v(r, 'gate_assertion'), c.assertion);
+    if (c.cookieUp !== undefined) eq(problems, '$gate_cookie', v(r, 'gate_cookie'), c.cookieUp);
+    if (c.renewKey !== undefined) {
+      eq(problems, '$gate_reason', v(r, 'gate_reason'), 'assertion-missing');
+      eq(problems, '$gate_renew_key', v(r, 'gate_renew_key'), c.renewKey);
+      eq(problems, 'nothing forwarded', v(r, 'gate_assertion'), '');
+    }
+    eq(problems, 'quiet', r.warnings.length + r.errors.length, 0);
+    check('assertion: ' + c.name, problems);
+  }
+  // A named app (a policy section of its own): its own cookie, `family_<app>`, is the one read.
+  const section = function (): unknown {
+    return { version: 1, default: 'allow', compiledAt: NOW, horizonStart: NOW - 31622400, horizonEnd: NOW + 157680000, rules: [], exact: {}, prefix: {}, regex: [], zones: {} };
+  };
+  const appsPolicy = section() as { [k: string]: unknown };
+  appsPolicy.apps = { app07: section() };
+  setPolicy(appsPolicy);
+  const named = fakeRequest({ cookie: COOKIE_NAME + '=' + token + '; ' + COOKIE_NAME + '_asr=' + assertionFor(other) + '; ' + COOKIE_NAME + '_asr_app07=' + bound, accept: 'application/json', app: 'app07' });
+  const namedProblems: string[] = [];
+  eq(namedProblems, 'action', gate.check(named), 'allow');
+  eq(namedProblems, '$gate_assertion', v(named, 'gate_assertion'), bound);
+  eq(namedProblems, '$gate_cookie', v(named, 'gate_cookie'), '');
+  check("assertion: a named app's own cookie is read, the default app's is not", namedProblems);
+  setPolicy({ version: 1, off: true });
+  setConfig(makeConfig());
+}
+
 /** Behaviour only the adapter has: config loading, fail-closed errors, the real clock. */
 function runAdapterCases(realNowMs: number): void {
   const token = signToken(validClaims(NOW));
@@ -517,6 +570,7 @@ setNgx(undefined);
 runTokenCases();
 runCookieCases();
 runDecisionCases();
+runAssertionCases();
 runRevocationReplyCases();
 runPolicyCases();
 runPolicyFailClosed();

@@ -209,9 +209,9 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
           let member: string | null = '';
           if (a < n && header.charCodeAt(a) === 0x5f) {
             // `family_<app>`: the name runs to the '=' (no '=' before the pair's end: no pair).
+            // No ';' between: looked for backwards from the '=', never across the value.
             const eq = header.indexOf('=', a);
-            const semi = header.indexOf(';', a);
-            if (eq > a && (semi < 0 || eq < semi)) {
+            if (eq > a && header.lastIndexOf(';', eq) < a) {
               let e = eq;
               while (e > a + 1 && isOws(header.charCodeAt(e - 1))) e--;
               member = e > a + 1 && !isOws(header.charCodeAt(a + 1)) ? header.slice(a + 1, e) : null;
