@@ -30,6 +30,15 @@ function cookiesSet(res: HttpResult): Record<string, string> {
   return out;
 }
 
+/** nginx writes the access log line after the answer is sent: wait for it (up to 3 s). */
+async function accessLogShows(stack: Stack, text: string): Promise<boolean> {
+  for (let i = 0; i < 60; i++) {
+    if (stack.nginx.accessLog().includes(text)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
 function pem(kind: 'ec' | 'ed25519', part: 'private' | 'public'): string {
   const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
   return part === 'private' ? (pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string) : (pair.publicKey.export({ format: 'pem', type: 'spki' }) as string);
@@ -111,7 +120,7 @@ describe('signed identity assertion through nginx', () => {
     expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(300);
     expect(String(seen.headers.cookie ?? '')).not.toContain('gw_session');
     expect(decodeProtectedHeader(assertion)).toMatchObject({ alg: 'ES256' });
-    expect(stack.nginx.accessLog()).toContain('"reason":"assertion-issued"');
+    expect(await accessLogShows(stack, '"reason":"assertion-issued"')).toBe(true);
 
     // Next request: the bound cookie is forwarded as it is, no call to the auth service, nothing set.
     const second = await get(jar, '/again');
@@ -170,6 +179,15 @@ describe('signed identity assertion through nginx', () => {
     const dup = await stack.request('GET', '/dup', { cookie: `${header(kirk)}; ${ASR}=${spock[ASR]}`, accept: 'application/json' });
     expect(dup.status).toBe(200);
     expect((await verify(String(stack.upstream.seen.at(-1)!.headers['x-gateway-assertion']), ISSUER)).username).toBe('kirk');
+  });
+
+  test("sign-out deletes this host's assertion cookies with the session cookie", async () => {
+    const jar = await signIn('kirk');
+    await get(jar, '/');
+    await get(jar, '/finance/');
+    const out = await stack.request('POST', '/logout', { cookie: header(jar), origin: stack.baseUrl, 'content-length': '0' }, '');
+    const cleared = setCookies(out).filter((c) => /Max-Age=0/.test(c)).map((c) => c.split('=')[0]);
+    expect(cleared.sort()).toEqual(['gw_session', ASR, FINANCE_ASR].sort());
   });
 
   test('without a valid session nothing is issued and the upstream sees nothing', async () => {
@@ -255,7 +273,7 @@ describe('signed identity assertion across a silent renewal', () => {
     expect(Object.keys(renewed.set).sort()).toEqual(['gw_session', ASR]);
     expect(renewed.set[ASR]).not.toBe(oldAssertion);
     expect(renewed.seen.headers['x-gateway-assertion']).toBe(renewed.set[ASR]);
-    expect(stack.nginx.accessLog()).toContain('"reason":"session-renewed"');
+    expect(await accessLogShows(stack, '"reason":"session-renewed"')).toBe(true);
     const jwks = JSON.parse((await stack.request('GET', '/.well-known/gateway/jwks.json')).body) as JSONWebKeySet;
     const { payload } = await jwtVerify(renewed.set[ASR]!, createLocalJWKSet(jwks), { issuer: ISSUER, audience: ISSUER, algorithms: ['EdDSA'] });
     expect(payload.exp).toBe(JSON.parse(Buffer.from(renewed.set.gw_session!.split('.')[1]!, 'base64url').toString()).exp);

@@ -5,6 +5,10 @@
  * are just Host headers on the stack's port.
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { rawRequest, setCookies, hiddenFields, stackTest, startStack, type HttpResult, type Stack } from '../support/stack.js';
 
 describe('single sign-on hand-off between hosts', () => {
@@ -199,4 +203,45 @@ describe('single sign-on hand-off between hosts', () => {
     expect(visited).toEqual([B, C]);
     expect(next).toBe(`${A}/login?signed_out=1`);
   }, 20_000);
+});
+
+describe('single sign-on hand-off with the signed identity assertion on', () => {
+  let stack: Stack;
+  let dir: string;
+  const test = stackTest(() => stack);
+  const password = 'a long enough demo password';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-sso-asr-'));
+    writeFileSync(join(dir, 'active.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
+    stack = await startStack({
+      env: { ASSERTION_KEY_FILE: join(dir, 'active.pem') },
+      envFor: ({ proxyPort }) => ({ PUBLIC_BASE_URL: `http://auth.alpha.test:${proxyPort}`, APP_ORIGINS: `http://app.beta.test:${proxyPort}` }),
+    });
+    await stack.createUser('kirk', password);
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the host the session was handed to gets its own assertion for the same session on its first request', async () => {
+    const A = `http://auth.alpha.test:${stack.proxyPort}`;
+    const B = `http://app.beta.test:${stack.proxyPort}`;
+    const on = (origin: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+      rawRequest(stack.proxyPort, method, path, { host: new URL(origin).host, accept: 'text/html', ...headers }, body);
+    const form = await on(A, 'GET', `/login?rd=${encodeURIComponent(`${B}/hello`)}`);
+    const csrf = setCookies(form).map((c) => c.split(';')[0]!).find((c) => c.startsWith('gw_csrf='))!;
+    const body = new URLSearchParams({ ...hiddenFields(form.body), username: 'kirk', password }).toString();
+    const signedIn = await on(A, 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded', cookie: csrf, origin: A }, body);
+    const handoff = new URL(String(signedIn.headers.location));
+    const redeemed = await on(B, 'GET', handoff.pathname + handoff.search);
+    const session = setCookies(redeemed).map((c) => c.split(';')[0]!).find((c) => c.startsWith('gw_session=') && c.length > 11)!;
+    const first = await on(B, 'GET', '/hello', { cookie: session });
+    expect(first.status).toBe(200);
+    const seen = stack.upstream.seen[stack.upstream.seen.length - 1]!;
+    expect(seen.headers['x-payload-username']).toBe('kirk');
+    expect(String(seen.headers['x-gateway-assertion'])).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(setCookies(first).some((c) => c.startsWith('gw_session_asr='))).toBe(true);
+  }, 30_000);
 });

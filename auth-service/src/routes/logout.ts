@@ -4,6 +4,7 @@ import { readCookie } from '../../../njs/src/core/cookie.js';
 import type { AuthConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { serializeSessionCookie } from '../security/cookies.js';
+import { clearAssertionCookies } from '../services/assertion.js';
 import { checkLogoutOrigin, expectedOrigins } from '../security/request-origin.js';
 import { signOutTableauSession, tableauLogoutDeps } from '../services/tableau-token.js';
 import { verifySignedClaims } from '../services/session-token.js';
@@ -77,6 +78,9 @@ export function createLogoutRouter(deps: LogoutRouteDeps): Router {
     // Tableau sessions kept for /api/ end too; not awaited, so Tableau never delays the sign-out.
     void signOutTableauSession(cookie.status === 'ok' ? cookie.value : undefined, requestId, tableauLogoutDeps(config, logger));
     res.append('Set-Cookie', serializeSessionCookie(config, req.headers.host, '', 0));
+    // And this host's assertion cookies (ASSERTION_KEY_FILE): other hosts' stay until they expire,
+    // bound to no session.
+    if (config.assertion) for (const line of clearAssertionCookies(req.headers.cookie, config.assertion.cookieName, config.session.cookieSecure)) res.append('Set-Cookie', line);
     // The login page then says "You have been signed out" (views/login-page.ts). OIDC sessions also
     // end at the provider (RP-initiated logout), which then sends the browser back to the registered
     // post-logout URI, plain /login: changing it would break existing provider registrations.

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { ASSERTION_PAYLOAD_PREFIX } from '../../../njs/src/core/assertion.js';
 import { loadConfig } from '../config.js';
-import { assertionCookieLine, assertionJwks, signAssertion, type AssertionConfig } from './assertion.js';
+import { assertionCookieLine, assertionJwks, clearAssertionCookies, signAssertion, type AssertionConfig } from './assertion.js';
 import { issueSessionToken } from './session-token.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-asr-unit-'));
@@ -172,5 +172,15 @@ describe('signAssertion', () => {
     const { token, claims } = session();
     const jwt = signAssertion(ed, token, claims, '', NOW);
     await expect(jwtVerify(jwt, createLocalJWKSet(assertionJwks(ed)), { audience: 'identity-gateway', currentDate: new Date(NOW_MS) })).resolves.toBeDefined();
+  });
+});
+
+describe('clearAssertionCookies (sign-out)', () => {
+  it('deletes every assertion cookie the request carries, and nothing else', () => {
+    expect(clearAssertionCookies('a=1; gw_session=T; gw_session_asr=A; gw_session_asr_finance=F; gw_session_asrx=X; gw_session_asr_bad name=Y', 'gw_session_asr', false)).toEqual([
+      'gw_session_asr=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0',
+      'gw_session_asr_finance=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0',
+    ]);
+    expect(clearAssertionCookies(undefined, 'gw_session_asr', true)).toEqual([]);
   });
 });

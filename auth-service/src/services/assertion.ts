@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ASSERTION_BINDING_CLAIM, assertionBindingOf, assertionCookieName } from '../../../njs/src/core/assertion.js';
+import { ASSERTION_BINDING_CLAIM, assertionBindingOf, assertionCookieName, isAppName } from '../../../njs/src/core/assertion.js';
 import { FORWARDED_CLAIMS, qualifiedUserId, type SessionClaims } from '../../../njs/src/core/session-contract.js';
 import { serializeCookie } from '../security/cookies.js';
 
@@ -160,4 +160,20 @@ export function assertionCookieLine(
     maxAge: cookie.maxAgeSeconds,
     secure: cookie.secure,
   });
+}
+
+/**
+ * Set-Cookie lines that delete every assertion cookie (`family`, `family_<app>`) the Cookie header
+ * carries, for a sign-out: they no longer bind to any session, but each still holds a signed
+ * assertion until its `exp`, which an app could otherwise receive on a public path. Host-only, as
+ * they were set; names are taken from the header only when they are plain cookie names.
+ */
+export function clearAssertionCookies(cookieHeader: string | undefined, family: string, secure: boolean): string[] {
+  if (cookieHeader === undefined) return [];
+  const names = new Set<string>();
+  for (const pair of cookieHeader.split(';')) {
+    const name = pair.slice(0, pair.indexOf('=') < 0 ? pair.length : pair.indexOf('=')).trim();
+    if ((name === family || (name.startsWith(family + '_') && isAppName(name.slice(family.length + 1)))) && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) names.add(name);
+  }
+  return [...names].map((name) => serializeCookie(name, '', { sameSite: 'Lax', maxAge: 0, secure }));
 }

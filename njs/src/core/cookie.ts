@@ -158,7 +158,8 @@ export function setCookieValue(setCookie: string, name: string): string | null {
 
 /** readCookies' answer: the session cookie as readCookie reads it, plus the app's assertion cookie. */
 export type CookiePairResult =
-  | { status: 'missing' }
+  /** `rest`: with assertion cookies but no session cookie, the header without them (and without an empty session cookie). */
+  | { status: 'missing'; rest?: string }
   | { status: 'duplicate' }
   | {
       status: 'ok';
@@ -247,7 +248,9 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
       i = header.indexOf(name, i + 1);
     }
   }
-  if (value === undefined || value === '') return { status: 'missing' };
+  const missing = value === undefined || value === '';
+  // No session, and no assertion cookie either: nothing to cut (the gate passes the header as is).
+  if (missing && (family === '' || cuts.length === 0)) return { status: 'missing' };
   let rest = '';
   for (let h = 0; h < headers.length; h++) {
     let header = headers[h];
@@ -259,7 +262,10 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
     const kept = trimOws(header);
     if (kept !== '') rest = rest === '' ? kept : rest + '; ' + kept;
   }
-  return { status: 'ok', value: value, companion: !otherDuplicate && other !== undefined && other !== '' ? other : null, rest: rest };
+  // Assertion cookies without a session (left after a sign-out): an anonymous request a public rule
+  // lets through must not carry them to its app either.
+  if (missing) return { status: 'missing', rest: rest };
+  return { status: 'ok', value: value as string, companion: !otherDuplicate && other !== undefined && other !== '' ? other : null, rest: rest };
 }
 
 /** cutPair with the pair's end already known (no second scan of its value). */

@@ -305,7 +305,8 @@ export function decideRequest(input: DecideInput): Decision {
       return { action: 'forbidden', reason: 'policy-denied', rule: rule, claims: claims };
     }
     if (claims === null && access.public) {
-      const upstreamCookie = cookie.status === 'ok' ? cookie.rest : cookie.status === 'missing' ? joinCookies(input.cookieHeaders) : '';
+      const upstreamCookie =
+        cookie.status === 'ok' ? cookie.rest : cookie.status === 'missing' ? (cookie.rest !== undefined ? cookie.rest : joinCookies(input.cookieHeaders)) : '';
       return {
         action: 'allow',
         claims: null,
