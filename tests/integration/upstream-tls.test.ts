@@ -10,9 +10,12 @@
  *   password (sign-in) and no API request (502 JSON).
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
+import { sessionCookieAt } from '../support/policy.js';
+import { REPO_ROOT } from '../../scripts/lib/nginx-runtime.js';
 import { stackTest, startStack, type Stack } from '../support/stack.js';
 import { startTableauFake, type TableauFake } from '../support/tableau-fake.js';
 import { issueServerCert, makeTestCa, type TestCa } from '../support/tls.js';
@@ -84,10 +87,12 @@ describe('an https app with a certificate from UPSTREAM_CA_FILE', () => {
 
   test('the rendered site proxies with https and verifies the name of APP_UPSTREAM', async () => {
     const site = rendered(stack, 'snippets/upstream-tls.d/app-location.conf');
-    expect(site).toContain('proxy_ssl_verify on;');
+    expect(site).toContain('include snippets/upstream-tls-verify.conf;');
     expect(site).toContain(`proxy_ssl_trusted_certificate ${join(dir, 'ca.crt')};`);
     expect(site).toContain('proxy_ssl_name localhost;');
-    expect(site).toContain('proxy_ssl_protocols TLSv1.2 TLSv1.3;');
+    const verify = rendered(stack, 'snippets/upstream-tls-verify.conf');
+    expect(verify).toContain('proxy_ssl_verify on;');
+    expect(verify).toContain('proxy_ssl_protocols TLSv1.2 TLSv1.3;');
     expect(rendered(stack, 'sites/gateway.conf')).toContain('proxy_pass https://protected_app/;');
   });
 });
@@ -193,5 +198,123 @@ describe("Tableau over https: nginx's /api/ pass-through trusts only its TABLEAU
     expect(JSON.parse(api.body)).toEqual({ error: 'tableau-unavailable', reason: 'upstream-unreachable' });
     expect(tableau().requests.length).toBe(before);
     expect(stack().nginx.errorLog()).toMatch(/upstream SSL certificate verify error/);
+  });
+});
+
+/**
+ * A second, named app over https, as an operator declares it in sites/ (examples/nginx/two-apps.conf.template):
+ * its own upstream block, nginx/snippets/upstream-tls-verify.conf, its own CA file and its own name.
+ * Three locations of the app `finance` reach the same https app: one as documented, one trusting
+ * another CA, one expecting another name. Each has its own upstream block: nginx keeps kept-alive
+ * connections per upstream block and reuses them in any location without a new certificate check
+ * (docs/deployment.md "HTTPS upstreams").
+ */
+function financeOverHttps(port: number, locations: Array<{ path: string; ca: string; name: string }>): string {
+  const upstreams = locations.map((l, i) => `
+upstream finance_app_${i} {
+    server 127.0.0.1:${port};
+    keepalive 16;
+}
+`);
+  const blocks = locations.map(
+    (l, i) => `
+    location ${l.path} {
+        include snippets/protect.conf;
+        include snippets/upstream-tls-verify.conf;
+        proxy_ssl_trusted_certificate ${l.ca};
+        proxy_ssl_name ${l.name};
+        proxy_pass https://finance_app_${i}/;
+    }
+`,
+  );
+  return `${upstreams.join('')}
+server {
+    listen \${PROXY_LISTEN};
+    server_name finance.localhost;
+    absolute_redirect off;
+    set $gate_app finance;
+
+    include snippets/gate-server.conf;
+${blocks.join('')}}
+`;
+}
+
+describe('a second app, named in sites/, over https with upstream-tls-verify.conf, its own CA and proxy_ssl_name', () => {
+  let stack: Stack;
+  let finance: EchoUpstream;
+  const test = stackTest(() => stack);
+  const kirk = () => sessionCookieAt(stack, Math.floor(Date.now() / 1000), { groups: ['Federation', 'Finance'] });
+  const get = (path: string, accept = 'text/html') =>
+    stack.request('GET', path, { host: `finance.localhost:${stack.proxyPort}`, accept, cookie: `${kirk()}; theme=dark` });
+
+  beforeAll(async () => {
+    const cert = issueServerCert(dir, 'finance', ['finance.internal']);
+    finance = await startEchoUpstream({ tls: cert });
+    stack = await startStack({
+      env: { POLICY_FILE: join(REPO_ROOT, 'examples', 'nginx', 'two-apps-policy.yaml') },
+      editSite: (site) =>
+        site +
+        financeOverHttps(finance.port, [
+          { path: '/', ca: join(dir, 'ca.crt'), name: 'finance.internal' },
+          { path: '/other-ca/', ca: join(dir, 'other', 'ca.crt'), name: 'finance.internal' },
+          { path: '/other-name/', ca: join(dir, 'ca.crt'), name: 'payroll.internal' },
+        ]),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await finance?.close();
+  });
+
+  test('trusted: 200, the app gets the identity headers over TLS with SNI = proxy_ssl_name, never the session cookie', async () => {
+    finance.reset();
+    stack.upstream.reset();
+    const page = await get('/ledger?y=2');
+    expect(page.status).toBe(200);
+    expect(finance.seen).toHaveLength(1);
+    const seen = finance.seen[0]!;
+    expect(seen.url).toBe('/ledger?y=2');
+    expect(seen.headers['x-payload-username']).toBe('kirk');
+    expect(seen.headers.cookie).toBe('theme=dark');
+    expect(seen.tls).toMatchObject({ servername: 'finance.internal' });
+    expect(stack.upstream.seen).toEqual([]);
+  });
+
+  const refused: Array<[string, string, RegExp]> = [
+    ['trusting another CA', '/other-ca/ledger', /upstream SSL certificate verify error: \(\d+:unable to verify the first certificate\)/],
+    ['expecting another name', '/other-name/ledger', /upstream SSL certificate does not match "payroll\.internal"/],
+  ];
+  for (const [name, path, logged] of refused) {
+    test(`${name}: the branded 502 page (JSON for API clients), and the app sees no request`, async () => {
+      finance.reset();
+      const page = await get(path);
+      expect(page.status).toBe(502);
+      expect(page.body).toContain('The application behind this gateway is not answering');
+      const api = await get(path, 'application/json');
+      expect(api.status).toBe(502);
+      expect(JSON.parse(api.body)).toMatchObject({ error: 'unavailable', reason: 'app-unavailable' });
+      expect(finance.seen).toEqual([]);
+      expect(stack.nginx.errorLog()).toMatch(logged);
+    });
+  }
+
+  test('without proxy_ssl_trusted_certificate nginx refuses the config (nginx -t on reload), and the running one keeps verifying', async () => {
+    const source = readFileSync(join(stack.nginx.prefix, 'source-dir'), 'utf8').trim();
+    const site = join(source, 'sites', 'gateway.conf.template');
+    const text = readFileSync(site, 'utf8');
+    const without = text.replace(`        proxy_ssl_trusted_certificate ${join(dir, 'other', 'ca.crt')};\n`, '');
+    expect(without).not.toBe(text);
+    writeFileSync(site, without);
+    try {
+      const reload = stack.nginx.reload({ sourceDir: source });
+      expect(reload.ok).toBe(false);
+      expect(reload.output).toMatch(/no proxy_ssl_trusted_certificate for proxy_ssl_verify/);
+    } finally {
+      writeFileSync(site, text);
+    }
+    finance.reset();
+    expect((await get('/ledger')).status).toBe(200);
+    expect((await get('/other-ca/ledger')).status).toBe(502);
+    expect(finance.seen).toHaveLength(1);
   });
 });
