@@ -238,17 +238,19 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
           if (after < n && header.charCodeAt(after) === 0x3d) which = 1;
         }
         if (which !== 0) {
-          // pairEnd's search, keeping the tail it slices: the value itself when the pair is last
-          // (one copy of the value rather than two).
-          const tail = header.slice(after + 1);
+          // pairEnd's search without its copies: the header's first pair (no ';' before it) ends at
+          // the header's first ';', searched in place; a later pair's search keeps the tail it
+          // sliced, which is the value itself when the pair is last (one copy rather than two).
+          const tail = before < 0 ? header : header.slice(after + 1);
           const semicolon = tail.search(/;/);
-          const end = semicolon < 0 ? n : after + 1 + semicolon;
+          const end = semicolon < 0 ? n : before < 0 ? semicolon : after + 1 + semicolon;
+          const raw = before >= 0 && semicolon < 0 ? tail : header.slice(after + 1, end);
           if (which === 1) {
             if (value !== undefined) return { status: 'duplicate' };
-            value = trimOws(semicolon < 0 ? tail : tail.slice(0, semicolon));
+            value = trimOws(raw);
           } else if (which === 2) {
             if (other !== undefined) otherDuplicate = true;
-            else other = trimOws(semicolon < 0 ? tail : tail.slice(0, semicolon));
+            else other = trimOws(raw);
           }
           cuts.push(h, after, end);
           chain = before < 0 || before === chain ? end : -2;
