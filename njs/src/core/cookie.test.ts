@@ -152,6 +152,12 @@ describe('readCookies: the session cookie and its assertion companion in one sca
     ['an empty app name after the family is no app', 'gw_session=T; gw_session_asr_=A', '', 'T', null, ''],
     ['across several Cookie headers', ['gw_session_asr=A', 'gw_session=T; c=3'], '', 'T', 'A', 'c=3'],
     ['no session, assertions left after a sign-out: cut all the same', 'a=1; gw_session_asr=A; gw_session_asr_fin=F', '', '', null, 'a=1'],
+    // A header of cut pairs only is skipped whole (no slicing); any other pair keeps it on the slow path.
+    ['a header of only the session and assertion, with spaces and tabs', ' gw_session = T ;\tgw_session_asr=A \t', '', 'T', 'A', ''],
+    ['a foreign pair between them is kept', 'gw_session=T; x=1; gw_session_asr=A', '', 'T', 'A', 'x=1'],
+    ['a trailing separator', 'gw_session=T; gw_session_asr=A;', '', 'T', 'A', ''],
+    ['a lookalike before them is kept', 'gw_sessionx=1; gw_session=T; gw_session_asr=A', '', 'T', 'A', 'gw_sessionx=1'],
+    ['one header whole, the next one not', ['gw_session=T; gw_session_asr=A', 'c=3; d=4'], '', 'T', 'A', 'c=3; d=4'],
   ] as Array<[string, CookieHeaders, string, string, string | null, string]>)('%s', (_name, headers, app, value, companion, rest) => {
     expect(readCookies(headers, COOKIE_NAME, FAMILY, app)).toEqual(value === '' ? { status: 'missing', rest } : { status: 'ok', value, companion, rest });
   });

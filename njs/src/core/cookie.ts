@@ -190,11 +190,17 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
   let otherDuplicate = false;
   // Pairs to cut from `rest`: header index, '=' position, pair end (in the order found).
   const cuts: number[] = [];
+  // Headers made of cut pairs only (the usual `session; assertion`): `rest` skips them without
+  // slicing them apart (the copies of a 500-byte assertion cost more than the scan).
+  const whole: boolean[] = [];
   const suffix = family.slice(name.length);
   for (let h = 0; h < headers.length; h++) {
     const header = headers[h];
+    whole.push(false);
     if (typeof header !== 'string') continue;
     const n = header.length;
+    // End of the last cut pair while every pair from the header's start has been cut, else -2.
+    let chain = -1;
     let i = header.indexOf(name, 0);
     while (i >= 0) {
       let before = i - 1;
@@ -232,21 +238,29 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
           if (after < n && header.charCodeAt(after) === 0x3d) which = 1;
         }
         if (which !== 0) {
-          const end = pairEnd(header, after);
+          // pairEnd's search without its copies: the header's first pair (no ';' before it) ends at
+          // the header's first ';', searched in place; a later pair's search keeps the tail it
+          // sliced, which is the value itself when the pair is last (one copy rather than two).
+          const tail = before < 0 ? header : header.slice(after + 1);
+          const semicolon = tail.search(/;/);
+          const end = semicolon < 0 ? n : before < 0 ? semicolon : after + 1 + semicolon;
+          const raw = before >= 0 && semicolon < 0 ? tail : header.slice(after + 1, end);
           if (which === 1) {
             if (value !== undefined) return { status: 'duplicate' };
-            value = trimOws(header.slice(after + 1, end));
+            value = trimOws(raw);
           } else if (which === 2) {
             if (other !== undefined) otherDuplicate = true;
-            else other = trimOws(header.slice(after + 1, end));
+            else other = trimOws(raw);
           }
           cuts.push(h, after, end);
+          chain = before < 0 || before === chain ? end : -2;
           i = header.indexOf(name, end);
           continue;
         }
       }
       i = header.indexOf(name, i + 1);
     }
+    if (chain === n) whole[h] = true;
   }
   const missing = value === undefined || value === '';
   // No session, and no assertion cookie either: nothing to cut (the gate passes the header as is).
@@ -254,7 +268,7 @@ export function readCookies(cookieHeaders: CookieHeaders, name: string, family: 
   let rest = '';
   for (let h = 0; h < headers.length; h++) {
     let header = headers[h];
-    if (typeof header !== 'string') continue;
+    if (typeof header !== 'string' || whole[h]) continue;
     // Cut from the last pair back, so the earlier pairs' positions still hold (found in order).
     for (let c = cuts.length - 3; c >= 0; c -= 3) {
       if (cuts[c] === h) header = cutPairAt(header, cuts[c + 1], cuts[c + 2]);
