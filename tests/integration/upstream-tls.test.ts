@@ -209,15 +209,23 @@ describe("Tableau over https: nginx's /api/ pass-through trusts only its TABLEAU
  * connections per upstream block and reuses them in any location without a new certificate check
  * (docs/deployment.md "HTTPS upstreams").
  */
-function financeOverHttps(port: number, locations: Array<{ path: string; ca: string; name: string }>): string {
+function financeOverHttps(port: number, locations: Array<{ path: string; ca?: string; name?: string }>): string {
   const upstreams = locations.map((l, i) => `
 upstream finance_app_${i} {
     server 127.0.0.1:${port};
     keepalive 16;
 }
 `);
-  const blocks = locations.map(
-    (l, i) => `
+  // A location without ca and name is one whose author forgot the include and both lines.
+  const blocks = locations.map((l, i) =>
+    l.ca === undefined
+      ? `
+    location ${l.path} {
+        include snippets/protect.conf;
+        proxy_pass https://finance_app_${i}/;
+    }
+`
+      : `
     location ${l.path} {
         include snippets/protect.conf;
         include snippets/upstream-tls-verify.conf;
@@ -258,6 +266,7 @@ describe('a second app, named in sites/, over https with upstream-tls-verify.con
           { path: '/', ca: join(dir, 'ca.crt'), name: 'finance.internal' },
           { path: '/other-ca/', ca: join(dir, 'other', 'ca.crt'), name: 'finance.internal' },
           { path: '/other-name/', ca: join(dir, 'ca.crt'), name: 'payroll.internal' },
+          { path: '/no-include/' },
         ]),
     });
   }, 60_000);
@@ -283,6 +292,9 @@ describe('a second app, named in sites/, over https with upstream-tls-verify.con
   const refused: Array<[string, string, RegExp]> = [
     ['trusting another CA', '/other-ca/ledger', /upstream SSL certificate verify error: \(\d+:unable to verify the first certificate\)/],
     ['expecting another name', '/other-name/ledger', /upstream SSL certificate does not match "payroll\.internal"/],
+    // nginx.conf verifies every https upstream against the system store by default: a private CA's
+    // certificate is refused where the operator forgot the include, never passed unverified.
+    ['without the include (nginx.conf\'s default: verify against the system store)', '/no-include/ledger', /upstream SSL certificate verify error/],
   ];
   for (const [name, path, logged] of refused) {
     test(`${name}: the branded 502 page (JSON for API clients), and the app sees no request`, async () => {
@@ -298,19 +310,26 @@ describe('a second app, named in sites/, over https with upstream-tls-verify.con
     });
   }
 
-  test('without proxy_ssl_trusted_certificate nginx refuses the config (nginx -t on reload), and the running one keeps verifying', async () => {
+  test("without the location's proxy_ssl_trusted_certificate nginx.conf's system store applies: the reload works, and a private CA's app is still refused", async () => {
     const source = readFileSync(join(stack.nginx.prefix, 'source-dir'), 'utf8').trim();
     const site = join(source, 'sites', 'gateway.conf.template');
     const text = readFileSync(site, 'utf8');
-    const without = text.replace(`        proxy_ssl_trusted_certificate ${join(dir, 'other', 'ca.crt')};\n`, '');
+    const without = text.replace(`        proxy_ssl_trusted_certificate ${join(dir, 'ca.crt')};\n        proxy_ssl_name finance.internal;\n`, '        proxy_ssl_name finance.internal;\n');
     expect(without).not.toBe(text);
     writeFileSync(site, without);
     try {
       const reload = stack.nginx.reload({ sourceDir: source });
-      expect(reload.ok).toBe(false);
-      expect(reload.output).toMatch(/no proxy_ssl_trusted_certificate for proxy_ssl_verify/);
+      expect(reload.ok).toBe(true);
+      finance.reset();
+      // New connections only: the upstream block's kept-alive ones were verified under the old config.
+      await new Promise((r) => setTimeout(r, 500));
+      const res = await get('/ledger');
+      expect(res.status).toBe(502);
+      expect(finance.seen).toEqual([]);
     } finally {
       writeFileSync(site, text);
+      const back = stack.nginx.reload({ sourceDir: source });
+      expect(back.ok).toBe(true);
     }
     finance.reset();
     expect((await get('/ledger')).status).toBe(200);
