@@ -90,9 +90,11 @@ describe('embedded store', () => {
   it('runs the migrations and serves the users repo, with transactions from several connections', async () => {
     const pools = [createPool(store!.url, { max: 3 }), createPool(store!.url, { max: 3 })];
     try {
-      // Two "processes" migrating at once: the shared session serialises their transactions.
+      // Two "processes" migrating at once: the shared session serialises their transactions. Which
+      // process applies which file is a race (each file is its own transaction), so the test checks
+      // that every file was applied exactly once, by one of them.
       const applied = await Promise.all(pools.map((p) => runMigrations(p)));
-      expect(applied.flat()).toEqual(['001_users', '002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at', '006_auth_events_app', '007_sso_handoffs']);
+      expect(applied.flat().sort()).toEqual(['001_users', '002_username_key', '003_sessions_audit', '004_session_idp_refresh', '005_sessions_revoked_at', '006_auth_events_app', '007_sso_handoffs']);
       const repo = createUsersRepo(pools[0]!);
       await repo.create({ username: 'Sulu', passwordHash: 'h', groups: ['Helm'] });
       await expect(createUsersRepo(pools[1]!).create({ username: 'SULU', passwordHash: 'h' })).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });
