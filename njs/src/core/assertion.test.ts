@@ -54,6 +54,9 @@ describe('the assertion binding (core/assertion.ts)', () => {
     ['a b', false],
     ['a;b', false],
     ['x'.repeat(65), false],
+    // One rule with the policy's app names (APP_NAME_PATTERN): a name no policy can define is none.
+    ['Finance', false],
+    ['x'.repeat(33), false],
   ])('isAppName(%j) is %s', (name, ok) => expect(isAppName(name)).toBe(ok));
   it('names one cookie per app, all starting with the family name', () => {
     expect(assertionCookieName('gw_session_asr', '')).toBe('gw_session_asr');

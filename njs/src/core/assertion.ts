@@ -20,6 +20,8 @@
  * This file is shared by the gate and the auth service; njs 0.7.9 subset only.
  */
 
+import { APP_NAME_PATTERN } from './policy-contract.js';
+
 /** The assertion claim that binds it to a session token; always the first member of the payload JSON. */
 export const ASSERTION_BINDING_CLAIM = 'bind';
 
@@ -38,9 +40,9 @@ export interface AssertionGateConfig {
   cookieName: string;
 }
 
-/** A name `set $gate_app NAME;` may give an app: letters, digits, '_' and '-', 1 to 64 of them. */
+/** A name `set $gate_app NAME;` may give an app: the policy's own rule, APP_NAME_PATTERN. */
 export function isAppName(app: string): boolean {
-  return app.length > 0 && app.length <= 64 && /^[A-Za-z0-9_-]+$/.test(app);
+  return new RegExp(APP_NAME_PATTERN).test(app);
 }
 
 /**
