@@ -865,7 +865,10 @@ export async function waitForPort(
   for (;;) {
     const ok = await new Promise<boolean>((res) => {
       const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => { s.destroy(); res(true); });
+      // Nothing listens yet, but the kernel gave this socket `port` as its own source port (the port
+      // is from the ephemeral range): TCP's simultaneous open connects the socket to itself. That
+      // is not the server; without this check the caller's first request then gets ECONNREFUSED.
+      s.once('connect', () => { const self = s.localPort === port; s.destroy(); res(!self); });
       s.once('error', () => res(false));
     });
     if (ok) return;
