@@ -17,6 +17,7 @@ import { compilePolicyFile } from '../../auth-service/src/policy/policy-runtime.
 import { freePort, HTTPS_SNIPPETS_DIR, STATUS_SNIPPETS_DIR, UPSTREAM_TLS_SNIPPETS_DIR, prepareNginxPrefix, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
 import { rawRequest } from '../support/http.js';
+import { waitForHttp } from '../support/wait.js';
 import { strongSecret } from '../support/stack.js';
 import { httpsRequest, makeTestCa } from '../support/tls.js';
 
@@ -104,6 +105,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const { env: e, port } = await env('ok', true);
     started = runEntrypoint(e, join(tmp, 'ok', 'output.log'));
     await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    await waitForHttp(port, 15_000);
     // Log files nginx creates (an operator's log volume instead of stdout) are 0640, not 0644.
     expect(/^Umask:\s*(\d+)$/m.exec(readFileSync(`/proc/${started.child.pid}/status`, 'utf8'))?.[1]).toBe('0027');
     // /healthz is public in nginx/policy.yaml: no session needed, and the app receives it.
@@ -161,6 +163,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const { env: e, port } = await env('limits', true);
     started = runEntrypoint({ ...e, TABLEAU_API_TIMEOUT_SECONDS: '', TABLEAU_API_MAX_BODY_MB: '200', TABLEAU_API_PATH: '/tableau-api/' }, join(tmp, 'limits', 'output.log'));
     await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    await waitForHttp(port, 15_000);
     const rendered = readFileSync(join(tmp, 'limits', 'prefix', 'conf', 'snippets', 'tableau-api.conf'), 'utf8');
     expect(rendered).toContain('proxy_read_timeout 300s;');
     expect(rendered).toContain('client_max_body_size 200m;');
@@ -176,6 +179,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const { env: e, port } = await env('api-off', true);
     started = runEntrypoint({ ...e, TABLEAU_API_PATH: 'off' }, join(tmp, 'api-off', 'output.log'));
     await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    await waitForHttp(port, 15_000);
     const snippets = join(tmp, 'api-off', 'prefix', 'conf', 'snippets');
     expect(existsSync(join(snippets, 'tableau-api.d'))).toBe(false);
     expect(existsSync(join(tmp, 'api-off', 'prefix', 'conf', 'tableau-api'))).toBe(false);
@@ -192,6 +196,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
       const settings = { APP_UPSTREAM: `https://localhost:${tlsApp.port}/`, UPSTREAM_CA_FILE: join(caDir, 'ca.crt'), TABLEAU_CA_FILE: join(caDir, 'ca.crt') };
       started = runEntrypoint({ ...e, ...settings }, join(tmp, 'upstream-tls', 'output.log'));
       await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+      await waitForHttp(port, 15_000);
       const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json' }).catch((err: Error) => {
         throw new Error(`${err.message}\n--- entrypoint and nginx output ---\n${started!.output()}`);
       });
@@ -250,6 +255,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const settings = { TLS_CERT_FILE: ca.certFile, TLS_KEY_FILE: ca.keyFile, HTTPS_PORT: String(httpsPort), HSTS_INCLUDE_SUBDOMAINS: 'on', TRUSTED_PROXIES: '10.0.0.0/8,192.0.2.7' };
     started = runEntrypoint({ ...e, ...settings }, join(tmp, 'https', 'output.log'));
     await waitForPort(httpsPort, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    await waitForHttp(port, 15_000);
     const page = await httpsRequest(httpsPort, ca.caPem, 'GET', '/healthz', { accept: 'application/json' });
     expect(page.status).toBe(200);
     expect(page.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
@@ -270,6 +276,7 @@ describe('docker/nginx-entrypoint.sh (the compose nginx service), run without Do
     const statusPort = await freePort();
     started = runEntrypoint({ ...e, NGINX_STATUS_PORT: String(statusPort) }, join(tmp, 'status', 'output.log'));
     await waitForPort(port, 15_000, () => started!.child.exitCode !== null, () => started!.output());
+    await waitForHttp(port, 15_000);
     const status = await rawRequest(statusPort, 'GET', '/stub_status');
     expect(status.status).toBe(200);
     expect(status.body).toMatch(/^Active connections: \d+/);

@@ -14,6 +14,7 @@ import { runGateFilesCli } from '../../auth-service/src/cli/gate-files-cli.js';
 import { freePort, REPO_ROOT, waitForPort } from '../../scripts/lib/nginx-runtime.js';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.js';
 import { rawRequest } from '../support/http.js';
+import { waitForHttp } from '../support/wait.js';
 import { strongSecret } from '../support/stack.js';
 
 const K8S = join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -96,6 +97,7 @@ describe('the Kubernetes nginx pod (init container + entrypoint), run without a 
     exited = new Promise<number | null>((r) => child!.once('exit', (c) => r(c)));
     const output = () => readFileSync(outputFile, 'utf8');
     await waitForPort(port, 15_000, () => child!.exitCode !== null, output);
+    await waitForHttp(port, 15_000);
 
     expect(readFileSync(join(tmp, 'prefix', 'conf', 'sites', 'gateway.conf'), 'utf8')).toContain('real_ip_header   X-Forwarded-For;');
     const health = await rawRequest(port, 'GET', '/healthz', { accept: 'application/json', 'x-forwarded-for': '203.0.113.7' });
